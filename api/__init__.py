@@ -1,0 +1,1 @@
+"""Entry points: the FastAPI app, the GraphQL schema assembly, the `parley` CLI."""

@@ -1,0 +1,83 @@
+"""The FastAPI application: GraphQL over HTTP and WebSocket, health, readiness and metrics."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+
+from api.context import ParleyContext
+from api.runtime import Runtime
+from api.schema import schema
+from domain.errors import NotAuthenticated
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ParleyGraphQLRouter(GraphQLRouter[ParleyContext, None]):
+    async def on_ws_connect(self, context: ParleyContext) -> Any:
+        """Authenticate WebSockets once, from the `connection_init` payload."""
+        try:
+            context.actor()
+        except NotAuthenticated as e:
+            raise ConnectionRejectionError({"code": e.code, "message": e.message}) from None
+        return None
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(runtime.start, workers=settings.run_workers)
+        await runtime.open_read_side()
+        log.info("Parley ready (database: %s)", "embedded" if settings.embedded else "external")
+        try:
+            yield
+        finally:
+            await runtime.close_read_side()
+            await asyncio.to_thread(runtime.stop)
+            log.info("Parley stopped")
+
+    app = FastAPI(title="Parley", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.runtime = runtime
+
+    async def get_context() -> ParleyContext:
+        return ParleyContext(runtime)
+
+    app.include_router(ParleyGraphQLRouter(schema, context_getter=get_context), prefix="/graphql")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        try:
+            position = await runtime.read_models.position()
+            head = await runtime.run_blocking(runtime.store.head)
+        except Exception:
+            log.exception("readiness check failed")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "log_head": head,
+                "read_models_position": position,
+                "follower_errors": runtime.follower_errors(),
+            }
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,180 @@
+"""`parley`: run the server, migrate, and administer tenants from the command line."""
+
+import argparse
+import json
+import logging
+import secrets
+import sys
+from collections.abc import Sequence
+
+from infra.settings import Settings
+
+EXAMPLE_QUERY = """\
+curl -s http://{host}:{port}/graphql -H 'Content-Type: application/json' \\
+  -H 'Authorization: Bearer {token}' \\
+  -d '{{"query": "mutation {{ startChat(input: {{title: \\"Hello\\"}}) {{ chatId position }} }}"}}'"""
+
+
+def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
+    from api.runtime import Runtime
+
+    runtime = Runtime(settings)
+    runtime.start(workers=False)
+    return runtime
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        ws="websockets",
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from api.runtime import migrate
+    from infra.postgres import EmbeddedPostgres, PostgresTarget
+
+    if settings.database_url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        try:
+            migrate(embedded.start())
+        finally:
+            embedded.stop()
+    else:
+        migrate(PostgresTarget.from_url(settings.database_url))
+    print("migrated")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from api.schema import sdl
+
+    sys.stdout.write(sdl())
+    return 0
+
+
+def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
+    from commands.messages import CreateTenant
+
+    runtime = _runtime(settings)
+    try:
+        result = runtime.handlers.create_tenant(
+            CreateTenant(
+                name=args.name,
+                slug=args.slug,
+                admin_email=args.admin_email,
+                admin_password=args.admin_password,
+                admin_display_name=args.admin_name,
+            )
+        )
+    finally:
+        runtime.stop()
+    print(
+        json.dumps(
+            {
+                "tenant_id": str(result.tenant_id),
+                "admin_user_id": str(result.admin_user_id),
+                "slug": args.slug,
+                "position": result.position,
+            }
+        )
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from commands.messages import CreateTenant
+    from domain.tenant import tenant_id_for_slug
+    from domain.user import user_id_for
+
+    runtime = _runtime(settings)
+    email = "demo@parley.example"
+    try:
+        tenant_id = tenant_id_for_slug("demo")
+        password = None
+        if runtime.store.get_or_none(tenant_id) is None:
+            password = secrets.token_urlsafe(12)
+            runtime.handlers.create_tenant(
+                CreateTenant(
+                    name="Demo", slug="demo", admin_email=email, admin_password=password,
+                    admin_display_name="Demo Admin",
+                )
+            )
+        user = runtime.store.get_or_none(user_id_for(tenant_id, email))
+        token = runtime.tokens.issue(
+            user_id=user.id, tenant_id=tenant_id, role=user.role.value, token_type="access"
+        )
+    finally:
+        runtime.stop()
+    print("Demo tenant: slug 'demo', user", email)
+    if password:
+        print("Password (shown once):", password)
+    print(f"Access token (valid {settings.access_token_ttl_seconds} s):\n{token}\n")
+    print("Start `parley serve`, open http://%s:%s/graphql, or try:" % (settings.host, settings.port))
+    print(EXAMPLE_QUERY.format(host=settings.host, port=settings.port, token=token))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parley",
+        description="Parley: event-sourced, multi-tenant chat backend. With no PARLEY_DATABASE_URL, "
+        "Parley starts its own PostgreSQL in PARLEY_DATA_DIR.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the API with its in-process workers")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1, PARLEY_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8000, PARLEY_PORT)")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="create or update the database schema").set_defaults(
+        func=cmd_migrate
+    )
+    sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(func=cmd_schema)
+
+    tenants = sub.add_parser("tenants", help="manage tenants").add_subparsers(
+        dest="tenants_command", required=True, metavar="ACTION"
+    )
+    create = tenants.add_parser("create", help="create a tenant and its first admin (prints JSON)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--slug", required=True, help="unique sign-in handle, e.g. acme")
+    create.add_argument("--admin-email", required=True)
+    create.add_argument("--admin-password", required=True, help="at least 12 characters")
+    create.add_argument("--admin-name", default="Administrator", help="admin display name")
+    create.set_defaults(func=cmd_tenants_create)
+
+    sub.add_parser(
+        "demo", help="create a demo tenant and user; print a ready token and an example query"
+    ).set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from domain.errors import ParleyError
+
+    try:
+        return int(args.func(args, settings))
+    except ParleyError as e:
+        print(f"error ({e.code}): {e.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""GraphQL mutations: translate input into a command, run its handler, shape the result."""
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import strawberry
+from pydantic import ValidationError
+from strawberry.types import Info
+
+from api.context import ParleyContext
+from commands import messages as cmd
+from domain.actor import Actor
+from domain.errors import InvalidInput, NotAuthenticated, NotFound
+from domain.user import Role as DomainRole
+from domain.user import User as UserAggregate
+from infra.tokens import InvalidToken
+from queries.schema import parse_id
+from queries.types import Message, MessageRole, Role, User
+
+T = TypeVar("T")
+
+
+async def run(info: Info[ParleyContext, None], fn: Callable[..., T], *args: Any) -> T:
+    """Run a synchronous handler off the event loop."""
+    return await info.context.runtime.run_blocking(fn, *args)
+
+
+def command(factory: type[cmd.Command], **fields: Any) -> Any:
+    try:
+        return factory(**fields)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise InvalidInput(f"{where}: {first.get('msg', 'invalid')}") from None
+
+
+def user_view(user: UserAggregate) -> User:
+    return User(
+        id=strawberry.ID(str(user.id)),
+        tenant_id=strawberry.ID(str(user.tenant_id)),
+        email=user.email,
+        display_name=user.display_name,
+        role=Role(user.role.value),
+        active=user.active,
+    )
+
+
+@strawberry.input
+class LoginInput:
+    tenant: str = strawberry.field(description="The tenant's slug.")
+    email: str
+    password: str
+
+
+@strawberry.type
+class LoginPayload:
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+    user: User
+    position: int
+
+
+def token_pair(context: ParleyContext, user: UserAggregate, position: int) -> LoginPayload:
+    runtime = context.runtime
+    claims = {"user_id": user.id, "tenant_id": user.tenant_id, "role": user.role.value}
+    return LoginPayload(
+        access_token=runtime.tokens.issue(**claims, token_type="access"),
+        refresh_token=runtime.tokens.issue(**claims, token_type="refresh"),
+        token_type="Bearer",
+        expires_in=runtime.settings.access_token_ttl_seconds,
+        user=user_view(user),
+        position=position,
+    )
+
+
+@strawberry.input
+class RefreshTokenInput:
+    refresh_token: str
+
+
+@strawberry.input
+class CreateTenantInput:
+    name: str
+    slug: str
+    admin_email: str
+    admin_password: str
+    admin_display_name: str = "Administrator"
+
+
+@strawberry.type
+class CreateTenantPayload:
+    tenant_id: strawberry.ID
+    admin_user_id: strawberry.ID
+    position: int
+
+
+@strawberry.input
+class RegisterUserInput:
+    email: str
+    password: str
+    display_name: str
+    role: Role = Role.MEMBER
+    tenant_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Platform admins only: register in another tenant."
+    )
+
+
+@strawberry.input
+class ChangeUserRoleInput:
+    user_id: strawberry.ID
+    role: Role
+
+
+@strawberry.input
+class DeactivateUserInput:
+    user_id: strawberry.ID
+
+
+@strawberry.type
+class UserPayload:
+    user_id: strawberry.ID
+    position: int
+
+
+@strawberry.input
+class UpdateTenantSettingsInput:
+    default_model: str
+    allowed_models: list[str]
+    retention_days: int | None = None
+
+
+@strawberry.type
+class TenantPayload:
+    tenant_id: strawberry.ID
+    position: int
+
+
+@strawberry.input
+class StartChatInput:
+    title: str
+    model: str | None = None
+    client_mutation_id: str | None = None
+
+
+@strawberry.type
+class StartChatPayload:
+    chat_id: strawberry.ID
+    position: int
+    client_mutation_id: str | None
+
+
+@strawberry.input
+class SendMessageInput:
+    chat_id: strawberry.ID
+    content: str
+    client_mutation_id: str | None = None
+
+
+@strawberry.type
+class SendMessagePayload:
+    message_id: strawberry.ID
+    chat_id: strawberry.ID
+    position: int
+    client_mutation_id: str | None
+    duplicate: bool = strawberry.field(
+        description="True when this clientMutationId was seen before: nothing new was recorded."
+    )
+    message: Message
+
+
+@strawberry.input
+class ChatIdInput:
+    chat_id: strawberry.ID
+
+
+@strawberry.input
+class RenameChatInput:
+    chat_id: strawberry.ID
+    title: str
+
+
+@strawberry.type
+class ChatPayload:
+    chat_id: strawberry.ID
+    position: int
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Sign in with a password; returns an access and refresh token.")
+    async def login(self, info: Info[ParleyContext, None], input: LoginInput) -> LoginPayload:
+        runtime = info.context.runtime
+        auth = await run(info, runtime.handlers.authenticate, input.tenant, input.email, input.password)
+        return token_pair(info.context, auth.user, await run(info, runtime.store.head))
+
+    @strawberry.mutation(description="Exchange a refresh token for a fresh token pair.")
+    async def refresh_token(
+        self, info: Info[ParleyContext, None], input: RefreshTokenInput
+    ) -> LoginPayload:
+        runtime = info.context.runtime
+        try:
+            claims = runtime.tokens.verify(input.refresh_token, token_type="refresh")
+        except InvalidToken as e:
+            raise NotAuthenticated(str(e)) from None
+        actor = Actor(claims.user_id, claims.tenant_id, DomainRole(claims.role))
+        user = await run(info, runtime.handlers.active_user, actor)
+        return token_pair(info.context, user, await run(info, runtime.store.head))
+
+    @strawberry.mutation(description="Platform admins: create a tenant and its first admin.")
+    async def create_tenant(
+        self, info: Info[ParleyContext, None], input: CreateTenantInput
+    ) -> CreateTenantPayload:
+        actor = info.context.actor()
+        c = command(
+            cmd.CreateTenant,
+            name=input.name,
+            slug=input.slug,
+            admin_email=input.admin_email,
+            admin_password=input.admin_password,
+            admin_display_name=input.admin_display_name,
+        )
+        r = await run(info, info.context.handlers.create_tenant, c, actor)
+        return CreateTenantPayload(
+            tenant_id=strawberry.ID(str(r.tenant_id)),
+            admin_user_id=strawberry.ID(str(r.admin_user_id)),
+            position=r.position,
+        )
+
+    @strawberry.mutation(description="Tenant admins: add a user to the tenant.")
+    async def register_user(
+        self, info: Info[ParleyContext, None], input: RegisterUserInput
+    ) -> UserPayload:
+        actor = info.context.actor()
+        c = command(
+            cmd.RegisterUser,
+            email=input.email,
+            password=input.password,
+            display_name=input.display_name,
+            role=DomainRole(input.role.value),
+            tenant_id=parse_id(input.tenant_id, "tenant id") if input.tenant_id else None,
+        )
+        r = await run(info, info.context.handlers.register_user, c, actor)
+        return UserPayload(user_id=strawberry.ID(str(r.id)), position=r.position)
+
+    @strawberry.mutation(description="Tenant admins: change a user's role.")
+    async def change_user_role(
+        self, info: Info[ParleyContext, None], input: ChangeUserRoleInput
+    ) -> UserPayload:
+        actor = info.context.actor()
+        c = command(
+            cmd.ChangeUserRole,
+            user_id=parse_id(input.user_id, "user id"),
+            role=DomainRole(input.role.value),
+        )
+        r = await run(info, info.context.handlers.change_user_role, c, actor)
+        return UserPayload(user_id=strawberry.ID(str(r.id)), position=r.position)
+
+    @strawberry.mutation(description="Tenant admins: deactivate a user (they can no longer act).")
+    async def deactivate_user(
+        self, info: Info[ParleyContext, None], input: DeactivateUserInput
+    ) -> UserPayload:
+        actor = info.context.actor()
+        c = command(cmd.DeactivateUser, user_id=parse_id(input.user_id, "user id"))
+        r = await run(info, info.context.handlers.deactivate_user, c, actor)
+        return UserPayload(user_id=strawberry.ID(str(r.id)), position=r.position)
+
+    @strawberry.mutation(description="Tenant admins: default model, allowed models, retention.")
+    async def update_tenant_settings(
+        self, info: Info[ParleyContext, None], input: UpdateTenantSettingsInput
+    ) -> TenantPayload:
+        actor = info.context.actor()
+        c = command(
+            cmd.ChangeTenantSettings,
+            default_model=input.default_model,
+            allowed_models=input.allowed_models,
+            retention_days=input.retention_days,
+        )
+        r = await run(info, info.context.handlers.change_tenant_settings, c, actor)
+        return TenantPayload(tenant_id=strawberry.ID(str(r.id)), position=r.position)
+
+    @strawberry.mutation(description="Start a chat. A repeated clientMutationId returns the first.")
+    async def start_chat(
+        self, info: Info[ParleyContext, None], input: StartChatInput
+    ) -> StartChatPayload:
+        actor = info.context.actor()
+        c = command(
+            cmd.StartChat,
+            title=input.title,
+            model=input.model,
+            client_mutation_id=input.client_mutation_id,
+        )
+        r = await run(info, info.context.handlers.start_chat, c, actor)
+        return StartChatPayload(
+            chat_id=strawberry.ID(str(r.id)),
+            position=r.position,
+            client_mutation_id=input.client_mutation_id,
+        )
+
+    @strawberry.mutation(
+        description="Post a user message; the assistant's reply follows on chatEvents. "
+        "A repeated clientMutationId returns the first result and records nothing new."
+    )
+    async def send_message(
+        self, info: Info[ParleyContext, None], input: SendMessageInput
+    ) -> SendMessagePayload:
+        actor = info.context.actor()
+        c = command(
+            cmd.SendMessage,
+            chat_id=parse_id(input.chat_id, "chat id"),
+            content=input.content,
+            client_mutation_id=input.client_mutation_id,
+        )
+        r = await run(info, info.context.handlers.send_message, c, actor)
+        if r.duplicate:
+            # The first result is durable; read it back as recorded.
+            await info.context.read_models.wait_for(r.position)
+            row = await info.context.read_models.message(actor.tenant_id, r.message_id)
+            if row is None:  # deleted since
+                raise NotFound("message not found")
+            message = Message.from_row(row)
+        else:
+            assert r.created_at is not None
+            message = Message(
+                id=strawberry.ID(str(r.message_id)),
+                chat_id=strawberry.ID(str(r.chat_id)),
+                role=MessageRole.USER,
+                content=r.content,
+                model=r.model,
+                created_at=r.created_at,
+                position=r.position,
+            )
+        return SendMessagePayload(
+            message_id=message.id,
+            chat_id=message.chat_id,
+            position=r.position,
+            client_mutation_id=input.client_mutation_id,
+            duplicate=r.duplicate,
+            message=message,
+        )
+
+    @strawberry.mutation(description="Rename one of your chats.")
+    async def rename_chat(
+        self, info: Info[ParleyContext, None], input: RenameChatInput
+    ) -> ChatPayload:
+        actor = info.context.actor()
+        c = command(cmd.RenameChat, chat_id=parse_id(input.chat_id, "chat id"), title=input.title)
+        r = await run(info, info.context.handlers.rename_chat, c, actor)
+        return ChatPayload(chat_id=strawberry.ID(str(r.id)), position=r.position)
+
+    @strawberry.mutation(description="Archive one of your chats (still readable, still writable).")
+    async def archive_chat(
+        self, info: Info[ParleyContext, None], input: ChatIdInput
+    ) -> ChatPayload:
+        actor = info.context.actor()
+        c = command(cmd.ArchiveChat, chat_id=parse_id(input.chat_id, "chat id"))
+        r = await run(info, info.context.handlers.archive_chat, c, actor)
+        return ChatPayload(chat_id=strawberry.ID(str(r.id)), position=r.position)
+
+    @strawberry.mutation(description="Delete one of your chats: it leaves every read model.")
+    async def delete_chat(self, info: Info[ParleyContext, None], input: ChatIdInput) -> ChatPayload:
+        actor = info.context.actor()
+        c = command(cmd.DeleteChat, chat_id=parse_id(input.chat_id, "chat id"))
+        r = await run(info, info.context.handlers.delete_chat, c, actor)
+        return ChatPayload(chat_id=strawberry.ID(str(r.id)), position=r.position)

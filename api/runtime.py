@@ -1,0 +1,176 @@
+"""The composition root: builds every adapter from settings and wires the workers.
+
+One place decides which adapters run (embedded PostgreSQL or a URL, which followers run in this
+process); the rest of the code receives what it needs.
+"""
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import psycopg
+
+from commands.handlers import CommandHandlers
+from commands.responder import FOLLOWER_NAME as RESPONDER, ModelRouter, Responder
+from infra.event_store import EventStore, open_event_store
+from infra.live_feed import LiveFeed
+from infra.llm.echo import EchoProvider
+from infra.log_follower import LogFollower
+from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
+from infra.settings import Settings
+from infra.tokens import TokenService, load_or_create_secret
+from projections.positions import read_position, store_position
+from projections.read_models import DDL, MessageRow, ReadModelProjection, security_ddl
+from queries.read_models import ReadModels, open_reader_pool
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MIGRATION_LOCK = 0x5041524C  # "PARL": one migrator at a time
+
+
+class SchemaMissing(RuntimeError):
+    pass
+
+
+def migrate(target: PostgresTarget) -> None:
+    """Create the event store's tables, the read models, roles and row-level security."""
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            open_event_store(target, create_tables=True, pool_size=1).close()
+            conn.execute(DDL)
+            for statement in security_ddl(target.user):
+                conn.execute(statement)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+    log.info("migrated database %s on %s", target.dbname, target.host)
+
+
+def check_schema(target: PostgresTarget) -> None:
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT to_regclass('parley_events'), to_regclass('rm_messages')"
+        ).fetchone()
+    if row is None or None in row:
+        raise SchemaMissing("the database has no Parley tables: run `parley migrate` first")
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._embedded: EmbeddedPostgres | None = None
+        self._followers: list[LogFollower] = []
+        self._responder: Responder | None = None
+        self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="command")
+        self.live_feed = LiveFeed(settings.subscriber_queue_size)
+        self.read_models: ReadModels = None  # type: ignore[assignment]  # set by open_read_side
+        self.target: PostgresTarget
+        self.store: EventStore
+        self.handlers: CommandHandlers
+        self.tokens: TokenService
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def start(self, *, workers: bool) -> None:
+        s = self.settings
+        if s.database_url is None:
+            self._embedded = EmbeddedPostgres(s.data_dir)
+            self.target = self._embedded.start()
+            migrate(self.target)  # embedded default: zero setup, one server, no migration race
+        else:
+            self.target = PostgresTarget.from_url(s.database_url)
+            check_schema(self.target)
+        self.store = open_event_store(self.target, create_tables=False, pool_size=s.db_pool_size)
+        self.handlers = CommandHandlers(self.store, max_attempts=s.command_max_attempts)
+        secret = (
+            s.jwt_secret.get_secret_value()
+            if s.jwt_secret is not None
+            else load_or_create_secret(s.data_dir / "jwt-secret")
+        )
+        self.tokens = TokenService(
+            secret,
+            issuer=s.jwt_issuer,
+            audience=s.jwt_audience,
+            access_ttl=s.access_token_ttl_seconds,
+            refresh_ttl=s.refresh_token_ttl_seconds,
+        )
+        self._writer_pool = open_pool(self.target.conninfo(), size=4, name="followers")
+        if workers:
+            self._start_workers()
+
+    def _start_workers(self) -> None:
+        s = self.settings
+        projection = ReadModelProjection(self.store, self._writer_pool, self._publish_committed)
+        with self._writer_pool.connection() as conn:
+            responder_start = read_position(conn, RESPONDER)
+        self._responder = Responder(
+            store=self.store,
+            handlers=self.handlers,
+            router=ModelRouter([EchoProvider(s.echo_delay_ms / 1000)]),
+            publish=self.live_feed.publish,
+            save_position=self._store_responder_position,
+            start_position=responder_start,
+            concurrency=s.responder_concurrency,
+        )
+        for name, position, handle in (
+            (projection.name, projection.position, projection.handle),
+            (RESPONDER, self._responder.position, self._responder.handle),
+        ):
+            follower = LogFollower(
+                name=name,
+                store=self.store,
+                conninfo=self.target.conninfo(),
+                position=position,
+                handle=handle,
+                poll_seconds=s.follower_poll_seconds,
+            )
+            follower.start()
+            self._followers.append(follower)
+
+    async def open_read_side(self) -> None:
+        pool = await open_reader_pool(self.target.conninfo(), size=self.settings.db_pool_size)
+        self._reader_pool = pool
+        self.read_models = ReadModels(pool, wait_timeout=self.settings.read_wait_timeout_seconds)
+
+    async def close_read_side(self) -> None:
+        if self.read_models is not None:
+            await self._reader_pool.close()
+
+    def stop(self) -> None:
+        for follower in self._followers:
+            follower.stop()
+        if self._responder is not None:
+            self._responder.close()
+        self._executor.shutdown(wait=True)
+        if hasattr(self, "_writer_pool"):
+            self._writer_pool.close()
+        if hasattr(self, "store"):
+            self.store.close()
+        if self._embedded is not None:
+            self._embedded.stop()
+
+    # -- services --------------------------------------------------------------------------------
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    def wake_followers(self) -> None:
+        for follower in self._followers:
+            follower.wake()
+
+    def follower_errors(self) -> dict[str, str]:
+        return {f.name: f.last_error for f in self._followers if f.last_error}
+
+    def _publish_committed(self, position: int, items: list[Any]) -> None:
+        for item in items:
+            chat_id = item.chat_id if isinstance(item, MessageRow) else item.chat_id
+            self.live_feed.publish(chat_id, item)
+
+    def _store_responder_position(self, position: int) -> None:
+        with self._writer_pool.connection() as conn:
+            store_position(conn, RESPONDER, position)

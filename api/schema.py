@@ -1,0 +1,33 @@
+"""The GraphQL schema: queries and subscriptions from `queries/`, mutations from `api/`."""
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+
+from api.errors import ParleyErrors
+from api.graphql_metrics import OperationMetrics
+from api.mutations import Mutation
+from queries.schema import Query, Subscription
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    extensions=[
+        ParleyErrors,
+        OperationMetrics,
+        lambda: QueryDepthLimiter(max_depth=10),
+        lambda: MaxTokensLimiter(max_token_count=2000),
+        lambda: MaxAliasesLimiter(max_alias_count=15),
+    ],
+)
+
+OperationMetrics.root_fields = frozenset(
+    field.name
+    for root in (Query, Mutation, Subscription)
+    for field in root.__strawberry_definition__.fields
+)
+
+
+def sdl() -> str:
+    """The schema as SDL, exactly as checked in at queries/schema.graphql."""
+    return schema.as_str() + "\n"

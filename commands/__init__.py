@@ -1,0 +1,1 @@
+"""The write side: commands, their handlers, authorization and the responder."""

@@ -1,0 +1,384 @@
+"""One handler per command: load, decide (in the aggregate), save. Retried on write conflicts.
+
+Handlers are synchronous (the event store is) and run in a worker thread when called from the API.
+"""
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.persistence import IntegrityError
+
+from commands.authorization import (
+    ADMIN_ROLES,
+    CHATTING_ROLES,
+    Actor,
+    require_role,
+    target_tenant,
+    writable_chat,
+)
+from commands.messages import (
+    ArchiveChat,
+    ChangeTenantSettings,
+    ChangeUserRole,
+    CreateTenant,
+    DeactivateUser,
+    DeleteChat,
+    RecordReply,
+    RegisterUser,
+    RenameChat,
+    SendMessage,
+    StartChat,
+)
+from domain.base import stable_id
+from domain.chat import ChatSession, MessageRole, reply_id_for
+from domain.errors import Conflict, InvalidInput, NotAllowed, NotAuthenticated, NotFound
+from domain.tenant import Tenant, tenant_id_for_slug, validate_slug
+from domain.user import Role, User, normalize_email, user_id_for
+from infra.event_store import EventStore
+from infra.metrics import COMMAND_CONFLICTS, COMMAND_DURATION, COMMANDS
+from infra.passwords import hash_password, needs_rehash, verify_password
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+MAX_CLIENT_MUTATION_ID = 200
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a command produced: the aggregate it touched and the log position to wait for."""
+
+    id: UUID
+    position: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class TenantCreated:
+    tenant_id: UUID
+    admin_user_id: UUID
+    position: int
+
+
+@dataclass(frozen=True)
+class MessageSent:
+    chat_id: UUID
+    message_id: UUID
+    content: str
+    model: str | None
+    created_at: datetime | None
+    position: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    tenant: Tenant
+
+
+class CommandHandlers:
+    """The write side's service layer, wired to one event store."""
+
+    def __init__(self, store: EventStore, *, max_attempts: int = 20) -> None:
+        self.store = store
+        self.max_attempts = max_attempts
+
+    # -- tenants and users -------------------------------------------------------------------
+
+    def create_tenant(self, cmd: CreateTenant, actor: Actor | None = None) -> TenantCreated:
+        """Platform operation (CLI or a platform admin): a tenant and its first tenant admin."""
+        if actor is not None:
+            require_role(actor, frozenset({Role.PLATFORM_ADMIN}), "create tenants")
+
+        def attempt() -> TenantCreated:
+            tenant = Tenant.create(name=cmd.name, slug=cmd.slug)
+            admin = User.register(
+                tenant_id=tenant.id,
+                email=cmd.admin_email,
+                display_name=cmd.admin_display_name,
+                role=Role.TENANT_ADMIN,
+                password_hash=hash_password(check_password(cmd.admin_password)),
+            )
+            try:
+                position = self.store.save_all(tenant, admin)
+            except IntegrityError:
+                raise Conflict(f"tenant slug {cmd.slug!r} is taken") from None
+            return TenantCreated(tenant_id=tenant.id, admin_user_id=admin.id, position=position)
+
+        return self._run("create_tenant", attempt)
+
+    def register_user(self, cmd: RegisterUser, actor: Actor) -> Written:
+        def attempt() -> Written:
+            self.active_user(actor)
+            require_role(actor, ADMIN_ROLES, "register users")
+            tenant_id = target_tenant(actor, cmd.tenant_id)
+            if cmd.role is Role.PLATFORM_ADMIN and not actor.is_platform_admin:
+                raise NotAllowed("only platform admins may grant platform_admin")
+            tenant = self._tenant(tenant_id)
+            if not tenant.active:
+                raise NotAllowed("tenant is deactivated")
+            user = User.register(
+                tenant_id=tenant_id,
+                email=cmd.email,
+                display_name=cmd.display_name,
+                role=cmd.role,
+                password_hash=hash_password(check_password(cmd.password)),
+            )
+            try:
+                position = self.store.save_all(user)
+            except IntegrityError:
+                raise Conflict("a user with this email already exists in the tenant") from None
+            return Written(id=user.id, position=position)
+
+        return self._run("register_user", attempt)
+
+    def change_user_role(self, cmd: ChangeUserRole, actor: Actor) -> Written:
+        def attempt() -> Written:
+            self.active_user(actor)
+            require_role(actor, ADMIN_ROLES, "change roles")
+            user = self._user_in_tenant(cmd.user_id, actor)
+            if cmd.role is Role.PLATFORM_ADMIN and not actor.is_platform_admin:
+                raise NotAllowed("only platform admins may grant platform_admin")
+            user.change_role(cmd.role)
+            return Written(id=user.id, position=self.store.save_all(user))
+
+        return self._run("change_user_role", attempt, retry=True)
+
+    def deactivate_user(self, cmd: DeactivateUser, actor: Actor) -> Written:
+        def attempt() -> Written:
+            self.active_user(actor)
+            require_role(actor, ADMIN_ROLES, "deactivate users")
+            user = self._user_in_tenant(cmd.user_id, actor)
+            if user.id == actor.user_id:
+                raise InvalidInput("you cannot deactivate yourself")
+            user.deactivate()
+            return Written(id=user.id, position=self.store.save_all(user))
+
+        return self._run("deactivate_user", attempt, retry=True)
+
+    def change_tenant_settings(self, cmd: ChangeTenantSettings, actor: Actor) -> Written:
+        def attempt() -> Written:
+            self.active_user(actor)
+            require_role(actor, ADMIN_ROLES, "change tenant settings")
+            tenant = self._tenant(actor.tenant_id)
+            tenant.change_settings(
+                default_model=cmd.default_model,
+                allowed_models=cmd.allowed_models,
+                retention_days=cmd.retention_days,
+            )
+            return Written(id=tenant.id, position=self.store.save_all(tenant))
+
+        return self._run("change_tenant_settings", attempt, retry=True)
+
+    def authenticate(self, tenant_slug: str, email: str, password: str) -> Authenticated:
+        """Check a password sign-in; the same error for every way it can fail."""
+        failure = NotAuthenticated("invalid tenant, email or password")
+        try:
+            tenant_id = tenant_id_for_slug(validate_slug(tenant_slug))
+            user_id = user_id_for(tenant_id, normalize_email(email))
+        except InvalidInput:
+            verify_password(None, password)
+            raise failure from None
+        user = self.store.get_or_none(user_id)
+        tenant = self.store.get_or_none(tenant_id)
+        ok = verify_password(user.password_hash if user else None, password)
+        if not ok or user is None or tenant is None or not user.active or not tenant.active:
+            raise failure
+        if needs_rehash(user.password_hash):
+            user.change_password_hash(hash_password(password))
+            self._save_quietly(user)
+        return Authenticated(user=user, tenant=tenant)
+
+    def active_user(self, actor: Actor) -> User:
+        """The caller's own aggregate; no action by a deactivated (or vanished) user."""
+        user = self.store.get_or_none(actor.user_id)
+        if not isinstance(user, User) or user.tenant_id != actor.tenant_id:
+            raise NotAuthenticated("unknown user")
+        user.ensure_active()
+        return user
+
+    # -- chats -------------------------------------------------------------------------------
+
+    def start_chat(self, cmd: StartChat, actor: Actor) -> Written:
+        def attempt() -> Written:
+            self.active_user(actor)
+            require_role(actor, CHATTING_ROLES, "start chats")
+            key = check_client_mutation_id(cmd.client_mutation_id)
+            chat_id = stable_id("chat", actor.user_id, key) if key else uuid4()
+            if key:
+                existing = self.store.get_or_none(chat_id)
+                if existing is not None:
+                    return Written(id=chat_id, position=self.store.head(), duplicate=True)
+            model = self._tenant(actor.tenant_id).resolve_model(cmd.model)
+            chat = ChatSession.start(
+                chat_id=chat_id,
+                tenant_id=actor.tenant_id,
+                owner_id=actor.user_id,
+                title=cmd.title,
+                model=model,
+            )
+            return Written(id=chat.id, position=self.store.save_all(chat))
+
+        return self._run("start_chat", attempt, retry=True)
+
+    def send_message(self, cmd: SendMessage, actor: Actor) -> MessageSent:
+        def attempt() -> MessageSent:
+            self.active_user(actor)
+            key = check_client_mutation_id(cmd.client_mutation_id)
+            chat = writable_chat(actor, self.store.get_or_none(cmd.chat_id))
+            first = chat.message_for_client_mutation(key)
+            if first is not None:
+                original = next(m for m in chat.messages if m.id == first)
+                return MessageSent(
+                    chat_id=chat.id,
+                    message_id=first,
+                    content=original.content,
+                    model=chat.model,
+                    created_at=None,
+                    position=self.store.head(),
+                    duplicate=True,
+                )
+            message_id = stable_id("message", chat.id, key) if key else uuid4()
+            chat.post_message(
+                message_id=message_id,
+                role=MessageRole.USER,
+                content=cmd.content,
+                author_id=actor.user_id,
+                model=chat.model,
+                client_mutation_id=key,
+            )
+            position = self.store.save_all(chat)
+            return MessageSent(
+                chat_id=chat.id,
+                message_id=message_id,
+                content=cmd.content,
+                model=chat.model,
+                created_at=chat.modified_on,
+                position=position,
+                duplicate=False,
+            )
+
+        return self._run("send_message", attempt, retry=True)
+
+    def rename_chat(self, cmd: RenameChat, actor: Actor) -> Written:
+        def attempt() -> Written:
+            self.active_user(actor)
+            chat = writable_chat(actor, self.store.get_or_none(cmd.chat_id))
+            chat.rename(cmd.title)
+            return Written(id=chat.id, position=self.store.save_all(chat))
+
+        return self._run("rename_chat", attempt, retry=True)
+
+    def archive_chat(self, cmd: ArchiveChat, actor: Actor) -> Written:
+        def attempt() -> Written:
+            self.active_user(actor)
+            chat = writable_chat(actor, self.store.get_or_none(cmd.chat_id))
+            chat.archive()
+            return Written(id=chat.id, position=self.store.save_all(chat))
+
+        return self._run("archive_chat", attempt, retry=True)
+
+    def delete_chat(self, cmd: DeleteChat, actor: Actor) -> Written:
+        def attempt() -> Written:
+            self.active_user(actor)
+            chat = writable_chat(actor, self.store.get_or_none(cmd.chat_id))
+            chat.delete()
+            return Written(id=chat.id, position=self.store.save_all(chat))
+
+        return self._run("delete_chat", attempt, retry=True)
+
+    def record_reply(self, cmd: RecordReply) -> Written | None:
+        """The responder's write: idempotent (the reply id derives from the user message id)."""
+
+        def attempt() -> Written | None:
+            chat = self.store.get_or_none(cmd.chat_id)
+            reply_id = reply_id_for(cmd.reply_to)
+            if not isinstance(chat, ChatSession) or chat.is_deleted:
+                return None  # the chat went away while we were answering
+            if chat.has_message(reply_id):
+                return Written(id=reply_id, position=self.store.head(), duplicate=True)
+            chat.post_message(
+                message_id=reply_id,
+                role=MessageRole.ASSISTANT,
+                content=cmd.content,
+                author_id=None,
+                model=cmd.model,
+                input_tokens=cmd.input_tokens,
+                output_tokens=cmd.output_tokens,
+                finish_reason=cmd.finish_reason,
+                latency_ms=cmd.latency_ms,
+                reply_to=cmd.reply_to,
+            )
+            return Written(id=reply_id, position=self.store.save_all(chat))
+
+        return self._run("record_reply", attempt, retry=True)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _tenant(self, tenant_id: UUID) -> Tenant:
+        tenant = self.store.get_or_none(tenant_id)
+        if not isinstance(tenant, Tenant):
+            raise NotFound("tenant not found")
+        return tenant
+
+    def _user_in_tenant(self, user_id: UUID, actor: Actor) -> User:
+        user = self.store.get_or_none(user_id)
+        if not isinstance(user, User) or (
+            user.tenant_id != actor.tenant_id and not actor.is_platform_admin
+        ):
+            raise NotFound("user not found")
+        return user
+
+    def _save_quietly(self, *aggregates: object) -> None:
+        try:
+            self.store.save_all(*aggregates)  # type: ignore[arg-type]
+        except IntegrityError:
+            log.info("skipped an opportunistic write that lost a race")
+
+    def _run(self, name: str, attempt: Callable[[], T], *, retry: bool = False) -> T:
+        """Run `attempt`, retrying on optimistic-concurrency conflicts with jittered back-off."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            for n in range(1, self.max_attempts + 1):
+                try:
+                    result = attempt()
+                    outcome = "ok"
+                    return result
+                except IntegrityError:
+                    if not retry or n == self.max_attempts:
+                        outcome = "conflict"
+                        raise Conflict("too much contention on this item; try again") from None
+                    COMMAND_CONFLICTS.labels(name).inc()
+                    time.sleep(random.uniform(0, min(0.05, 0.002 * 2**n)))
+            raise AssertionError("unreachable")
+        except (InvalidInput, NotAllowed, NotFound, NotAuthenticated, Conflict) as e:
+            outcome = e.code.lower()
+            raise
+        finally:
+            COMMANDS.labels(name, outcome).inc()
+            COMMAND_DURATION.labels(name).observe(time.perf_counter() - started)
+
+
+def check_password(password: str) -> str:
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"password must be {MIN_PASSWORD}..{MAX_PASSWORD} characters")
+    return password
+
+
+def check_client_mutation_id(key: str | None) -> str | None:
+    if key is None or key == "":
+        return None
+    if len(key) > MAX_CLIENT_MUTATION_ID:
+        raise InvalidInput(f"clientMutationId must be at most {MAX_CLIENT_MUTATION_ID} characters")
+    return key

@@ -1,0 +1,80 @@
+"""Commands: small immutable requests to change state, validated on construction of the domain."""
+
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.user import Role
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CreateTenant(Command):
+    name: str
+    slug: str
+    admin_email: str
+    admin_password: str
+    admin_display_name: str = "Administrator"
+
+
+class RegisterUser(Command):
+    email: str
+    password: str
+    display_name: str
+    role: Role = Role.MEMBER
+    tenant_id: UUID | None = None  # only platform admins may name another tenant
+
+
+class ChangeUserRole(Command):
+    user_id: UUID
+    role: Role
+
+
+class DeactivateUser(Command):
+    user_id: UUID
+
+
+class ChangeTenantSettings(Command):
+    default_model: str
+    allowed_models: list[str]
+    retention_days: int | None = None
+
+
+class StartChat(Command):
+    title: str
+    model: str | None = None
+    client_mutation_id: str | None = None
+
+
+class SendMessage(Command):
+    chat_id: UUID
+    content: str
+    client_mutation_id: str | None = None
+
+
+class RenameChat(Command):
+    chat_id: UUID
+    title: str
+
+
+class ArchiveChat(Command):
+    chat_id: UUID
+
+
+class DeleteChat(Command):
+    chat_id: UUID
+
+
+class RecordReply(Command):
+    """Issued by the responder, not by clients: the finished assistant reply to a user message."""
+
+    chat_id: UUID
+    reply_to: UUID
+    content: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str
+    latency_ms: int

@@ -1,0 +1,198 @@
+"""The responder: follows the log and answers every user message with an assistant reply.
+
+Replies run concurrently (bounded). The durable position is the low-water mark: the highest log
+position below which every user message has been answered. After a crash the responder resumes
+from there; replies already recorded are skipped (reply ids are deterministic), unfinished ones are
+produced again.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+
+from commands.handlers import CommandHandlers
+from commands.messages import RecordReply
+from domain.chat import ChatSession, MessageRole, reply_id_for
+from infra.event_store import EventStore
+from infra.llm.base import (
+    CancelToken,
+    ChatProvider,
+    ChatTurn,
+    Completion,
+    Delta,
+    GenerationParams,
+    ProviderError,
+)
+from infra.metrics import REPLIES, REPLY_FIRST_DELTA
+
+log = logging.getLogger(__name__)
+
+MESSAGE_POSTED_TOPIC = "parley.ChatSession.MessagePosted"
+FOLLOWER_NAME = "responder"
+
+
+@dataclass(frozen=True)
+class ReplyDelta:
+    """An ephemeral piece of a reply in progress (not an event: only the finished reply is)."""
+
+    chat_id: UUID
+    message_id: UUID
+    delta: str
+
+
+class ModelRouter:
+    """Picks the provider for a model. The real router (retries, fallbacks) is a later issue."""
+
+    def __init__(self, providers: Sequence[ChatProvider]) -> None:
+        self._providers = list(providers)
+
+    def provider_for(self, model: str) -> ChatProvider:
+        for provider in self._providers:
+            if provider.supports(model):
+                return provider
+        raise ProviderError(f"no provider serves model {model!r}")
+
+
+class Responder:
+    def __init__(
+        self,
+        *,
+        store: EventStore,
+        handlers: CommandHandlers,
+        router: ModelRouter,
+        publish: Callable[[UUID, object], None],
+        save_position: Callable[[int], None],
+        start_position: int,
+        concurrency: int = 8,
+    ) -> None:
+        self._store = store
+        self._handlers = handlers
+        self._router = router
+        self._publish = publish
+        self._save_position = save_position
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="reply")
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, Future[None]] = {}
+        self._seen = start_position
+        self._saved = start_position
+        self._cancels: dict[UUID, CancelToken] = {}
+
+    # The follower reads from what we have *seen*; the durable position is the low-water mark.
+    def position(self) -> int:
+        return self._seen
+
+    def handle(self, batch: Sequence[Notification]) -> None:
+        for notification in batch:
+            if notification.topic == MESSAGE_POSTED_TOPIC:
+                event = self._store.decode(notification)
+                if event.role == MessageRole.USER.value:
+                    self._slots.acquire()  # back-pressure: never more than `concurrency` at once
+                    future = self._pool.submit(
+                        self._reply_with_retries, event.originator_id, event.message_id
+                    )
+                    with self._lock:
+                        self._in_flight[notification.id] = future
+                    future.add_done_callback(lambda _f, nid=notification.id: self._done(nid))
+            with self._lock:
+                self._seen = notification.id
+        self._checkpoint()
+
+    def stop_generation(self, chat_id: UUID) -> bool:
+        token = self._cancels.get(chat_id)
+        if token is None:
+            return False
+        token.cancel()
+        return True
+
+    def close(self) -> None:
+        for token in list(self._cancels.values()):
+            token.cancel()
+        self._pool.shutdown(wait=True)
+        self._checkpoint()
+
+    def _done(self, notification_id: int) -> None:
+        with self._lock:
+            self._in_flight.pop(notification_id, None)
+        self._slots.release()
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        with self._lock:
+            low_water = min(self._in_flight) - 1 if self._in_flight else self._seen
+            if low_water <= self._saved:
+                return
+            self._saved = low_water
+        try:
+            self._save_position(low_water)
+        except Exception:
+            log.exception("responder could not store its position %s", low_water)
+
+    def _reply_with_retries(self, chat_id: UUID, message_id: UUID, attempts: int = 5) -> None:
+        for n in range(1, attempts + 1):
+            try:
+                self._reply(chat_id, message_id)
+                return
+            except Exception:
+                log.exception("reply to %s in chat %s failed (attempt %d)", message_id, chat_id, n)
+                time.sleep(min(5.0, 0.2 * 2**n))
+        REPLIES.labels("unknown", "failed").inc()
+        log.error("gave up replying to message %s in chat %s", message_id, chat_id)
+
+    def _reply(self, chat_id: UUID, message_id: UUID) -> None:
+        started = time.perf_counter()
+        chat = self._store.get_or_none(chat_id)
+        if not isinstance(chat, ChatSession) or chat.is_deleted:
+            return
+        reply_id = reply_id_for(message_id)
+        if chat.has_message(reply_id):
+            return  # answered before a restart
+        turns = []
+        for m in chat.messages:
+            turns.append(ChatTurn(role=m.role.value, content=m.content))
+            if m.id == message_id:
+                break
+        model = chat.model
+        cancel = CancelToken()
+        self._cancels[chat_id] = cancel
+        parts: list[str] = []
+        completion: Completion | None = None
+        try:
+            provider = self._router.provider_for(model)
+            for item in provider.stream(turns, GenerationParams(model=model), cancel):
+                if isinstance(item, Delta):
+                    if not parts:
+                        REPLY_FIRST_DELTA.labels(model).observe(time.perf_counter() - started)
+                    parts.append(item.text)
+                    self._publish(chat_id, ReplyDelta(chat_id, reply_id, item.text))
+                else:
+                    completion = item
+        except ProviderError as e:
+            log.warning("provider failed for chat %s message %s: %s", chat_id, message_id, e)
+            REPLIES.labels(model, "error").inc()
+            completion = Completion("error", 0, 0, provider="none", model=model)
+            if not parts:
+                parts.append("Sorry, the model could not answer this message.")
+        finally:
+            self._cancels.pop(chat_id, None)
+        assert completion is not None
+        content = "".join(parts) or "(no reply)"
+        self._handlers.record_reply(
+            RecordReply(
+                chat_id=chat_id,
+                reply_to=message_id,
+                content=content,
+                model=completion.model,
+                input_tokens=completion.input_tokens,
+                output_tokens=completion.output_tokens,
+                finish_reason=completion.finish_reason,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+            )
+        )
+        REPLIES.labels(model, completion.finish_reason).inc()

@@ -1,0 +1,1 @@
+"""Parley's aggregates, their events and invariants. Pure Python: no I/O here."""

@@ -1,0 +1,22 @@
+"""Who is acting: the authenticated caller, as the access token names them."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from domain.user import Role
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: UUID
+    tenant_id: UUID
+    role: Role
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.role is Role.PLATFORM_ADMIN
+
+    @property
+    def sees_all_chats(self) -> bool:
+        """Auditors read every chat of their tenant; everyone else reads their own."""
+        return self.role is Role.AUDITOR

@@ -1,0 +1,177 @@
+"""The ChatSession aggregate: one conversation, its messages and its life cycle."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.base import TenantScopedAggregate, check_length, stable_id
+from domain.errors import Conflict, InvalidInput, NotFound
+
+MAX_CONTENT = 32_000
+MAX_TITLE = 200
+
+
+class MessageRole(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+
+
+class ChatStatus(StrEnum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as the aggregate remembers it (enough to rebuild the conversation)."""
+
+    id: UUID
+    role: MessageRole
+    content: str
+
+
+def reply_id_for(message_id: UUID) -> UUID:
+    """The assistant reply to a user message has a deterministic id: replies are idempotent."""
+    return stable_id("reply", message_id)
+
+
+def check_content(content: str) -> str:
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidInput("content must not be empty")
+    if len(content) > MAX_CONTENT:
+        raise InvalidInput(f"content must be at most {MAX_CONTENT} characters (got {len(content)})")
+    return content
+
+
+class ChatSession(TenantScopedAggregate):
+    TOPIC = "parley.ChatSession"
+
+    class Event(TenantScopedAggregate.Event):
+        TOPIC = "parley.ChatSession.Event"
+        tenant_id: UUID
+
+    @classmethod
+    def start(
+        cls, *, chat_id: UUID, tenant_id: UUID, owner_id: UUID, title: str, model: str
+    ) -> "ChatSession":
+        return cls(
+            id=chat_id,
+            tenant_id=tenant_id,
+            owner_id=owner_id,
+            title=check_length(title, field="title", low=1, high=MAX_TITLE),
+            model=model,
+        )
+
+    @event("Started", topic="parley.ChatSession.Started")
+    def __init__(self, id: UUID, tenant_id: UUID, owner_id: UUID, title: str, model: str) -> None:
+        self.tenant_id = tenant_id
+        self.owner_id = owner_id
+        """The user who started the chat; only they write to it."""
+        self.title = title
+        self.model = model
+        self.status = ChatStatus.ACTIVE
+        self.messages: list[Message] = []
+        self.client_mutation_ids: dict[str, UUID] = {}
+        """Idempotency keys already used in this chat, mapped to the message they produced."""
+
+    def has_message(self, message_id: UUID) -> bool:
+        return any(m.id == message_id for m in self.messages)
+
+    def message_for_client_mutation(self, client_mutation_id: str | None) -> UUID | None:
+        if client_mutation_id is None:
+            return None
+        return self.client_mutation_ids.get(client_mutation_id)
+
+    def post_message(
+        self,
+        *,
+        message_id: UUID,
+        role: MessageRole,
+        content: str,
+        author_id: UUID | None,
+        model: str | None = None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        finish_reason: str | None = None,
+        latency_ms: int | None = None,
+        reply_to: UUID | None = None,
+        client_mutation_id: str | None = None,
+    ) -> None:
+        self._ensure_not_deleted()
+        content = check_content(content)
+        if self.has_message(message_id):
+            raise Conflict("message already exists")
+        if client_mutation_id is not None and client_mutation_id in self.client_mutation_ids:
+            raise Conflict("clientMutationId already used in this chat")
+        self._message_posted(
+            message_id=message_id,
+            role=MessageRole(role).value,
+            content=content,
+            author_id=author_id,
+            model=model,
+            input_tokens=int(input_tokens),
+            output_tokens=int(output_tokens),
+            finish_reason=finish_reason,
+            latency_ms=latency_ms,
+            reply_to=reply_to,
+            client_mutation_id=client_mutation_id,
+        )
+
+    @event("MessagePosted", topic="parley.ChatSession.MessagePosted")
+    def _message_posted(
+        self,
+        message_id: UUID,
+        role: str,
+        content: str,
+        author_id: UUID | None,
+        model: str | None,
+        input_tokens: int,
+        output_tokens: int,
+        finish_reason: str | None,
+        latency_ms: int | None,
+        reply_to: UUID | None,
+        client_mutation_id: str | None,
+    ) -> None:
+        self.messages.append(Message(id=message_id, role=MessageRole(role), content=content))
+        if client_mutation_id is not None:
+            self.client_mutation_ids[client_mutation_id] = message_id
+
+    def rename(self, title: str) -> None:
+        self._ensure_not_deleted()
+        title = check_length(title, field="title", low=1, high=MAX_TITLE)
+        if title != self.title:
+            self._renamed(title=title)
+
+    @event("Renamed", topic="parley.ChatSession.Renamed")
+    def _renamed(self, title: str) -> None:
+        self.title = title
+
+    def archive(self) -> None:
+        self._ensure_not_deleted()
+        if self.status is not ChatStatus.ARCHIVED:
+            self._archived()
+
+    @event("Archived", topic="parley.ChatSession.Archived")
+    def _archived(self) -> None:
+        self.status = ChatStatus.ARCHIVED
+
+    def delete(self) -> None:
+        self._ensure_not_deleted()
+        self._deleted()
+
+    @event("Deleted", topic="parley.ChatSession.Deleted")
+    def _deleted(self) -> None:
+        self.status = ChatStatus.DELETED
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.status is ChatStatus.DELETED
+
+    def _ensure_not_deleted(self) -> None:
+        # A deleted chat is indistinguishable from one that never existed.
+        if self.is_deleted:
+            raise NotFound("chat not found")

@@ -1,0 +1,42 @@
+"""Errors a client can cause. Each carries a stable `code` that the API exposes unchanged."""
+
+
+class ParleyError(Exception):
+    """Base of every client-caused error; `code` is part of the public contract."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = {"code": self.code}
+
+
+class InvalidInput(ParleyError):
+    code = "BAD_USER_INPUT"
+
+
+class NotAuthenticated(ParleyError):
+    code = "UNAUTHENTICATED"
+
+
+class NotAllowed(ParleyError):
+    code = "FORBIDDEN"
+
+
+class NotFound(ParleyError):
+    code = "NOT_FOUND"
+
+
+class Conflict(ParleyError):
+    code = "CONFLICT"
+
+
+class RateLimited(ParleyError):
+    code = "RATE_LIMITED"
+
+
+class ReadModelTimeout(ParleyError):
+    """The read models did not reach the requested log position in time."""
+
+    code = "CONFLICT"

@@ -1,0 +1,106 @@
+"""The Tenant aggregate: an organisation using Parley, with its model settings."""
+
+import re
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.base import TenantScopedAggregate, check_length, stable_id
+from domain.errors import InvalidInput, NotAllowed
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+DEFAULT_MODEL = "echo"
+
+
+def tenant_id_for_slug(slug: str) -> UUID:
+    """Tenant ids derive from the slug, so the event store itself enforces unique slugs."""
+    return stable_id("tenant", slug)
+
+
+def validate_slug(slug: str) -> str:
+    if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
+        raise InvalidInput("slug must be 1..63 lowercase letters, digits or inner hyphens")
+    return slug
+
+
+class Tenant(TenantScopedAggregate):
+    TOPIC = "parley.Tenant"
+
+    class Event(TenantScopedAggregate.Event):
+        TOPIC = "parley.Tenant.Event"
+        tenant_id: UUID
+
+    @staticmethod
+    def create_id(tenant_id: UUID, **_: object) -> UUID:  # type: ignore[override]
+        return tenant_id
+
+    @classmethod
+    def create(cls, *, name: str, slug: str) -> "Tenant":
+        slug = validate_slug(slug)
+        return cls(
+            tenant_id=tenant_id_for_slug(slug),
+            name=check_length(name, field="name", low=1, high=200),
+            slug=slug,
+        )
+
+    @event("Created", topic="parley.Tenant.Created")
+    def __init__(self, tenant_id: UUID, name: str, slug: str) -> None:
+        self.tenant_id = tenant_id
+        self.name = name
+        """Display name."""
+        self.slug = slug
+        """Unique, URL-safe handle used at sign-in."""
+        self.default_model = DEFAULT_MODEL
+        self.allowed_models: list[str] = [DEFAULT_MODEL]
+        self.retention_days: int | None = None
+        self.active = True
+
+    def rename(self, name: str) -> None:
+        self._ensure_active()
+        self._renamed(name=check_length(name, field="name", low=1, high=200))
+
+    @event("Renamed", topic="parley.Tenant.Renamed")
+    def _renamed(self, name: str) -> None:
+        self.name = name
+
+    def change_settings(
+        self, *, default_model: str, allowed_models: list[str], retention_days: int | None
+    ) -> None:
+        self._ensure_active()
+        models = [check_length(m, field="model", low=1, high=100) for m in allowed_models]
+        if not models:
+            raise InvalidInput("allowed models must not be empty")
+        if default_model not in models:
+            raise InvalidInput("default model must be one of the allowed models")
+        if retention_days is not None and not 1 <= retention_days <= 36500:
+            raise InvalidInput("retention days must be 1..36500")
+        self._settings_changed(
+            default_model=default_model, allowed_models=models, retention_days=retention_days
+        )
+
+    @event("SettingsChanged", topic="parley.Tenant.SettingsChanged")
+    def _settings_changed(
+        self, default_model: str, allowed_models: list[str], retention_days: int | None
+    ) -> None:
+        self.default_model = default_model
+        self.allowed_models = list(allowed_models)
+        self.retention_days = retention_days
+
+    def deactivate(self) -> None:
+        if self.active:
+            self._deactivated()
+
+    @event("Deactivated", topic="parley.Tenant.Deactivated")
+    def _deactivated(self) -> None:
+        self.active = False
+
+    def resolve_model(self, requested: str | None) -> str:
+        """The model a new chat uses: the requested one if allowed, else the tenant default."""
+        model = requested or self.default_model
+        if model not in self.allowed_models:
+            raise InvalidInput(f"model {model!r} is not allowed in this tenant")
+        return model
+
+    def _ensure_active(self) -> None:
+        if not self.active:
+            raise NotAllowed("tenant is deactivated")

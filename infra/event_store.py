@@ -1,0 +1,68 @@
+"""The one `eventsourcing` Application that holds every aggregate: one totally ordered log."""
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Notification
+
+from infra.postgres import PostgresTarget
+
+log = logging.getLogger(__name__)
+
+APPLICATION_NAME = "parley"
+EVENTS_TABLE = "parley_events"
+
+
+class EventStore(Application[UUID]):
+    """All Parley aggregates in one log (table `parley_events`)."""
+
+    name = APPLICATION_NAME
+    # Snapshots stay off until aggregate state has explicit transcodings (see docs/architecture.md).
+    is_snapshotting_enabled = False
+
+    def get_or_none(self, aggregate_id: UUID) -> Any | None:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def save_all(self, *aggregates: Aggregate) -> int:
+        """Save the aggregates' pending events atomically; return the last log position written.
+
+        Raises `IntegrityError` when another writer got there first (optimistic concurrency).
+        """
+        recordings = self.save(*aggregates)
+        ids = [r.notification.id for r in recordings if r.notification.id is not None]
+        return max(ids) if ids else self.head()
+
+    def head(self) -> int:
+        """The highest log position written so far (0 for an empty log)."""
+        return self.recorder.max_notification_id() or 0
+
+    def read(self, after: int, limit: int) -> Sequence[Notification]:
+        return self.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+
+    def decode(self, notification: Notification) -> Any:
+        return self.mapper.to_domain_event(notification)
+
+
+def open_event_store(target: PostgresTarget, *, create_tables: bool, pool_size: int) -> EventStore:
+    env = target.eventsourcing_env() | {
+        "CREATE_TABLE": "y" if create_tables else "n",
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+        # A retry loop sits above us; waiting long for the table lock only adds latency.
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",
+    }
+    return EventStore(env=env)
+
+
+__all__ = ["EVENTS_TABLE", "EventStore", "IntegrityError", "open_event_store"]

@@ -1,0 +1,40 @@
+"""The offline `echo` model: streams the user's last message back word by word. Not AI."""
+
+import re
+from collections.abc import Iterator
+
+from infra.llm.base import CancelToken, ChatTurn, Completion, Delta, GenerationParams
+
+LABEL = "[echo model, not AI] "
+_WORDS = re.compile(r"\S+\s*")
+
+
+class EchoProvider:
+    """Deterministic and free: for demos and tests, and clearly labelled as not a language model."""
+
+    name = "echo"
+
+    def __init__(self, delay_seconds: float = 0.025) -> None:
+        self._delay = delay_seconds
+
+    def supports(self, model: str) -> bool:
+        return model == "echo"
+
+    def stream(
+        self, turns: list[ChatTurn], params: GenerationParams, cancel: CancelToken
+    ) -> Iterator[Delta | Completion]:
+        prompt = next((t.content for t in reversed(turns) if t.role == "user"), "")
+        pieces = [LABEL, *_WORDS.findall(prompt)]
+        produced = 0
+        for piece in pieces:
+            if cancel.wait(self._delay) if self._delay else cancel.cancelled:
+                break
+            produced += 1
+            yield Delta(piece)
+        yield Completion(
+            finish_reason="cancelled" if cancel.cancelled else "stop",
+            input_tokens=sum(len(t.content.split()) for t in turns),
+            output_tokens=produced,
+            provider=self.name,
+            model=params.model,
+        )

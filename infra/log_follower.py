@@ -1,0 +1,121 @@
+"""Following the event log: batches in log order from a durable position, woken by NOTIFY.
+
+Every follower (projection, responder, later the Kafka relay) is the same loop: read a bounded
+batch after its position, hand it to a handler that stores the new position (in the same
+transaction as its effects, or after them), and sleep until Postgres NOTIFYs a commit or the
+poll interval passes (a lost NOTIFY must not stall us).
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import psycopg
+from eventsourcing.persistence import Notification
+from psycopg import sql
+
+from infra.event_store import EVENTS_TABLE, EventStore
+from infra.metrics import (
+    FOLLOWER_BATCH_DURATION,
+    FOLLOWER_ERRORS,
+    FOLLOWER_EVENTS,
+    FOLLOWER_LAG_EVENTS,
+    FOLLOWER_POSITION,
+)
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[Sequence[Notification]], None]
+
+
+class LogFollower:
+    """Runs `handle(batch)` for every batch of notifications after `position()`, in a thread."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        store: EventStore,
+        conninfo: str,
+        position: Callable[[], int],
+        handle: BatchHandler,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        max_backoff_seconds: float = 30.0,
+    ) -> None:
+        self.name = name
+        self._store = store
+        self._conninfo = conninfo
+        self._position = position
+        self._handle = handle
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._max_backoff = max_backoff_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._threads = [
+            threading.Thread(target=self._run, name=f"follower-{self.name}", daemon=True),
+            threading.Thread(target=self._listen, name=f"listen-{self.name}", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        log.info("follower %s started", self.name)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout=10)
+        log.info("follower %s stopped", self.name)
+
+    def wake(self) -> None:
+        """Look at the log now (called after local commits to skip the NOTIFY round trip)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                caught_up = self._step()
+                backoff = 0.1
+                self.last_error = None
+            except Exception as e:  # a failing batch is retried with back-off, never dropped
+                FOLLOWER_ERRORS.labels(self.name).inc()
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.exception("follower %s failed a batch; retrying in %.1fs", self.name, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            if caught_up:
+                self._wake.wait(self._poll_seconds)
+
+    def _step(self) -> bool:
+        position = self._position()
+        batch = self._store.read(position, self._batch_size)
+        if batch:
+            started = time.perf_counter()
+            self._handle(batch)
+            FOLLOWER_BATCH_DURATION.labels(self.name).observe(time.perf_counter() - started)
+            FOLLOWER_EVENTS.labels(self.name).inc(len(batch))
+            position = batch[-1].id
+        FOLLOWER_POSITION.labels(self.name).set(position)
+        FOLLOWER_LAG_EVENTS.labels(self.name).set(max(0, self._store.head() - position))
+        return len(batch) < self._batch_size
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_TABLE)))
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.25, stop_after=1):
+                            self._wake.set()
+            except psycopg.Error:
+                log.warning("follower %s lost its LISTEN connection; polling meanwhile", self.name)
+                self._stop.wait(1.0)

@@ -1,0 +1,60 @@
+"""Prometheus metrics. Names are a public interface: change them only with a migration note."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+GRAPHQL_OPERATIONS = Counter(
+    "parley_graphql_operations_total",
+    "GraphQL operations by type, name and outcome.",
+    ["operation_type", "operation_name", "outcome"],
+)
+GRAPHQL_DURATION = Histogram(
+    "parley_graphql_operation_duration_seconds",
+    "GraphQL operation duration.",
+    ["operation_type"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+)
+COMMANDS = Counter(
+    "parley_commands_total", "Commands handled, by command and outcome.", ["command", "outcome"]
+)
+COMMAND_DURATION = Histogram(
+    "parley_command_duration_seconds",
+    "Command handling time including retries.",
+    ["command"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2),
+)
+COMMAND_CONFLICTS = Counter(
+    "parley_command_conflicts_total",
+    "Optimistic-concurrency conflicts retried, by command.",
+    ["command"],
+)
+FOLLOWER_EVENTS = Counter(
+    "parley_follower_events_processed_total", "Log events processed per follower.", ["follower"]
+)
+FOLLOWER_POSITION = Gauge(
+    "parley_follower_position", "Last log position processed per follower.", ["follower"]
+)
+FOLLOWER_LAG_EVENTS = Gauge(
+    "parley_follower_lag_events", "Log head minus the follower's position.", ["follower"]
+)
+FOLLOWER_BATCH_DURATION = Histogram(
+    "parley_follower_batch_duration_seconds",
+    "Time to process one batch of log events.",
+    ["follower"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+)
+FOLLOWER_ERRORS = Counter(
+    "parley_follower_errors_total", "Failed batches per follower (retried).", ["follower"]
+)
+REPLIES = Counter(
+    "parley_replies_total", "Assistant replies produced, by model and outcome.", ["model", "outcome"]
+)
+REPLY_FIRST_DELTA = Histogram(
+    "parley_reply_time_to_first_delta_seconds",
+    "From picking up a user message to the first streamed delta.",
+    ["model"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+LIVE_SUBSCRIBERS = Gauge("parley_live_subscribers", "Open chatEvents subscriptions.")
+LIVE_DROPPED = Counter(
+    "parley_live_subscribers_dropped_total", "Subscribers disconnected for falling behind."
+)

@@ -1,0 +1,58 @@
+"""All configuration, from `PARLEY_*` environment variables (or a `.env` file)."""
+
+from functools import cached_property
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user:pass@host:port/db). Unset: Parley starts "
+        "an embedded PostgreSQL in data_dir.",
+    )
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("parley")),
+        description="Where the embedded PostgreSQL and generated secrets live.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="HS256 signing secret for access tokens. Unset: generated once in data_dir.",
+    )
+    jwt_issuer: str = "parley"
+    jwt_audience: str = "parley-api"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    read_wait_timeout_seconds: float = Field(
+        default=5.0, description="How long a query with afterPosition waits for the read models."
+    )
+    command_max_attempts: int = Field(
+        default=20, description="Retries of a command on optimistic-concurrency conflicts."
+    )
+    db_pool_size: int = 10
+
+    responder_concurrency: int = Field(default=8, description="Replies produced at once.")
+    echo_delay_ms: int = Field(default=25, description="Delay between words of the echo model.")
+    subscriber_queue_size: int = Field(
+        default=1000, description="Events buffered per subscriber before it is disconnected."
+    )
+    follower_poll_seconds: float = Field(
+        default=1.0, description="Followers poll the log this often even without NOTIFY."
+    )
+    run_workers: bool = Field(
+        default=True, description="Run the projection and responder inside `parley serve`."
+    )
+
+    @cached_property
+    def embedded(self) -> bool:
+        return self.database_url is None

@@ -1,0 +1,1 @@
+"""Followers of the log that build the read side."""

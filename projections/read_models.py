@@ -1,0 +1,323 @@
+"""The Postgres read models (tenants, users, chats, messages), tenant-isolated by row-level security.
+
+An exactly-once projection: each batch's rows and the new position commit in one transaction, so a
+crash at any point replays nothing twice and skips nothing.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+
+from infra.event_store import EventStore
+from projections.positions import DDL as POSITIONS_DDL
+from projections.positions import read_position, store_position
+
+log = logging.getLogger(__name__)
+
+PROJECTION_NAME = "read_models"
+READER_ROLE = "parley_reader"
+TENANT_SETTING = "parley.tenant_id"
+TENANT_TABLES = ("rm_tenants", "rm_users", "rm_chats", "rm_messages")
+
+DDL = (
+    POSITIONS_DDL
+    + """
+CREATE TABLE IF NOT EXISTS rm_tenants (
+    tenant_id uuid PRIMARY KEY,
+    name text NOT NULL,
+    slug text NOT NULL UNIQUE,
+    default_model text NOT NULL,
+    allowed_models text[] NOT NULL,
+    retention_days integer,
+    active boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rm_users (
+    user_id uuid PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    email text NOT NULL,
+    display_name text NOT NULL,
+    role text NOT NULL,
+    active boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_users_tenant ON rm_users (tenant_id, email);
+CREATE TABLE IF NOT EXISTS rm_chats (
+    chat_id uuid PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    owner_id uuid NOT NULL,
+    title text NOT NULL,
+    model text NOT NULL,
+    status text NOT NULL,
+    message_count integer NOT NULL DEFAULT 0,
+    seq bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    last_message_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS rm_chats_owner ON rm_chats (tenant_id, owner_id, seq DESC);
+CREATE INDEX IF NOT EXISTS rm_chats_tenant ON rm_chats (tenant_id, seq DESC);
+CREATE TABLE IF NOT EXISTS rm_messages (
+    message_id uuid PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    chat_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    role text NOT NULL,
+    content text NOT NULL,
+    model text,
+    author_id uuid,
+    reply_to uuid,
+    input_tokens integer NOT NULL DEFAULT 0,
+    output_tokens integer NOT NULL DEFAULT 0,
+    finish_reason text,
+    latency_ms integer,
+    created_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_messages_chat ON rm_messages (tenant_id, chat_id, seq);
+"""
+)
+
+
+def security_ddl(owner: str) -> list[str]:
+    """Row-level security: the reader role sees only rows of the tenant set for its transaction."""
+    statements = [
+        f"""DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN
+                CREATE ROLE {READER_ROLE} NOLOGIN NOINHERIT NOBYPASSRLS;
+            END IF;
+        END $$""",
+        f'GRANT {READER_ROLE} TO "{owner}"',
+        f"GRANT SELECT ON follower_positions TO {READER_ROLE}",
+    ]
+    for table in TENANT_TABLES:
+        statements += [
+            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+            f"DROP POLICY IF EXISTS tenant_isolation ON {table}",
+            # A transaction that sets no tenant sees nothing (NULL never equals a tenant id).
+            f"""CREATE POLICY tenant_isolation ON {table} FOR SELECT TO {READER_ROLE}
+                USING (tenant_id = NULLIF(current_setting('{TENANT_SETTING}', true), '')::uuid)""",
+            f"GRANT SELECT ON {table} TO {READER_ROLE}",
+        ]
+    return statements
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """A message as the read model stores it; also what live subscribers receive."""
+
+    message_id: UUID
+    tenant_id: UUID
+    chat_id: UUID
+    seq: int
+    role: str
+    content: str
+    model: str | None
+    author_id: UUID | None
+    reply_to: UUID | None
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str | None
+    latency_ms: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ChatRemoved:
+    """Live signal: the chat was deleted; its subscribers are finished."""
+
+    chat_id: UUID
+
+
+LiveItem = MessageRow | ChatRemoved
+Committed = Callable[[int, list[LiveItem]], None]
+
+
+class ReadModelProjection:
+    """Builds rm_* tables from the log. Position and rows commit together (exactly-once)."""
+
+    name = PROJECTION_NAME
+
+    def __init__(self, store: EventStore, pool: ConnectionPool, on_committed: Committed) -> None:
+        self._store = store
+        self._pool = pool
+        self._on_committed = on_committed
+        self._position: int | None = None
+
+    def position(self) -> int:
+        if self._position is None:
+            with self._pool.connection() as conn:
+                self._position = read_position(conn, self.name)
+        return self._position
+
+    def handle(self, batch: Sequence[Notification]) -> None:
+        added: list[LiveItem] = []
+        with self._pool.connection() as conn, conn.transaction():
+            for notification in batch:
+                handler = _HANDLERS.get(notification.topic)
+                if handler is not None:
+                    event = self._store.decode(notification)
+                    row = handler(conn, notification.id, event)
+                    if row is not None:
+                        added.append(row)
+            store_position(conn, self.name, batch[-1].id)
+        self._position = batch[-1].id
+        self._on_committed(batch[-1].id, added)
+
+
+def _tenant_created(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        """INSERT INTO rm_tenants (tenant_id, name, slug, default_model, allowed_models,
+               created_at, updated_at)
+           VALUES (%s, %s, %s, 'echo', ARRAY['echo'], %s, %s) ON CONFLICT DO NOTHING""",
+        (e.tenant_id, e.name, e.slug, e.timestamp, e.timestamp),
+    )
+
+
+def _tenant_renamed(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        "UPDATE rm_tenants SET name = %s, updated_at = %s WHERE tenant_id = %s",
+        (e.name, e.timestamp, e.tenant_id),
+    )
+
+
+def _tenant_settings_changed(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        """UPDATE rm_tenants SET default_model = %s, allowed_models = %s, retention_days = %s,
+               updated_at = %s WHERE tenant_id = %s""",
+        (e.default_model, list(e.allowed_models), e.retention_days, e.timestamp, e.tenant_id),
+    )
+
+
+def _tenant_deactivated(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        "UPDATE rm_tenants SET active = false, updated_at = %s WHERE tenant_id = %s",
+        (e.timestamp, e.tenant_id),
+    )
+
+
+def _user_registered(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        """INSERT INTO rm_users (user_id, tenant_id, email, display_name, role, created_at,
+               updated_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+        (e.originator_id, e.tenant_id, e.email, e.display_name, e.role, e.timestamp, e.timestamp),
+    )
+
+
+def _user_role_changed(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        "UPDATE rm_users SET role = %s, updated_at = %s WHERE user_id = %s",
+        (e.role, e.timestamp, e.originator_id),
+    )
+
+
+def _user_deactivated(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        "UPDATE rm_users SET active = false, updated_at = %s WHERE user_id = %s",
+        (e.timestamp, e.originator_id),
+    )
+
+
+def _chat_started(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        """INSERT INTO rm_chats (chat_id, tenant_id, owner_id, title, model, status, seq,
+               created_at, updated_at)
+           VALUES (%s, %s, %s, %s, %s, 'active', %s, %s, %s) ON CONFLICT DO NOTHING""",
+        (e.originator_id, e.tenant_id, e.owner_id, e.title, e.model, seq, e.timestamp, e.timestamp),
+    )
+
+
+def _message_posted(conn: Connection, seq: int, e: Any) -> MessageRow | None:
+    row = MessageRow(
+        message_id=e.message_id,
+        tenant_id=e.tenant_id,
+        chat_id=e.originator_id,
+        seq=seq,
+        role=e.role,
+        content=e.content,
+        model=e.model,
+        author_id=e.author_id,
+        reply_to=e.reply_to,
+        input_tokens=e.input_tokens,
+        output_tokens=e.output_tokens,
+        finish_reason=e.finish_reason,
+        latency_ms=e.latency_ms,
+        created_at=e.timestamp,
+    )
+    inserted = conn.execute(
+        """INSERT INTO rm_messages (message_id, tenant_id, chat_id, seq, role, content, model,
+               author_id, reply_to, input_tokens, output_tokens, finish_reason, latency_ms,
+               created_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT DO NOTHING""",
+        (
+            row.message_id,
+            row.tenant_id,
+            row.chat_id,
+            row.seq,
+            row.role,
+            row.content,
+            row.model,
+            row.author_id,
+            row.reply_to,
+            row.input_tokens,
+            row.output_tokens,
+            row.finish_reason,
+            row.latency_ms,
+            row.created_at,
+        ),
+    ).rowcount
+    if not inserted:
+        return None
+    conn.execute(
+        """UPDATE rm_chats SET message_count = message_count + 1, last_message_at = %s,
+               updated_at = %s WHERE chat_id = %s""",
+        (e.timestamp, e.timestamp, e.originator_id),
+    )
+    return row
+
+
+def _chat_renamed(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        "UPDATE rm_chats SET title = %s, updated_at = %s WHERE chat_id = %s",
+        (e.title, e.timestamp, e.originator_id),
+    )
+
+
+def _chat_archived(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        "UPDATE rm_chats SET status = 'archived', updated_at = %s WHERE chat_id = %s",
+        (e.timestamp, e.originator_id),
+    )
+
+
+def _chat_deleted(conn: Connection, seq: int, e: Any) -> ChatRemoved:
+    # Deleted chats leave the read side entirely; the log keeps their history for auditors.
+    conn.execute("DELETE FROM rm_messages WHERE chat_id = %s", (e.originator_id,))
+    conn.execute("DELETE FROM rm_chats WHERE chat_id = %s", (e.originator_id,))
+    return ChatRemoved(e.originator_id)
+
+
+_HANDLERS: dict[str, Callable[[Connection, int, Any], LiveItem | None]] = {
+    "parley.Tenant.Created": _tenant_created,
+    "parley.Tenant.Renamed": _tenant_renamed,
+    "parley.Tenant.SettingsChanged": _tenant_settings_changed,
+    "parley.Tenant.Deactivated": _tenant_deactivated,
+    "parley.User.Registered": _user_registered,
+    "parley.User.RoleChanged": _user_role_changed,
+    "parley.User.Deactivated": _user_deactivated,
+    "parley.ChatSession.Started": _chat_started,
+    "parley.ChatSession.MessagePosted": _message_posted,
+    "parley.ChatSession.Renamed": _chat_renamed,
+    "parley.ChatSession.Archived": _chat_archived,
+    "parley.ChatSession.Deleted": _chat_deleted,
+}

@@ -1,0 +1,135 @@
+"""Small query functions over the read models, always inside a tenant-scoped transaction.
+
+The pool connects as (or `SET ROLE`s to) `parley_reader`, which has no BYPASSRLS: even a query that
+forgot its tenant filter sees only the rows of the tenant set for its transaction.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from domain.errors import ReadModelTimeout
+from projections.read_models import PROJECTION_NAME, READER_ROLE, TENANT_SETTING
+
+Row = dict[str, Any]
+
+
+async def open_reader_pool(conninfo: str, *, size: int) -> AsyncConnectionPool:
+    async def configure(conn: AsyncConnection) -> None:
+        await conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READER_ROLE)))
+        await conn.commit()
+
+    pool = AsyncConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=size,
+        configure=configure,
+        kwargs={"row_factory": dict_row},
+        open=False,
+        name="reader",
+    )
+    await pool.open(wait=True, timeout=30)
+    return pool
+
+
+class ReadModels:
+    def __init__(self, pool: AsyncConnectionPool, *, wait_timeout: float) -> None:
+        self._pool = pool
+        self._wait_timeout = wait_timeout
+
+    @asynccontextmanager
+    async def tenant(self, tenant_id: UUID) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction that can see only `tenant_id`'s rows."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SET TRANSACTION READ ONLY")
+            await conn.execute(
+                "SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(tenant_id))
+            )
+            yield conn
+
+    async def position(self) -> int:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT position FROM follower_positions WHERE name = %s", (PROJECTION_NAME,)
+            )
+            row = await cur.fetchone()
+            return int(row["position"]) if row else 0
+
+    async def wait_for(self, position: int | None) -> None:
+        """Read-your-writes: wait (bounded) until the read models include `position`."""
+        if not position:
+            return
+        deadline = time.monotonic() + self._wait_timeout
+        delay = 0.002
+        while await self.position() < position:
+            if time.monotonic() >= deadline:
+                raise ReadModelTimeout(
+                    f"read models have not reached position {position} yet; retry shortly"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    async def user(self, tenant_id: UUID, user_id: UUID) -> Row | None:
+        async with self.tenant(tenant_id) as conn:
+            cur = await conn.execute(
+                """SELECT user_id, tenant_id, email, display_name, role, active, created_at
+                   FROM rm_users WHERE user_id = %s""",
+                (user_id,),
+            )
+            return await cur.fetchone()
+
+    async def tenant_row(self, tenant_id: UUID) -> Row | None:
+        async with self.tenant(tenant_id) as conn:
+            cur = await conn.execute("SELECT * FROM rm_tenants WHERE tenant_id = %s", (tenant_id,))
+            return await cur.fetchone()
+
+    async def chats(
+        self, tenant_id: UUID, owner_id: UUID | None, *, first: int, before_seq: int | None
+    ) -> list[Row]:
+        """Newest first. `owner_id=None` lists every chat of the tenant (auditors)."""
+        async with self.tenant(tenant_id) as conn:
+            cur = await conn.execute(
+                """SELECT * FROM rm_chats
+                   WHERE tenant_id = %(t)s
+                     AND (%(o)s::uuid IS NULL OR owner_id = %(o)s)
+                     AND (%(b)s::bigint IS NULL OR seq < %(b)s)
+                   ORDER BY seq DESC LIMIT %(n)s""",
+                {"t": tenant_id, "o": owner_id, "b": before_seq, "n": first},
+            )
+            return await cur.fetchall()
+
+    async def chat(self, tenant_id: UUID, chat_id: UUID) -> Row | None:
+        async with self.tenant(tenant_id) as conn:
+            cur = await conn.execute(
+                "SELECT * FROM rm_chats WHERE tenant_id = %s AND chat_id = %s", (tenant_id, chat_id)
+            )
+            return await cur.fetchone()
+
+    async def messages(
+        self, tenant_id: UUID, chat_id: UUID, *, first: int, after_seq: int | None
+    ) -> list[Row]:
+        """Oldest first, as a conversation reads."""
+        async with self.tenant(tenant_id) as conn:
+            cur = await conn.execute(
+                """SELECT * FROM rm_messages
+                   WHERE tenant_id = %(t)s AND chat_id = %(c)s
+                     AND (%(a)s::bigint IS NULL OR seq > %(a)s)
+                   ORDER BY seq LIMIT %(n)s""",
+                {"t": tenant_id, "c": chat_id, "a": after_seq, "n": first},
+            )
+            return await cur.fetchall()
+
+    async def message(self, tenant_id: UUID, message_id: UUID) -> Row | None:
+        async with self.tenant(tenant_id) as conn:
+            cur = await conn.execute(
+                "SELECT * FROM rm_messages WHERE tenant_id = %s AND message_id = %s",
+                (tenant_id, message_id),
+            )
+            return await cur.fetchone()

@@ -1,0 +1,222 @@
+"""Query and subscription resolvers. They read only read models and the live feed."""
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from commands.responder import ReplyDelta as LiveReplyDelta
+from domain.actor import Actor
+from domain.errors import InvalidInput, NotAllowed, NotFound
+from projections.read_models import ChatRemoved, MessageRow
+from queries.context import QueryContext
+from queries.types import (
+    ChatDeleted,
+    ChatEvent,
+    ChatStatus,
+    Message,
+    MessageAdded,
+    MessageConnection,
+    MessageEdge,
+    PageInfo,
+    ReplyDelta,
+    User,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+)
+
+AfterPosition = strawberry.argument(
+    description="Wait (bounded) until the read models include this log position, as returned by "
+    "a mutation, so that you read your own writes."
+)
+
+
+def parse_id(value: strawberry.ID | str, what: str = "id") -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidInput(f"{what} is not a valid id") from None
+
+
+async def viewer(info: Info[QueryContext, None], after_position: int | None = None) -> Actor:
+    """The caller, once the read models caught up; deactivated users read nothing."""
+    actor = info.context.actor()
+    read_models = info.context.read_models
+    await read_models.wait_for(after_position)
+    row = await read_models.user(actor.tenant_id, actor.user_id)
+    if row is not None and not row["active"]:
+        raise NotAllowed("user is deactivated")
+    return actor
+
+
+async def visible_chat_row(info: Info[QueryContext, None], actor: Actor, chat_id: UUID) -> Any:
+    row = await info.context.read_models.chat(actor.tenant_id, chat_id)
+    if row is None or not (actor.sees_all_chats or row["owner_id"] == actor.user_id):
+        raise NotFound("chat not found")
+    return row
+
+
+@strawberry.type
+class Chat:
+    id: strawberry.ID
+    title: str
+    model: str
+    status: ChatStatus
+    owner_id: strawberry.ID
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+    last_message_at: datetime | None
+    position: int = strawberry.field(description="Log position of the event that started it.")
+    tenant_id: strawberry.Private[UUID]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Chat":
+        return cls(
+            id=strawberry.ID(str(row["chat_id"])),
+            title=row["title"],
+            model=row["model"],
+            status=ChatStatus(row["status"]),
+            owner_id=strawberry.ID(str(row["owner_id"])),
+            message_count=row["message_count"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            last_message_at=row["last_message_at"],
+            position=row["seq"],
+            tenant_id=row["tenant_id"],
+        )
+
+    @strawberry.field(description="Messages, oldest first.")
+    async def messages(
+        self, info: Info[QueryContext, None], first: int = 50, after: str | None = None
+    ) -> MessageConnection:
+        first = check_first(first, maximum=200)
+        rows = await info.context.read_models.messages(
+            self.tenant_id,
+            UUID(self.id),
+            first=first + 1,
+            after_seq=decode_cursor("msg", after),
+        )
+        page = rows[:first]
+        edges = [MessageEdge(cursor=encode_cursor("msg", r["seq"]), node=Message.from_row(r)) for r in page]
+        return MessageConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+
+@strawberry.type
+class ChatEdge:
+    cursor: str
+    node: Chat
+
+
+@strawberry.type
+class ChatConnection:
+    edges: list[ChatEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Chat]:
+        return [e.node for e in self.edges]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The signed-in user.")
+    async def me(
+        self, info: Info[QueryContext, None], after_position: int | None = AfterPosition
+    ) -> User:
+        actor = await viewer(info, after_position)
+        row = await info.context.read_models.user(actor.tenant_id, actor.user_id)
+        if row is None:
+            raise NotFound("user not found (yet): pass afterPosition from login")
+        return User.from_row(row)
+
+    @strawberry.field(description="Your chats, newest first (auditors: every chat of the tenant).")
+    async def chats(
+        self,
+        info: Info[QueryContext, None],
+        first: int = 20,
+        after: str | None = None,
+        after_position: int | None = AfterPosition,
+    ) -> ChatConnection:
+        actor = await viewer(info, after_position)
+        first = check_first(first)
+        rows = await info.context.read_models.chats(
+            actor.tenant_id,
+            None if actor.sees_all_chats else actor.user_id,
+            first=first + 1,
+            before_seq=decode_cursor("chat", after),
+        )
+        page = rows[:first]
+        edges = [ChatEdge(cursor=encode_cursor("chat", r["seq"]), node=Chat.from_row(r)) for r in page]
+        return ChatConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+    @strawberry.field(description="One chat, if you may see it.")
+    async def chat(
+        self,
+        info: Info[QueryContext, None],
+        id: strawberry.ID,
+        after_position: int | None = AfterPosition,
+    ) -> Chat:
+        actor = await viewer(info, after_position)
+        return Chat.from_row(await visible_chat_row(info, actor, parse_id(id, "chat id")))
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Live events of one chat: durable messages (MessageAdded), the reply being "
+        "generated (ReplyDelta), and ChatDeleted. With afterPosition, messages recorded after that "
+        "position are replayed first, so a reconnecting client misses nothing."
+    )
+    async def chat_events(
+        self,
+        info: Info[QueryContext, None],
+        chat_id: strawberry.ID,
+        after_position: int | None = AfterPosition,
+    ) -> AsyncGenerator[ChatEvent, None]:
+        actor = await viewer(info, after_position)
+        chat_uuid = parse_id(chat_id, "chat id")
+        await visible_chat_row(info, actor, chat_uuid)
+        with info.context.live_feed.open(chat_uuid) as live:
+            # Registered for live items before reading the backlog; de-duplicate by position.
+            delivered = after_position or 0
+            if after_position:
+                while True:
+                    rows = await info.context.read_models.messages(
+                        actor.tenant_id, chat_uuid, first=200, after_seq=delivered
+                    )
+                    for row in rows:
+                        delivered = row["seq"]
+                        yield MessageAdded(message=Message.from_row(row))
+                    if len(rows) < 200:
+                        break
+            while True:
+                item = await live.next()
+                if isinstance(item, MessageRow):
+                    if item.seq <= delivered:
+                        continue
+                    delivered = item.seq
+                    yield MessageAdded(message=Message.from_row(item))
+                elif isinstance(item, LiveReplyDelta):
+                    yield ReplyDelta(
+                        chat_id=strawberry.ID(str(item.chat_id)),
+                        message_id=strawberry.ID(str(item.message_id)),
+                        delta=item.delta,
+                    )
+                elif isinstance(item, ChatRemoved):
+                    yield ChatDeleted(chat_id=strawberry.ID(str(item.chat_id)))
+                    return

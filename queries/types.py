@@ -1,0 +1,151 @@
+"""GraphQL types: thin views over read-model rows."""
+
+import base64
+import binascii
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+
+from domain.errors import InvalidInput
+
+
+@strawberry.enum
+class Role(Enum):
+    PLATFORM_ADMIN = "platform_admin"
+    TENANT_ADMIN = "tenant_admin"
+    MEMBER = "member"
+    AUDITOR = "auditor"
+
+
+@strawberry.enum
+class MessageRole(Enum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+
+
+@strawberry.enum
+class ChatStatus(Enum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def encode_cursor(kind: str, seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{seq}".encode()).decode()
+
+
+def decode_cursor(kind: str, cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        prefix, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if prefix != kind:
+            raise ValueError(prefix)
+        return int(seq)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("invalid cursor") from None
+
+
+def check_first(first: int, *, maximum: int = 100) -> int:
+    if not 1 <= first <= maximum:
+        raise InvalidInput(f"first must be 1..{maximum}")
+    return first
+
+
+@strawberry.type
+class User:
+    id: strawberry.ID
+    tenant_id: strawberry.ID
+    email: str
+    display_name: str
+    role: Role
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "User":
+        return cls(
+            id=strawberry.ID(str(row["user_id"])),
+            tenant_id=strawberry.ID(str(row["tenant_id"])),
+            email=row["email"],
+            display_name=row["display_name"],
+            role=Role(row["role"]),
+            active=row["active"],
+        )
+
+
+@strawberry.type
+class Message:
+    id: strawberry.ID
+    chat_id: strawberry.ID
+    role: MessageRole
+    content: str
+    model: str | None
+    created_at: datetime
+    position: int = strawberry.field(description="Log position of the event that recorded it.")
+    reply_to: strawberry.ID | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish_reason: str | None = None
+    latency_ms: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Message":
+        get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+        return cls(
+            id=strawberry.ID(str(get("message_id"))),
+            chat_id=strawberry.ID(str(get("chat_id"))),
+            role=MessageRole(get("role")),
+            content=get("content"),
+            model=get("model"),
+            created_at=get("created_at"),
+            position=get("seq"),
+            reply_to=strawberry.ID(str(get("reply_to"))) if get("reply_to") else None,
+            input_tokens=get("input_tokens"),
+            output_tokens=get("output_tokens"),
+            finish_reason=get("finish_reason"),
+            latency_ms=get("latency_ms"),
+        )
+
+
+@strawberry.type
+class MessageEdge:
+    cursor: str
+    node: Message
+
+
+@strawberry.type
+class MessageConnection:
+    edges: list[MessageEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Message]:
+        return [e.node for e in self.edges]
+
+
+@strawberry.type
+class MessageAdded:
+    message: Message
+
+
+@strawberry.type
+class ReplyDelta:
+    chat_id: strawberry.ID
+    message_id: strawberry.ID
+    delta: str
+
+
+@strawberry.type
+class ChatDeleted:
+    chat_id: strawberry.ID
+
+
+ChatEvent = Annotated[MessageAdded | ReplyDelta | ChatDeleted, strawberry.union("ChatEvent")]
