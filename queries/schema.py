@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -29,10 +29,13 @@ from queries.types import (
     encode_cursor,
 )
 
-AfterPosition = strawberry.argument(
-    description="Wait (bounded) until the read models include this log position, as returned by "
-    "a mutation, so that you read your own writes."
-)
+AfterPosition = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Wait (bounded) until the read models include this log position, as "
+        "returned by a mutation, so that you read your own writes."
+    ),
+]
 
 
 def parse_id(value: strawberry.ID | str, what: str = "id") -> UUID:
@@ -131,7 +134,7 @@ class ChatConnection:
 class Query:
     @strawberry.field(description="The signed-in user.")
     async def me(
-        self, info: Info[QueryContext, None], after_position: int | None = AfterPosition
+        self, info: Info[QueryContext, None], after_position: AfterPosition = None
     ) -> User:
         actor = await viewer(info, after_position)
         row = await info.context.read_models.user(actor.tenant_id, actor.user_id)
@@ -145,7 +148,7 @@ class Query:
         info: Info[QueryContext, None],
         first: int = 20,
         after: str | None = None,
-        after_position: int | None = AfterPosition,
+        after_position: AfterPosition = None,
     ) -> ChatConnection:
         actor = await viewer(info, after_position)
         first = check_first(first)
@@ -169,7 +172,7 @@ class Query:
         self,
         info: Info[QueryContext, None],
         id: strawberry.ID,
-        after_position: int | None = AfterPosition,
+        after_position: AfterPosition = None,
     ) -> Chat:
         actor = await viewer(info, after_position)
         return Chat.from_row(await visible_chat_row(info, actor, parse_id(id, "chat id")))
@@ -186,7 +189,7 @@ class Subscription:
         self,
         info: Info[QueryContext, None],
         chat_id: strawberry.ID,
-        after_position: int | None = AfterPosition,
+        after_position: AfterPosition = None,
     ) -> AsyncGenerator[ChatEvent, None]:
         actor = await viewer(info, after_position)
         chat_uuid = parse_id(chat_id, "chat id")
