@@ -16,10 +16,10 @@ class OperationMetrics(SchemaExtension):
         started = time.perf_counter()
         yield
         ctx = self.execution_context
-        op_type = ctx.operation_type.value if ctx.operation_type else "unknown"
+        doc = ctx.graphql_document
+        op_type = ctx.operation_type.value if doc is not None else "invalid"
         # Label by root field (bounded by the schema), never by the client-chosen operation name.
         root = "unknown"
-        doc = ctx.graphql_document
         if doc is not None:
             for definition in doc.definitions:
                 if isinstance(definition, OperationDefinitionNode):
