@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "status": "ok",
                 "log_head": head,
                 "read_models_position": position,
-                "follower_errors": runtime.follower_errors(),
+                "followers": runtime.follower_status(),
             }
         )
 

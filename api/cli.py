@@ -12,7 +12,7 @@ from infra.settings import Settings
 EXAMPLE_QUERY = """\
 curl -s http://{host}:{port}/graphql -H 'Content-Type: application/json' \\
   -H 'Authorization: Bearer {token}' \\
-  -d '{{"query": "mutation {{ startChat(input: {{title: \\"Hello\\"}}) {{ chatId position }} }}"}}'"""
+  -d '{{"query": "mutation {{ startChat(input: {{title: \\"Hello\\"}}) {{ chatId }} }}"}}'"""
 
 
 def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
@@ -106,7 +106,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             password = secrets.token_urlsafe(12)
             runtime.handlers.create_tenant(
                 CreateTenant(
-                    name="Demo", slug="demo", admin_email=email, admin_password=password,
+                    name="Demo",
+                    slug="demo",
+                    admin_email=email,
+                    admin_password=password,
                     admin_display_name="Demo Admin",
                 )
             )
@@ -120,7 +123,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if password:
         print("Password (shown once):", password)
     print(f"Access token (valid {settings.access_token_ttl_seconds} s):\n{token}\n")
-    print("Start `parley serve`, open http://%s:%s/graphql, or try:" % (settings.host, settings.port))
+    print(f"Start `parley serve`, open http://{settings.host}:{settings.port}/graphql, or try:")
     print(EXAMPLE_QUERY.format(host=settings.host, port=settings.port, token=token))
     return 0
 
@@ -128,8 +131,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="parley",
-        description="Parley: event-sourced, multi-tenant chat backend. With no PARLEY_DATABASE_URL, "
-        "Parley starts its own PostgreSQL in PARLEY_DATA_DIR.",
+        description="Parley: event-sourced, multi-tenant chat backend. "
+        "With no PARLEY_DATABASE_URL, Parley starts its own PostgreSQL in PARLEY_DATA_DIR.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -45,5 +45,7 @@ class ParleyContext(BaseContext):
                 claims = self.runtime.tokens.verify(token)
             except InvalidToken as e:
                 raise NotAuthenticated(str(e)) from None
-            self._actor = Actor(user_id=claims.user_id, tenant_id=claims.tenant_id, role=Role(claims.role))
+            self._actor = Actor(
+                user_id=claims.user_id, tenant_id=claims.tenant_id, role=Role(claims.role)
+            )
         return self._actor

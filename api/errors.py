@@ -31,9 +31,7 @@ class ParleyErrors(MaskErrors):
         for error in errors:
             code = _code_of(error)
             if code is None:
-                log.error(
-                    "internal error in %s", error.path, exc_info=error.original_error
-                )
+                log.error("internal error in %s", error.path, exc_info=error.original_error)
                 processed.append(
                     GraphQLError(
                         "Internal server error.",

@@ -64,10 +64,14 @@ class LoginPayload:
 
 def token_pair(context: ParleyContext, user: UserAggregate, position: int) -> LoginPayload:
     runtime = context.runtime
-    claims = {"user_id": user.id, "tenant_id": user.tenant_id, "role": user.role.value}
+    def issue(token_type: str) -> str:
+        return runtime.tokens.issue(
+            user_id=user.id, tenant_id=user.tenant_id, role=user.role.value, token_type=token_type
+        )
+
     return LoginPayload(
-        access_token=runtime.tokens.issue(**claims, token_type="access"),
-        refresh_token=runtime.tokens.issue(**claims, token_type="refresh"),
+        access_token=issue("access"),
+        refresh_token=issue("refresh"),
         token_type="Bearer",
         expires_in=runtime.settings.access_token_ttl_seconds,
         user=user_view(user),
@@ -189,10 +193,14 @@ class ChatPayload:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Sign in with a password; returns an access and refresh token.")
+    @strawberry.mutation(
+        description="Sign in with a password; returns an access and refresh token."
+    )
     async def login(self, info: Info[ParleyContext, None], input: LoginInput) -> LoginPayload:
         runtime = info.context.runtime
-        auth = await run(info, runtime.handlers.authenticate, input.tenant, input.email, input.password)
+        auth = await run(
+            info, runtime.handlers.authenticate, input.tenant, input.email, input.password
+        )
         return token_pair(info.context, auth.user, await run(info, runtime.store.head))
 
     @strawberry.mutation(description="Exchange a refresh token for a fresh token pair.")

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import psycopg
 
 from commands.handlers import CommandHandlers
-from commands.responder import FOLLOWER_NAME as RESPONDER, ModelRouter, Responder
+from commands.responder import FOLLOWER_NAME as RESPONDER
+from commands.responder import ModelRouter, Responder
 from infra.event_store import EventStore, open_event_store
 from infra.live_feed import LiveFeed
 from infra.llm.echo import EchoProvider
@@ -163,8 +164,14 @@ class Runtime:
         for follower in self._followers:
             follower.wake()
 
-    def follower_errors(self) -> dict[str, str]:
-        return {f.name: f.last_error for f in self._followers if f.last_error}
+    def follower_status(self) -> dict[str, dict[str, Any]]:
+        """Each in-process follower's position and last error (for /readyz and operators)."""
+        status: dict[str, dict[str, Any]] = {}
+        for follower in self._followers:
+            status[follower.name] = {"position": follower.position(), "error": follower.last_error}
+        if self._responder is not None:
+            status[RESPONDER]["replies_in_flight"] = self._responder.in_flight
+        return status
 
     def _publish_committed(self, position: int, items: list[Any]) -> None:
         for item in items:

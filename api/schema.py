@@ -22,9 +22,14 @@ schema = strawberry.Schema(
 )
 
 OperationMetrics.root_fields = frozenset(
-    field.name
-    for root in (Query, Mutation, Subscription)
-    for field in root.__strawberry_definition__.fields
+    name
+    for root in (
+        schema._schema.query_type,
+        schema._schema.mutation_type,
+        schema._schema.subscription_type,
+    )
+    if root is not None
+    for name in root.fields
 )
 
 

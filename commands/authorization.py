@@ -29,7 +29,7 @@ def target_tenant(actor: Actor, requested: UUID | None) -> UUID:
 
 
 def visible_chat(actor: Actor, chat: ChatSession | None) -> ChatSession:
-    """The chat if it exists in the caller's tenant; otherwise NotFound (never reveal foreign ids)."""
+    """The chat if it is in the caller's tenant; otherwise NotFound (never reveal foreign ids)."""
     if chat is None or chat.tenant_id != actor.tenant_id or chat.is_deleted:
         raise NotFound("chat not found")
     return chat

@@ -6,6 +6,7 @@ from there; replies already recorded are skipped (reply ids are deterministic), 
 produced again.
 """
 
+import functools
 import logging
 import threading
 import time
@@ -99,10 +100,15 @@ class Responder:
                     )
                     with self._lock:
                         self._in_flight[notification.id] = future
-                    future.add_done_callback(lambda _f, nid=notification.id: self._done(nid))
+                    future.add_done_callback(functools.partial(self._done, notification.id))
             with self._lock:
                 self._seen = notification.id
         self._checkpoint()
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
 
     def stop_generation(self, chat_id: UUID) -> bool:
         token = self._cancels.get(chat_id)
@@ -117,7 +123,7 @@ class Responder:
         self._pool.shutdown(wait=True)
         self._checkpoint()
 
-    def _done(self, notification_id: int) -> None:
+    def _done(self, notification_id: int, _future: object = None) -> None:
         with self._lock:
             self._in_flight.pop(notification_id, None)
         self._slots.release()

@@ -29,7 +29,7 @@ def normalize_email(email: str) -> str:
 
 
 def user_id_for(tenant_id: UUID, email: str) -> UUID:
-    """User ids derive from (tenant, e-mail): the event store enforces e-mail uniqueness per tenant."""
+    """Ids derive from (tenant, e-mail): the event store enforces unique e-mails per tenant."""
     return stable_id("user", tenant_id, normalize_email(email))
 
 

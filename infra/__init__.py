@@ -1,1 +1,1 @@
-"""Adapters to the outside world: settings, Postgres, the event store, crypto, providers, telemetry."""
+"""Adapters to the outside: settings, Postgres, the event store, crypto, providers, telemetry."""

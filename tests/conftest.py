@@ -17,7 +17,6 @@ import pytest
 from api.runtime import Runtime, migrate
 from infra.postgres import EmbeddedPostgres, PostgresTarget
 from infra.settings import Settings
-
 from tests.client import ApiClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +124,23 @@ class Server:
                 self.proc.wait()
         self.proc = None
 
+    def settled_head(self, timeout: float = 30) -> int:
+        """The log head once every follower has processed it and no reply is being written."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = httpx.get(f"{self.url}/readyz", timeout=5).json()
+            head = int(ready["log_head"])
+            followers = ready["followers"]
+            if (
+                ready["read_models_position"] == head
+                and all(f["position"] == head for f in followers.values())
+                and followers["responder"]["replies_in_flight"] == 0
+            ):
+                return head
+            if time.monotonic() > deadline:
+                raise AssertionError(f"followers did not settle: {ready}")
+            time.sleep(0.05)
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the `parley` CLI against this server's data directory."""
         return subprocess.run(
@@ -137,8 +153,16 @@ class Server:
         slug = slug or f"t-{uuid.uuid4().hex[:10]}"
         email = f"admin@{slug}.example"
         done = self.cli(
-            "tenants", "create", "--name", slug.upper(), "--slug", slug,
-            "--admin-email", email, "--admin-password", password,
+            "tenants",
+            "create",
+            "--name",
+            slug.upper(),
+            "--slug",
+            slug,
+            "--admin-email",
+            email,
+            "--admin-password",
+            password,
         )
         assert done.returncode == 0, done.stderr
         out = json.loads(done.stdout.strip().splitlines()[-1])

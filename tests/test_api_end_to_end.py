@@ -66,15 +66,20 @@ async def test_client_signs_in_chats_and_watches_the_reply_arrive_live(
 
         listener = asyncio.create_task(collect())
         await asyncio.sleep(0.3)  # let the subscription register before we write
-        sent = (await asyncio.to_thread(
-            admin.run, SEND, {"i": {"chatId": chat["chatId"], "content": "hello live world"}}
-        ))["sendMessage"]
+        sent = (
+            await asyncio.to_thread(
+                admin.run, SEND, {"i": {"chatId": chat["chatId"], "content": "hello live world"}}
+            )
+        )["sendMessage"]
         await asyncio.wait_for(listener, timeout=20)
 
     kinds = [e["__typename"] for e in events]
     assert kinds[0] == "MessageAdded"
     assert events[0]["message"] == {
-        "id": sent["messageId"], "role": "USER", "content": "hello live world", "model": "echo"
+        "id": sent["messageId"],
+        "role": "USER",
+        "content": "hello live world",
+        "model": "echo",
     }
     deltas = [e for e in events if e["__typename"] == "ReplyDelta"]
     reply = events[-1]["message"]
@@ -100,9 +105,7 @@ async def test_websocket_without_a_valid_token_is_closed_with_4403(api: ApiClien
     import websockets
 
     for payload in ({}, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": "Basic x"}):
-        async with websockets.connect(
-            api.ws_url(), subprotocols=["graphql-transport-ws"]
-        ) as ws:
+        async with websockets.connect(api.ws_url(), subprotocols=["graphql-transport-ws"]) as ws:
             await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), timeout=10)
@@ -176,7 +179,8 @@ def test_parley_keeps_everything_across_a_restart(tmp_path) -> None:
         api = ApiClient(server.url)
         admin = sign_in(api, tenant)
         assert admin.run("{ me { email role } }")["me"] == {
-            "email": tenant["email"], "role": "TENANT_ADMIN"
+            "email": tenant["email"],
+            "role": "TENANT_ADMIN",
         }
         nodes = wait_for_messages(admin, chat["chatId"], 2)
         assert [m["content"] for m in nodes][0] == "remember me"

@@ -3,7 +3,6 @@
 import time
 import uuid
 
-import httpx
 import jwt
 import pytest
 
@@ -15,19 +14,15 @@ SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId pos
 REGISTER = "mutation($i: RegisterUserInput!) { registerUser(input: $i) { userId position } }"
 
 
-def log_head(server: Server) -> int:
-    return int(httpx.get(f"{server.url}/readyz", timeout=5).json()["log_head"])
-
-
 def expect_code(code: str, call, server: Server) -> GraphQLFailed:
     """Run `call`, expect one GraphQL error with `code`, and prove the log did not move."""
-    before = log_head(server)
+    before = server.settled_head()
     with pytest.raises(GraphQLFailed) as failure:
         call()
     assert failure.value.codes == [code], failure.value.errors
     message = failure.value.errors[0]["message"]
     assert "Traceback" not in message and "SELECT" not in message and "psycopg" not in message
-    assert log_head(server) == before
+    assert server.settled_head() == before
     return failure.value
 
 
@@ -69,8 +64,11 @@ def test_unknown_chat_id_is_not_found(server: Server, admin: ApiClient) -> None:
         lambda: admin.run(SEND, {"i": {"chatId": missing, "content": "hello"}}),
         server,
     )
-    expect_code("NOT_FOUND", lambda: admin.run("query($id: ID!) { chat(id: $id) { id } }",
-                                               {"id": missing}), server)
+    expect_code(
+        "NOT_FOUND",
+        lambda: admin.run("query($id: ID!) { chat(id: $id) { id } }", {"id": missing}),
+        server,
+    )
 
 
 def test_malformed_chat_id_is_bad_user_input(server: Server, admin: ApiClient) -> None:
@@ -92,8 +90,10 @@ def test_model_not_allowed_in_tenant_is_bad_user_input(server: Server, admin: Ap
 def test_writes_to_a_deleted_chat_are_not_found(
     server: Server, admin: ApiClient, chat: dict
 ) -> None:
-    admin.run("mutation($i: ChatIdInput!) { deleteChat(input: $i) { position } }",
-              {"i": {"chatId": chat["chatId"]}})
+    admin.run(
+        "mutation($i: ChatIdInput!) { deleteChat(input: $i) { position } }",
+        {"i": {"chatId": chat["chatId"]}},
+    )
     expect_code(
         "NOT_FOUND",
         lambda: admin.run(SEND, {"i": {"chatId": chat["chatId"], "content": "too late"}}),
@@ -118,8 +118,9 @@ def test_malformed_token_is_unauthenticated(
 ) -> None:
     expect_code(
         "UNAUTHENTICATED",
-        lambda: api.run(SEND, {"i": {"chatId": chat["chatId"], "content": "hi"}},
-                        Authorization=header),
+        lambda: api.run(
+            SEND, {"i": {"chatId": chat["chatId"], "content": "hi"}}, Authorization=header
+        ),
         server,
     )
 
@@ -177,13 +178,31 @@ def test_member_cannot_register_users(
     server: Server, api: ApiClient, admin: ApiClient, tenant: dict
 ) -> None:
     email = f"member-{uuid.uuid4().hex[:6]}@example.com"
-    admin.run(REGISTER, {"i": {"email": email, "password": "member-password-1",
-                               "displayName": "Member", "role": "MEMBER"}})
+    admin.run(
+        REGISTER,
+        {
+            "i": {
+                "email": email,
+                "password": "member-password-1",
+                "displayName": "Member",
+                "role": "MEMBER",
+            }
+        },
+    )
     member = api.login(tenant["slug"], email, "member-password-1")
     expect_code(
         "FORBIDDEN",
-        lambda: member.run(REGISTER, {"i": {"email": "x@example.com", "password": "p" * 12,
-                                            "displayName": "X", "role": "MEMBER"}}),
+        lambda: member.run(
+            REGISTER,
+            {
+                "i": {
+                    "email": "x@example.com",
+                    "password": "p" * 12,
+                    "displayName": "X",
+                    "role": "MEMBER",
+                }
+            },
+        ),
         server,
     )
 
@@ -192,15 +211,17 @@ def test_registering_an_existing_email_is_a_conflict(server: Server, admin: ApiC
     email = f"dup-{uuid.uuid4().hex[:6]}@example.com"
     user = {"email": email, "password": "member-password-1", "displayName": "Dup"}
     admin.run(REGISTER, {"i": user})
-    expect_code("CONFLICT", lambda: admin.run(REGISTER, {"i": {**user, "email": email.upper()}}),
-                server)
+    expect_code(
+        "CONFLICT", lambda: admin.run(REGISTER, {"i": {**user, "email": email.upper()}}), server
+    )
 
 
 def test_short_password_is_bad_user_input(server: Server, admin: ApiClient) -> None:
     expect_code(
         "BAD_USER_INPUT",
-        lambda: admin.run(REGISTER, {"i": {"email": "short@example.com", "password": "short",
-                                           "displayName": "S"}}),
+        lambda: admin.run(
+            REGISTER, {"i": {"email": "short@example.com", "password": "short", "displayName": "S"}}
+        ),
         server,
     )
 
@@ -214,16 +235,20 @@ def test_deactivated_user_can_no_longer_act(
     server: Server, api: ApiClient, admin: ApiClient, tenant: dict
 ) -> None:
     email = f"leaver-{uuid.uuid4().hex[:6]}@example.com"
-    created = admin.run(REGISTER, {"i": {"email": email, "password": "leaver-password-1",
-                                         "displayName": "Leaver"}})["registerUser"]
+    created = admin.run(
+        REGISTER, {"i": {"email": email, "password": "leaver-password-1", "displayName": "Leaver"}}
+    )["registerUser"]
     leaver = api.login(tenant["slug"], email, "leaver-password-1")
     chat = leaver.run(START_CHAT, {"i": {"title": "Mine"}})["startChat"]
-    admin.run("mutation($i: DeactivateUserInput!) { deactivateUser(input: $i) { position } }",
-              {"i": {"userId": created["userId"]}})
+    admin.run(
+        "mutation($i: DeactivateUserInput!) { deactivateUser(input: $i) { position } }",
+        {"i": {"userId": created["userId"]}},
+    )
     expect_code(
         "FORBIDDEN",
         lambda: leaver.run(SEND, {"i": {"chatId": chat["chatId"], "content": "still here?"}}),
         server,
     )
-    expect_code("UNAUTHENTICATED", lambda: api.login(tenant["slug"], email, "leaver-password-1"),
-                server)
+    expect_code(
+        "UNAUTHENTICATED", lambda: api.login(tenant["slug"], email, "leaver-password-1"), server
+    )

@@ -135,9 +135,12 @@ def test_member_cannot_register_users_and_nothing_is_written(
 
     assert e.value.code == "FORBIDDEN"
     assert runtime.store.head() == head
-    assert runtime.store.get_or_none(
-        User.create_id(tenant.admin.tenant_id, f"intruder@{tenant.slug}.example")
-    ) is None
+    assert (
+        runtime.store.get_or_none(
+            User.create_id(tenant.admin.tenant_id, f"intruder@{tenant.slug}.example")
+        )
+        is None
+    )
 
 
 def test_tenant_admin_registers_a_member_who_can_sign_in(
@@ -206,9 +209,12 @@ def test_duplicate_tenant_slug_is_a_conflict(runtime: Runtime, tenant: TenantFix
     assert e.value.code == "CONFLICT"
     original = runtime.store.repository.get(tenant.admin.tenant_id)
     assert original.name == tenant.slug.upper()
-    assert runtime.store.get_or_none(
-        User.create_id(tenant.admin.tenant_id, f"other@{tenant.slug}.example")
-    ) is None
+    assert (
+        runtime.store.get_or_none(
+            User.create_id(tenant.admin.tenant_id, f"other@{tenant.slug}.example")
+        )
+        is None
+    )
 
 
 def test_deactivated_user_cannot_act(runtime: Runtime, tenant: TenantFixture) -> None:

@@ -1,0 +1,266 @@
+"""Row-level security on the read models, proven with queries that deliberately forget the tenant.
+
+Two tenants each get a user, a chat and a message through the real command handlers; once the
+projection has caught up we query the rm_* tables as `parley_reader` with no WHERE clause at all.
+"""
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from uuid import UUID
+
+import psycopg
+import pytest
+from psycopg import errors, sql
+
+from api.runtime import Runtime
+from commands.messages import CreateTenant, SendMessage, StartChat
+from domain.actor import Actor
+from domain.user import Role
+from infra.postgres import PostgresTarget
+from projections.read_models import PROJECTION_NAME, READER_ROLE, TENANT_SETTING, TENANT_TABLES
+from queries.read_models import ReadModels, open_reader_pool
+
+MESSAGE_TABLES = ("rm_messages", "rm_chats", "rm_users", "rm_tenants")
+CATCH_UP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class TenantData:
+    tenant_id: UUID
+    admin_id: UUID
+    chat_id: UUID
+    message_id: UUID
+
+
+def seed_tenant(runtime: Runtime) -> tuple[TenantData, int]:
+    slug = f"rls-{uuid.uuid4().hex[:12]}"
+    created = runtime.handlers.create_tenant(
+        CreateTenant(
+            name=slug, slug=slug, admin_email=f"admin@{slug}.example", admin_password="p" * 16
+        )
+    )
+    admin = Actor(created.admin_user_id, created.tenant_id, Role.TENANT_ADMIN)
+    chat = runtime.handlers.start_chat(StartChat(title=f"Secret plans of {slug}"), admin)
+    sent = runtime.handlers.send_message(
+        SendMessage(chat_id=chat.id, content=f"confidential to {slug}"), admin
+    )
+    data = TenantData(created.tenant_id, created.admin_user_id, chat.id, sent.message_id)
+    return data, sent.position
+
+
+def projection_position(target: PostgresTarget) -> int:
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT position FROM follower_positions WHERE name = %s", (PROJECTION_NAME,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_for_projection(target: PostgresTarget, position: int) -> None:
+    deadline = time.monotonic() + CATCH_UP_TIMEOUT
+    while projection_position(target) < position:
+        if time.monotonic() >= deadline:
+            pytest.fail(f"read models did not reach position {position} in {CATCH_UP_TIMEOUT}s")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def two_tenants(runtime: Runtime, pg_target: PostgresTarget) -> tuple[TenantData, TenantData]:
+    a, _ = seed_tenant(runtime)
+    b, position = seed_tenant(runtime)
+    wait_for_projection(pg_target, position)
+    return a, b
+
+
+@pytest.fixture
+def reader(pg_target: PostgresTarget) -> Iterator[psycopg.Connection]:
+    """A connection that has switched to the reader role, as the query side's pool does."""
+    with psycopg.connect(pg_target.conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READER_ROLE)))
+        yield conn
+
+
+@pytest.fixture
+def owner(pg_target: PostgresTarget) -> Iterator[psycopg.Connection]:
+    """The schema owner's connection: row-level security does not apply to it."""
+    with psycopg.connect(pg_target.conninfo(), autocommit=True) as conn:
+        yield conn
+
+
+def unfiltered_tenant_ids(conn: psycopg.Connection, table: str, tenant: UUID | str | None) -> list:
+    """`SELECT tenant_id FROM <table>` with no WHERE clause, in a transaction scoped to `tenant`."""
+    with conn.transaction():
+        if tenant is not None:
+            conn.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(tenant)))
+        rows = conn.execute(sql.SQL("SELECT tenant_id FROM {}").format(sql.Identifier(table)))
+        return [r[0] for r in rows.fetchall()]
+
+
+def test_the_protected_tables_are_the_four_read_models() -> None:
+    assert set(TENANT_TABLES) == set(MESSAGE_TABLES)
+
+
+def test_reader_role_is_not_a_superuser_and_cannot_bypass_row_level_security(
+    reader: psycopg.Connection,
+) -> None:
+    role = reader.execute(
+        "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    assert reader.execute("SELECT current_user").fetchone() == (READER_ROLE,)
+    assert role == (False, False)
+
+
+@pytest.mark.parametrize("table", MESSAGE_TABLES)
+def test_the_database_holds_rows_of_both_tenants(
+    owner: psycopg.Connection, two_tenants: tuple[TenantData, TenantData], table: str
+) -> None:
+    a, b = two_tenants
+    present = set(unfiltered_tenant_ids(owner, table, None))
+    assert {a.tenant_id, b.tenant_id} <= present
+
+
+@pytest.mark.parametrize("table", MESSAGE_TABLES)
+def test_unfiltered_query_as_reader_returns_only_the_tenant_set_for_the_transaction(
+    reader: psycopg.Connection, two_tenants: tuple[TenantData, TenantData], table: str
+) -> None:
+    a, b = two_tenants
+
+    seen_by_a = unfiltered_tenant_ids(reader, table, a.tenant_id)
+    seen_by_b = unfiltered_tenant_ids(reader, table, b.tenant_id)
+
+    assert seen_by_a and set(seen_by_a) == {a.tenant_id}
+    assert seen_by_b and set(seen_by_b) == {b.tenant_id}
+
+
+def test_second_tenant_cannot_read_first_tenants_chat_or_message_even_by_id(
+    reader: psycopg.Connection, two_tenants: tuple[TenantData, TenantData]
+) -> None:
+    a, b = two_tenants
+    with reader.transaction():
+        reader.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(b.tenant_id)))
+        chat = reader.execute("SELECT * FROM rm_chats WHERE chat_id = %s", (a.chat_id,))
+        assert chat.fetchall() == []
+        message = reader.execute(
+            "SELECT * FROM rm_messages WHERE message_id = %s", (a.message_id,)
+        )
+        assert message.fetchall() == []
+        user = reader.execute("SELECT * FROM rm_users WHERE user_id = %s", (a.admin_id,))
+        assert user.fetchall() == []
+
+
+@pytest.mark.parametrize("table", MESSAGE_TABLES)
+def test_reader_without_a_tenant_sees_no_rows(
+    reader: psycopg.Connection, two_tenants: tuple[TenantData, TenantData], table: str
+) -> None:
+    assert unfiltered_tenant_ids(reader, table, None) == []
+    assert unfiltered_tenant_ids(reader, table, "") == []
+
+
+def test_tenant_setting_does_not_outlive_its_transaction(
+    reader: psycopg.Connection, two_tenants: tuple[TenantData, TenantData]
+) -> None:
+    a, _ = two_tenants
+    assert unfiltered_tenant_ids(reader, "rm_chats", a.tenant_id)
+    assert unfiltered_tenant_ids(reader, "rm_chats", None) == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(
+            "INSERT INTO rm_chats (chat_id, tenant_id, owner_id, title, model, status, seq,"
+            " created_at, updated_at) VALUES (gen_random_uuid(), %(t)s, gen_random_uuid(),"
+            " 'forged', 'echo', 'active', 0, now(), now())",
+            id="insert-chat",
+        ),
+        pytest.param(
+            "INSERT INTO rm_messages (message_id, tenant_id, chat_id, seq, role, content,"
+            " created_at) VALUES (gen_random_uuid(), %(t)s, %(c)s, 0, 'user', 'forged', now())",
+            id="insert-message",
+        ),
+        pytest.param("UPDATE rm_chats SET title = 'hijacked'", id="update-chats"),
+        pytest.param("UPDATE rm_users SET role = 'platform_admin'", id="update-users"),
+        pytest.param("UPDATE rm_tenants SET active = false", id="update-tenants"),
+        pytest.param("DELETE FROM rm_messages", id="delete-messages"),
+        pytest.param("DELETE FROM rm_chats", id="delete-chats"),
+        pytest.param("UPDATE follower_positions SET position = 0", id="rewind-projection"),
+    ],
+)
+def test_reader_role_cannot_write_to_the_read_models(
+    reader: psycopg.Connection,
+    owner: psycopg.Connection,
+    two_tenants: tuple[TenantData, TenantData],
+    statement: str,
+) -> None:
+    a, _ = two_tenants
+    before = owner.execute(
+        "SELECT (SELECT count(*) FROM rm_chats), (SELECT count(*) FROM rm_messages),"
+        " (SELECT title FROM rm_chats WHERE chat_id = %s)",
+        (a.chat_id,),
+    ).fetchone()
+
+    with pytest.raises(errors.InsufficientPrivilege):
+        with reader.transaction():
+            reader.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(a.tenant_id)))
+            reader.execute(statement, {"t": a.tenant_id, "c": a.chat_id})
+
+    after = owner.execute(
+        "SELECT (SELECT count(*) FROM rm_chats), (SELECT count(*) FROM rm_messages),"
+        " (SELECT title FROM rm_chats WHERE chat_id = %s)",
+        (a.chat_id,),
+    ).fetchone()
+    assert after is not None and before is not None
+    assert after[2] == before[2]
+
+
+def test_reader_role_cannot_read_the_event_log(reader: psycopg.Connection) -> None:
+    with pytest.raises(errors.InsufficientPrivilege):
+        with reader.transaction():
+            reader.execute("SELECT count(*) FROM parley_events")
+
+
+# -- the query side's own API ---------------------------------------------------------------------
+
+
+async def test_read_models_hide_first_tenants_rows_from_second_tenant(
+    pg_target: PostgresTarget, two_tenants: tuple[TenantData, TenantData]
+) -> None:
+    a, b = two_tenants
+    pool = await open_reader_pool(pg_target.conninfo(), size=2)
+    try:
+        reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT)
+
+        assert await reads.chat(b.tenant_id, a.chat_id) is None
+        assert await reads.messages(b.tenant_id, a.chat_id, first=100, after_seq=None) == []
+        assert await reads.message(b.tenant_id, a.message_id) is None
+        assert await reads.user(b.tenant_id, a.admin_id) is None
+        assert await reads.tenant_row(b.tenant_id) is not None
+        b_chats = await reads.chats(b.tenant_id, None, first=100, before_seq=None)
+        assert [c["chat_id"] for c in b_chats] == [b.chat_id]
+
+        own = await reads.chat(a.tenant_id, a.chat_id)
+        assert own is not None and own["tenant_id"] == a.tenant_id
+        messages = await reads.messages(a.tenant_id, a.chat_id, first=100, after_seq=None)
+        assert a.message_id in {m["message_id"] for m in messages}
+        assert {m["tenant_id"] for m in messages} == {a.tenant_id}
+    finally:
+        await pool.close()
+
+
+async def test_read_models_transaction_is_read_only_and_scoped_to_one_tenant(
+    pg_target: PostgresTarget, two_tenants: tuple[TenantData, TenantData]
+) -> None:
+    a, b = two_tenants
+    pool = await open_reader_pool(pg_target.conninfo(), size=2)
+    try:
+        reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT)
+        async with reads.tenant(b.tenant_id) as conn:
+            cur = await conn.execute("SELECT tenant_id FROM rm_chats")  # no tenant filter
+            assert {r["tenant_id"] for r in await cur.fetchall()} == {b.tenant_id}
+        with pytest.raises(errors.ReadOnlySqlTransaction):
+            async with reads.tenant(a.tenant_id) as conn:
+                await conn.execute("UPDATE rm_chats SET title = 'x' WHERE false")
+    finally:
+        await pool.close()
