@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 import pytest
-from gql import Client, gql
+from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.client import ApiClient
@@ -54,9 +54,10 @@ async def test_client_signs_in_chats_and_watches_the_reply_arrive_live(
     async with Client(transport=ws_transport(api, admin.token)) as session:
 
         async def collect() -> None:
-            async for event in session.subscribe(
+            request = GraphQLRequest(
                 CHAT_EVENTS, variable_values={"chatId": chat["chatId"], "after": chat["position"]}
-            ):
+            )
+            async for event in session.subscribe(request):
                 events.append(event["chatEvents"])
                 if (
                     event["chatEvents"]["__typename"] == "MessageAdded"
@@ -188,3 +189,27 @@ def test_parley_keeps_everything_across_a_restart(tmp_path) -> None:
         assert title == "Survives restarts"
     finally:
         server.stop()
+
+
+def test_refresh_token_gives_a_working_pair_and_access_tokens_cannot_refresh(
+    api: ApiClient, tenant: dict
+) -> None:
+    from tests.client import GraphQLFailed
+
+    admin = sign_in(api, tenant)
+    refresh = "mutation($t: String!) { refreshToken(input: {refreshToken: $t}) { accessToken } }"
+    fresh = admin.run(refresh, {"t": admin.login_payload["refreshToken"]})
+    assert admin.as_user(fresh["refreshToken"]["accessToken"]).run("{ me { email } }")
+    with pytest.raises(GraphQLFailed) as failure:
+        admin.run(refresh, {"t": admin.token})
+    assert failure.value.codes == ["UNAUTHENTICATED"]
+
+
+def test_health_readiness_and_metrics_endpoints(api: ApiClient, tenant: dict) -> None:
+    sign_in(api, tenant).run("{ me { id } }")
+    assert httpx.get(f"{api.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{api.url}/readyz").json()
+    assert ready["status"] == "ok" and {"read_models", "responder"} <= set(ready["followers"])
+    metrics = httpx.get(f"{api.url}/metrics").text
+    assert 'parley_graphql_operations_total{operation_name="me",operation_type="query"' in metrics
+    assert "parley_follower_lag_events" in metrics
