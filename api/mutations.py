@@ -64,6 +64,7 @@ class LoginPayload:
 
 def token_pair(context: ParleyContext, user: UserAggregate, position: int) -> LoginPayload:
     runtime = context.runtime
+
     def issue(token_type: str) -> str:
         return runtime.tokens.issue(
             user_id=user.id, tenant_id=user.tenant_id, role=user.role.value, token_type=token_type

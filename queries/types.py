@@ -1,8 +1,8 @@
 """GraphQL types: thin views over read-model rows."""
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any

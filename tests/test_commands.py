@@ -10,6 +10,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from eventsourcing.utils import get_topic
 
 from api.runtime import Runtime
 from commands.messages import (
@@ -23,8 +24,9 @@ from commands.messages import (
 )
 from commands.responder import FOLLOWER_NAME as RESPONDER
 from domain.actor import Actor
-from domain.chat import ChatSession, MessageRole, reply_id_for
+from domain.chat import ChatSession, Message, MessageRole, reply_id_for
 from domain.errors import Conflict, NotAllowed, NotAuthenticated, NotFound
+from domain.tenant import Tenant
 from domain.user import Role, User
 from projections.positions import read_position
 
@@ -68,7 +70,7 @@ def register(
 
 
 def chat_of(runtime: Runtime, chat_id: UUID) -> ChatSession:
-    chat = runtime.store.repository.get(chat_id)
+    chat: object = runtime.store.repository.get(chat_id)
     assert isinstance(chat, ChatSession)
     return chat
 
@@ -78,17 +80,15 @@ def events_of(runtime: Runtime, aggregate_id: UUID) -> list[object]:
 
 
 def topic_of(event: object) -> str:
-    from eventsourcing.utils import get_topic
-
     return get_topic(type(event))
 
 
-def wait_until(condition: Callable[[], T], *, timeout: float, what: str) -> T:
+def wait_until(condition: Callable[[], T | None], *, timeout: float, what: str) -> T:
     """Bounded poll for the asynchronous followers; fails with `what` when time runs out."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
-        if result:
+        if result is not None:
             return result
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
@@ -173,7 +173,7 @@ def test_duplicate_email_in_the_same_tenant_is_a_conflict(
         )
 
     assert e.value.code == "CONFLICT"
-    user = runtime.store.repository.get(
+    user: User = runtime.store.repository.get(
         User.create_id(tenant.admin.tenant_id, f"bob@{tenant.slug}.example")
     )
     assert user.display_name == "bob"
@@ -207,7 +207,7 @@ def test_duplicate_tenant_slug_is_a_conflict(runtime: Runtime, tenant: TenantFix
         )
 
     assert e.value.code == "CONFLICT"
-    original = runtime.store.repository.get(tenant.admin.tenant_id)
+    original: Tenant = runtime.store.repository.get(tenant.admin.tenant_id)
     assert original.name == tenant.slug.upper()
     assert (
         runtime.store.get_or_none(
@@ -345,7 +345,7 @@ def test_twenty_concurrent_messages_to_one_chat_all_succeed_and_all_get_replies(
     assert {m.id for m in user_messages} == set(sent_ids)
     assert sorted(m.content for m in user_messages) == sorted(contents)
 
-    def replies() -> list | None:
+    def replies() -> list[Message] | None:
         found = [m for m in chat_of(runtime, chat.id).messages if m.role is MessageRole.ASSISTANT]
         return found if len(found) >= 20 else None
 

@@ -380,7 +380,7 @@ def test_every_event_of_every_aggregate_carries_its_tenant_id() -> None:
 
     events = [e for a in (tenant, user, chat) for e in a.collect_events()]
     assert len(events) == 4 + 4 + 6
-    assert all(e.tenant_id == tenant.id for e in events), [
+    assert all(getattr(e, "tenant_id", None) == tenant.id for e in events), [
         (type(e).__name__, getattr(e, "tenant_id", None)) for e in events
     ]
 

@@ -144,9 +144,7 @@ def test_second_tenant_cannot_read_first_tenants_chat_or_message_even_by_id(
         reader.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(b.tenant_id)))
         chat = reader.execute("SELECT * FROM rm_chats WHERE chat_id = %s", (a.chat_id,))
         assert chat.fetchall() == []
-        message = reader.execute(
-            "SELECT * FROM rm_messages WHERE message_id = %s", (a.message_id,)
-        )
+        message = reader.execute("SELECT * FROM rm_messages WHERE message_id = %s", (a.message_id,))
         assert message.fetchall() == []
         user = reader.execute("SELECT * FROM rm_users WHERE user_id = %s", (a.admin_id,))
         assert user.fetchall() == []
@@ -198,10 +196,9 @@ def test_reader_role_cannot_write_to_the_read_models(
 ) -> None:
     a, _ = two_tenants
 
-    with pytest.raises(errors.InsufficientPrivilege):
-        with reader.transaction():
-            reader.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(a.tenant_id)))
-            reader.execute(statement, {"t": a.tenant_id, "c": a.chat_id})
+    with pytest.raises(errors.InsufficientPrivilege), reader.transaction():
+        reader.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(a.tenant_id)))
+        reader.execute(statement, {"t": a.tenant_id, "c": a.chat_id})
 
     chats = owner.execute(
         "SELECT title FROM rm_chats WHERE tenant_id = %s", (a.tenant_id,)
@@ -221,9 +218,8 @@ def test_reader_role_cannot_write_to_the_read_models(
 
 
 def test_reader_role_cannot_read_the_event_log(reader: psycopg.Connection) -> None:
-    with pytest.raises(errors.InsufficientPrivilege):
-        with reader.transaction():
-            reader.execute("SELECT count(*) FROM parley_events")
+    with pytest.raises(errors.InsufficientPrivilege), reader.transaction():
+        reader.execute("SELECT count(*) FROM parley_events")
 
 
 # -- the query side's own API ---------------------------------------------------------------------
