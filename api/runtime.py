@@ -9,6 +9,7 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import psycopg
@@ -24,7 +25,12 @@ from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
 from infra.settings import Settings
 from infra.tokens import TokenService, load_or_create_secret
 from projections.positions import read_position, store_position
-from projections.read_models import DDL, MessageRow, ReadModelProjection, security_ddl
+from projections.read_models import (
+    DDL,
+    READER_ROLE,
+    ReadModelProjection,
+    security_ddl,
+)
 from queries.read_models import ReadModels, open_reader_pool
 
 log = logging.getLogger(__name__)
@@ -133,7 +139,20 @@ class Runtime:
             self._followers.append(follower)
 
     async def open_read_side(self) -> None:
-        pool = await open_reader_pool(self.target.conninfo(), size=self.settings.db_pool_size)
+        s = self.settings
+        set_role = False
+        if s.reader_database_url is not None:
+            conninfo = PostgresTarget.from_url(s.reader_database_url).conninfo()
+        elif self._embedded is not None:
+            # The embedded server trusts local connections: log in as the reader role itself.
+            conninfo = replace(self.target, user=READER_ROLE, password="").conninfo()
+        else:
+            log.warning(
+                "PARLEY_READER_DATABASE_URL is unset: queries use the main login with SET ROLE %s",
+                READER_ROLE,
+            )
+            conninfo, set_role = self.target.conninfo(), True
+        pool = await open_reader_pool(conninfo, size=s.db_pool_size, set_role=set_role)
         self._reader_pool = pool
         self.read_models = ReadModels(pool, wait_timeout=self.settings.read_wait_timeout_seconds)
 
@@ -174,9 +193,8 @@ class Runtime:
         return status
 
     def _publish_committed(self, position: int, items: list[Any]) -> None:
-        for item in items:
-            chat_id = item.chat_id if isinstance(item, MessageRow) else item.chat_id
-            self.live_feed.publish(chat_id, item)
+        for item in items:  # MessageRow or ChatRemoved, both keyed by chat
+            self.live_feed.publish(item.chat_id, item)
 
     def _store_responder_position(self, position: int) -> None:
         with self._writer_pool.connection() as conn:

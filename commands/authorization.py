@@ -28,14 +28,15 @@ def target_tenant(actor: Actor, requested: UUID | None) -> UUID:
     raise NotAllowed("cannot act in another tenant")
 
 
-def visible_chat(actor: Actor, chat: ChatSession | None) -> ChatSession:
+def visible_chat(actor: Actor, chat: object) -> ChatSession:
     """The chat if it is in the caller's tenant; otherwise NotFound (never reveal foreign ids)."""
-    if chat is None or chat.tenant_id != actor.tenant_id or chat.is_deleted:
+    # Any id may arrive here (a user's, a tenant's): only a live chat of this tenant is found.
+    if not isinstance(chat, ChatSession) or chat.tenant_id != actor.tenant_id or chat.is_deleted:
         raise NotFound("chat not found")
     return chat
 
 
-def writable_chat(actor: Actor, chat: ChatSession | None) -> ChatSession:
+def writable_chat(actor: Actor, chat: object) -> ChatSession:
     """Only the chat's owner writes to it."""
     chat = visible_chat(actor, chat)
     if chat.owner_id != actor.user_id:

@@ -5,8 +5,10 @@ Handlers are synchronous (the event store is) and run in a worker thread when ca
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -92,6 +94,7 @@ class CommandHandlers:
     def __init__(self, store: EventStore, *, max_attempts: int = 20) -> None:
         self.store = store
         self.max_attempts = max_attempts
+        self._locks = [threading.Lock() for _ in range(256)]
 
     # -- tenants and users -------------------------------------------------------------------
 
@@ -268,7 +271,7 @@ class CommandHandlers:
                 duplicate=False,
             )
 
-        return self._run("send_message", attempt, retry=True)
+        return self._run("send_message", attempt, retry=True, key=cmd.chat_id)
 
     def rename_chat(self, cmd: RenameChat, actor: Actor) -> Written:
         def attempt() -> Written:
@@ -277,7 +280,7 @@ class CommandHandlers:
             chat.rename(cmd.title)
             return Written(id=chat.id, position=self.store.save_all(chat))
 
-        return self._run("rename_chat", attempt, retry=True)
+        return self._run("rename_chat", attempt, retry=True, key=cmd.chat_id)
 
     def archive_chat(self, cmd: ArchiveChat, actor: Actor) -> Written:
         def attempt() -> Written:
@@ -286,7 +289,7 @@ class CommandHandlers:
             chat.archive()
             return Written(id=chat.id, position=self.store.save_all(chat))
 
-        return self._run("archive_chat", attempt, retry=True)
+        return self._run("archive_chat", attempt, retry=True, key=cmd.chat_id)
 
     def delete_chat(self, cmd: DeleteChat, actor: Actor) -> Written:
         def attempt() -> Written:
@@ -295,7 +298,7 @@ class CommandHandlers:
             chat.delete()
             return Written(id=chat.id, position=self.store.save_all(chat))
 
-        return self._run("delete_chat", attempt, retry=True)
+        return self._run("delete_chat", attempt, retry=True, key=cmd.chat_id)
 
     def record_reply(self, cmd: RecordReply) -> Written | None:
         """The responder's write: idempotent (the reply id derives from the user message id)."""
@@ -321,7 +324,7 @@ class CommandHandlers:
             )
             return Written(id=reply_id, position=self.store.save_all(chat))
 
-        return self._run("record_reply", attempt, retry=True)
+        return self._run("record_reply", attempt, retry=True, key=cmd.chat_id)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -345,14 +348,22 @@ class CommandHandlers:
         except IntegrityError:
             log.info("skipped an opportunistic write that lost a race")
 
-    def _run(self, name: str, attempt: Callable[[], T], *, retry: bool = False) -> T:
-        """Run `attempt`, retrying on optimistic-concurrency conflicts with jittered back-off."""
+    def _run(
+        self, name: str, attempt: Callable[[], T], *, retry: bool = False, key: UUID | None = None
+    ) -> T:
+        """Run `attempt`, retrying on optimistic-concurrency conflicts with jittered back-off.
+
+        Writers to the same aggregate (`key`) in this process take turns, so they do not burn
+        attempts on conflicts with each other; conflicts with other processes are still retried.
+        """
         started = time.perf_counter()
         outcome = "error"
+        lock = self._locks[hash(key) % len(self._locks)] if key is not None else nullcontext()
         try:
             for n in range(1, self.max_attempts + 1):
                 try:
-                    result = attempt()
+                    with lock:
+                        result = attempt()
                     outcome = "ok"
                     return result
                 except IntegrityError:
@@ -360,7 +371,7 @@ class CommandHandlers:
                         outcome = "conflict"
                         raise Conflict("too much contention on this item; try again") from None
                     COMMAND_CONFLICTS.labels(name).inc()
-                    time.sleep(random.uniform(0, min(0.05, 0.002 * 2**n)))
+                    time.sleep(random.uniform(0, min(0.5, 0.002 * 2**n)))
             raise AssertionError("unreachable")
         except (InvalidInput, NotAllowed, NotFound, NotAuthenticated, Conflict) as e:
             outcome = e.code.lower()

@@ -83,7 +83,8 @@ class Responder:
         self._in_flight: dict[int, Future[None]] = {}
         self._seen = start_position
         self._saved = start_position
-        self._cancels: dict[UUID, CancelToken] = {}
+        self._cancels: dict[UUID, dict[UUID, CancelToken]] = {}
+        """Replies in progress per chat (several may run at once), by reply id."""
 
     # The follower reads from what we have *seen*; the durable position is the low-water mark.
     def position(self) -> int:
@@ -111,14 +112,17 @@ class Responder:
             return len(self._in_flight)
 
     def stop_generation(self, chat_id: UUID) -> bool:
-        token = self._cancels.get(chat_id)
-        if token is None:
-            return False
-        token.cancel()
-        return True
+        """Cancel every reply being generated in the chat; False when there was none."""
+        with self._lock:
+            tokens = list(self._cancels.get(chat_id, {}).values())
+        for token in tokens:
+            token.cancel()
+        return bool(tokens)
 
     def close(self) -> None:
-        for token in list(self._cancels.values()):
+        with self._lock:
+            tokens = [t for replies in self._cancels.values() for t in replies.values()]
+        for token in tokens:
             token.cancel()
         self._pool.shutdown(wait=True)
         self._checkpoint()
@@ -166,7 +170,8 @@ class Responder:
                 break
         model = chat.model
         cancel = CancelToken()
-        self._cancels[chat_id] = cancel
+        with self._lock:
+            self._cancels.setdefault(chat_id, {})[reply_id] = cancel
         parts: list[str] = []
         completion: Completion | None = None
         try:
@@ -186,7 +191,11 @@ class Responder:
             if not parts:
                 parts.append("Sorry, the model could not answer this message.")
         finally:
-            self._cancels.pop(chat_id, None)
+            with self._lock:
+                replies = self._cancels.get(chat_id, {})
+                replies.pop(reply_id, None)
+                if not replies:
+                    self._cancels.pop(chat_id, None)
         assert completion is not None
         content = "".join(parts) or "(no reply)"
         self._handlers.record_reply(

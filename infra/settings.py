@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: str = "INFO"
 
+    reader_database_url: str | None = Field(
+        default=None,
+        description="URL for the query side, logging in as a role without BYPASSRLS (the "
+        "migrated `parley_reader`). Unset: the embedded default logs in as parley_reader; with "
+        "PARLEY_DATABASE_URL the query pool uses it and `SET ROLE parley_reader`.",
+    )
+
     jwt_secret: SecretStr | None = Field(
         default=None,
         description="HS256 signing secret for access tokens. Unset: generated once in data_dir.",

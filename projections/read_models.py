@@ -15,6 +15,7 @@ from eventsourcing.persistence import Notification
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from domain.tenant import DEFAULT_MODEL
 from infra.event_store import EventStore
 from projections.positions import DDL as POSITIONS_DDL
 from projections.positions import read_position, store_position
@@ -92,7 +93,7 @@ def security_ddl(owner: str) -> list[str]:
     statements = [
         f"""DO $$ BEGIN
             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN
-                CREATE ROLE {READER_ROLE} NOLOGIN NOINHERIT NOBYPASSRLS;
+                CREATE ROLE {READER_ROLE} LOGIN NOINHERIT NOBYPASSRLS;
             END IF;
         END $$""",
         f'GRANT {READER_ROLE} TO "{owner}"',
@@ -177,8 +178,8 @@ def _tenant_created(conn: Connection, seq: int, e: Any) -> None:
     conn.execute(
         """INSERT INTO rm_tenants (tenant_id, name, slug, default_model, allowed_models,
                created_at, updated_at)
-           VALUES (%s, %s, %s, 'echo', ARRAY['echo'], %s, %s) ON CONFLICT DO NOTHING""",
-        (e.tenant_id, e.name, e.slug, e.timestamp, e.timestamp),
+           VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+        (e.tenant_id, e.name, e.slug, DEFAULT_MODEL, [DEFAULT_MODEL], e.timestamp, e.timestamp),
     )
 
 

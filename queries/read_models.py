@@ -22,10 +22,14 @@ Row = dict[str, Any]
 
 
 async def open_reader_pool(
-    conninfo: str, *, size: int
+    conninfo: str, *, size: int, set_role: bool = False
 ) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
+    """A pool for the query side. Prefer logging in as `parley_reader`; `set_role` is the
+    fallback for deployments that give Parley a single database login."""
+
     async def configure(conn: AsyncConnection[DictRow]) -> None:
-        await conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READER_ROLE)))
+        if set_role:
+            await conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READER_ROLE)))
         await conn.commit()
 
     pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(

@@ -7,7 +7,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ import pytest
 from api.runtime import Runtime, migrate
 from infra.postgres import EmbeddedPostgres, PostgresTarget
 from infra.settings import Settings
+from queries.read_models import ReadModels
 from tests.client import ApiClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,8 +60,10 @@ def target_url(target: PostgresTarget) -> str:
 
 @pytest.fixture(scope="session")
 def settings(pg_target: PostgresTarget, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    reader = replace(pg_target, user="parley_reader", password="")
     return Settings(
         database_url=target_url(pg_target),
+        reader_database_url=target_url(reader),
         data_dir=tmp_path_factory.mktemp("data"),
         echo_delay_ms=1,
         follower_poll_seconds=0.5,
@@ -73,6 +77,14 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt.start(workers=True)
     yield rt
     rt.stop()
+
+
+@pytest.fixture(scope="session")
+async def read_models(runtime: Runtime) -> AsyncIterator[ReadModels]:
+    """The query side as the API opens it (logging in as parley_reader)."""
+    await runtime.open_read_side()
+    yield runtime.read_models
+    await runtime.close_read_side()
 
 
 class Server:

@@ -416,3 +416,36 @@ def test_message_to_an_unknown_chat_is_not_found(runtime: Runtime, tenant: Tenan
         runtime.handlers.send_message(
             SendMessage(chat_id=uuid.uuid4(), content="hello?"), tenant.admin
         )
+
+
+def test_chat_id_naming_a_user_or_tenant_is_not_found(
+    runtime: Runtime, tenant: TenantFixture
+) -> None:
+    member = register(runtime, tenant)
+    for other_id in (member.user_id, tenant.admin.tenant_id, tenant.admin.user_id):
+        for command, call in (
+            (SendMessage(chat_id=other_id, content="hi"), runtime.handlers.send_message),
+            (RenameChat(chat_id=other_id, title="x"), runtime.handlers.rename_chat),
+            (DeleteChat(chat_id=other_id), runtime.handlers.delete_chat),
+        ):
+            with pytest.raises(NotFound):
+                call(command, tenant.admin)  # type: ignore[operator]
+
+
+def test_fifty_concurrent_messages_to_one_chat_all_succeed(
+    runtime: Runtime, tenant: TenantFixture
+) -> None:
+    chat = runtime.handlers.start_chat(StartChat(title="Busy"), tenant.admin)
+
+    def send(n: int) -> UUID:
+        sent = runtime.handlers.send_message(
+            SendMessage(chat_id=chat.id, content=f"burst {n}"), tenant.admin
+        )
+        return sent.message_id
+
+    with ThreadPoolExecutor(50) as pool:
+        ids = list(pool.map(send, range(50)))
+    assert len(set(ids)) == 50
+    users = [m for m in chat_of(runtime, chat.id).messages if m.role is MessageRole.USER]
+    assert sorted(m.content for m in users) == sorted(f"burst {n}" for n in range(50))
+    wait_for_quiet_log(runtime)

@@ -7,7 +7,7 @@ projection has caught up we query the rm_* tables as `parley_reader` with no WHE
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 import psycopg
@@ -78,10 +78,13 @@ def two_tenants(runtime: Runtime, pg_target: PostgresTarget) -> tuple[TenantData
 
 @pytest.fixture
 def reader(pg_target: PostgresTarget) -> Iterator[psycopg.Connection]:
-    """A connection that has switched to the reader role, as the query side's pool does."""
-    with psycopg.connect(pg_target.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READER_ROLE)))
+    """A connection logged in as the reader role, as the query side's pool is."""
+    with psycopg.connect(reader_login(pg_target), autocommit=True) as conn:
         yield conn
+
+
+def reader_login(target: PostgresTarget) -> str:
+    return replace(target, user=READER_ROLE, password="").conninfo()
 
 
 @pytest.fixture
@@ -229,7 +232,7 @@ async def test_read_models_hide_first_tenants_rows_from_second_tenant(
     pg_target: PostgresTarget, two_tenants: tuple[TenantData, TenantData]
 ) -> None:
     a, b = two_tenants
-    pool = await open_reader_pool(pg_target.conninfo(), size=2)
+    pool = await open_reader_pool(reader_login(pg_target), size=2)
     try:
         reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT)
 
@@ -254,7 +257,7 @@ async def test_read_models_transaction_is_read_only_and_scoped_to_one_tenant(
     pg_target: PostgresTarget, two_tenants: tuple[TenantData, TenantData]
 ) -> None:
     a, b = two_tenants
-    pool = await open_reader_pool(pg_target.conninfo(), size=2)
+    pool = await open_reader_pool(reader_login(pg_target), size=2)
     try:
         reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT)
         async with reads.tenant(b.tenant_id) as conn:
@@ -263,5 +266,31 @@ async def test_read_models_transaction_is_read_only_and_scoped_to_one_tenant(
         with pytest.raises(errors.ReadOnlySqlTransaction):
             async with reads.tenant(a.tenant_id) as conn:
                 await conn.execute("UPDATE rm_chats SET title = 'x' WHERE false")
+    finally:
+        await pool.close()
+
+
+async def test_query_pool_logs_in_as_the_reader_and_cannot_reset_its_role(read_models) -> None:
+    async with read_models.tenant(uuid.uuid4()) as conn:
+        cur = await conn.execute("SELECT session_user AS s, current_user AS c")
+        row = await cur.fetchone()
+        assert row == {"s": "parley_reader", "c": "parley_reader"}
+        await conn.execute("RESET ROLE")
+        cur = await conn.execute("SELECT current_user AS c, count(*) AS n FROM rm_chats")
+        assert await cur.fetchone() == {"c": "parley_reader", "n": 0}
+
+
+async def test_single_login_deployments_fall_back_to_set_role_and_stay_isolated(
+    pg_target: PostgresTarget, two_tenants: tuple[TenantData, TenantData]
+) -> None:
+    a, b = two_tenants
+    pool = await open_reader_pool(pg_target.conninfo(), size=1, set_role=True)
+    try:
+        reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT)
+        async with reads.tenant(b.tenant_id) as conn:
+            cur = await conn.execute("SELECT current_user AS c")
+            assert await cur.fetchone() == {"c": READER_ROLE}
+            cur = await conn.execute("SELECT DISTINCT tenant_id FROM rm_messages")
+            assert [r["tenant_id"] for r in await cur.fetchall()] == [b.tenant_id]
     finally:
         await pool.close()
