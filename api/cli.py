@@ -92,6 +92,22 @@ def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_platform_admin_create(args: argparse.Namespace, settings: Settings) -> int:
+    from commands.messages import CreatePlatformAdmin
+
+    runtime = _runtime(settings)
+    try:
+        result = runtime.handlers.create_platform_admin(
+            CreatePlatformAdmin(email=args.email, password=args.password, display_name=args.name)
+        )
+    finally:
+        runtime.stop()
+    print(
+        json.dumps({"user_id": str(result.id), "tenant": "platform", "position": result.position})
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from commands.messages import CreateTenant
     from domain.tenant import tenant_id_for_slug
@@ -156,6 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin-password", required=True, help="at least 12 characters")
     create.add_argument("--admin-name", default="Administrator", help="admin display name")
     create.set_defaults(func=cmd_tenants_create)
+
+    admins = sub.add_parser(
+        "platform-admins", help="manage platform admins (cross-tenant administration)"
+    ).add_subparsers(dest="admins_command", required=True, metavar="ACTION")
+    padmin = admins.add_parser(
+        "create", help="create a platform admin in the reserved 'platform' tenant (prints JSON)"
+    )
+    padmin.add_argument("--email", required=True)
+    padmin.add_argument("--password", required=True, help="at least 12 characters")
+    padmin.add_argument("--name", default="Platform Admin", help="display name")
+    padmin.set_defaults(func=cmd_platform_admin_create)
 
     sub.add_parser(
         "demo", help="create a demo tenant and user; print a ready token and an example query"

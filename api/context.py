@@ -1,5 +1,6 @@
 """The per-request (per-WebSocket-connection) GraphQL context: services and the caller."""
 
+import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -39,6 +40,7 @@ class ParleyContext(BaseContext):
         return params.get("Authorization") or params.get("authorization")
 
     def actor(self) -> Actor:
+        """The caller. Checked on every operation: a WebSocket outlives its token otherwise."""
         if self._actor is None:
             token = bearer_token(self.authorization_header())
             try:
@@ -46,6 +48,11 @@ class ParleyContext(BaseContext):
             except InvalidToken as e:
                 raise NotAuthenticated(str(e)) from None
             self._actor = Actor(
-                user_id=claims.user_id, tenant_id=claims.tenant_id, role=Role(claims.role)
+                user_id=claims.user_id,
+                tenant_id=claims.tenant_id,
+                role=Role(claims.role),
+                expires_at=claims.expires_at,
             )
+        if self._actor.expires_at is not None and self._actor.expires_at <= time.time():
+            raise NotAuthenticated("token expired")
         return self._actor

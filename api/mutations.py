@@ -136,6 +136,16 @@ class UpdateTenantSettingsInput:
     retention_days: int | None = None
 
 
+@strawberry.input
+class RenameTenantInput:
+    name: str
+
+
+@strawberry.input
+class DeactivateTenantInput:
+    tenant_id: strawberry.ID
+
+
 @strawberry.type
 class TenantPayload:
     tenant_id: strawberry.ID
@@ -199,8 +209,8 @@ class Mutation:
     )
     async def login(self, info: Info[ParleyContext, None], input: LoginInput) -> LoginPayload:
         runtime = info.context.runtime
-        auth = await run(
-            info, runtime.handlers.authenticate, input.tenant, input.email, input.password
+        auth = await runtime.run_password_work(
+            runtime.handlers.authenticate, input.tenant, input.email, input.password
         )
         return token_pair(info.context, auth.user, await run(info, runtime.store.head))
 
@@ -287,6 +297,26 @@ class Mutation:
             retention_days=input.retention_days,
         )
         r = await run(info, info.context.handlers.change_tenant_settings, c, actor)
+        return TenantPayload(tenant_id=strawberry.ID(str(r.id)), position=r.position)
+
+    @strawberry.mutation(description="Tenant admins: rename your tenant.")
+    async def rename_tenant(
+        self, info: Info[ParleyContext, None], input: RenameTenantInput
+    ) -> TenantPayload:
+        actor = info.context.actor()
+        c = command(cmd.RenameTenant, name=input.name)
+        r = await run(info, info.context.handlers.rename_tenant, c, actor)
+        return TenantPayload(tenant_id=strawberry.ID(str(r.id)), position=r.position)
+
+    @strawberry.mutation(
+        description="Platform admins: deactivate a tenant (its users are locked out)."
+    )
+    async def deactivate_tenant(
+        self, info: Info[ParleyContext, None], input: DeactivateTenantInput
+    ) -> TenantPayload:
+        actor = info.context.actor()
+        c = command(cmd.DeactivateTenant, tenant_id=parse_id(input.tenant_id, "tenant id"))
+        r = await run(info, info.context.handlers.deactivate_tenant, c, actor)
         return TenantPayload(tenant_id=strawberry.ID(str(r.id)), position=r.position)
 
     @strawberry.mutation(description="Start a chat. A repeated clientMutationId returns the first.")

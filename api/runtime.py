@@ -7,6 +7,7 @@ process); the rest of the code receives what it needs.
 import asyncio
 import functools
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -17,10 +18,11 @@ import psycopg
 from commands.handlers import CommandHandlers
 from commands.responder import FOLLOWER_NAME as RESPONDER
 from commands.responder import ModelRouter, Responder
+from domain.errors import RateLimited
 from infra.event_store import EventStore, open_event_store
 from infra.live_feed import LiveFeed
 from infra.llm.echo import EchoProvider
-from infra.log_follower import LogFollower
+from infra.log_follower import LogFollower, Progress
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
 from infra.settings import Settings
 from infra.tokens import TokenService, load_or_create_secret
@@ -50,8 +52,10 @@ def migrate(target: PostgresTarget) -> None:
         try:
             open_event_store(target, create_tables=True, pool_size=1).close()
             conn.execute(DDL)
-            for statement in security_ddl(target.user):
-                conn.execute(statement)
+            # One transaction: readers never see the moment between DROP and CREATE POLICY.
+            with conn.transaction():
+                for statement in security_ddl(target.user):
+                    conn.execute(statement)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     log.info("migrated database %s on %s", target.dbname, target.host)
@@ -73,6 +77,12 @@ class Runtime:
         self._followers: list[LogFollower] = []
         self._responder: Responder | None = None
         self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="command")
+        # Password hashing gets its own small pool: a burst of sign-ins (or an attack on them)
+        # must not take the threads and memory that commands need.
+        self._password_executor = ThreadPoolExecutor(
+            max_workers=settings.password_hash_concurrency, thread_name_prefix="password"
+        )
+        self._pending_sign_ins = 0
         self.live_feed = LiveFeed(settings.subscriber_queue_size)
         self.read_models: ReadModels = None  # type: ignore[assignment]  # set by open_read_side
         self.target: PostgresTarget
@@ -90,6 +100,9 @@ class Runtime:
             migrate(self.target)  # embedded default: zero setup, one server, no migration race
         else:
             self.target = PostgresTarget.from_url(s.database_url)
+            # eventsourcing opens its own connections from host/port/user only: hand the URL's
+            # TLS options to libpq through its environment, so they are never silently dropped.
+            os.environ.update(self.target.libpq_env())
             check_schema(self.target)
         self.store = open_event_store(self.target, create_tables=False, pool_size=s.db_pool_size)
         self.handlers = CommandHandlers(self.store, max_attempts=s.command_max_attempts)
@@ -112,6 +125,7 @@ class Runtime:
     def _start_workers(self) -> None:
         s = self.settings
         projection = ReadModelProjection(self.store, self._writer_pool, self._publish_committed)
+        self._read_model_progress = Progress(projection.position())
         with self._writer_pool.connection() as conn:
             responder_start = read_position(conn, RESPONDER)
         self._responder = Responder(
@@ -122,6 +136,7 @@ class Runtime:
             save_position=self._store_responder_position,
             start_position=responder_start,
             concurrency=s.responder_concurrency,
+            read_models_reached=self._read_model_progress.reached,
         )
         for name, position, handle in (
             (projection.name, projection.position, projection.handle),
@@ -166,6 +181,7 @@ class Runtime:
         if self._responder is not None:
             self._responder.close()
         self._executor.shutdown(wait=True)
+        self._password_executor.shutdown(wait=True)
         if hasattr(self, "_writer_pool"):
             self._writer_pool.close()
         if hasattr(self, "store"):
@@ -179,9 +195,16 @@ class Runtime:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
 
-    def wake_followers(self) -> None:
-        for follower in self._followers:
-            follower.wake()
+    async def run_password_work(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a sign-in (argon2) on the password pool; refuse when too many are waiting."""
+        if self._pending_sign_ins >= self.settings.max_pending_sign_ins:
+            raise RateLimited("too many sign-ins at once; retry in a moment")
+        self._pending_sign_ins += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._password_executor, functools.partial(fn, *args))
+        finally:
+            self._pending_sign_ins -= 1
 
     def follower_status(self) -> dict[str, dict[str, Any]]:
         """Each in-process follower's position and last error (for /readyz and operators)."""
@@ -195,6 +218,7 @@ class Runtime:
     def _publish_committed(self, position: int, items: list[Any]) -> None:
         for item in items:  # MessageRow or ChatRemoved, both keyed by chat
             self.live_feed.publish(item.chat_id, item)
+        self._read_model_progress.advance(position)
 
     def _store_responder_position(self, position: int) -> None:
         with self._writer_pool.connection() as conn:

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 from uuid import UUID, uuid4
@@ -28,12 +28,15 @@ from commands.messages import (
     ArchiveChat,
     ChangeTenantSettings,
     ChangeUserRole,
+    CreatePlatformAdmin,
     CreateTenant,
+    DeactivateTenant,
     DeactivateUser,
     DeleteChat,
     RecordReply,
     RegisterUser,
     RenameChat,
+    RenameTenant,
     SendMessage,
     StartChat,
 )
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MIN_PASSWORD = 12
+PLATFORM_SLUG = "platform"
 MAX_PASSWORD = 1024
 MAX_CLIENT_MUTATION_ID = 200
 
@@ -101,7 +105,9 @@ class CommandHandlers:
     def create_tenant(self, cmd: CreateTenant, actor: Actor | None = None) -> TenantCreated:
         """Platform operation (CLI or a platform admin): a tenant and its first tenant admin."""
         if actor is not None:
-            require_role(actor, frozenset({Role.PLATFORM_ADMIN}), "create tenants")
+            require_role(self.acting(actor), frozenset({Role.PLATFORM_ADMIN}), "create tenants")
+        if cmd.slug == PLATFORM_SLUG:
+            raise InvalidInput(f"the slug {PLATFORM_SLUG!r} is reserved")
 
         def attempt() -> TenantCreated:
             tenant = Tenant.create(name=cmd.name, slug=cmd.slug)
@@ -120,12 +126,63 @@ class CommandHandlers:
 
         return self._run("create_tenant", attempt)
 
+    def create_platform_admin(self, cmd: CreatePlatformAdmin) -> Written:
+        """Operator bootstrap: the `platform` tenant (created on first use) and an admin in it."""
+
+        def attempt() -> Written:
+            tenant_id = tenant_id_for_slug(PLATFORM_SLUG)
+            tenant = self.store.get_or_none(tenant_id)
+            pending: list[Tenant | User] = []
+            if tenant is None:
+                tenant = Tenant.create(name="Platform", slug=PLATFORM_SLUG)
+                pending.append(tenant)
+            user = User.register(
+                tenant_id=tenant_id,
+                email=cmd.email,
+                display_name=cmd.display_name,
+                role=Role.PLATFORM_ADMIN,
+                password_hash=hash_password(check_password(cmd.password)),
+            )
+            try:
+                position = self.store.save_all(*pending, user)
+            except IntegrityError:
+                if self.store.get_or_none(user.id) is not None:
+                    raise Conflict("this platform admin already exists") from None
+                raise  # the platform tenant was created concurrently: retry
+            return Written(id=user.id, position=position)
+
+        return self._run("create_platform_admin", attempt, retry=True)
+
+    def rename_tenant(self, cmd: RenameTenant, actor: Actor) -> Written:
+        def attempt() -> Written:
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "rename the tenant")
+            tenant = self._tenant(me.tenant_id)
+            tenant.rename(cmd.name)
+            return Written(id=tenant.id, position=self.store.save_all(tenant))
+
+        return self._run("rename_tenant", attempt, retry=True)
+
+    def deactivate_tenant(self, cmd: DeactivateTenant, actor: Actor) -> Written:
+        """Platform admins only: the tenant's users can no longer sign in, read or write."""
+
+        def attempt() -> Written:
+            me = self.acting(actor)
+            require_role(me, frozenset({Role.PLATFORM_ADMIN}), "deactivate tenants")
+            if cmd.tenant_id == me.tenant_id:
+                raise InvalidInput("you cannot deactivate your own tenant")
+            tenant = self._tenant(cmd.tenant_id)
+            tenant.deactivate()
+            return Written(id=tenant.id, position=self.store.save_all(tenant))
+
+        return self._run("deactivate_tenant", attempt, retry=True)
+
     def register_user(self, cmd: RegisterUser, actor: Actor) -> Written:
         def attempt() -> Written:
-            self.active_user(actor)
-            require_role(actor, ADMIN_ROLES, "register users")
-            tenant_id = target_tenant(actor, cmd.tenant_id)
-            if cmd.role is Role.PLATFORM_ADMIN and not actor.is_platform_admin:
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "register users")
+            tenant_id = target_tenant(me, cmd.tenant_id)
+            if cmd.role is Role.PLATFORM_ADMIN and not me.is_platform_admin:
                 raise NotAllowed("only platform admins may grant platform_admin")
             tenant = self._tenant(tenant_id)
             if not tenant.active:
@@ -147,10 +204,10 @@ class CommandHandlers:
 
     def change_user_role(self, cmd: ChangeUserRole, actor: Actor) -> Written:
         def attempt() -> Written:
-            self.active_user(actor)
-            require_role(actor, ADMIN_ROLES, "change roles")
-            user = self._user_in_tenant(cmd.user_id, actor)
-            if cmd.role is Role.PLATFORM_ADMIN and not actor.is_platform_admin:
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "change roles")
+            user = self._user_in_tenant(cmd.user_id, me)
+            if cmd.role is Role.PLATFORM_ADMIN and not me.is_platform_admin:
                 raise NotAllowed("only platform admins may grant platform_admin")
             user.change_role(cmd.role)
             return Written(id=user.id, position=self.store.save_all(user))
@@ -159,10 +216,10 @@ class CommandHandlers:
 
     def deactivate_user(self, cmd: DeactivateUser, actor: Actor) -> Written:
         def attempt() -> Written:
-            self.active_user(actor)
-            require_role(actor, ADMIN_ROLES, "deactivate users")
-            user = self._user_in_tenant(cmd.user_id, actor)
-            if user.id == actor.user_id:
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "deactivate users")
+            user = self._user_in_tenant(cmd.user_id, me)
+            if user.id == me.user_id:
                 raise InvalidInput("you cannot deactivate yourself")
             user.deactivate()
             return Written(id=user.id, position=self.store.save_all(user))
@@ -171,9 +228,9 @@ class CommandHandlers:
 
     def change_tenant_settings(self, cmd: ChangeTenantSettings, actor: Actor) -> Written:
         def attempt() -> Written:
-            self.active_user(actor)
-            require_role(actor, ADMIN_ROLES, "change tenant settings")
-            tenant = self._tenant(actor.tenant_id)
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "change tenant settings")
+            tenant = self._tenant(me.tenant_id)
             tenant.change_settings(
                 default_model=cmd.default_model,
                 allowed_models=cmd.allowed_models,
@@ -210,23 +267,34 @@ class CommandHandlers:
         user.ensure_active()
         return user
 
+    def acting(self, actor: Actor) -> Actor:
+        """The caller as they are now: active, in an active tenant, with their current role.
+
+        The token's role claim may be up to one token lifetime old; authorization must not be.
+        """
+        user = self.active_user(actor)
+        tenant = self.store.get_or_none(user.tenant_id)
+        if not isinstance(tenant, Tenant) or not tenant.active:
+            raise NotAllowed("tenant is deactivated")
+        return replace(actor, role=user.role)
+
     # -- chats -------------------------------------------------------------------------------
 
     def start_chat(self, cmd: StartChat, actor: Actor) -> Written:
         def attempt() -> Written:
-            self.active_user(actor)
-            require_role(actor, CHATTING_ROLES, "start chats")
+            me = self.acting(actor)
+            require_role(me, CHATTING_ROLES, "start chats")
             key = check_client_mutation_id(cmd.client_mutation_id)
-            chat_id = stable_id("chat", actor.user_id, key) if key else uuid4()
+            chat_id = stable_id("chat", me.user_id, key) if key else uuid4()
             if key:
                 existing = self.store.get_or_none(chat_id)
                 if existing is not None:
                     return Written(id=chat_id, position=self.store.head(), duplicate=True)
-            model = self._tenant(actor.tenant_id).resolve_model(cmd.model)
+            model = self._tenant(me.tenant_id).resolve_model(cmd.model)
             chat = ChatSession.start(
                 chat_id=chat_id,
-                tenant_id=actor.tenant_id,
-                owner_id=actor.user_id,
+                tenant_id=me.tenant_id,
+                owner_id=me.user_id,
                 title=cmd.title,
                 model=model,
             )
@@ -236,9 +304,9 @@ class CommandHandlers:
 
     def send_message(self, cmd: SendMessage, actor: Actor) -> MessageSent:
         def attempt() -> MessageSent:
-            self.active_user(actor)
+            me = self.acting(actor)
             key = check_client_mutation_id(cmd.client_mutation_id)
-            chat = writable_chat(actor, self.store.get_or_none(cmd.chat_id))
+            chat = writable_chat(me, self.store.get_or_none(cmd.chat_id))
             first = chat.message_for_client_mutation(key)
             if first is not None:
                 original = next(m for m in chat.messages if m.id == first)
@@ -256,7 +324,7 @@ class CommandHandlers:
                 message_id=message_id,
                 role=MessageRole.USER,
                 content=cmd.content,
-                author_id=actor.user_id,
+                author_id=me.user_id,
                 model=chat.model,
                 client_mutation_id=key,
             )
@@ -275,8 +343,8 @@ class CommandHandlers:
 
     def rename_chat(self, cmd: RenameChat, actor: Actor) -> Written:
         def attempt() -> Written:
-            self.active_user(actor)
-            chat = writable_chat(actor, self.store.get_or_none(cmd.chat_id))
+            me = self.acting(actor)
+            chat = writable_chat(me, self.store.get_or_none(cmd.chat_id))
             chat.rename(cmd.title)
             return Written(id=chat.id, position=self.store.save_all(chat))
 
@@ -284,8 +352,8 @@ class CommandHandlers:
 
     def archive_chat(self, cmd: ArchiveChat, actor: Actor) -> Written:
         def attempt() -> Written:
-            self.active_user(actor)
-            chat = writable_chat(actor, self.store.get_or_none(cmd.chat_id))
+            me = self.acting(actor)
+            chat = writable_chat(me, self.store.get_or_none(cmd.chat_id))
             chat.archive()
             return Written(id=chat.id, position=self.store.save_all(chat))
 
@@ -293,8 +361,8 @@ class CommandHandlers:
 
     def delete_chat(self, cmd: DeleteChat, actor: Actor) -> Written:
         def attempt() -> Written:
-            self.active_user(actor)
-            chat = writable_chat(actor, self.store.get_or_none(cmd.chat_id))
+            me = self.acting(actor)
+            chat = writable_chat(me, self.store.get_or_none(cmd.chat_id))
             chat.delete()
             return Written(id=chat.id, position=self.store.save_all(chat))
 

@@ -19,6 +19,22 @@ class CreateTenant(Command):
     admin_display_name: str = "Administrator"
 
 
+class CreatePlatformAdmin(Command):
+    """Operator bootstrap (CLI only): a platform admin in the reserved `platform` tenant."""
+
+    email: str
+    password: str
+    display_name: str = "Platform Admin"
+
+
+class RenameTenant(Command):
+    name: str
+
+
+class DeactivateTenant(Command):
+    tenant_id: UUID
+
+
 class RegisterUser(Command):
     email: str
     password: str

@@ -71,6 +71,7 @@ class Responder:
         save_position: Callable[[int], None],
         start_position: int,
         concurrency: int = 8,
+        read_models_reached: Callable[[int, float], bool] = lambda _position, _timeout: True,
     ) -> None:
         self._store = store
         self._handlers = handlers
@@ -80,9 +81,11 @@ class Responder:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="reply")
         self._slots = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
-        self._in_flight: dict[int, Future[None]] = {}
+        self._in_flight: dict[int, Future[bool]] = {}
         self._seen = start_position
         self._saved = start_position
+        self._read_models_reached = read_models_reached
+        self._closing = threading.Event()
         self._cancels: dict[UUID, dict[UUID, CancelToken]] = {}
         """Replies in progress per chat (several may run at once), by reply id."""
 
@@ -97,7 +100,10 @@ class Responder:
                 if event.role == MessageRole.USER.value:
                     self._slots.acquire()  # back-pressure: never more than `concurrency` at once
                     future = self._pool.submit(
-                        self._reply_with_retries, event.originator_id, event.message_id
+                        self._reply_with_retries,
+                        event.originator_id,
+                        event.message_id,
+                        notification.id,
                     )
                     with self._lock:
                         self._in_flight[notification.id] = future
@@ -120,6 +126,8 @@ class Responder:
         return bool(tokens)
 
     def close(self) -> None:
+        """Stop: replies cut short by shutdown are not recorded; the next start redoes them."""
+        self._closing.set()
         with self._lock:
             tokens = [t for replies in self._cancels.values() for t in replies.values()]
         for token in tokens:
@@ -127,9 +135,12 @@ class Responder:
         self._pool.shutdown(wait=True)
         self._checkpoint()
 
-    def _done(self, notification_id: int, _future: object = None) -> None:
+    def _done(self, notification_id: int, future: "Future[bool]") -> None:
+        finished = not future.cancelled() and future.exception() is None and future.result()
         with self._lock:
-            self._in_flight.pop(notification_id, None)
+            if finished or not self._closing.is_set():
+                # An abandoned reply keeps the low-water mark below it: redone after restart.
+                self._in_flight.pop(notification_id, None)
         self._slots.release()
         self._checkpoint()
 
@@ -144,25 +155,32 @@ class Responder:
         except Exception:
             log.exception("responder could not store its position %s", low_water)
 
-    def _reply_with_retries(self, chat_id: UUID, message_id: UUID, attempts: int = 5) -> None:
+    def _reply_with_retries(
+        self, chat_id: UUID, message_id: UUID, position: int, attempts: int = 5
+    ) -> bool:
+        """True when the message is answered (or needs no answer); False when abandoned."""
         for n in range(1, attempts + 1):
             try:
-                self._reply(chat_id, message_id)
-                return
+                return self._reply(chat_id, message_id, position)
             except Exception:
                 log.exception("reply to %s in chat %s failed (attempt %d)", message_id, chat_id, n)
-                time.sleep(min(5.0, 0.2 * 2**n))
+                if self._closing.wait(min(5.0, 0.2 * 2**n)):
+                    return False
         REPLIES.labels("unknown", "failed").inc()
         log.error("gave up replying to message %s in chat %s", message_id, chat_id)
+        return True
 
-    def _reply(self, chat_id: UUID, message_id: UUID) -> None:
+    def _reply(self, chat_id: UUID, message_id: UUID, position: int) -> bool:
         started = time.perf_counter()
+        # Subscribers see the user's message (from the read models) before the reply's deltas.
+        if not self._read_models_reached(position, 5.0):
+            log.warning("read models lag behind position %d; replying anyway", position)
         chat = self._store.get_or_none(chat_id)
         if not isinstance(chat, ChatSession) or chat.is_deleted:
-            return
+            return True
         reply_id = reply_id_for(message_id)
         if chat.has_message(reply_id):
-            return  # answered before a restart
+            return True  # answered before a restart
         turns = []
         for m in chat.messages:
             turns.append(ChatTurn(role=m.role.value, content=m.content))
@@ -197,6 +215,9 @@ class Responder:
                 if not replies:
                     self._cancels.pop(chat_id, None)
         assert completion is not None
+        if cancel.cancelled and self._closing.is_set():
+            log.info("reply to %s abandoned at shutdown; it will be produced again", message_id)
+            return False
         content = "".join(parts) or "(no reply)"
         self._handlers.record_reply(
             RecordReply(
@@ -211,3 +232,4 @@ class Responder:
             )
         )
         REPLIES.labels(model, completion.finish_reason).inc()
+        return True

@@ -11,6 +11,8 @@ class Actor:
     user_id: UUID
     tenant_id: UUID
     role: Role
+    expires_at: float | None = None
+    """When the credential that authenticated this actor expires (Unix time)."""
 
     @property
     def is_platform_admin(self) -> bool:

@@ -76,10 +76,6 @@ class LogFollower:
     def position(self) -> int:
         return self._position()
 
-    def wake(self) -> None:
-        """Look at the log now (called after local commits to skip the NOTIFY round trip)."""
-        self._wake.set()
-
     def _run(self) -> None:
         backoff = 0.1
         while not self._stop.is_set():
@@ -122,3 +118,22 @@ class LogFollower:
             except psycopg.Error:
                 log.warning("follower %s lost its LISTEN connection; polling meanwhile", self.name)
                 self._stop.wait(1.0)
+
+
+class Progress:
+    """A follower's position that other threads can wait on (in-process read-your-writes)."""
+
+    def __init__(self, position: int = 0) -> None:
+        self._position = position
+        self._changed = threading.Condition()
+
+    def advance(self, position: int) -> None:
+        with self._changed:
+            if position > self._position:
+                self._position = position
+                self._changed.notify_all()
+
+    def reached(self, position: int, timeout: float) -> bool:
+        """Wait until the position is at least `position`; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._position >= position, timeout=timeout)

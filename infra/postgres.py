@@ -13,6 +13,18 @@ log = logging.getLogger(__name__)
 
 DATABASE_NAME = "parley"
 
+# URL query parameters we pass on, and the libpq variables that carry them to connections we do
+# not open ourselves (eventsourcing's pool). Anything else is refused rather than ignored.
+LIBPQ_OPTIONS = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "application_name": "PGAPPNAME",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+}
+
 
 @dataclass(frozen=True)
 class PostgresTarget:
@@ -23,6 +35,7 @@ class PostgresTarget:
     dbname: str
     user: str
     password: str
+    options: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_url(cls, url: str) -> "PostgresTarget":
@@ -31,12 +44,16 @@ class PostgresTarget:
             raise ValueError("database URL must start with postgresql://")
         query = parse_qs(parsed.query)
         host = query.get("host", [parsed.hostname or "127.0.0.1"])[0]
+        unknown = set(query) - {"host", "port", *LIBPQ_OPTIONS}
+        if unknown:
+            raise ValueError(f"unsupported database URL parameters: {', '.join(sorted(unknown))}")
         return cls(
             host=host,
             port=parsed.port or int(query.get("port", ["5432"])[0]),
             dbname=(parsed.path or "/").lstrip("/") or "postgres",
             user=unquote(parsed.username or "postgres"),
             password=unquote(parsed.password or ""),
+            options=tuple((k, query[k][0]) for k in sorted(query) if k in LIBPQ_OPTIONS),
         )
 
     def conninfo(self, *, dbname: str | None = None) -> str:
@@ -48,7 +65,12 @@ class PostgresTarget:
         }
         if self.password:
             parts["password"] = self.password
+        parts.update(self.options)
         return " ".join(f"{k}='{_escape(v)}'" for k, v in parts.items())
+
+    def libpq_env(self) -> dict[str, str]:
+        """The URL's TLS and session options as libpq environment variables."""
+        return {LIBPQ_OPTIONS[k]: v for k, v in self.options}
 
     def eventsourcing_env(self) -> dict[str, str]:
         return {

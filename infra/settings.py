@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = 10
 
+    password_hash_concurrency: int = Field(
+        default=2,
+        description="argon2 checks run at once (each uses 64 MiB and a core); sign-ins queue "
+        "behind them instead of starving other requests.",
+    )
+    max_pending_sign_ins: int = Field(
+        default=64, description="Sign-ins waiting beyond this are answered RATE_LIMITED."
+    )
     responder_concurrency: int = Field(default=8, description="Replies produced at once.")
     echo_delay_ms: int = Field(default=25, description="Delay between words of the echo model.")
     subscriber_queue_size: int = Field(

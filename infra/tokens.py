@@ -23,6 +23,7 @@ class Claims:
     tenant_id: UUID
     role: str
     token_type: str
+    expires_at: float
 
 
 class TokenService:
@@ -71,6 +72,7 @@ class TokenService:
                 tenant_id=UUID(payload["tid"]),
                 role=str(payload["role"]),
                 token_type=payload["typ"],
+                expires_at=float(payload["exp"]),
             )
         except jwt.ExpiredSignatureError as e:
             raise InvalidToken("token expired") from e

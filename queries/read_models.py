@@ -37,6 +37,7 @@ async def open_reader_pool(
         min_size=1,
         max_size=size,
         configure=configure,
+        check=AsyncConnectionPool.check_connection,  # survive a database restart
         kwargs={"row_factory": dict_row},
         open=False,
         name="reader",
@@ -85,8 +86,10 @@ class ReadModels:
     async def user(self, tenant_id: UUID, user_id: UUID) -> Row | None:
         async with self.tenant(tenant_id) as conn:
             cur = await conn.execute(
-                """SELECT user_id, tenant_id, email, display_name, role, active, created_at
-                   FROM rm_users WHERE user_id = %s""",
+                """SELECT u.user_id, u.tenant_id, u.email, u.display_name, u.role, u.active,
+                          u.created_at, t.active AS tenant_active
+                   FROM rm_users u JOIN rm_tenants t ON t.tenant_id = u.tenant_id
+                   WHERE u.user_id = %s""",
                 (user_id,),
             )
             return await cur.fetchone()

@@ -1,6 +1,9 @@
 """Query and subscription resolvers. They read only read models and the live feed."""
 
+import asyncio
+import time
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -11,6 +14,7 @@ from strawberry.types import Info
 from commands.responder import ReplyDelta as LiveReplyDelta
 from domain.actor import Actor
 from domain.errors import InvalidInput, NotAllowed, NotFound
+from domain.user import Role
 from projections.read_models import ChatRemoved, MessageRow
 from queries.context import QueryContext
 from queries.types import (
@@ -23,6 +27,7 @@ from queries.types import (
     MessageEdge,
     PageInfo,
     ReplyDelta,
+    Tenant,
     User,
     check_first,
     decode_cursor,
@@ -46,14 +51,22 @@ def parse_id(value: strawberry.ID | str, what: str = "id") -> UUID:
 
 
 async def viewer(info: Info[QueryContext, None], after_position: int | None = None) -> Actor:
-    """The caller, once the read models caught up; deactivated users read nothing."""
+    """The caller as the read models know them now, once they reached `after_position`.
+
+    Deactivated users read nothing, and the role is the current one, not the token's claim
+    (a user too new to be projected yet still has the role they registered with).
+    """
     actor = info.context.actor()
     read_models = info.context.read_models
     await read_models.wait_for(after_position)
     row = await read_models.user(actor.tenant_id, actor.user_id)
-    if row is not None and not row["active"]:
+    if row is None:
+        return actor
+    if not row["active"]:
         raise NotAllowed("user is deactivated")
-    return actor
+    if not row["tenant_active"]:
+        raise NotAllowed("tenant is deactivated")
+    return replace(actor, role=Role(row["role"]))
 
 
 async def visible_chat_row(info: Info[QueryContext, None], actor: Actor, chat_id: UUID) -> Any:
@@ -61,6 +74,16 @@ async def visible_chat_row(info: Info[QueryContext, None], actor: Actor, chat_id
     if row is None or not (actor.sees_all_chats or row["owner_id"] == actor.user_id):
         raise NotFound("chat not found")
     return row
+
+
+SUBSCRIPTION_RECHECK_SECONDS = 30.0
+
+
+def recheck_in(actor: Actor) -> float:
+    """Seconds until a subscription must re-check its caller (at the latest, token expiry)."""
+    if actor.expires_at is None:
+        return SUBSCRIPTION_RECHECK_SECONDS
+    return max(0.01, min(SUBSCRIPTION_RECHECK_SECONDS, actor.expires_at - time.time() + 0.01))
 
 
 @strawberry.type
@@ -145,6 +168,16 @@ class Query:
             raise NotFound("user not found (yet): pass afterPosition from login")
         return User.from_row(row)
 
+    @strawberry.field(description="Your tenant: name, slug and model settings.")
+    async def tenant(
+        self, info: Info[QueryContext, None], after_position: AfterPosition = None
+    ) -> Tenant:
+        actor = await viewer(info, after_position)
+        row = await info.context.read_models.tenant_row(actor.tenant_id)
+        if row is None:
+            raise NotFound("tenant not found (yet): pass afterPosition")
+        return Tenant.from_row(row)
+
     @strawberry.field(description="Your chats, newest first (auditors: every chat of the tenant).")
     async def chats(
         self,
@@ -213,7 +246,14 @@ class Subscription:
                     if len(rows) < 200:
                         break
             while True:
-                item = await live.next()
+                try:
+                    item = await asyncio.wait_for(live.next(), timeout=recheck_in(actor))
+                except TimeoutError:
+                    # Long-lived subscriptions re-check the caller: token expiry, deactivation,
+                    # a role change that takes this chat out of their sight.
+                    actor = await viewer(info)
+                    await visible_chat_row(info, actor, chat_uuid)
+                    continue
                 if isinstance(item, MessageRow):
                     if item.seq <= delivered:
                         continue

@@ -48,9 +48,10 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
         return None
     try:
         prefix, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if prefix != kind:
+        value = int(seq)
+        if prefix != kind or not 0 <= value < 2**63:
             raise ValueError(prefix)
-        return int(seq)
+        return value
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("invalid cursor") from None
 
@@ -78,6 +79,29 @@ class User:
             email=row["email"],
             display_name=row["display_name"],
             role=Role(row["role"]),
+            active=row["active"],
+        )
+
+
+@strawberry.type
+class Tenant:
+    id: strawberry.ID
+    name: str
+    slug: str
+    default_model: str
+    allowed_models: list[str]
+    retention_days: int | None
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Tenant":
+        return cls(
+            id=strawberry.ID(str(row["tenant_id"])),
+            name=row["name"],
+            slug=row["slug"],
+            default_model=row["default_model"],
+            allowed_models=list(row["allowed_models"]),
+            retention_days=row["retention_days"],
             active=row["active"],
         )
 
