@@ -449,3 +449,64 @@ def test_fifty_concurrent_messages_to_one_chat_all_succeed(
     users = [m for m in chat_of(runtime, chat.id).messages if m.role is MessageRole.USER]
     assert sorted(m.content for m in users) == sorted(f"burst {n}" for n in range(50))
     wait_for_quiet_log(runtime)
+
+
+def test_writers_in_two_processes_conflict_retry_and_lose_nothing(
+    runtime: Runtime, tenant: TenantFixture
+) -> None:
+    """Two handler stacks on separate stores (as two API processes): real version conflicts."""
+    from commands.handlers import CommandHandlers
+    from infra.event_store import open_event_store
+    from infra.metrics import COMMAND_CONFLICTS
+
+    other_store = open_event_store(runtime.target, create_tables=False, pool_size=10)
+    other = CommandHandlers(other_store, max_attempts=50)
+    chat = runtime.handlers.start_chat(StartChat(title="Two writers"), tenant.admin)
+    conflicts_before = COMMAND_CONFLICTS.labels("send_message")._value.get()
+    try:
+
+        def send(n: int) -> UUID:
+            handlers = runtime.handlers if n % 2 else other
+            sent = handlers.send_message(
+                SendMessage(chat_id=chat.id, content=f"from {n % 2}: {n}"), tenant.admin
+            )
+            return sent.message_id
+
+        with ThreadPoolExecutor(20) as pool:
+            ids = list(pool.map(send, range(20)))
+    finally:
+        other_store.close()
+    assert len(set(ids)) == 20
+    users = [m for m in chat_of(runtime, chat.id).messages if m.role is MessageRole.USER]
+    assert len(users) == 20
+    assert COMMAND_CONFLICTS.labels("send_message")._value.get() > conflicts_before
+    wait_for_quiet_log(runtime)
+
+
+def test_concurrent_retries_with_one_client_mutation_id_store_one_message(
+    runtime: Runtime, tenant: TenantFixture
+) -> None:
+    from commands.handlers import CommandHandlers
+    from infra.event_store import open_event_store
+
+    other_store = open_event_store(runtime.target, create_tables=False, pool_size=10)
+    other = CommandHandlers(other_store, max_attempts=50)
+    chat = runtime.handlers.start_chat(StartChat(title="Retries"), tenant.admin)
+    key = str(uuid.uuid4())
+    try:
+
+        def send(n: int):  # type: ignore[no-untyped-def]
+            handlers = runtime.handlers if n % 2 else other
+            return handlers.send_message(
+                SendMessage(chat_id=chat.id, content="once", client_mutation_id=key), tenant.admin
+            )
+
+        with ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(send, range(10)))
+    finally:
+        other_store.close()
+    assert len({r.message_id for r in results}) == 1
+    assert sum(not r.duplicate for r in results) == 1
+    users = [m for m in chat_of(runtime, chat.id).messages if m.role is MessageRole.USER]
+    assert [m.content for m in users] == ["once"]
+    wait_for_quiet_log(runtime)
