@@ -1,4 +1,6 @@
-# The README's two commands: `make run` (Parley on its embedded PostgreSQL) and `make test`.
+# The README's two commands: `make run` (Parley on its embedded PostgreSQL) and `make test`
+# (lint, type-check, start PostgreSQL/Redis/Kafka/Elasticsearch with `parley services up`, or
+# reuse the running ones, then the whole suite). `parley services down` stops the servers.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -23,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	$(BIN)/parley services up
 	$(BIN)/pytest
 
 clean:

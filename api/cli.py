@@ -5,6 +5,7 @@ import json
 import logging
 import secrets
 import sys
+import time
 from collections.abc import Sequence
 
 from infra.settings import Settings
@@ -144,6 +145,51 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
+    import shlex
+
+    from infra.services.base import ServiceError
+    from infra.services.registry import select
+
+    try:
+        services = select(settings, args.names)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.action == "down":
+        for service in reversed(services):
+            stopped = service.down()
+            print(f"{service.name:<14} {'stopped' if stopped else 'was not running'}")
+        return 0
+    if args.action == "env":
+        for service in services:
+            for key, value in service.env().items():
+                print(f"export {key}={shlex.quote(value)}")
+        return 0
+    statuses = []
+    for service in services:
+        if args.action == "up":
+            print(f"{service.name:<14} starting…", file=sys.stderr, flush=True)
+            started = time.monotonic()
+            try:
+                statuses.append(service.up())
+            except ServiceError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 1
+            print(f"{service.name:<14} up in {time.monotonic() - started:.1f}s", file=sys.stderr)
+        else:
+            statuses.append(service.status())
+    print(f"{'SERVICE':<14} {'VERSION':<10} {'ADDRESS':<22} {'PID':<8} HEALTH")
+    for s in statuses:
+        print(f"{s.name:<14} {s.version:<10} {s.address:<22} {s.pid or '-':<8} {s.detail}")
+    if args.action == "up":
+        print("\n# point Parley at these servers:")
+        for service in services:
+            for key, value in service.env().items():
+                print(f"export {key}={shlex.quote(value)}")
+    return 0 if all(s.healthy for s in statuses) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="parley",
@@ -184,6 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
     padmin.add_argument("--name", default="Platform Admin", help="display name")
     padmin.set_defaults(func=cmd_platform_admin_create)
 
+    services = sub.add_parser(
+        "services",
+        help="fetch, start, check and stop local PostgreSQL, Redis, Kafka and Elasticsearch",
+        description="Local servers for development, tests and benchmarks, on 127.0.0.1 only. "
+        "State, data and logs live in PARLEY_SERVICES_DIR (default .services/). `up` is "
+        "idempotent and reuses running servers; `down` stops only what `up` started.",
+    )
+    services.add_argument("action", choices=["up", "down", "status", "env"])
+    services.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="postgres, redis, kafka, elasticsearch (default: all)",
+    )
+    services.set_defaults(func=cmd_services)
+
     sub.add_parser(
         "demo", help="create a demo tenant and user; print a ready token and an example query"
     ).set_defaults(func=cmd_demo)
@@ -197,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Client libraries narrate every connection at INFO; their warnings still show.
+    for chatty in ("kafka", "elastic_transport", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     from domain.errors import ParleyError
 
     try:

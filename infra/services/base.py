@@ -1,8 +1,9 @@
 """What every local service shares: a folder, a pid we own, a log, a health check.
 
 A service's folder (`.services/<name>/`) holds `state.json` (pid, version, address, the marker
-in its command line), its data and its log. `down` signals only a pid whose command line still
-carries our marker, so a recycled pid or a server someone else started is never touched.
+in its command line), its data and its log. `down` signals only a pid that still runs in our folder
+(command line or working directory), so a recycled pid or a server someone else started is
+never touched.
 """
 
 import contextlib
@@ -42,6 +43,8 @@ class ServiceState:
     version: str
     address: str
     marker: str
+    session: int = 0
+    """The session `up` created for the server (helpers such as runuser and ES's launcher)."""
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -70,6 +73,35 @@ def cmdline_of(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def cwd_of(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
+def is_ours(pid: int, marker: str) -> bool:
+    """The process runs in our folder (by command line, or working directory for servers such
+    as Redis that rewrite their process title)."""
+    return marker in cmdline_of(pid) or cwd_of(pid).startswith(marker)
+
+
+def session_members(session: int, marker: str) -> list[int]:
+    """Live processes of `session` that run in our folder: what `up` started, nothing else."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(entry.name)
+        if int(fields[3]) == session and fields[0] != "Z" and is_ours(pid, marker):
+            members.append(pid)
+    return members
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -150,7 +182,7 @@ class LocalService(ABC):
         state = self.state()
         if state is None or not process_alive(state.pid):
             return None
-        return state.pid if state.marker in cmdline_of(state.pid) else None
+        return state.pid if is_ours(state.pid, state.marker) else None
 
     def up(self) -> ServiceStatus:
         pid = self.owned_pid()
@@ -182,19 +214,35 @@ class LocalService(ABC):
         return self.status()
 
     def down(self) -> bool:
-        """Stop our server; True when something was stopped."""
+        """Stop our server and whatever else `up` started with it; True when something was."""
+        state = self.state()
         pid = self.owned_pid()
-        if pid is None:
-            self.state_path.unlink(missing_ok=True)
-            return False
-        self._signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while process_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if process_alive(pid):
-            log.warning("%s did not stop in 30s; killing pid %d", self.name, pid)
-            self._signal(pid, signal.SIGKILL)
+        stopped = False
+        if pid is not None:
+            self._signal(pid, signal.SIGTERM)
+            stopped = self._wait_gone([pid], 30)
+            if not stopped:
+                log.warning("%s did not stop in 30s; killing pid %d", self.name, pid)
+                self._signal(pid, signal.SIGKILL)
+            stopped = True
+        if state is not None and state.session:
+            leftovers = session_members(state.session, state.marker)
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                for member in leftovers:
+                    self._signal(member, sig)
+                if self._wait_gone(leftovers, 10):
+                    break
+            stopped = stopped or bool(leftovers)
         self.state_path.unlink(missing_ok=True)
+        return stopped
+
+    @staticmethod
+    def _wait_gone(pids: list[int], seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while any(process_alive(p) for p in pids):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
         return True
 
     def status(self) -> ServiceStatus:
@@ -225,9 +273,8 @@ class LocalService(ABC):
                 start_new_session=True,  # survives the CLI; `down` stops it by pid
             )
         pid = self._server_pid(proc.pid)
-        self.state_path.write_text(
-            json.dumps(asdict(ServiceState(pid, self.version, self.address, marker)))
-        )
+        state = ServiceState(pid, self.version, self.address, marker, session=proc.pid)
+        self.state_path.write_text(json.dumps(asdict(state)))
         return pid
 
     def _server_pid(self, spawned: int) -> int:

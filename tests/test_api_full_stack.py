@@ -1,0 +1,76 @@
+"""The deployed shape: two API processes on one database, live events crossing through Redis."""
+
+import asyncio
+
+import httpx
+from gql import Client, GraphQLRequest, gql
+from gql.transport.websockets import WebsocketsTransport
+
+from tests.client import ApiClient
+from tests.conftest import Server
+
+CHAT_EVENTS = gql(
+    """subscription($chatId: ID!, $after: Int) {
+      chatEvents(chatId: $chatId, afterPosition: $after) {
+        __typename
+        ... on MessageAdded { message { id role content } }
+        ... on ReplyDelta { messageId delta }
+      }
+    }"""
+)
+
+
+async def test_a_client_of_an_api_only_process_sees_replies_made_by_the_worker_process(
+    stack_servers: tuple[Server, Server],
+) -> None:
+    workers, api_only = stack_servers
+    assert set(httpx.get(f"{workers.url}/readyz").json()["followers"]) == {
+        "read_models",
+        "responder",
+    }
+    assert httpx.get(f"{api_only.url}/readyz").json()["followers"] == {}
+
+    tenant = await asyncio.to_thread(workers.create_tenant)
+    client = ApiClient(api_only.url)
+    credentials = (tenant["slug"], tenant["email"], tenant["password"])
+    user = await asyncio.to_thread(client.login, *credentials)
+    chat = (
+        await asyncio.to_thread(
+            user.run,
+            'mutation { startChat(input: {title: "Across"}) { chatId position } }',
+        )
+    )["startChat"]
+
+    events: list[dict] = []
+    transport = WebsocketsTransport(
+        url=client.ws_url(),
+        init_payload={"Authorization": f"Bearer {user.token}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+    )
+    async with Client(transport=transport) as session:
+
+        async def collect() -> None:
+            request = GraphQLRequest(
+                CHAT_EVENTS, variable_values={"chatId": chat["chatId"], "after": chat["position"]}
+            )
+            async for event in session.subscribe(request):
+                events.append(event["chatEvents"])
+                item = event["chatEvents"]
+                if item["__typename"] == "MessageAdded" and item["message"]["role"] == "ASSISTANT":
+                    return
+
+        listener = asyncio.create_task(collect())
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(
+            user.run,
+            'mutation($c: ID!) { sendMessage(input: {chatId: $c, content: "over redis"}) '
+            "{ messageId } }",
+            {"c": chat["chatId"]},
+        )
+        await asyncio.wait_for(listener, timeout=20)
+
+    kinds = [e["__typename"] for e in events]
+    assert kinds[0] == "MessageAdded" and events[0]["message"]["content"] == "over redis"
+    deltas = [e["delta"] for e in events if e["__typename"] == "ReplyDelta"]
+    assert deltas and "".join(deltas) == events[-1]["message"]["content"]
+    assert events[-1]["message"]["content"].endswith("over redis")
