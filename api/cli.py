@@ -41,6 +41,37 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the followers (read-model projection, responder) without the HTTP API."""
+    import signal
+    import threading
+
+    from prometheus_client import start_http_server
+
+    from api.runtime import Runtime
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if settings.redis_url is None:
+        logging.getLogger("parley.worker").warning(
+            "PARLEY_REDIS_URL is unset: live events (deltas, new messages) from this worker "
+            "reach no API process; durable data is unaffected"
+        )
+    runtime = Runtime(settings)
+    runtime.start(workers=True)
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr=args.metrics_host)
+    logging.getLogger("parley.worker").info(
+        "workers running: %s", ", ".join(runtime.follower_status())
+    )
+    try:
+        stop.wait()
+    finally:
+        runtime.stop()
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from api.runtime import migrate
     from infra.postgres import EmbeddedPostgres, PostgresTarget
@@ -202,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1, PARLEY_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000, PARLEY_PORT)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run the followers (read models, responder) without the API, e.g. beside "
+        "API-only servers started with PARLEY_RUN_WORKERS=false",
+    )
+    worker.add_argument("--metrics-port", type=int, default=9100, help="0 to disable")
+    worker.add_argument("--metrics-host", default="127.0.0.1")
+    worker.set_defaults(func=cmd_worker)
 
     sub.add_parser("migrate", help="create or update the database schema").set_defaults(
         func=cmd_migrate

@@ -238,11 +238,48 @@ def tenant(server: Server) -> dict:
     return server.create_tenant()
 
 
+class Worker:
+    """A real `parley worker` process (followers only), ready once its metrics answer."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.server = Server(data_dir, env)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "Worker":
+        log = self.server.log.with_name(f"worker-{self.port}.log")
+        self.server.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [*PARLEY, "worker", "--metrics-port", str(self.port)],
+            cwd=ROOT,
+            env=self.server.env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"parley worker exited:\n{log.read_text()[-3000:]}")
+            try:
+                metrics = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=1).text
+                if 'parley_follower_position{follower="responder"}' in metrics:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"parley worker did not start:\n{log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+
 @pytest.fixture(scope="session")
 def stack_servers(
     tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
-) -> Iterator[tuple[Server, Server]]:
-    """The full stack as deployed: a server with the workers and an API-only server, sharing
+) -> Iterator[tuple[Worker, Server]]:
+    """The full stack as deployed: a `parley worker` process and an API-only server sharing
     one PostgreSQL database and Redis (live events cross processes through Redis)."""
     import secrets
 
@@ -253,10 +290,10 @@ def stack_servers(
         "PARLEY_REDIS_URL": redis_url,
         "PARLEY_JWT_SECRET": secrets.token_urlsafe(48),
     }
-    with_workers = Server(tmp_path_factory.mktemp("stack-a"), env).start()
+    worker = Worker(tmp_path_factory.mktemp("stack-worker"), env).start()
     api_only = Server(
-        tmp_path_factory.mktemp("stack-b"), {**env, "PARLEY_RUN_WORKERS": "false"}
+        tmp_path_factory.mktemp("stack-api"), {**env, "PARLEY_RUN_WORKERS": "false"}
     ).start()
-    yield with_workers, api_only
+    yield worker, api_only
     api_only.stop()
-    with_workers.stop()
+    worker.stop()

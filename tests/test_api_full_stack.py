@@ -1,4 +1,5 @@
-"""The deployed shape: two API processes on one database, live events crossing through Redis."""
+"""The deployed shape: an API-only process and a worker process on one database, live events
+crossing from the worker to the API's subscribers through Redis."""
 
 import asyncio
 
@@ -7,7 +8,7 @@ from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.client import ApiClient
-from tests.conftest import Server
+from tests.conftest import Server, Worker
 
 CHAT_EVENTS = gql(
     """subscription($chatId: ID!, $after: Int) {
@@ -21,16 +22,12 @@ CHAT_EVENTS = gql(
 
 
 async def test_a_client_of_an_api_only_process_sees_replies_made_by_the_worker_process(
-    stack_servers: tuple[Server, Server],
+    stack_servers: tuple[Worker, Server],
 ) -> None:
-    workers, api_only = stack_servers
-    assert set(httpx.get(f"{workers.url}/readyz").json()["followers"]) == {
-        "read_models",
-        "responder",
-    }
+    worker, api_only = stack_servers
     assert httpx.get(f"{api_only.url}/readyz").json()["followers"] == {}
 
-    tenant = await asyncio.to_thread(workers.create_tenant)
+    tenant = await asyncio.to_thread(api_only.create_tenant)
     client = ApiClient(api_only.url)
     credentials = (tenant["slug"], tenant["email"], tenant["password"])
     user = await asyncio.to_thread(client.login, *credentials)
@@ -74,3 +71,10 @@ async def test_a_client_of_an_api_only_process_sees_replies_made_by_the_worker_p
     deltas = [e["delta"] for e in events if e["__typename"] == "ReplyDelta"]
     assert deltas and "".join(deltas) == events[-1]["message"]["content"]
     assert events[-1]["message"]["content"].endswith("over redis")
+    metrics = httpx.get(f"http://127.0.0.1:{worker.port}/metrics").text
+    processed = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('parley_follower_events_processed_total{follower="responder"}')
+    ]
+    assert processed and float(processed[0].split()[-1]) > 0
