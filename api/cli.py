@@ -83,7 +83,12 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             embedded.stop()
     else:
-        migrate(PostgresTarget.from_url(settings.database_url))
+        reader = settings.reader_database_url
+        reader_target = PostgresTarget.from_url(reader) if reader else None
+        password = reader_target.password if reader_target else None
+        if reader_target is not None and reader_target.user != "parley_reader":
+            password = None  # an operator-managed login: leave it alone
+        migrate(PostgresTarget.from_url(settings.database_url), reader_password=password)
     print("migrated")
     return 0
 

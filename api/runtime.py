@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 
 from commands.handlers import CommandHandlers
 from commands.responder import FOLLOWER_NAME as RESPONDER
@@ -47,8 +48,11 @@ class SchemaMissing(RuntimeError):
     pass
 
 
-def migrate(target: PostgresTarget) -> None:
-    """Create the event store's tables, the read models, roles and row-level security."""
+def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
+    """Create the event store's tables, the read models, roles and row-level security.
+
+    With `reader_password`, the `parley_reader` login gets that password (for servers that do
+    not trust local connections, e.g. the docker-compose stack)."""
     with psycopg.connect(target.conninfo(), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
@@ -58,6 +62,12 @@ def migrate(target: PostgresTarget) -> None:
             with conn.transaction():
                 for statement in security_ddl(target.user):
                     conn.execute(statement)
+                if reader_password:
+                    conn.execute(
+                        sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                            sql.Identifier(READER_ROLE), sql.Literal(reader_password)
+                        )
+                    )
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     log.info("migrated database %s on %s", target.dbname, target.host)

@@ -294,3 +294,15 @@ async def test_single_login_deployments_fall_back_to_set_role_and_stay_isolated(
             assert [r["tenant_id"] for r in await cur.fetchall()] == [b.tenant_id]
     finally:
         await pool.close()
+
+
+def test_migrate_sets_the_reader_password_when_one_is_configured(pg_target: PostgresTarget) -> None:
+    from api.runtime import migrate
+
+    migrate(pg_target, reader_password="reader-secret-for-test")
+    with psycopg.connect(pg_target.conninfo(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT rolpassword IS NOT NULL, rolcanlogin, rolbypassrls FROM pg_authid"
+            " WHERE rolname = 'parley_reader'"
+        ).fetchone()
+    assert row == (True, True, False)
