@@ -48,7 +48,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from prometheus_client import start_http_server
 
-    from api.runtime import Runtime
+    from api.runtime import WORKER_KINDS, Runtime
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -59,7 +59,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             "reach no API process; durable data is unaffected"
         )
     runtime = Runtime(settings)
-    runtime.start(workers=True)
+    runtime.start(workers=WORKER_KINDS if args.kind == "all" else {args.kind})
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.metrics_host)
     logging.getLogger("parley.worker").info(
@@ -70,6 +70,43 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         runtime.stop()
     return 0
+
+
+def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from api.progress import ProgressBar
+    from projections.rebuild import rebuild_read_models
+    from projections.status import follower_statuses
+
+    runtime = _runtime(settings)
+    try:
+        if args.action == "status":
+            with runtime.writer_pool.connection() as conn:
+                statuses = follower_statuses(runtime.store, conn)
+            if args.json:
+                print(json.dumps([asdict(s) for s in statuses], indent=2))
+                return 0
+            print(
+                f"{'PROJECTION':<22} {'POSITION':>10} {'HEAD':>10} {'LAG':>8} {'LAG_S':>9}  STATE"
+            )
+            for s in statuses:
+                print(
+                    f"{s.name:<22} {s.position:>10} {s.head:>10} {s.lag_events:>8} "
+                    f"{s.lag_seconds:>9.1f}  {s.state}"
+                )
+                if s.failure:
+                    print(f"{'':<22} {s.failure}")
+            return 1 if any(s.failure for s in statuses) else 0
+        if args.name != "read_models":
+            print(f"error: cannot rebuild {args.name!r}; known: read_models", file=sys.stderr)
+            return 2
+        bar = ProgressBar(f"rebuild {args.name}")
+        position = rebuild_read_models(runtime.store, runtime.writer_pool, progress=bar.update)
+        print(f"rebuilt {args.name}: the new generation serves from position {position}")
+        return 0
+    finally:
+        runtime.stop()
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -244,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the followers (read models, responder) without the API, e.g. beside "
         "API-only servers started with PARLEY_RUN_WORKERS=false",
     )
+    worker.add_argument(
+        "kind",
+        nargs="?",
+        default="all",
+        choices=["all", "projections", "responder"],
+        help="which followers to run (default: all)",
+    )
     worker.add_argument("--metrics-port", type=int, default=9100, help="0 to disable")
     worker.add_argument("--metrics-host", default="127.0.0.1")
     worker.set_defaults(func=cmd_worker)
@@ -274,6 +318,22 @@ def build_parser() -> argparse.ArgumentParser:
     padmin.add_argument("--password", required=True, help="at least 12 characters")
     padmin.add_argument("--name", default="Platform Admin", help="display name")
     padmin.set_defaults(func=cmd_platform_admin_create)
+
+    projections = sub.add_parser(
+        "projections", help="inspect and rebuild the projections (read models, search index)"
+    )
+    projection_actions = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
+    status = projection_actions.add_parser(
+        "status", help="position, log head, lag (events, seconds), state and failures"
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_projections)
+    rebuild = projection_actions.add_parser(
+        "rebuild",
+        help="rebuild from position 0 beside the live copy, then swap atomically",
+    )
+    rebuild.add_argument("name", help="read_models")
+    rebuild.set_defaults(func=cmd_projections)
 
     services = sub.add_parser(
         "services",

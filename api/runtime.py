@@ -8,7 +8,8 @@ import asyncio
 import functools
 import logging
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -22,6 +23,8 @@ from commands.responder import FOLLOWER_NAME as RESPONDER
 from commands.responder import ModelRouter, Responder
 from domain.errors import RateLimited
 from infra.event_store import EventStore, open_event_store
+from infra.follower_positions import DDL as POSITIONS_DDL
+from infra.follower_positions import read_position, store_position
 from infra.live_feed import LiveFeed
 from infra.llm.echo import EchoProvider
 from infra.log_follower import LogFollower, Progress
@@ -29,11 +32,13 @@ from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
 from infra.redis_fanout import RedisFanout
 from infra.settings import Settings
 from infra.tokens import TokenService, load_or_create_secret
-from projections.positions import read_position, store_position
 from projections.read_models import (
-    DDL,
+    PROJECTION_NAME,
+    READ_SCHEMA,
     READER_ROLE,
     ReadModelProjection,
+    read_model_ddl,
+    reader_role_ddl,
     security_ddl,
 )
 from queries.read_models import ReadModels, open_reader_pool
@@ -42,6 +47,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MIGRATION_LOCK = 0x5041524C  # "PARL": one migrator at a time
+WORKER_KINDS = ("projections", "responder")
 
 
 class SchemaMissing(RuntimeError):
@@ -57,10 +63,12 @@ def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
             open_event_store(target, create_tables=True, pool_size=1).close()
-            conn.execute(DDL)
             # One transaction: readers never see the moment between DROP and CREATE POLICY.
             with conn.transaction():
-                for statement in security_ddl(target.user):
+                conn.execute(POSITIONS_DDL)
+                _retire_public_read_models(conn)
+                conn.execute(read_model_ddl(READ_SCHEMA))
+                for statement in reader_role_ddl(target.user) + security_ddl(READ_SCHEMA):
                     conn.execute(statement)
                 if reader_password:
                     conn.execute(
@@ -73,10 +81,23 @@ def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
     log.info("migrated database %s on %s", target.dbname, target.host)
 
 
+def _retire_public_read_models(conn: psycopg.Connection[Any]) -> None:
+    """Version 0.1 kept the read models in `public`. They are derived data: drop them and let
+    the projection rebuild them from the log into their own schema."""
+    old = conn.execute("SELECT to_regclass('public.rm_messages')").fetchone()
+    if old is not None and old[0] is not None:
+        log.warning(
+            "moving read models to schema %s: they will be rebuilt from the log", READ_SCHEMA
+        )
+        for table in ("rm_messages", "rm_chats", "rm_users", "rm_tenants"):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS public.{}").format(sql.Identifier(table)))
+        conn.execute("DELETE FROM follower_positions WHERE name = %s", (PROJECTION_NAME,))
+
+
 def check_schema(target: PostgresTarget) -> None:
     with psycopg.connect(target.conninfo(), autocommit=True) as conn:
         row = conn.execute(
-            "SELECT to_regclass('parley_events'), to_regclass('rm_messages')"
+            "SELECT to_regclass('parley_events'), to_regclass('readmodels.rm_messages')"
         ).fetchone()
     if row is None or None in row:
         raise SchemaMissing("the database has no Parley tables: run `parley migrate` first")
@@ -107,7 +128,9 @@ class Runtime:
 
     # -- life cycle ----------------------------------------------------------------------------
 
-    def start(self, *, workers: bool) -> None:
+    def start(self, *, workers: bool | Collection[str]) -> None:
+        """Connect everything; `workers` runs followers here: True for all, or a subset of
+        WORKER_KINDS ("projections", "responder")."""
         s = self.settings
         if s.database_url is None:
             self._embedded = EmbeddedPostgres(s.data_dir)
@@ -133,34 +156,42 @@ class Runtime:
             access_ttl=s.access_token_ttl_seconds,
             refresh_ttl=s.refresh_token_ttl_seconds,
         )
-        self._writer_pool = open_pool(self.target.conninfo(), size=4, name="followers")
+        self.writer_pool = open_pool(self.target.conninfo(), size=4, name="followers")
         if s.redis_url is not None:
             self._fanout = RedisFanout(s.redis_url, self.live_feed)
             self._fanout.start()
             self.publish_live = self._fanout.publish
-        if workers:
-            self._start_workers()
+        kinds = set(WORKER_KINDS) if workers is True else set(workers or ())
+        unknown = kinds - set(WORKER_KINDS)
+        if unknown:
+            raise ValueError(f"unknown workers: {', '.join(sorted(unknown))}")
+        if kinds:
+            self._start_workers(kinds)
 
-    def _start_workers(self) -> None:
+    def _start_workers(self, kinds: set[str]) -> None:
         s = self.settings
-        projection = ReadModelProjection(self.store, self._writer_pool, self._publish_committed)
-        self._read_model_progress = Progress(projection.position())
-        with self._writer_pool.connection() as conn:
-            responder_start = read_position(conn, RESPONDER)
-        self._responder = Responder(
-            store=self.store,
-            handlers=self.handlers,
-            router=ModelRouter([EchoProvider(s.echo_delay_ms / 1000)]),
-            publish=self.publish_live,
-            save_position=self._store_responder_position,
-            start_position=responder_start,
-            concurrency=s.responder_concurrency,
-            read_models_reached=self._read_model_progress.reached,
-        )
-        for name, position, handle in (
-            (projection.name, projection.position, projection.handle),
-            (RESPONDER, self._responder.position, self._responder.handle),
-        ):
+        followers: list[tuple[str, Callable[[], int], Callable[[Any], None]]] = []
+        reached: Callable[[int, float], bool] = self._read_models_reached_in_db
+        if "projections" in kinds:
+            projection = ReadModelProjection(self.store, self.writer_pool, self._publish_committed)
+            self._read_model_progress = Progress(projection.position())
+            reached = self._read_model_progress.reached
+            followers.append((projection.name, projection.position, projection.handle))
+        if "responder" in kinds:
+            with self.writer_pool.connection() as conn:
+                responder_start = read_position(conn, RESPONDER)
+            self._responder = Responder(
+                store=self.store,
+                handlers=self.handlers,
+                router=ModelRouter([EchoProvider(s.echo_delay_ms / 1000)]),
+                publish=self.publish_live,
+                save_position=self._store_responder_position,
+                start_position=responder_start,
+                concurrency=s.responder_concurrency,
+                read_models_reached=reached,
+            )
+            followers.append((RESPONDER, self._responder.position, self._responder.handle))
+        for name, position, handle in followers:
             follower = LogFollower(
                 name=name,
                 store=self.store,
@@ -204,7 +235,7 @@ class Runtime:
         self._executor.shutdown(wait=True)
         self._password_executor.shutdown(wait=True)
         if hasattr(self, "_writer_pool"):
-            self._writer_pool.close()
+            self.writer_pool.close()
         if hasattr(self, "store"):
             self.store.close()
         if self._embedded is not None:
@@ -241,6 +272,17 @@ class Runtime:
             self.publish_live(item.chat_id, item)
         self._read_model_progress.advance(position)
 
+    def _read_models_reached_in_db(self, position: int, timeout: float) -> bool:
+        """For a responder whose projection runs in another process."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.writer_pool.connection() as conn:
+                if read_position(conn, PROJECTION_NAME) >= position:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
     def _store_responder_position(self, position: int) -> None:
-        with self._writer_pool.connection() as conn:
+        with self.writer_pool.connection() as conn:
             store_position(conn, RESPONDER, position)

@@ -10,17 +10,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import psycopg
 from eventsourcing.persistence import Notification
 from psycopg import sql
 
 from infra.event_store import EVENTS_TABLE, EventStore
+from infra.follower_positions import clear_failure, record_failure
 from infra.metrics import (
     FOLLOWER_BATCH_DURATION,
     FOLLOWER_ERRORS,
     FOLLOWER_EVENTS,
     FOLLOWER_LAG_EVENTS,
+    FOLLOWER_LAG_SECONDS,
     FOLLOWER_POSITION,
 )
 
@@ -56,6 +59,11 @@ class LogFollower:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.last_error: str | None = None
+        self.failure_position: int | None = None
+        """The event that keeps failing (None when healthy or not isolated yet)."""
+        self.failure_attempts = 0
+        self._isolating_until: int | None = None
+        self._attempted: Sequence[Notification] = ()
 
     def start(self) -> None:
         self._threads = [
@@ -82,30 +90,98 @@ class LogFollower:
             self._wake.clear()
             try:
                 caught_up = self._step()
-                backoff = 0.1
-                self.last_error = None
             except Exception as e:  # a failing batch is retried with back-off, never dropped
-                FOLLOWER_ERRORS.labels(self.name).inc()
-                self.last_error = f"{type(e).__name__}: {e}"
-                log.exception("follower %s failed a batch; retrying in %.1fs", self.name, backoff)
+                self._failed(e)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
+            backoff = 0.1
             if caught_up:
                 self._wake.wait(self._poll_seconds)
 
     def _step(self) -> bool:
         position = self._position()
-        batch = self._store.read(position, self._batch_size)
+        # After a failure, go one event at a time until past it: that names the poison event.
+        limit = 1 if self._isolating_until is not None else self._batch_size
+        batch = self._store.read(position, limit)
+        self._attempted = batch
         if batch:
             started = time.perf_counter()
             self._handle(batch)
             FOLLOWER_BATCH_DURATION.labels(self.name).observe(time.perf_counter() - started)
             FOLLOWER_EVENTS.labels(self.name).inc(len(batch))
-            position = batch[-1].id
+            position = self._position()
+            self._recovered(position)
+        head = self._store.head()
         FOLLOWER_POSITION.labels(self.name).set(position)
-        FOLLOWER_LAG_EVENTS.labels(self.name).set(max(0, self._store.head() - position))
-        return len(batch) < self._batch_size
+        FOLLOWER_LAG_EVENTS.labels(self.name).set(max(0, head - position))
+        FOLLOWER_LAG_SECONDS.labels(self.name).set(self._lag_seconds(position, head))
+        return len(batch) < limit
+
+    def _lag_seconds(self, position: int, head: int) -> float:
+        """Age of the oldest event not processed yet (0 when caught up)."""
+        if head <= position:
+            return 0.0
+        pending = self._store.read(position, 1)
+        if not pending:
+            return 0.0
+        occurred = getattr(self._store.decode(pending[0]), "timestamp", None)
+        return max(0.0, time.time() - occurred.timestamp()) if occurred else 0.0
+
+    def _failed(self, error: Exception) -> None:
+        FOLLOWER_ERRORS.labels(self.name).inc()
+        batch = self._attempted
+        self.last_error = f"{type(error).__name__}: {error}"
+        if len(batch) > 1:
+            log.warning(
+                "follower %s failed a batch of %d after position %d (%s); isolating the event",
+                self.name,
+                len(batch),
+                batch[0].id - 1,
+                self.last_error,
+            )
+            self._isolating_until = batch[-1].id
+            return
+        poison = batch[0] if batch else None
+        self.failure_attempts += 1
+        self.failure_position = poison.id if poison else None
+        log.error(
+            "follower %s cannot process event %s (%s, aggregate %s), attempt %d: %s",
+            self.name,
+            self.failure_position,
+            poison.topic if poison else "-",
+            poison.originator_id if poison else "-",
+            self.failure_attempts,
+            self.last_error,
+            exc_info=error,
+        )
+        self._report(
+            lambda conn: record_failure(
+                conn,
+                self.name,
+                position=self.failure_position,
+                topic=poison.topic if poison else None,
+                error=self.last_error or "",
+                attempts=self.failure_attempts,
+            )
+        )
+
+    def _recovered(self, position: int) -> None:
+        if self._isolating_until is not None and position >= self._isolating_until:
+            self._isolating_until = None
+        if self.last_error is not None:
+            log.info("follower %s recovered at position %d", self.name, position)
+            self.last_error = None
+            self.failure_position = None
+            self.failure_attempts = 0
+            self._report(lambda conn: clear_failure(conn, self.name))
+
+    def _report(self, write: Callable[[psycopg.Connection[Any]], None]) -> None:
+        try:
+            with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
+                write(conn)
+        except psycopg.Error:
+            log.warning("follower %s could not record its state (database unreachable?)", self.name)
 
     def _listen(self) -> None:
         while not self._stop.is_set():

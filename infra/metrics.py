@@ -36,6 +36,11 @@ FOLLOWER_POSITION = Gauge(
 FOLLOWER_LAG_EVENTS = Gauge(
     "parley_follower_lag_events", "Log head minus the follower's position.", ["follower"]
 )
+FOLLOWER_LAG_SECONDS = Gauge(
+    "parley_follower_lag_seconds",
+    "Age of the oldest log event the follower has not processed (0 when caught up).",
+    ["follower"],
+)
 FOLLOWER_BATCH_DURATION = Histogram(
     "parley_follower_batch_duration_seconds",
     "Time to process one batch of log events.",

@@ -12,24 +12,31 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
-from psycopg import Connection
+from psycopg import Connection, sql
 from psycopg_pool import ConnectionPool
 
 from domain.tenant import DEFAULT_MODEL
 from infra.event_store import EventStore
-from projections.positions import DDL as POSITIONS_DDL
-from projections.positions import read_position, store_position
+from infra.follower_positions import read_position, store_position
 
 log = logging.getLogger(__name__)
 
 PROJECTION_NAME = "read_models"
 READER_ROLE = "parley_reader"
 TENANT_SETTING = "parley.tenant_id"
-TENANT_TABLES = ("rm_tenants", "rm_users", "rm_chats", "rm_messages")
+TENANT_TABLES = ("rm_tenants", "rm_users", "rm_chats", "rm_messages", "rm_usage")
 
-DDL = (
-    POSITIONS_DDL
-    + """
+# The live read models live in this schema; a rebuild fills READ_SCHEMA_NEXT and swaps the two
+# by renaming schemas in one transaction (readers resolve names per query: never half-built).
+READ_SCHEMA = "readmodels"
+READ_SCHEMA_NEXT = "readmodels_next"
+
+
+def read_model_ddl(schema: str) -> str:
+    """Tables of one generation of the read models, inside `schema`."""
+    return f"""
+CREATE SCHEMA IF NOT EXISTS {schema};
+SET LOCAL search_path TO {schema}, public;
 CREATE TABLE IF NOT EXISTS rm_tenants (
     tenant_id uuid PRIMARY KEY,
     name text NOT NULL,
@@ -63,10 +70,12 @@ CREATE TABLE IF NOT EXISTS rm_chats (
     seq bigint NOT NULL,
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL,
-    last_message_at timestamptz
+    last_message_at timestamptz,
+    title_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', title)) STORED
 );
 CREATE INDEX IF NOT EXISTS rm_chats_owner ON rm_chats (tenant_id, owner_id, seq DESC);
 CREATE INDEX IF NOT EXISTS rm_chats_tenant ON rm_chats (tenant_id, seq DESC);
+CREATE INDEX IF NOT EXISTS rm_chats_title_tsv ON rm_chats USING gin (title_tsv);
 CREATE TABLE IF NOT EXISTS rm_messages (
     message_id uuid PRIMARY KEY,
     tenant_id uuid NOT NULL,
@@ -81,16 +90,29 @@ CREATE TABLE IF NOT EXISTS rm_messages (
     output_tokens integer NOT NULL DEFAULT 0,
     finish_reason text,
     latency_ms integer,
-    created_at timestamptz NOT NULL
+    created_at timestamptz NOT NULL,
+    search_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED
 );
 CREATE INDEX IF NOT EXISTS rm_messages_chat ON rm_messages (tenant_id, chat_id, seq);
+CREATE INDEX IF NOT EXISTS rm_messages_search_tsv ON rm_messages USING gin (search_tsv);
+CREATE TABLE IF NOT EXISTS rm_usage (
+    tenant_id uuid NOT NULL,
+    day date NOT NULL,
+    user_id uuid NOT NULL,
+    model text NOT NULL,
+    user_messages integer NOT NULL DEFAULT 0,
+    assistant_messages integer NOT NULL DEFAULT 0,
+    input_tokens bigint NOT NULL DEFAULT 0,
+    output_tokens bigint NOT NULL DEFAULT 0,
+    latency_ms_sum bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, day, user_id, model)
+);
 """
-)
 
 
-def security_ddl(owner: str) -> list[str]:
-    """Row-level security: the reader role sees only rows of the tenant set for its transaction."""
-    statements = [
+def reader_role_ddl(owner: str) -> list[str]:
+    """The query side's role: LOGIN, no BYPASSRLS, resolving read-model names in READ_SCHEMA."""
+    return [
         f"""DO $$ BEGIN
             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN
                 CREATE ROLE {READER_ROLE} LOGIN NOINHERIT NOBYPASSRLS;
@@ -98,8 +120,20 @@ def security_ddl(owner: str) -> list[str]:
         END $$""",
         f'GRANT {READER_ROLE} TO "{owner}"',
         f"GRANT SELECT ON follower_positions TO {READER_ROLE}",
+        # For direct reader logins (psql, tools); the API's pool sets it on every connection.
+        f"""DO $$ BEGIN
+            ALTER ROLE {READER_ROLE} SET search_path TO {READ_SCHEMA}, public;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'cannot set the search_path of {READER_ROLE}';
+        END $$""",
     ]
-    for table in TENANT_TABLES:
+
+
+def security_ddl(schema: str) -> list[str]:
+    """Row-level security: the reader role sees only rows of the tenant set for its transaction."""
+    statements = [f"GRANT USAGE ON SCHEMA {schema} TO {READER_ROLE}"]
+    for name in TENANT_TABLES:
+        table = f"{schema}.{name}"
         statements += [
             f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
             f"DROP POLICY IF EXISTS tenant_isolation ON {table}",
@@ -142,15 +176,32 @@ LiveItem = MessageRow | ChatRemoved
 Committed = Callable[[int, list[LiveItem]], None]
 
 
+def projection_lock(conn: Connection, name: str) -> None:
+    """Serialise writers of one projection (its follower, a rebuild's final swap)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"projection:{name}",))
+
+
 class ReadModelProjection:
-    """Builds rm_* tables from the log. Position and rows commit together (exactly-once)."""
+    """Builds the rm_* tables from the log. Position and rows commit together (exactly-once).
 
-    name = PROJECTION_NAME
+    `schema` and `name` default to the live generation; a rebuild runs another instance into
+    READ_SCHEMA_NEXT under its own position name.
+    """
 
-    def __init__(self, store: EventStore, pool: ConnectionPool, on_committed: Committed) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        pool: ConnectionPool,
+        on_committed: Committed | None = None,
+        *,
+        schema: str = READ_SCHEMA,
+        name: str = PROJECTION_NAME,
+    ) -> None:
         self._store = store
         self._pool = pool
         self._on_committed = on_committed
+        self.schema = schema
+        self.name = name
         self._position: int | None = None
 
     def position(self) -> int:
@@ -160,18 +211,35 @@ class ReadModelProjection:
         return self._position
 
     def handle(self, batch: Sequence[Notification]) -> None:
-        added: list[LiveItem] = []
         with self._pool.connection() as conn, conn.transaction():
-            for notification in batch:
-                handler = _HANDLERS.get(notification.topic)
-                if handler is not None:
-                    event = self._store.decode(notification)
-                    row = handler(conn, notification.id, event)
-                    if row is not None:
-                        added.append(row)
-            store_position(conn, self.name, batch[-1].id)
+            projection_lock(conn, self.name)
+            stored = read_position(conn, self.name)
+            if stored != self.position():
+                # Someone else moved this projection (a rebuild swapped in a new generation):
+                # drop the batch and continue from the stored position.
+                log.info("%s moved from %d to %d; re-reading", self.name, self._position, stored)
+                self._position = stored
+                return
+            added = self.apply(conn, batch)
         self._position = batch[-1].id
-        self._on_committed(batch[-1].id, added)
+        if self._on_committed is not None:
+            self._on_committed(batch[-1].id, added)
+
+    def apply(self, conn: Connection, batch: Sequence[Notification]) -> list[LiveItem]:
+        """Apply a batch and store its position, inside the caller's transaction."""
+        conn.execute(
+            sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(self.schema))
+        )
+        added: list[LiveItem] = []
+        for notification in batch:
+            handler = _HANDLERS.get(notification.topic)
+            if handler is not None:
+                event = self._store.decode(notification)
+                row = handler(conn, notification.id, event)
+                if row is not None:
+                    added.append(row)
+        store_position(conn, self.name, batch[-1].id)
+        return added
 
 
 def _tenant_created(conn: Connection, seq: int, e: Any) -> None:
@@ -278,12 +346,37 @@ def _message_posted(conn: Connection, seq: int, e: Any) -> MessageRow | None:
         ),
     ).rowcount
     if not inserted:
-        return None
-    conn.execute(
+        return None  # replayed: counters below must not move twice
+    chat = conn.execute(
         """UPDATE rm_chats SET message_count = message_count + 1, last_message_at = %s,
-               updated_at = %s WHERE chat_id = %s""",
+               updated_at = %s WHERE chat_id = %s RETURNING owner_id, model""",
         (e.timestamp, e.timestamp, e.originator_id),
-    )
+    ).fetchone()
+    if chat is not None:
+        owner_id, chat_model = chat
+        is_user = row.role == "user"
+        conn.execute(
+            """INSERT INTO rm_usage AS u (tenant_id, day, user_id, model, user_messages,
+                   assistant_messages, input_tokens, output_tokens, latency_ms_sum)
+               VALUES (%s, (%s AT TIME ZONE 'UTC')::date, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (tenant_id, day, user_id, model) DO UPDATE SET
+                   user_messages = u.user_messages + EXCLUDED.user_messages,
+                   assistant_messages = u.assistant_messages + EXCLUDED.assistant_messages,
+                   input_tokens = u.input_tokens + EXCLUDED.input_tokens,
+                   output_tokens = u.output_tokens + EXCLUDED.output_tokens,
+                   latency_ms_sum = u.latency_ms_sum + EXCLUDED.latency_ms_sum""",
+            (
+                row.tenant_id,
+                row.created_at,
+                owner_id,
+                row.model or chat_model,
+                int(is_user),
+                int(not is_user),
+                row.input_tokens,
+                row.output_tokens,
+                row.latency_ms or 0,
+            ),
+        )
     return row
 
 

@@ -16,7 +16,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from domain.errors import ReadModelTimeout
-from projections.read_models import PROJECTION_NAME, READER_ROLE, TENANT_SETTING
+from projections.read_models import PROJECTION_NAME, READ_SCHEMA, READER_ROLE, TENANT_SETTING
 
 Row = dict[str, Any]
 
@@ -30,6 +30,11 @@ async def open_reader_pool(
     async def configure(conn: AsyncConnection[DictRow]) -> None:
         if set_role:
             await conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READER_ROLE)))
+        # Names resolve in the live generation at every query: a rebuild's schema swap is
+        # picked up by the next query, never half-way through one.
+        await conn.execute(
+            sql.SQL("SET search_path TO {}, public").format(sql.Identifier(READ_SCHEMA))
+        )
         await conn.commit()
 
     pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(

@@ -28,7 +28,7 @@ from domain.chat import ChatSession, Message, MessageRole, reply_id_for
 from domain.errors import Conflict, NotAllowed, NotAuthenticated, NotFound
 from domain.tenant import Tenant
 from domain.user import Role, User
-from projections.positions import read_position
+from infra.follower_positions import read_position
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ from infra.postgres import PostgresTarget
 from projections.read_models import PROJECTION_NAME, READER_ROLE, TENANT_SETTING, TENANT_TABLES
 from queries.read_models import ReadModels, open_reader_pool
 
-READ_MODEL_TABLES = ("rm_messages", "rm_chats", "rm_users", "rm_tenants")
+READ_MODEL_TABLES = ("rm_messages", "rm_chats", "rm_users", "rm_tenants", "rm_usage")
 CATCH_UP_TIMEOUT = 10.0
 
 
@@ -91,6 +91,7 @@ def reader_login(target: PostgresTarget) -> str:
 def owner(pg_target: PostgresTarget) -> Iterator[psycopg.Connection]:
     """The schema owner's connection: row-level security does not apply to it."""
     with psycopg.connect(pg_target.conninfo(), autocommit=True) as conn:
+        conn.execute("SET search_path TO readmodels, public")
         yield conn
 
 
@@ -103,7 +104,7 @@ def unfiltered_tenant_ids(conn: psycopg.Connection, table: str, tenant: UUID | s
         return [r[0] for r in rows.fetchall()]
 
 
-def test_the_protected_tables_are_the_four_read_models() -> None:
+def test_every_read_model_table_is_protected() -> None:
     assert set(TENANT_TABLES) == set(READ_MODEL_TABLES)
 
 

@@ -1,0 +1,97 @@
+"""Durable follower positions (each follower's "high-water mark") and their failure reports."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import Connection
+
+DDL = """
+CREATE TABLE IF NOT EXISTS follower_positions (
+    name text PRIMARY KEY,
+    position bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error text;
+ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_position bigint;
+ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_topic text;
+ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_attempts integer;
+ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_since timestamptz;
+"""
+
+
+@dataclass(frozen=True)
+class FollowerRecord:
+    name: str
+    position: int
+    updated_at: datetime
+    error: str | None
+    error_position: int | None
+    error_topic: str | None
+    error_attempts: int | None
+    error_since: datetime | None
+
+
+def read_position(conn: Connection, name: str) -> int:
+    row = conn.execute(
+        "SELECT position FROM follower_positions WHERE name = %s", (name,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def store_position(conn: Connection, name: str, position: int) -> None:
+    """Upsert; never moves backwards, so a stale writer cannot rewind a follower."""
+    conn.execute(
+        """
+        INSERT INTO follower_positions (name, position) VALUES (%s, %s)
+        ON CONFLICT (name) DO UPDATE
+        SET position = GREATEST(follower_positions.position, EXCLUDED.position), updated_at = now()
+        """,
+        (name, position),
+    )
+
+
+def record_failure(
+    conn: Connection,
+    name: str,
+    *,
+    position: int | None,
+    topic: str | None,
+    error: str,
+    attempts: int,
+) -> None:
+    """What an operator needs to see: which event keeps failing, how, since when."""
+    conn.execute(
+        """
+        INSERT INTO follower_positions (name, position) VALUES (%s, 0)
+        ON CONFLICT (name) DO NOTHING
+        """,
+        (name,),
+    )
+    conn.execute(
+        """
+        UPDATE follower_positions SET error = %s, error_position = %s, error_topic = %s,
+            error_attempts = %s, error_since = COALESCE(error_since, now())
+        WHERE name = %s
+        """,
+        (error[:2000], position, topic, attempts, name),
+    )
+
+
+def clear_failure(conn: Connection, name: str) -> None:
+    conn.execute(
+        """
+        UPDATE follower_positions SET error = NULL, error_position = NULL, error_topic = NULL,
+            error_attempts = NULL, error_since = NULL
+        WHERE name = %s AND error IS NOT NULL
+        """,
+        (name,),
+    )
+
+
+def all_followers(conn: Connection) -> list[FollowerRecord]:
+    rows = conn.execute(
+        """SELECT name, position, updated_at, error, error_position, error_topic,
+                  error_attempts, error_since
+           FROM follower_positions ORDER BY name"""
+    ).fetchall()
+    return [FollowerRecord(*row) for row in rows]
