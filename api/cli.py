@@ -98,6 +98,20 @@ def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
                 if s.failure:
                     print(f"{'':<22} {s.failure}")
             return 1 if any(s.failure for s in statuses) else 0
+        if args.action == "skip":
+            from infra.follower_positions import NotTheFailingEvent, skip_failed_event
+
+            try:
+                with runtime.writer_pool.connection() as conn, conn.transaction():
+                    skip_failed_event(conn, args.name, args.position)
+            except NotTheFailingEvent as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            logging.getLogger("parley.projections").warning(
+                "operator skipped event %d of %s", args.position, args.name
+            )
+            print(f"{args.name} skips event {args.position}; it resumes after it")
+            return 0
         if args.name != "read_models":
             print(f"error: cannot rebuild {args.name!r}; known: read_models", file=sys.stderr)
             return 2
@@ -334,6 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rebuild.add_argument("name", help="read_models")
     rebuild.set_defaults(func=cmd_projections)
+    skip = projection_actions.add_parser(
+        "skip",
+        help="move a projection past the one event it keeps failing on (as `status` reports "
+        "it); the event stays in the log, the projection just ignores it",
+    )
+    skip.add_argument("name")
+    skip.add_argument("position", type=int, help="the failing event's position")
+    skip.set_defaults(func=cmd_projections)
 
     services = sub.add_parser(
         "services",

@@ -95,3 +95,28 @@ def all_followers(conn: Connection) -> list[FollowerRecord]:
            FROM follower_positions ORDER BY name"""
     ).fetchall()
     return [FollowerRecord(*row) for row in rows]
+
+
+class NotTheFailingEvent(ValueError):
+    pass
+
+
+def skip_failed_event(conn: Connection, name: str, position: int) -> None:
+    """Operator's escape hatch: move a follower past the one event it keeps failing on.
+
+    Only that event: `position` must be the failure the follower reported."""
+    row = conn.execute(
+        "SELECT error_position FROM follower_positions WHERE name = %s FOR UPDATE", (name,)
+    ).fetchone()
+    if row is None or row[0] != position:
+        raise NotTheFailingEvent(
+            f"{name} has no reported failure at position {position} "
+            f"(reported: {row[0] if row else 'none'})"
+        )
+    conn.execute(
+        """UPDATE follower_positions SET position = %s, updated_at = now(), error = NULL,
+               error_position = NULL, error_topic = NULL, error_attempts = NULL,
+               error_since = NULL
+           WHERE name = %s""",
+        (position, name),
+    )

@@ -122,10 +122,11 @@ class LogFollower:
         """Age of the oldest event not processed yet (0 when caught up)."""
         if head <= position:
             return 0.0
-        pending = self._store.read(position, 1)
-        if not pending:
+        try:
+            pending = self._store.read(position, 1)
+            occurred = self._store.decode(pending[0]).timestamp if pending else None
+        except Exception:  # an undecodable event is the handler's failure to report, not ours
             return 0.0
-        occurred = getattr(self._store.decode(pending[0]), "timestamp", None)
         return max(0.0, time.time() - occurred.timestamp()) if occurred else 0.0
 
     def _failed(self, error: Exception) -> None:

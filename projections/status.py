@@ -30,9 +30,12 @@ def _status(store: EventStore, record: FollowerRecord, head: int) -> FollowerSta
     lag = max(0, head - record.position)
     lag_seconds = 0.0
     if lag:
-        pending = store.read(record.position, 1)
-        if pending:
-            occurred = store.decode(pending[0]).timestamp
+        try:
+            pending = store.read(record.position, 1)
+            occurred = store.decode(pending[0]).timestamp if pending else None
+        except Exception:  # undecodable: the follower reports it as its failure
+            occurred = None
+        if occurred is not None:
             lag_seconds = max(0.0, time.time() - occurred.timestamp())
     failure = None
     if record.error is not None:

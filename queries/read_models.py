@@ -6,8 +6,9 @@ forgot its tenant filter sees only the rows of the tenant set for its transactio
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -147,3 +148,40 @@ class ReadModels:
                 (tenant_id, message_id),
             )
             return await cur.fetchone()
+
+    async def usage(
+        self,
+        tenant_id: UUID,
+        *,
+        start: date,
+        end: date,
+        group_by: Sequence[str],
+        user_id: UUID | None = None,
+    ) -> list[Row]:
+        """Usage sums between two days (inclusive), grouped by any of day, user_id, model."""
+        columns = [c for c in ("day", "user_id", "model") if c in group_by]
+        select = [sql.Identifier(c) for c in columns]
+        query = sql.SQL(
+            """SELECT {select} sum(user_messages)::bigint AS user_messages,
+                      sum(assistant_messages)::bigint AS assistant_messages,
+                      sum(input_tokens)::bigint AS input_tokens,
+                      sum(output_tokens)::bigint AS output_tokens,
+                      sum(latency_ms_sum)::bigint AS latency_ms_sum
+               FROM rm_usage
+               WHERE tenant_id = %(t)s AND day BETWEEN %(start)s AND %(end)s
+                 AND (%(u)s::uuid IS NULL OR user_id = %(u)s)
+               {group} {order}"""
+        ).format(
+            select=sql.SQL("").join(sql.SQL("{}, ").format(c) for c in select),
+            group=sql.SQL("GROUP BY {}").format(sql.SQL(", ").join(select))
+            if select
+            else sql.SQL(""),
+            order=sql.SQL("ORDER BY {}").format(sql.SQL(", ").join(select))
+            if select
+            else sql.SQL(""),
+        )
+        async with self.tenant(tenant_id) as conn:
+            cur = await conn.execute(
+                query, {"t": tenant_id, "start": start, "end": end, "u": user_id}
+            )
+            return await cur.fetchall()

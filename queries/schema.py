@@ -4,7 +4,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -28,6 +28,8 @@ from queries.types import (
     PageInfo,
     ReplyDelta,
     Tenant,
+    UsageDimension,
+    UsageRow,
     User,
     check_first,
     decode_cursor,
@@ -177,6 +179,31 @@ class Query:
         if row is None:
             raise NotFound("tenant not found (yet): pass afterPosition")
         return Tenant.from_row(row)
+
+    @strawberry.field(
+        description="Usage of your tenant between two days (inclusive, UTC), grouped by any of "
+        "DAY, USER, MODEL. Tenant admins and auditors see everyone; members only themselves."
+    )
+    async def usage(
+        self,
+        info: Info[QueryContext, None],
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+        group_by: list[UsageDimension] | None = None,
+        after_position: AfterPosition = None,
+    ) -> list[UsageRow]:
+        actor = await viewer(info, after_position)
+        if to < from_ or (to - from_).days > 3660:
+            raise InvalidInput("`to` must be on or after `from`, at most ten years later")
+        sees_everyone = actor.role in (Role.TENANT_ADMIN, Role.AUDITOR, Role.PLATFORM_ADMIN)
+        rows = await info.context.read_models.usage(
+            actor.tenant_id,
+            start=from_,
+            end=to,
+            group_by=[d.value for d in group_by or []],
+            user_id=None if sees_everyone else actor.user_id,
+        )
+        return [UsageRow.from_row(r) for r in rows if r["user_messages"] is not None]
 
     @strawberry.field(description="Your chats, newest first (auditors: every chat of the tenant).")
     async def chats(

@@ -3,7 +3,7 @@
 import base64
 import binascii
 import dataclasses
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Any
 
@@ -31,6 +31,41 @@ class MessageRole(Enum):
 class ChatStatus(Enum):
     ACTIVE = "active"
     ARCHIVED = "archived"
+
+
+@strawberry.enum
+class UsageDimension(Enum):
+    DAY = "day"
+    USER = "user_id"
+    MODEL = "model"
+
+
+@strawberry.type
+class UsageRow:
+    day: date | None
+    user_id: strawberry.ID | None
+    model: str | None
+    user_messages: int
+    assistant_messages: int
+    input_tokens: int
+    output_tokens: int
+    average_latency_ms: float | None = strawberry.field(
+        description="Mean latency of the assistant replies in this row."
+    )
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "UsageRow":
+        replies = row["assistant_messages"]
+        return cls(
+            day=row.get("day"),
+            user_id=strawberry.ID(str(row["user_id"])) if row.get("user_id") else None,
+            model=row.get("model"),
+            user_messages=row["user_messages"] or 0,
+            assistant_messages=replies or 0,
+            input_tokens=row["input_tokens"] or 0,
+            output_tokens=row["output_tokens"] or 0,
+            average_latency_ms=(row["latency_ms_sum"] / replies) if replies else None,
+        )
 
 
 @strawberry.type
