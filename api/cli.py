@@ -112,11 +112,28 @@ def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
             )
             print(f"{args.name} skips event {args.position}; it resumes after it")
             return 0
-        if args.name != "read_models":
-            print(f"error: cannot rebuild {args.name!r}; known: read_models", file=sys.stderr)
-            return 2
         bar = ProgressBar(f"rebuild {args.name}")
-        position = rebuild_read_models(runtime.store, runtime.writer_pool, progress=bar.update)
+        if args.name == "read_models":
+            position = rebuild_read_models(runtime.store, runtime.writer_pool, progress=bar.update)
+        elif args.name == "search" and settings.elasticsearch_url:
+            from elasticsearch import Elasticsearch
+
+            from projections.rebuild import rebuild_search
+
+            with Elasticsearch(settings.elasticsearch_url, request_timeout=60) as client:
+                position = rebuild_search(
+                    runtime.store,
+                    runtime.writer_pool,
+                    client,
+                    settings.elasticsearch_index,
+                    shards=settings.elasticsearch_shards,
+                    replicas=settings.elasticsearch_replicas,
+                    progress=bar.update,
+                )
+        else:
+            known = "read_models, search (with PARLEY_ELASTICSEARCH_URL)"
+            print(f"error: cannot rebuild {args.name!r}; known: {known}", file=sys.stderr)
+            return 2
         print(f"rebuilt {args.name}: the new generation serves from position {position}")
         return 0
     finally:
@@ -346,7 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
         "rebuild",
         help="rebuild from position 0 beside the live copy, then swap atomically",
     )
-    rebuild.add_argument("name", help="read_models")
+    rebuild.add_argument(
+        "name",
+        help="read_models, or search (the Elasticsearch index; Postgres search is part "
+        "of read_models)",
+    )
     rebuild.set_defaults(func=cmd_projections)
     skip = projection_actions.add_parser(
         "skip",

@@ -29,6 +29,7 @@ class ParleyContext(BaseContext):
         super().__init__()
         self.runtime = runtime
         self.read_models = runtime.read_models
+        self.search = runtime.search
         self.live_feed = runtime.live_feed
         self.handlers = runtime.handlers
         self._actor: Actor | None = None

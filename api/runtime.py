@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
+from elastic_transport import HttpxAsyncHttpNode
+from elasticsearch import AsyncElasticsearch, Elasticsearch
 from psycopg import sql
 
 from commands.handlers import CommandHandlers
@@ -41,7 +43,9 @@ from projections.read_models import (
     reader_role_ddl,
     security_ddl,
 )
+from projections.search_index import INDEX_VERSION, IndexSpec, SearchProjection
 from queries.read_models import ReadModels, open_reader_pool
+from queries.search import ElasticsearchSearch, PostgresSearch, SearchIndex
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +125,9 @@ class Runtime:
         self.publish_live: Callable[[UUID, Any], None] = self.live_feed.publish
         """Where live items go: the local feed, or Redis (which feeds every process's feed)."""
         self.read_models: ReadModels = None  # type: ignore[assignment]  # set by open_read_side
+        self.search: SearchIndex = None  # type: ignore[assignment]  # set by open_read_side
+        self._es: Elasticsearch | None = None
+        self._es_async: AsyncElasticsearch | None = None
         self.target: PostgresTarget
         self.store: EventStore
         self.handlers: CommandHandlers
@@ -177,6 +184,18 @@ class Runtime:
             self._read_model_progress = Progress(projection.position())
             reached = self._read_model_progress.reached
             followers.append((projection.name, projection.position, projection.handle))
+            if s.elasticsearch_url is not None:
+                self._es = Elasticsearch(s.elasticsearch_url, request_timeout=30)
+                search = SearchProjection(
+                    self.store,
+                    self.writer_pool,
+                    self._es,
+                    s.elasticsearch_index,
+                    create=IndexSpec(
+                        INDEX_VERSION, s.elasticsearch_shards, s.elasticsearch_replicas
+                    ),
+                )
+                followers.append((search.name, search.position, search.handle))
         if "responder" in kinds:
             with self.writer_pool.connection() as conn:
                 responder_start = read_position(conn, RESPONDER)
@@ -220,8 +239,17 @@ class Runtime:
         pool = await open_reader_pool(conninfo, size=s.db_pool_size, set_role=set_role)
         self._reader_pool = pool
         self.read_models = ReadModels(pool, wait_timeout=self.settings.read_wait_timeout_seconds)
+        if s.elasticsearch_url is not None:
+            self._es_async = AsyncElasticsearch(
+                s.elasticsearch_url, node_class=HttpxAsyncHttpNode, request_timeout=10
+            )
+            self.search = ElasticsearchSearch(self._es_async, s.elasticsearch_index)
+        else:
+            self.search = PostgresSearch(self.read_models)
 
     async def close_read_side(self) -> None:
+        if self._es_async is not None:
+            await self._es_async.close()
         if self.read_models is not None:
             await self._reader_pool.close()
 
@@ -232,6 +260,8 @@ class Runtime:
             self._responder.close()
         if self._fanout is not None:
             self._fanout.stop()
+        if self._es is not None:
+            self._es.close()
         self._executor.shutdown(wait=True)
         self._password_executor.shutdown(wait=True)
         if hasattr(self, "_writer_pool"):

@@ -2,14 +2,16 @@
 
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
 
 from api.errors import ParleyErrors
 from api.graphql_metrics import OperationMetrics
 from api.mutations import Mutation
 from queries.schema import Query, Subscription
+from queries.search_schema import SearchQueries
 
 schema = strawberry.Schema(
-    query=Query,
+    query=merge_types("Query", (Query, SearchQueries)),
     mutation=Mutation,
     subscription=Subscription,
     extensions=[

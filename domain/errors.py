@@ -36,6 +36,12 @@ class RateLimited(ParleyError):
     code = "RATE_LIMITED"
 
 
+class SearchUnavailable(ParleyError):
+    """The search index cannot answer now (Elasticsearch down or failing); retry later."""
+
+    code = "UNAVAILABLE"
+
+
 class ReadModelTimeout(ParleyError):
     """The read models did not reach the requested log position in time."""
 

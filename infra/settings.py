@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     elasticsearch_url: str | None = Field(
         default=None, description="http://host:port. Set: search uses Elasticsearch."
     )
+    elasticsearch_index: str = Field(
+        default="parley-search", description="Alias the search index is read and written through."
+    )
+    elasticsearch_shards: int = 1
+    elasticsearch_replicas: int = 0
     services_dir: Path = Field(
         default=Path(".services"),
         description="Where `parley services` keeps the servers it runs (data, logs, pids).",

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from elasticsearch import Elasticsearch
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -24,6 +25,13 @@ from projections.read_models import (
     projection_lock,
     read_model_ddl,
     security_ddl,
+)
+from projections.search_index import PROJECTION_NAME as SEARCH
+from projections.search_index import (
+    SearchProjection,
+    create_index,
+    index_name,
+    point_alias,
 )
 
 log = logging.getLogger(__name__)
@@ -99,4 +107,68 @@ def rebuild_read_models(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(RETIRED_SCHEMA))
         )
         conn.commit()
+    return position
+
+
+def rebuild_search(
+    store: EventStore,
+    pool: ConnectionPool,
+    client: Elasticsearch,
+    alias: str,
+    *,
+    shards: int = 1,
+    replicas: int = 0,
+    batch_size: int = 1_000,
+    progress: Progress,
+) -> int:
+    """Rebuild the Elasticsearch index into a new versioned index and swap the alias.
+
+    Same shape as the read models: build beside the live index, finish under the projection's
+    lock, swap the alias in one atomic `_aliases` call, move the position."""
+    existing = client.options(ignore_status=404).indices.get(index=f"{alias}-v*")
+    versions = [
+        int(name.rsplit("-v", 1)[1])
+        for name in (existing.body if existing.meta.status == 200 else {})
+        if name.rsplit("-v", 1)[1].isdigit()
+    ]
+    old = client.options(ignore_status=404).indices.get_alias(name=alias)
+    serving = list(old.body) if old.meta.status == 200 else []
+    new = index_name(alias, max(versions, default=0) + 1)
+    create_index(client, new, shards=shards, replicas=replicas)
+    staging = f"{alias}-rebuild"
+    point_alias(client, staging, new)
+    name = SEARCH + REBUILD_SUFFIX
+    with pool.connection() as conn:
+        conn.execute("DELETE FROM follower_positions WHERE name = %s", (name,))
+        conn.commit()
+    copy = SearchProjection(store, pool, client, staging, name=name)
+    log.info("rebuilding %s into %s", SEARCH, new)
+    while True:
+        head, position = store.head(), copy.position()
+        progress(position, head)
+        if head - position <= SWAP_WITHIN:
+            break
+        copy.handle(store.read(position, batch_size))
+
+    with pool.connection() as conn, conn.transaction():
+        projection_lock(conn, SEARCH)  # the live search follower waits from here to commit
+        position = copy.position()
+        while batch := store.read(position, batch_size):
+            copy.index(batch)
+            position = batch[-1].id
+        point_alias(client, alias, new)  # atomic: readers see the old index or the new one
+        conn.execute(
+            """INSERT INTO follower_positions (name, position) VALUES (%s, %s)
+               ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now(),
+                   error = NULL, error_position = NULL, error_topic = NULL,
+                   error_attempts = NULL, error_since = NULL""",
+            (SEARCH, position),
+        )
+        conn.execute("DELETE FROM follower_positions WHERE name = %s", (name,))
+    progress(position, position)
+    client.options(ignore_status=404).indices.delete_alias(index=new, name=staging)
+    for index in serving:
+        if index != new:
+            client.options(ignore_status=404).indices.delete(index=index)
+    log.info("swapped %s to %s at position %d", alias, new, position)
     return position
