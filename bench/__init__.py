@@ -1,0 +1,1 @@
+"""Benchmarks: run with `python -m bench NAME`; they print figures and never fail on a time."""

@@ -1,0 +1,31 @@
+"""`python -m bench NAME [options]`: run one benchmark; with no name, list them."""
+
+import importlib
+import sys
+
+# name -> (module with `main(argv) -> int`, what it measures)
+BENCHMARKS = {
+    "projections": (
+        "bench.projections",
+        "catch-up rate of the Postgres read models and the search index, batched vs per event",
+    ),
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: python -m bench NAME [options]   (NAME --help for its options)\n")
+        print("benchmarks:")
+        for name, (_, summary) in BENCHMARKS.items():
+            print(f"  {name:<14} {summary}")
+        return 0
+    name, *rest = argv
+    if name not in BENCHMARKS:
+        print(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(BENCHMARKS[name][0])
+    return int(module.main(rest))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
