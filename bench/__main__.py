@@ -1,7 +1,9 @@
 """`python -m bench NAME [options]`: run one benchmark; with no name, list them."""
 
 import importlib
+import signal
 import sys
+from types import FrameType
 
 # name -> (module with `main(argv) -> int`, what it measures)
 BENCHMARKS = {
@@ -23,8 +25,14 @@ def main(argv: list[str]) -> int:
     if name not in BENCHMARKS:
         print(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
+    # SIGTERM unwinds like Ctrl-C, so a stopped run still drops its database and indexes.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     module = importlib.import_module(BENCHMARKS[name][0])
     return int(module.main(rest))
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
