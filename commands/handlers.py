@@ -45,7 +45,7 @@ from domain.chat import ChatSession, MessageRole, reply_id_for
 from domain.errors import Conflict, InvalidInput, NotAllowed, NotAuthenticated, NotFound
 from domain.tenant import Tenant, tenant_id_for_slug, validate_slug
 from domain.user import Role, User, normalize_email, user_id_for
-from infra.event_store import EventStore
+from infra.event_store import CURRENT_ACTOR, EventStore, acting_as
 from infra.metrics import COMMAND_CONFLICTS, COMMAND_DURATION, COMMANDS
 from infra.passwords import hash_password, needs_rehash, verify_password
 
@@ -256,7 +256,8 @@ class CommandHandlers:
             raise failure
         if needs_rehash(user.password_hash):
             user.change_password_hash(hash_password(password))
-            self._save_quietly(user)
+            with acting_as(user.id):
+                self._save_quietly(user)
         return Authenticated(user=user, tenant=tenant)
 
     def active_user(self, actor: Actor) -> User:
@@ -276,6 +277,7 @@ class CommandHandlers:
         tenant = self.store.get_or_none(user.tenant_id)
         if not isinstance(tenant, Tenant) or not tenant.active:
             raise NotAllowed("tenant is deactivated")
+        CURRENT_ACTOR.set(actor.user_id)  # _run resets it when the command ends
         return replace(actor, role=user.role)
 
     # -- chats -------------------------------------------------------------------------------
@@ -427,6 +429,7 @@ class CommandHandlers:
         started = time.perf_counter()
         outcome = "error"
         lock = self._locks[hash(key) % len(self._locks)] if key is not None else nullcontext()
+        actor_token = CURRENT_ACTOR.set(None)
         try:
             for n in range(1, self.max_attempts + 1):
                 try:
@@ -445,6 +448,7 @@ class CommandHandlers:
             outcome = e.code.lower()
             raise
         finally:
+            CURRENT_ACTOR.reset(actor_token)
             COMMANDS.labels(name, outcome).inc()
             COMMAND_DURATION.labels(name).observe(time.perf_counter() - started)
 

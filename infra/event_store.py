@@ -1,7 +1,9 @@
 """The one `eventsourcing` Application that holds every aggregate: one totally ordered log."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +17,19 @@ log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "parley"
 EVENTS_TABLE = "parley_events"
+
+
+CURRENT_ACTOR: ContextVar[UUID | None] = ContextVar("parley_current_actor", default=None)
+"""Who is acting in this command: stamped on every event it saves as `actor_id` (for auditors)."""
+
+
+@contextmanager
+def acting_as(actor_id: UUID | None) -> Iterator[None]:
+    token = CURRENT_ACTOR.set(actor_id)
+    try:
+        yield
+    finally:
+        CURRENT_ACTOR.reset(token)
 
 
 class EventStore(Application[UUID]):
@@ -34,7 +49,13 @@ class EventStore(Application[UUID]):
         """Save the aggregates' pending events atomically; return the last log position written.
 
         Raises `IntegrityError` when another writer got there first (optimistic concurrency).
+        Every event is stamped with the acting user (`actor_id`, None for the system itself).
         """
+        actor = CURRENT_ACTOR.get()
+        for aggregate in aggregates:
+            for pending in aggregate.pending_events:
+                if "actor_id" not in vars(pending):
+                    object.__setattr__(pending, "actor_id", actor)
         recordings = self.save(*aggregates)
         ids = [r.notification.id for r in recordings if r.notification.id is not None]
         return max(ids) if ids else self.head()

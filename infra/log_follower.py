@@ -46,7 +46,12 @@ class LogFollower:
         batch_size: int = 500,
         poll_seconds: float = 1.0,
         max_backoff_seconds: float = 30.0,
+        upto: Callable[[], int] | None = None,
+        channel: str = EVENTS_TABLE,
     ) -> None:
+        """`upto`: never hand over events past this position (a follower that must stay behind
+        another, like the relay behind the audit ledger); `channel`: the NOTIFY channel that
+        wakes us (the events table's by default)."""
         self.name = name
         self._store = store
         self._conninfo = conninfo
@@ -55,6 +60,8 @@ class LogFollower:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._max_backoff = max_backoff_seconds
+        self._upto = upto
+        self._channel = channel
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -104,6 +111,11 @@ class LogFollower:
         # After a failure, go one event at a time until past it: that names the poison event.
         limit = 1 if self._isolating_until is not None else self._batch_size
         batch = self._store.read(position, limit)
+        if self._upto is not None and batch:
+            ceiling = self._upto()
+            if batch[-1].id > ceiling:
+                batch = [n for n in batch if n.id <= ceiling]
+                limit = len(batch) + 1  # caught up with what we may see: wait for a wake-up
         self._attempted = batch
         if batch:
             started = time.perf_counter()
@@ -188,7 +200,7 @@ class LogFollower:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as conn:
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_TABLE)))
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=0.25, stop_after=1):
                             self._wake.set()

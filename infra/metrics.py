@@ -65,3 +65,11 @@ LIVE_SUBSCRIBERS = Gauge("parley_live_subscribers", "Open chatEvents subscriptio
 LIVE_DROPPED = Counter(
     "parley_live_subscribers_dropped_total", "Subscribers disconnected for falling behind."
 )
+RELAY_RECORDS = Counter(
+    "parley_relay_records_total",
+    "Records the Kafka relay had acknowledged by the broker, by kind (events, checkpoints).",
+    ["kind"],
+)
+AUDIT_CHECKPOINTS = Counter(
+    "parley_audit_checkpoints_total", "Signed audit checkpoints sealed by this process."
+)

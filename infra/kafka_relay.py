@@ -1,0 +1,262 @@
+"""The Kafka relay: every event, in log order, to one topic, as the audit trail and analytics feed.
+
+It follows the log behind the audit ledger (it publishes only chained events, so each record
+carries its chain hash), keyed by aggregate id (one aggregate's events stay in one partition, in
+order), with an idempotent producer and `acks=all`. A batch's position is stored only after the
+broker acknowledged every record of it; a crash in between resends the batch on restart, so
+consumers deduplicate by `event_id` (docs/events/README.md). Kafka being down never touches the
+write path: the LogFollower retries the batch with back-off and reports the lag.
+
+Record value (UTF-8 JSON, fixed field order, the stored payload embedded byte for byte last, so
+a verifier can recompute the audit leaf from the record alone):
+
+    {"event_id":…,"type":…,"schema_version":…,"tenant_id":…,"aggregate_id":…,
+     "aggregate_version":…,"position":…,"occurred_at":…,"payload":<stored state bytes>}
+"""
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import resolve_topic
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+from psycopg_pool import ConnectionPool
+
+from infra.audit import Checkpoint, canonical_json, event_id
+from infra.audit_store import LEDGER_NAME, checkpoint_from_row
+from infra.event_store import EventStore
+from infra.follower_positions import read_position, store_position
+from infra.metrics import RELAY_RECORDS
+
+log = logging.getLogger(__name__)
+
+RELAY_NAME = "relay"
+CHECKPOINTS_POSITION = "relay-checkpoints"
+"""follower_positions row holding the last checkpoint seq published."""
+PAYLOAD_MARKER = b',"payload":'
+TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    bootstrap_servers: str
+    topic: str = "parley.events.v1"
+    checkpoint_topic: str = "parley.audit-checkpoints.v1"
+    partitions: int = 6
+    replication_factor: int = 1
+    timeout_seconds: float = 30.0
+
+
+def schema_version(topic: str) -> int:
+    try:
+        return int(getattr(resolve_topic(topic), "class_version", 1))
+    except Exception:  # an event class that no longer exists keeps its stored version 1
+        return 1
+
+
+def encode_record(
+    n: Notification, *, tenant_id: UUID | None, occurred_at: str, chain: bytes
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of one event's Kafka record."""
+    envelope = {
+        "event_id": str(event_id(n.originator_id, n.originator_version)),
+        "type": n.topic,
+        "schema_version": schema_version(n.topic),
+        "tenant_id": str(tenant_id) if tenant_id else None,
+        "aggregate_id": str(n.originator_id),
+        "aggregate_version": n.originator_version,
+        "position": n.id,
+        "occurred_at": occurred_at,
+    }
+    value = json.dumps(envelope, separators=(",", ":")).encode()[:-1] + PAYLOAD_MARKER
+    value += n.state + b"}"
+    headers = [(name, str(envelope[name] or "").encode()) for name in envelope]
+    headers[1] = ("event_type", headers[1][1])
+    headers.append(("chain_hash", chain.hex().encode()))
+    headers.append(("content_type", b"application/json"))
+    return str(n.originator_id).encode(), value, headers
+
+
+def decode_record(value: bytes) -> tuple[dict[str, Any], bytes]:
+    """The envelope fields and the stored payload bytes, exactly as the relay embedded them."""
+    envelope = json.loads(value)
+    start = value.index(PAYLOAD_MARKER) + len(PAYLOAD_MARKER)
+    if not value.endswith(b"}"):
+        raise ValueError("record value is not a Parley event envelope")
+    return envelope, value[start:-1]
+
+
+def ensure_topics(settings: RelaySettings) -> None:
+    """Create the event topic (unlimited retention, no compaction) and the checkpoint topic."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        request_timeout_ms=int(settings.timeout_seconds * 1000),
+        client_id="parley-relay-admin",
+    )
+    try:
+        for name, partitions in (
+            (settings.topic, settings.partitions),
+            (settings.checkpoint_topic, 1),
+        ):
+            try:
+                admin.create_topics(
+                    [NewTopic(name, partitions, settings.replication_factor, TOPIC_CONFIG)]
+                )
+                log.info("created Kafka topic %s (%d partitions)", name, partitions)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+class KafkaRelay:
+    name = RELAY_NAME
+
+    def __init__(self, store: EventStore, pool: ConnectionPool, settings: RelaySettings) -> None:
+        self._store = store
+        self._pool = pool
+        self.settings = settings
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+
+    def position(self) -> int:
+        with self._pool.connection() as conn:
+            return read_position(conn, self.name)
+
+    def ledger_position(self) -> int:
+        with self._pool.connection() as conn:
+            return read_position(conn, LEDGER_NAME)
+
+    def _connect(self) -> KafkaProducer:
+        if self._producer is None:
+            ensure_topics(self.settings)
+            timeout_ms = int(self.settings.timeout_seconds * 1000)
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.settings.bootstrap_servers,
+                client_id="parley-relay",
+                acks="all",
+                enable_idempotence=True,  # explicit: a config that turns it off must fail
+                linger_ms=5,
+                batch_size=256 * 1024,
+                compression_type=None,
+                max_block_ms=timeout_ms,
+                request_timeout_ms=timeout_ms,
+                delivery_timeout_ms=timeout_ms * 2,
+            )
+            log.info("relay connected to Kafka at %s", self.settings.bootstrap_servers)
+        return self._producer
+
+    def _reset(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=1)
+            except Exception:  # closing a broken producer may fail too
+                log.debug("closing the Kafka producer failed", exc_info=True)
+
+    def handle(self, batch: Sequence[Notification]) -> None:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT position, chain FROM audit_chain WHERE position BETWEEN %s AND %s",
+                (batch[0].id, batch[-1].id),
+            ).fetchall()
+        chains = {int(p): bytes(c) for p, c in rows}
+        records = []
+        for n in batch:
+            if n.id not in chains:
+                raise RuntimeError(f"event {n.id} is not in the audit chain yet")
+            event = self._store.decode(n)
+            tenant = getattr(event, "tenant_id", None)
+            records.append(
+                encode_record(
+                    n,
+                    tenant_id=tenant if isinstance(tenant, UUID) else None,
+                    occurred_at=event.timestamp.isoformat(),
+                    chain=chains[n.id],
+                )
+            )
+        with self._lock:
+            self._send_all(self.settings.topic, records)
+            with self._pool.connection() as conn:
+                store_position(conn, self.name, batch[-1].id)
+        RELAY_RECORDS.labels("events").inc(len(records))
+        self.publish_checkpoints()
+
+    def _send_all(
+        self, topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
+    ) -> None:
+        """Send and wait until the broker acknowledged every record, or raise."""
+        try:
+            producer = self._connect()
+            futures = [
+                producer.send(topic, key=key, value=value, headers=headers)
+                for key, value, headers in records
+            ]
+            producer.flush(timeout=self.settings.timeout_seconds)
+            for future in futures:
+                future.get(timeout=self.settings.timeout_seconds)
+        except Exception:
+            # A fresh producer (new idempotence session) for the retry; the records of this
+            # batch that did land will be sent again, and consumers drop them by event_id.
+            self._reset()
+            raise
+
+    def publish_checkpoints(self) -> int:
+        """Publish sealed checkpoints whose events are all on the topic; return how many."""
+        with self._lock:
+            with self._pool.connection() as conn:
+                published = read_position(conn, CHECKPOINTS_POSITION)
+                relayed = read_position(conn, self.name)
+                rows = conn.execute(
+                    "SELECT seq, from_position, to_position, count, merkle_root, chain_hash,"
+                    " previous, created_at, key_id, signature FROM audit_checkpoints"
+                    " WHERE seq > %s AND to_position <= %s ORDER BY seq",
+                    (published, relayed),
+                ).fetchall()
+            if not rows:
+                return 0
+            checkpoints: list[Checkpoint] = [checkpoint_from_row(r) for r in rows]
+            self._send_all(
+                self.settings.checkpoint_topic,
+                [
+                    (
+                        str(cp.seq).encode(),
+                        canonical_json(cp.to_json()),
+                        [("seq", str(cp.seq).encode()), ("key_id", cp.key_id.encode())],
+                    )
+                    for cp in checkpoints
+                ],
+            )
+            with self._pool.connection() as conn:
+                store_position(conn, CHECKPOINTS_POSITION, checkpoints[-1].seq)
+        RELAY_RECORDS.labels("checkpoints").inc(len(checkpoints))
+        return len(checkpoints)
+
+    def start_timer(self, interval: float = 2.0) -> None:
+        """Checkpoints sealed by time (no new events) still reach Kafka."""
+
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.publish_checkpoints()
+                except Exception as e:
+                    log.warning("relay could not publish checkpoints yet: %s", e)
+
+        self._timer = threading.Thread(target=run, name="relay-checkpoints", daemon=True)
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join(timeout=10)
+        with self._lock:
+            self._reset()
