@@ -48,7 +48,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from prometheus_client import start_http_server
 
-    from api.runtime import WORKER_KINDS, Runtime
+    from api.runtime import Runtime
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -59,7 +59,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             "reach no API process; durable data is unaffected"
         )
     runtime = Runtime(settings)
-    runtime.start(workers=WORKER_KINDS if args.kind == "all" else {args.kind})
+    runtime.start(workers=True if args.kind == "all" else {args.kind})
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.metrics_host)
     logging.getLogger("parley.worker").info(
@@ -316,8 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
         "kind",
         nargs="?",
         default="all",
-        choices=["all", "projections", "responder"],
-        help="which followers to run (default: all)",
+        choices=["all", "projections", "responder", "audit", "relay"],
+        help="which followers to run (default: all; relay only with Kafka configured)",
     )
     worker.add_argument("--metrics-port", type=int, default=9100, help="0 to disable")
     worker.add_argument("--metrics-host", default="127.0.0.1")

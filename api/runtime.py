@@ -24,9 +24,13 @@ from commands.handlers import CommandHandlers
 from commands.responder import FOLLOWER_NAME as RESPONDER
 from commands.responder import ModelRouter, Responder
 from domain.errors import RateLimited
-from infra.event_store import EventStore, open_event_store
+from infra.audit import SigningKey, generate_signing_key, load_signing_key
+from infra.audit_store import DDL as AUDIT_DDL
+from infra.audit_store import NOTIFY_CHANNEL as AUDIT_CHANNEL
+from infra.event_store import EVENTS_TABLE, EventStore, open_event_store
 from infra.follower_positions import DDL as POSITIONS_DDL
 from infra.follower_positions import read_position, store_position
+from infra.kafka_relay import KafkaRelay, RelaySettings
 from infra.live_feed import LiveFeed
 from infra.llm.echo import EchoProvider
 from infra.log_follower import LogFollower, Progress
@@ -34,6 +38,7 @@ from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
 from infra.redis_fanout import RedisFanout
 from infra.settings import Settings
 from infra.tokens import TokenService, load_or_create_secret
+from projections.audit_ledger import AuditLedger
 from projections.read_models import (
     PROJECTION_NAME,
     READ_SCHEMA,
@@ -51,7 +56,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MIGRATION_LOCK = 0x5041524C  # "PARL": one migrator at a time
-WORKER_KINDS = ("projections", "responder")
+WORKER_KINDS = ("projections", "responder", "audit", "relay")
+"""Followers a process can run. `audit` is the ledger (hash chain + signed checkpoints);
+`relay` publishes to Kafka and needs PARLEY_KAFKA_BOOTSTRAP_SERVERS."""
 
 
 class SchemaMissing(RuntimeError):
@@ -70,6 +77,7 @@ def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
             # One transaction: readers never see the moment between DROP and CREATE POLICY.
             with conn.transaction():
                 conn.execute(POSITIONS_DDL)
+                conn.execute(AUDIT_DDL)
                 _retire_public_read_models(conn)
                 conn.execute(read_model_ddl(READ_SCHEMA))
                 for statement in reader_role_ddl(target.user) + security_ddl(READ_SCHEMA):
@@ -107,11 +115,28 @@ def check_schema(target: PostgresTarget) -> None:
         raise SchemaMissing("the database has no Parley tables: run `parley migrate` first")
 
 
+def load_or_create_signing_key(settings: Settings) -> SigningKey:
+    """The checkpoint signing key; generated on first start when there is none (logged)."""
+    path = settings.signing_key_path
+    if path.exists():
+        return load_signing_key(path)
+    key = generate_signing_key(path)
+    log.warning(
+        "generated audit signing key %s at %s: back it up, and publish %s",
+        key.key_id,
+        path,
+        path.with_name(path.stem + ".pub.pem"),
+    )
+    return key
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._embedded: EmbeddedPostgres | None = None
         self._followers: list[LogFollower] = []
+        self._ledger: AuditLedger | None = None
+        self._relay: KafkaRelay | None = None
         self._responder: Responder | None = None
         self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="command")
         # Password hashing gets its own small pool: a burst of sign-ins (or an attack on them)
@@ -168,16 +193,23 @@ class Runtime:
             self._fanout = RedisFanout(s.redis_url, self.live_feed)
             self._fanout.start()
             self.publish_live = self._fanout.publish
-        kinds = set(WORKER_KINDS) if workers is True else set(workers or ())
+        if workers is True:
+            kinds = set(WORKER_KINDS) - (set() if s.kafka_bootstrap_servers else {"relay"})
+        else:
+            kinds = set(workers or ())
         unknown = kinds - set(WORKER_KINDS)
         if unknown:
             raise ValueError(f"unknown workers: {', '.join(sorted(unknown))}")
+        if "relay" in kinds and not s.kafka_bootstrap_servers:
+            raise ValueError("the relay needs PARLEY_KAFKA_BOOTSTRAP_SERVERS")
         if kinds:
             self._start_workers(kinds)
 
     def _start_workers(self, kinds: set[str]) -> None:
         s = self.settings
         followers: list[tuple[str, Callable[[], int], Callable[[Any], None]]] = []
+        after: dict[str, tuple[Callable[[], int], str]] = {}
+        """Followers that stay behind another: name → (ceiling, NOTIFY channel)."""
         reached: Callable[[int, float], bool] = self._read_models_reached_in_db
         if "projections" in kinds:
             projection = ReadModelProjection(self.store, self.writer_pool, self._publish_committed)
@@ -210,7 +242,24 @@ class Runtime:
                 read_models_reached=reached,
             )
             followers.append((RESPONDER, self._responder.position, self._responder.handle))
+        if "audit" in kinds:
+            self._ledger = AuditLedger(
+                self.store,
+                self.writer_pool,
+                load_or_create_signing_key(s),
+                checkpoint_events=s.audit_checkpoint_events,
+                checkpoint_seconds=s.audit_checkpoint_seconds,
+            )
+            self._ledger.start_timer()
+            followers.append((self._ledger.name, self._ledger.position, self._ledger.handle))
+        if "relay" in kinds:
+            assert s.kafka_bootstrap_servers is not None
+            self._relay = KafkaRelay(self.store, self.writer_pool, self.relay_settings())
+            self._relay.start_timer()
+            followers.append((self._relay.name, self._relay.position, self._relay.handle))
+            after[self._relay.name] = (self._relay.ledger_position, AUDIT_CHANNEL)
         for name, position, handle in followers:
+            ceiling, channel = after.get(name, (None, EVENTS_TABLE))
             follower = LogFollower(
                 name=name,
                 store=self.store,
@@ -218,6 +267,8 @@ class Runtime:
                 position=position,
                 handle=handle,
                 poll_seconds=s.follower_poll_seconds,
+                upto=ceiling,
+                channel=channel,
             )
             follower.start()
             self._followers.append(follower)
@@ -253,9 +304,25 @@ class Runtime:
         if self.read_models is not None:
             await self._reader_pool.close()
 
+    def relay_settings(self) -> RelaySettings:
+        s = self.settings
+        assert s.kafka_bootstrap_servers is not None
+        return RelaySettings(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            topic=s.kafka_topic,
+            checkpoint_topic=s.kafka_checkpoint_topic,
+            partitions=s.kafka_partitions,
+            replication_factor=s.kafka_replication_factor,
+            timeout_seconds=s.kafka_timeout_seconds,
+        )
+
     def stop(self) -> None:
         for follower in self._followers:
             follower.stop()
+        if self._ledger is not None:
+            self._ledger.stop()
+        if self._relay is not None:
+            self._relay.stop()
         if self._responder is not None:
             self._responder.close()
         if self._fanout is not None:

@@ -131,8 +131,13 @@ class Report:
 
 
 def verify_checkpoints(
-    checkpoints: Sequence[Checkpoint], keys: dict[str, bytes], report: Report
+    checkpoints: Sequence[Checkpoint],
+    keys: dict[str, bytes],
+    report: Report,
+    *,
+    complete: bool = True,
 ) -> None:
+    """`complete`: the checkpoints must start at the first one (not a bundle's excerpt)."""
     previous: Checkpoint | None = None
     for cp in sorted(checkpoints, key=lambda c: c.seq):
         report.checkpoints_checked += 1
@@ -154,13 +159,20 @@ def verify_checkpoints(
             )
         else:
             report.key_ids.add(cp.key_id)
-        expected_previous = previous.digest() if previous else GENESIS
-        expected_from = previous.to_position if previous else 0
-        if previous is not None and cp.seq != previous.seq + 1:
+        if previous is None:
+            if (complete or cp.seq == 1) and (
+                cp.seq != 1 or cp.previous != GENESIS or cp.from_position != 0
+            ):
+                report.findings.append(
+                    Finding(
+                        "checkpoint", cp.from_position, f"checkpoints before {cp.seq} are missing"
+                    )
+                )
+        elif cp.seq != previous.seq + 1:
             report.findings.append(
                 Finding("checkpoint", cp.from_position, f"checkpoint {previous.seq + 1} is missing")
             )
-        elif cp.previous != expected_previous or cp.from_position != expected_from:
+        elif cp.previous != previous.digest() or cp.from_position != previous.to_position:
             report.findings.append(
                 Finding(
                     "checkpoint",
@@ -426,7 +438,9 @@ def verify_bundle(
 ) -> Report:
     """Verify a bundle offline. `keys`: the public keys you trust (default: the bundle's own)."""
     report = Report()
-    verify_checkpoints(bundle.checkpoints, keys if keys is not None else bundle.keys, report)
+    verify_checkpoints(
+        bundle.checkpoints, keys if keys is not None else bundle.keys, report, complete=False
+    )
     verify_chain(bundle.entries, bundle.checkpoints, report, previous_chain=bundle.previous_chain)
     tenant = _uuid(bundle.manifest.get("tenant_id"))
     verify_events(

@@ -107,7 +107,14 @@ def ensure_topics(settings: RelaySettings) -> None:
         ):
             try:
                 admin.create_topics(
-                    [NewTopic(name, partitions, settings.replication_factor, TOPIC_CONFIG)]
+                    [
+                        NewTopic(
+                            name=name,
+                            num_partitions=partitions,
+                            replication_factor=settings.replication_factor,
+                            topic_configs=TOPIC_CONFIG,
+                        )
+                    ]
                 )
                 log.info("created Kafka topic %s (%d partitions)", name, partitions)
             except TopicAlreadyExistsError:

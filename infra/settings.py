@@ -28,6 +28,30 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         default=None, description="host:port[,host:port]. Set: the relay publishes every event."
     )
+    kafka_topic: str = Field(default="parley.events.v1", description="Topic of every event.")
+    kafka_checkpoint_topic: str = Field(
+        default="parley.audit-checkpoints.v1", description="Topic of signed audit checkpoints."
+    )
+    kafka_partitions: int = Field(
+        default=6, description="Partitions of the event topic when the relay creates it."
+    )
+    kafka_replication_factor: int = Field(
+        default=1, description="Replication of the topics when the relay creates them (use 3)."
+    )
+    kafka_timeout_seconds: float = Field(
+        default=30.0, description="How long the relay waits for Kafka before retrying a batch."
+    )
+    audit_signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs audit checkpoints; `parley audit "
+        "keygen` writes one. Unset: data_dir/audit-signing-key.pem, generated on first start.",
+    )
+    audit_checkpoint_events: int = Field(
+        default=1000, description="Seal a signed checkpoint every this many events…"
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=60.0, description="…or once the oldest unsealed event is this old."
+    )
     elasticsearch_url: str | None = Field(
         default=None, description="http://host:port. Set: search uses Elasticsearch."
     )
@@ -99,3 +123,7 @@ class Settings(BaseSettings):
     @cached_property
     def embedded(self) -> bool:
         return self.database_url is None
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.audit_signing_key_file or self.data_dir / "audit-signing-key.pem"

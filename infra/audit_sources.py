@@ -1,0 +1,364 @@
+"""Where verification reads history from: Postgres (events, chain, checkpoints) and Kafka, and
+the export of a self-contained bundle. The checks themselves are in `infra/audit_verify.py`."""
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from kafka import KafkaConsumer, TopicPartition
+from psycopg import Connection
+
+from infra.audit import GENESIS, Checkpoint
+from infra.audit_store import LEDGER_NAME, load_checkpoints, public_keys
+from infra.audit_verify import (
+    ChainEntry,
+    Finding,
+    Progress,
+    Report,
+    StoredEvent,
+    verify_chain,
+    verify_checkpoints,
+    verify_events,
+    write_bundle,
+)
+from infra.event_store import EVENTS_TABLE
+from infra.follower_positions import read_position
+from infra.kafka_relay import RELAY_NAME, decode_record
+
+log = logging.getLogger(__name__)
+
+_PAGE = 5000
+
+
+def tenant_in_state(state: bytes) -> UUID | None:
+    """The plaintext tenant id every Parley event carries (None if absent or unreadable)."""
+    try:
+        value = json.loads(state).get("tenant_id")
+        return UUID(value["_data_"] if isinstance(value, dict) else value) if value else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def position_at(conn: Connection[Any], value: str | None, *, default: int) -> int:
+    """A position from `--from/--to`: an integer position or an ISO-8601 time (the last event
+    chained at or before it)."""
+    if value is None:
+        return default
+    if value.isdigit():
+        return int(value)
+    moment = datetime.fromisoformat(value)
+    row = conn.execute(
+        "SELECT coalesce(max(position), 0) FROM audit_chain WHERE recorded_at <= %s", (moment,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class Span:
+    """The checkpoint-aligned range to check: positions (start, end]."""
+
+    start: int
+    end: int
+    previous_chain: bytes
+
+
+def aligned_span(conn: Connection[Any], lo: int, hi: int, checkpoints: list[Checkpoint]) -> Span:
+    """Widen [lo, hi] to whole checkpoints, so their Merkle roots can be recomputed."""
+    start = max(0, lo - 1)
+    for cp in checkpoints:
+        if cp.from_position < lo <= cp.to_position:
+            start = cp.from_position
+        if cp.from_position < hi <= cp.to_position:
+            hi = cp.to_position
+    row = conn.execute(
+        "SELECT chain FROM audit_chain WHERE position <= %s ORDER BY position DESC LIMIT 1",
+        (start,),
+    ).fetchone()
+    if start > 0 and row is None:
+        start = 0
+    return Span(start, hi, bytes(row[0]) if row and start > 0 else GENESIS)
+
+
+def load_entries(conn: Connection[Any], span: Span) -> list[ChainEntry]:
+    rows = conn.execute(
+        "SELECT position, leaf, chain, originator_id, originator_version, tenant_id, topic"
+        " FROM audit_chain WHERE position > %s AND position <= %s ORDER BY position",
+        (span.start, span.end),
+    ).fetchall()
+    return [
+        ChainEntry(p, bytes(leaf), bytes(ch), oid, v, t, topic)
+        for p, leaf, ch, oid, v, t, topic in rows
+    ]
+
+
+def iter_db_events(
+    conn: Connection[Any], start: int, end: int, *, tenant: UUID | None = None
+) -> Iterator[StoredEvent]:
+    after = start
+    while True:
+        rows = conn.execute(
+            f"SELECT notification_id, originator_id, originator_version, topic, state"
+            f" FROM {EVENTS_TABLE} WHERE notification_id > %s AND notification_id <= %s"
+            " ORDER BY notification_id LIMIT %s",
+            (after, end, _PAGE),
+        ).fetchall()
+        for position, oid, version, topic, state in rows:
+            event = StoredEvent(position, oid, version, topic, bytes(state), tenant_in_state(state))
+            if tenant is None or event.tenant_id == tenant:
+                yield event
+        if len(rows) < _PAGE:
+            return
+        after = rows[-1][0]
+
+
+def count_events(conn: Connection[Any], start: int, end: int) -> int:
+    row = conn.execute(
+        f"SELECT count(*) FROM {EVENTS_TABLE} WHERE notification_id > %s AND notification_id <= %s",
+        (start, end),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def verify_database(
+    conn: Connection[Any],
+    keys: dict[str, bytes],
+    *,
+    tenant: UUID | None = None,
+    lo: str | None = None,
+    hi: str | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    report = Report()
+    checkpoints = load_checkpoints(conn)
+    verify_checkpoints(checkpoints, keys, report)
+    ledger_head = read_position(conn, LEDGER_NAME)
+    span = aligned_span(
+        conn,
+        position_at(conn, lo, default=1),
+        min(position_at(conn, hi, default=ledger_head), ledger_head),
+        checkpoints,
+    )
+    entries = load_entries(conn, span)
+    verify_chain(entries, checkpoints, report, previous_chain=span.previous_chain)
+    head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}").fetchone()
+    last = max(span.end, int(head[0]) if head else 0) if hi is None else span.end
+    verify_events(
+        entries,
+        iter_db_events(conn, span.start, last),
+        report,
+        tenant=tenant,
+        progress=progress,
+        total=count_events(conn, span.start, last),
+    )
+    return report
+
+
+# -- Kafka -------------------------------------------------------------------------------------
+
+
+def _consume_all(bootstrap: str, topic: str, timeout: float = 30.0) -> Iterator[Any]:
+    """Every record of the topic as it is now, partition by partition, without a group."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=int(timeout * 1000),
+        request_timeout_ms=int(timeout * 1000) + 5000,
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not assigned:
+            return
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        end = consumer.end_offsets(assigned)
+        remaining = {tp for tp in assigned if end[tp] > 0}
+        while remaining:
+            batches = consumer.poll(timeout_ms=int(timeout * 1000))
+            if not batches:
+                raise TimeoutError(f"Kafka stopped answering while reading {topic}")
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset < end[tp]:
+                        yield record
+                if consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+                    consumer.pause(tp)
+    finally:
+        consumer.close()
+
+
+def verify_kafka(
+    conn: Connection[Any],
+    keys: dict[str, bytes],
+    *,
+    bootstrap: str,
+    topic: str,
+    checkpoint_topic: str,
+    tenant: UUID | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """The topic against the audit chain: every relayed event present once (duplicates by
+    event_id allowed), unaltered, in order per partition; checkpoints as published to Kafka."""
+    report = Report()
+    published = [
+        Checkpoint.from_json(json.loads(r.value)) for r in _consume_all(bootstrap, checkpoint_topic)
+    ]
+    stored = {cp.seq: cp for cp in load_checkpoints(conn)}
+    for cp in published:
+        if cp.seq in stored and stored[cp.seq].body() != cp.body():
+            report.findings.append(
+                Finding(
+                    "checkpoint",
+                    cp.to_position,
+                    f"checkpoint {cp.seq} on Kafka differs from the one in Postgres",
+                )
+            )
+    verify_checkpoints(published, keys, report)
+    relayed = read_position(conn, RELAY_NAME)
+    span = aligned_span(conn, 1, relayed, published)
+    entries = [e for e in load_entries(conn, span) if e.position <= relayed]
+    verify_chain(entries, published, report, previous_chain=span.previous_chain)
+    chains = {e.position: e.chain for e in entries}
+    events: dict[UUID, StoredEvent] = {}
+    last_in_partition: dict[int, int] = {}
+    for record in _consume_all(bootstrap, topic):
+        envelope, payload = decode_record(record.value)
+        event = StoredEvent(
+            position=int(envelope["position"]),
+            originator_id=UUID(envelope["aggregate_id"]),
+            version=int(envelope["aggregate_version"]),
+            topic=envelope["type"],
+            state=payload,
+            tenant_id=UUID(envelope["tenant_id"]) if envelope.get("tenant_id") else None,
+        )
+        if tenant is not None and event.tenant_id != tenant:
+            continue
+        key = UUID(envelope["event_id"])
+        if key in events:
+            if events[key].leaf() != event.leaf():
+                report.findings.append(
+                    Finding("modified", event.position, "a resent record differs from the first")
+                )
+            continue  # a resend: consumers drop it by event_id
+        events[key] = event
+        previous = last_in_partition.get(record.partition, 0)
+        if event.position < previous:
+            report.findings.append(
+                Finding(
+                    "reordered",
+                    event.position,
+                    f"partition {record.partition}: after position {previous}",
+                )
+            )
+        last_in_partition[record.partition] = max(previous, event.position)
+        header = dict(record.headers or []).get("chain_hash", b"").decode()
+        if event.position in chains and header != chains[event.position].hex():
+            report.findings.append(
+                Finding("modified", event.position, "the record's chain_hash header was altered")
+            )
+    ordered = sorted(events.values(), key=lambda e: e.position)
+    verify_events(entries, ordered, report, tenant=tenant, progress=progress, total=len(ordered))
+    return report
+
+
+# -- export ------------------------------------------------------------------------------------
+
+BUNDLE_README = """# Parley audit bundle
+
+This archive holds a range of Parley's event history and everything needed to check it
+offline, without access to Parley's database:
+
+- `events.jsonl`: the events, each with its log position, aggregate id and version, type and its
+  stored bytes (`state_base64`) exactly as the event store holds them;
+- `chain.jsonl`: the audit chain for the whole checkpoint-aligned range (for events of other
+  tenants only their position, leaf hash and chain hash);
+- `checkpoints.jsonl`: the signed checkpoints covering the range;
+- `keys/*.pub.pem`: the Ed25519 public keys that signed them;
+- `manifest.json`: what was exported, by whom, when.
+
+## Check it
+
+    parley audit verify --bundle THIS_FILE --public-key PUBLISHED_KEY.pem
+
+Pass the public key you obtained independently (Parley's `docs/audit-public-keys/`, or
+`GET /audit/public-key` of the deployment); without `--public-key` the bundle's own keys are
+used and the verifier says so. The exit code is 0 when everything verifies, 1 otherwise, and the
+first altered position is named.
+
+## What is checked (so you can reimplement it)
+
+1. Every checkpoint's signature (Ed25519 over its canonical JSON body: keys sorted, no spaces,
+   without `signature`), and that checkpoint n names checkpoint n-1's SHA-256 as `previous`.
+2. The chain: `leaf = SHA-256("parley.audit.leaf.v1\\0" || position as 8 bytes big-endian ||
+   aggregate id (16 bytes) || aggregate version as 8 bytes big-endian || type || "\\0" ||
+   stored bytes)`, `chain[p] = SHA-256(chain[previous position] || leaf[p])`, starting from
+   `manifest.previous_chain`; each checkpoint's `count`, `merkle_root` (RFC 6962 over the
+   leaves of its range) and `chain_hash` must match.
+3. Each event's leaf, recomputed from its stored bytes, must equal the chain's leaf at its
+   position.
+
+A tenant-scoped bundle proves that every event it contains is exactly what was recorded, at that
+position, in that order, under signed checkpoints. It does not by itself prove that no event of
+the tenant was left out of the bundle (other tenants' entries are opaque hashes); a
+platform-wide bundle (no tenant) or `parley audit verify` against the database does.
+"""
+
+
+def export_bundle(
+    conn: Connection[Any],
+    out: Path,
+    *,
+    tenant: UUID | None,
+    lo: str | None,
+    hi: str | None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    checkpoints = load_checkpoints(conn)
+    ledger_head = read_position(conn, LEDGER_NAME)
+    span = aligned_span(
+        conn,
+        position_at(conn, lo, default=1),
+        min(position_at(conn, hi, default=ledger_head), ledger_head),
+        checkpoints,
+    )
+    entries = load_entries(conn, span)
+    if tenant is not None:  # other tenants' events stay opaque
+        entries = [
+            e if e.tenant_id == tenant else ChainEntry(e.position, e.leaf, e.chain) for e in entries
+        ]
+    total = count_events(conn, span.start, span.end)
+    events = []
+    for n, event in enumerate(iter_db_events(conn, span.start, span.end, tenant=tenant), 1):
+        events.append(event)
+        if progress is not None and n % 1000 == 0:
+            progress(n, total)
+    if progress is not None:
+        progress(total, total)
+    covering = [
+        cp for cp in checkpoints if cp.to_position > span.start and cp.from_position < span.end
+    ]
+    manifest = {
+        "exported_at": datetime.now().astimezone().isoformat(),
+        "tenant_id": str(tenant) if tenant else None,
+        "from_position": span.start + 1,
+        "to_position": span.end,
+        "sealed_to": max((cp.to_position for cp in covering), default=0),
+    }
+    write_bundle(
+        out,
+        manifest=manifest,
+        events=events,
+        entries=entries,
+        previous_chain=span.previous_chain,
+        checkpoints=covering,
+        keys=public_keys(conn),
+        readme=BUNDLE_README,
+    )
+    return {**manifest, "events": len(events), "checkpoints": len(covering)}
