@@ -191,7 +191,7 @@ def verify_chain(
     *,
     previous_chain: bytes = GENESIS,
 ) -> None:
-    """`entries` in position order, starting right after the entry whose chain is `previous_chain`."""
+    """`entries` in position order, right after the entry whose chain is `previous_chain`."""
     chain = previous_chain
     for entry in entries:
         if chain_hash(chain, entry.leaf) != entry.chain:
