@@ -16,6 +16,7 @@ from api.context import ParleyContext
 from api.runtime import Runtime
 from api.schema import schema
 from domain.errors import NotAuthenticated
+from infra.audit import public_key_pem
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "followers": runtime.follower_status(),
             }
         )
+
+    @app.get("/audit/public-key", include_in_schema=False)
+    async def audit_public_keys() -> dict[str, Any]:
+        """Every Ed25519 key that signed audit checkpoints, for independent verification."""
+        keys = await runtime.run_blocking(runtime.audit_public_keys)
+        return {
+            "algorithm": "Ed25519",
+            "keys": [
+                {"key_id": key_id, "public_key_pem": public_key_pem(raw)}
+                for key_id, raw in sorted(keys.items())
+            ],
+        }
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from api.cli_audit import add_audit_commands
 from infra.settings import Settings
 
 EXAMPLE_QUERY = """\
@@ -397,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "demo", help="create a demo tenant and user; print a ready token and an example query"
     ).set_defaults(func=cmd_demo)
+    add_audit_commands(sub)
     return parser
 
 

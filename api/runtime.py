@@ -27,6 +27,7 @@ from domain.errors import RateLimited
 from infra.audit import SigningKey, generate_signing_key, load_signing_key
 from infra.audit_store import DDL as AUDIT_DDL
 from infra.audit_store import NOTIFY_CHANNEL as AUDIT_CHANNEL
+from infra.audit_store import public_keys
 from infra.event_store import EVENTS_TABLE, EventStore, open_event_store
 from infra.follower_positions import DDL as POSITIONS_DDL
 from infra.follower_positions import read_position, store_position
@@ -303,6 +304,10 @@ class Runtime:
             await self._es_async.close()
         if self.read_models is not None:
             await self._reader_pool.close()
+
+    def audit_public_keys(self) -> dict[str, bytes]:
+        with self.writer_pool.connection() as conn:
+            return public_keys(conn)
 
     def relay_settings(self) -> RelaySettings:
         s = self.settings
