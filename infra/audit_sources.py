@@ -227,7 +227,7 @@ def verify_kafka(
     verify_chain(entries, published, report, previous_chain=span.previous_chain)
     chains = {e.position: e.chain for e in entries}
     events: dict[UUID, StoredEvent] = {}
-    last_in_partition: dict[int, int] = {}
+    last_of_aggregate: dict[tuple[int, UUID], int] = {}
     for record in _consume_all(bootstrap, topic):
         envelope, payload = decode_record(record.value)
         event = StoredEvent(
@@ -248,16 +248,19 @@ def verify_kafka(
                 )
             continue  # a resend: consumers drop it by event_id
         events[key] = event
-        previous = last_in_partition.get(record.partition, 0)
+        # The contract orders each aggregate's events within its partition.
+        stream = (record.partition, event.originator_id)
+        previous = last_of_aggregate.get(stream, 0)
         if event.position < previous:
             report.findings.append(
                 Finding(
                     "reordered",
                     event.position,
-                    f"partition {record.partition}: after position {previous}",
+                    f"partition {record.partition}: {event.originator_id} v{event.version} comes"
+                    f" after position {previous}",
                 )
             )
-        last_in_partition[record.partition] = max(previous, event.position)
+        last_of_aggregate[stream] = max(previous, event.position)
         header = dict(record.headers or []).get("chain_hash", b"").decode()
         if event.position in chains and header != chains[event.position].hex():
             report.findings.append(
