@@ -3,6 +3,7 @@
 import logging
 
 from graphql import GraphQLError
+from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import MaskErrors
 
 from domain.errors import ParleyError
@@ -17,6 +18,9 @@ def _code_of(error: GraphQLError) -> str | None:
         return original.code
     if isinstance(original, SubscriberTooSlow):
         return "RATE_LIMITED"
+    if isinstance(original, StrawberryInputCoercionError):
+        # A variable a scalar cannot parse (e.g. a DateTime that is not ISO 8601).
+        return "BAD_USER_INPUT"
     if original is None:
         # Parse and validation errors: the client sent a bad document or bad variables.
         return "BAD_USER_INPUT"

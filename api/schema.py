@@ -7,11 +7,12 @@ from strawberry.tools import merge_types
 from api.errors import ParleyErrors
 from api.graphql_metrics import OperationMetrics
 from api.mutations import Mutation
+from queries.audit_schema import AuditQueries
 from queries.schema import Query, Subscription
 from queries.search_schema import SearchQueries
 
 schema = strawberry.Schema(
-    query=merge_types("Query", (Query, SearchQueries)),
+    query=merge_types("Query", (Query, SearchQueries, AuditQueries)),
     mutation=Mutation,
     subscription=Subscription,
     extensions=[

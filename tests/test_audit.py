@@ -281,10 +281,12 @@ def test_reordered_events_are_named(history: History, copy: PostgresTarget) -> N
 
 def test_a_forged_checkpoint_signature_is_named(history: History, copy: PostgresTarget) -> None:
     with psycopg.connect(copy.conninfo()) as conn:
-        seq, to_position, signature = conn.execute(
+        row = conn.execute(
             "SELECT seq, to_position, signature FROM audit_checkpoints ORDER BY seq LIMIT 1"
             " OFFSET 2"
         ).fetchone()
+    assert row is not None
+    seq, to_position, signature = row
     forged = bytes([signature[0] ^ 1]) + bytes(signature[1:])
     tamper(copy, f"UPDATE audit_checkpoints SET signature = '\\x{forged.hex()}' WHERE seq = {seq}")
     code, report = verify(history, copy)
