@@ -32,6 +32,7 @@ from infra.audit_store import (
 )
 from infra.event_store import EventStore
 from infra.follower_positions import store_position
+from infra.metrics import AUDIT_CHECKPOINTS
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ class AuditLedger:
         )
         checkpoint = self._key.sign(unsigned)
         insert_checkpoint(conn, checkpoint)
+        AUDIT_CHECKPOINTS.inc()
         log.info(
             "audit checkpoint %d sealed positions %d..%d (%d events)",
             checkpoint.seq,
