@@ -1,0 +1,57 @@
+"""`parley replay AGGREGATE_ID [--as-of TIME | --version N]`: an aggregate's past state as JSON."""
+
+import argparse
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from infra.settings import Settings
+
+
+def iso_time(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 time: {value!r} (e.g. 2026-11-26T13:00:00Z)"
+        ) from None
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from api.cli import _runtime
+    from api.progress import ProgressBar
+    from queries.replay import state_at
+
+    runtime = _runtime(settings)
+    try:
+        bar = ProgressBar(f"replay {args.aggregate_id}")
+        state = state_at(
+            runtime.store,
+            args.aggregate_id,
+            as_of=args.as_of,
+            version=args.version,
+            progress=bar.update,
+        )
+    finally:
+        runtime.stop()
+    print(json.dumps(state, indent=2, ensure_ascii=False))
+    return 0
+
+
+def add_replay_command(subparsers: "argparse._SubParsersAction[Any]") -> None:
+    """Register `parley replay` on the CLI's sub-command parsers."""
+    replay = subparsers.add_parser(
+        "replay",
+        help="print an aggregate's state at a past time or version (JSON), rebuilt from its events",
+        description="Rebuild an aggregate (chat, user, tenant) from the event log up to a version, "
+        "or up to its last event at or before a time, and print its state as JSON. Without "
+        "--as-of or --version: its latest state. Times without a zone are UTC.",
+    )
+    replay.add_argument("aggregate_id", type=UUID, metavar="AGGREGATE_ID")
+    when = replay.add_mutually_exclusive_group()
+    when.add_argument("--as-of", type=iso_time, metavar="ISO_TIME", help="e.g. 2026-11-26T13:00Z")
+    when.add_argument(
+        "--version", type=int, metavar="N", help="the aggregate version (1 = created)"
+    )
+    replay.set_defaults(func=cmd_replay)
