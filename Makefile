@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check-schema install clean
+.PHONY: run test lint tools check-schema install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# kcat: the tests read the event topic with it, as analytics consumers would (Debian package).
+tools:
+	@command -v kcat >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq kcat \
+		|| { apt-get update -qq && apt-get install -y -qq kcat; }; }; } \
+		|| { echo "the tests need kcat: apt-get install kcat (or brew install kcat)"; exit 1; }
+
+test: lint tools
 	$(BIN)/parley services up
 	$(BIN)/pytest
 

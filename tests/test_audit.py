@@ -529,3 +529,25 @@ def test_a_platform_bundle_with_a_forged_checkpoint_fails(history: History, tmp_
     forged = _rewrite_bundle(bundle, tmp_path / "forged.zip", "checkpoints.jsonl", forge)
     code, report = verify(history, None, "--bundle", str(forged))
     assert code == 1 and first_problem(report)[0] == "signature"
+
+
+def test_kcat_shows_readable_records(history: History) -> None:
+    """What an analytics engineer sees with `kcat -C -t parley.events.v1`: text, not bytes."""
+    done = subprocess.run(
+        ["kcat", "-C", "-b", history.kafka, "-t", history.topic, "-e", "-q", "-f", "%k\t%h\t%s\n"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert len(lines) == history_size(history)
+    for line in lines:
+        key, headers, value = line.split("\t")
+        record = json.loads(value)
+        assert key == record["aggregate_id"]
+        assert f"event_type={record['type']}" in headers
+        assert f"position={record['position']}" in headers
+        assert "chain_hash=" in headers
+        assert record["payload"]["tenant_id"]["_data_"] == uuid.UUID(record["tenant_id"]).hex
+    assert any("hello acme" in line for line in lines)
