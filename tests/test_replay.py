@@ -20,6 +20,7 @@ from api.runtime import Runtime
 from commands.messages import (
     ArchiveChat,
     CreateTenant,
+    DeleteChat,
     RecordReply,
     RenameChat,
     SendMessage,
@@ -164,6 +165,16 @@ def test_replay_before_creation_or_of_an_unknown_id_is_a_clear_error(quiet: Quie
         state_at(quiet.store, chat_id, version=0)
     with pytest.raises(InvalidInput):
         state_at(quiet.store, chat_id, version=1, as_of=created)
+
+
+def test_a_deleted_chat_can_still_be_replayed(quiet: Quiet) -> None:
+    chat_id, history = chat_history(quiet)
+    quiet.handlers.delete_chat(DeleteChat(chat_id=chat_id), quiet.owner)
+    assert state_at(quiet.store, chat_id)["status"] == "deleted"
+    assert state_at(quiet.store, chat_id, as_of=history[-1][1]) == {
+        **history[-1][0],
+        "as_of": history[-1][1].isoformat(),
+    }
 
 
 def test_replay_reports_progress_batch_by_batch(
@@ -464,8 +475,11 @@ def test_an_auditor_of_another_tenant_finds_nothing(
         assert [e["extensions"]["code"] for e in found] == ["NOT_FOUND", "NOT_FOUND"]
         answers.append([e["message"] for e in found])
     assert answers[0] == answers[1]  # an existing id of another tenant looks missing
-    # Nor does the tenant's own auditor find an id that does not exist.
+    # Nor does the tenant's own auditor find an id that does not exist, or a chat in a user.
     assert codes(lambda: audited.auditor.run(AUDIT_LOG, {"id": str(uuid.uuid4())})) == ["NOT_FOUND"]
+    user_as_chat = {"id": audited.member_id, "at": at}
+    assert codes(lambda: audited.auditor.run(CHAT_AT, user_as_chat)) == ["NOT_FOUND"]
+    assert audited.auditor.run(AUDIT_LOG, {"id": audited.member_id})["auditLog"]["nodes"]
 
 
 def test_a_platform_admin_reads_any_tenants_audit_trail(
