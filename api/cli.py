@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 
 from api.cli_audit import add_audit_commands
+from api.cli_replay import add_replay_command
 from infra.settings import Settings
 
 EXAMPLE_QUERY = """\
@@ -250,6 +251,21 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_events_schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from infra.event_contract import ContractError, write_contract
+
+    try:
+        paths = write_contract(Path(args.out))
+    except ContractError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
+
+
 def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
     import shlex
 
@@ -310,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser(
         "worker",
-        help="run the followers (read models, responder) without the API, e.g. beside "
+        help="run the followers (read models, search, responder, audit ledger, Kafka relay) "
+        "without the API, e.g. beside "
         "API-only servers started with PARLEY_RUN_WORKERS=false",
     )
     worker.add_argument(
@@ -398,7 +415,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "demo", help="create a demo tenant and user; print a ready token and an example query"
     ).set_defaults(func=cmd_demo)
+    events = sub.add_parser("events", help="the event contract for Kafka consumers")
+    event_actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
+    schemas = event_actions.add_parser(
+        "schemas", help="(re)generate the JSON Schemas and AsyncAPI document of every event"
+    )
+    schemas.add_argument("--out", default="docs/events", help="directory (default docs/events)")
+    schemas.set_defaults(func=cmd_events_schemas)
+
     add_audit_commands(sub)
+    add_replay_command(sub)
     return parser
 
 

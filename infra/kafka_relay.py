@@ -23,7 +23,6 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
-from eventsourcing.utils import resolve_topic
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -54,11 +53,12 @@ class RelaySettings:
     timeout_seconds: float = 30.0
 
 
-def schema_version(topic: str) -> int:
-    try:
-        return int(getattr(resolve_topic(topic), "class_version", 1))
-    except Exception:  # an event class that no longer exists keeps its stored version 1
+def schema_version(state: bytes) -> int:
+    """The version the event was *written* with: `eventsourcing` stores `class_version` in the
+    state when it is above 1 (an old event keeps its version however the class evolves)."""
+    if b'"class_version":' not in state:
         return 1
+    return int(json.loads(state).get("class_version", 1))
 
 
 def encode_record(
@@ -68,7 +68,7 @@ def encode_record(
     envelope = {
         "event_id": str(event_id(n.originator_id, n.originator_version)),
         "type": n.topic,
-        "schema_version": schema_version(n.topic),
+        "schema_version": schema_version(n.state),
         "tenant_id": str(tenant_id) if tenant_id else None,
         "aggregate_id": str(n.originator_id),
         "aggregate_version": n.originator_version,

@@ -64,7 +64,7 @@ from tests.conftest import ROOT, fresh_database, target_url
 DOCS = ROOT / "docs" / "events"
 EXAMPLE = ROOT / "docs" / "examples" / "analytics_consumer.py"
 REGENERATE = (
-    "regenerate with `.venv/bin/python -m infra.event_contract docs/events`, review the diff "
+    "regenerate with `parley events schemas`, review the diff "
     "(docs/events/README.md, Versions) and commit it"
 )
 PASSWORD = "correct horse battery"
