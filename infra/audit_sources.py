@@ -212,7 +212,16 @@ def verify_kafka(
     ]
     stored = {cp.seq: cp for cp in load_checkpoints(conn)}
     for cp in published:
-        if cp.seq in stored and stored[cp.seq].body() != cp.body():
+        if cp.seq not in stored:
+            report.findings.append(
+                Finding(
+                    "deleted",
+                    cp.from_position + 1,
+                    f"checkpoint {cp.seq} is on Kafka but not in Postgres: positions"
+                    f" {cp.from_position + 1}..{cp.to_position} were truncated from the database",
+                )
+            )
+        elif stored[cp.seq].body() != cp.body():
             report.findings.append(
                 Finding(
                     "checkpoint",
