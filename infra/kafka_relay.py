@@ -93,12 +93,22 @@ def decode_record(value: bytes) -> tuple[dict[str, Any], bytes]:
     return envelope, value[start:-1]
 
 
+def _timeouts(settings: RelaySettings) -> dict[str, int]:
+    """Every wait of the client bounded by our timeout (kafka-python defaults some to 30 s)."""
+    timeout_ms = int(settings.timeout_seconds * 1000)
+    return {
+        "request_timeout_ms": timeout_ms,
+        "bootstrap_timeout_ms": timeout_ms,
+        "reconnect_backoff_max_ms": min(timeout_ms, 5000),
+    }
+
+
 def ensure_topics(settings: RelaySettings) -> None:
     """Create the event topic (unlimited retention, no compaction) and the checkpoint topic."""
     admin = KafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
-        request_timeout_ms=int(settings.timeout_seconds * 1000),
         client_id="parley-relay-admin",
+        **_timeouts(settings),
     )
     try:
         for name, partitions in (
@@ -156,8 +166,8 @@ class KafkaRelay:
                 batch_size=256 * 1024,
                 compression_type=None,
                 max_block_ms=timeout_ms,
-                request_timeout_ms=timeout_ms,
                 delivery_timeout_ms=timeout_ms * 2,
+                **_timeouts(self.settings),
             )
             log.info("relay connected to Kafka at %s", self.settings.bootstrap_servers)
         return self._producer
@@ -167,8 +177,16 @@ class KafkaRelay:
         if producer is not None:
             try:
                 producer.close(timeout=1)
-            except Exception:  # closing a broken producer may fail too
-                log.debug("closing the Kafka producer failed", exc_info=True)
+            except Exception:
+                # kafka-python's close() flushes first and raises while records are pending,
+                # before it stops its network thread: stop that thread ourselves, or every
+                # outage leaks one producer that retries forever.
+                log.debug("closing the Kafka producer failed; forcing it", exc_info=True)
+                sender = getattr(producer, "_sender", None)
+                if sender is not None and sender.is_alive():
+                    sender.force_close()
+                    sender.join(timeout=5)
+                producer._closed = True  # its __del__ must not try to close it again
 
     def handle(self, batch: Sequence[Notification]) -> None:
         with self._pool.connection() as conn:

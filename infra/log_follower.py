@@ -99,6 +99,7 @@ class LogFollower:
                 caught_up = self._step()
             except Exception as e:  # a failing batch is retried with back-off, never dropped
                 self._failed(e)
+                self._report_lag()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
@@ -124,11 +125,19 @@ class LogFollower:
             FOLLOWER_EVENTS.labels(self.name).inc(len(batch))
             position = self._position()
             self._recovered(position)
-        head = self._store.head()
+        self._report_lag(position)
+        return len(batch) < limit
+
+    def _report_lag(self, position: int | None = None) -> None:
+        """Position and lag gauges, kept current while batches fail too (alerts must fire)."""
+        try:
+            position = self._position() if position is None else position
+            head = self._store.head()
+        except Exception:  # the database is what is failing: keep the last figures
+            return
         FOLLOWER_POSITION.labels(self.name).set(position)
         FOLLOWER_LAG_EVENTS.labels(self.name).set(max(0, head - position))
         FOLLOWER_LAG_SECONDS.labels(self.name).set(self._lag_seconds(position, head))
-        return len(batch) < limit
 
     def _lag_seconds(self, position: int, head: int) -> float:
         """Age of the oldest event not processed yet (0 when caught up)."""
