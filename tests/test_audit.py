@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -573,3 +574,27 @@ def test_a_truncated_tail_is_caught_against_kafka(history: History, copy: Postgr
     assert code == 0, report  # the database alone cannot tell
     code, report = verify(history, copy, "--source", "kafka")
     assert code == 1 and first_problem(report) == ("deleted", cut + 1)
+
+
+def test_the_embedded_server_serves_its_key_and_its_history_verifies(server: Any) -> None:
+    """The zero-setup default: `parley serve` chains and signs from the first event, publishes
+    the key it generated, and `parley audit verify` with that key passes."""
+    from infra.audit import key_id_of, load_public_key
+
+    server.create_tenant()
+    head = server.settled_head()
+    published = httpx.get(f"{server.url}/audit/public-key", timeout=10).json()
+    assert published["algorithm"] == "Ed25519"
+    local = (server.data_dir / "audit-signing-key.pub.pem").read_text()
+    [key] = [k for k in published["keys"] if k["public_key_pem"] == local]
+    assert key["key_id"] == key_id_of(load_public_key(local))
+
+    sealed = server.cli("audit", "seal")
+    assert sealed.returncode == 0, sealed.stderr
+    status = json.loads(server.cli("audit", "status").stdout)
+    assert status["chained_to"] >= head and status["sealed_to"] >= head
+    key_file = server.data_dir / "published.pub.pem"
+    key_file.write_text(key["public_key_pem"])
+    verified = server.cli("audit", "verify", "--public-key", str(key_file))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "OK: history verifies" in verified.stdout
