@@ -11,6 +11,10 @@ BENCHMARKS = {
         "bench.projections",
         "catch-up rate of the Postgres read models and the search index, batched vs per event",
     ),
+    "relay": (
+        "bench.relay",
+        "audit ledger, Kafka relay (vs a bare kafka-python producer) and audit verify rates",
+    ),
 }
 
 
