@@ -14,7 +14,7 @@ from kafka import KafkaConsumer, TopicPartition
 from psycopg import Connection
 
 from infra.audit import GENESIS, Checkpoint
-from infra.audit_store import LEDGER_NAME, load_checkpoints, public_keys
+from infra.audit_store import LEDGER_NAME, load_checkpoints, public_keys, tenant_in_state
 from infra.audit_verify import (
     ChainEntry,
     Finding,
@@ -33,15 +33,6 @@ from infra.kafka_relay import RELAY_NAME, decode_record
 log = logging.getLogger(__name__)
 
 _PAGE = 5000
-
-
-def tenant_in_state(state: bytes) -> UUID | None:
-    """The plaintext tenant id every Parley event carries (None if absent or unreadable)."""
-    try:
-        value = json.loads(state).get("tenant_id")
-        return UUID(value["_data_"] if isinstance(value, dict) else value) if value else None
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None
 
 
 def position_at(conn: Connection[Any], value: str | None, *, default: int) -> int:

@@ -3,6 +3,7 @@
 All append-only: triggers refuse UPDATE, DELETE and TRUNCATE on them and on the events table.
 """
 
+import json
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -73,6 +74,15 @@ CREATE TABLE IF NOT EXISTS audit_keys (
         append_only_ddl(t) for t in (EVENTS_TABLE, "audit_chain", "audit_checkpoints", "audit_keys")
     )
 )
+
+
+def tenant_in_state(state: bytes) -> UUID | None:
+    """The plaintext tenant id every Parley event carries (None if absent or unreadable)."""
+    try:
+        value = json.loads(state).get("tenant_id")
+        return UUID(value["_data_"] if isinstance(value, dict) else value) if value else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 def tenant_of(event: Any) -> UUID | None:

@@ -28,7 +28,7 @@ from infra.audit_store import (
     insert_checkpoint,
     last_checkpoint,
     register_key,
-    tenant_of,
+    tenant_in_state,
 )
 from infra.event_store import EventStore
 from infra.follower_positions import store_position
@@ -83,7 +83,7 @@ class AuditLedger:
             for n in fresh:
                 leaf = leaf_hash(n.id, n.originator_id, n.originator_version, n.topic, n.state)
                 previous = chain_hash(previous, leaf)
-                tenant = tenant_of(self._store.decode(n))
+                tenant = tenant_in_state(n.state)
                 rows.append(
                     (n.id, n.originator_id, n.originator_version, tenant, n.topic, leaf, previous)
                 )
