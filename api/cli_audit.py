@@ -102,16 +102,27 @@ def cmd_public_key(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _signing_key(settings: Settings) -> Any:
+    """The configured key, never a new one: a key made here would sign with a key nobody
+    published (the ledger generates the first one when the deployment starts)."""
+    from infra.audit import load_signing_key
+
+    path = settings.signing_key_path
+    if not path.exists():
+        raise SystemExit(
+            f"error: no audit signing key at {path}; point PARLEY_AUDIT_SIGNING_KEY_FILE at the "
+            "deployment's key (or create one with `parley audit keygen`)"
+        )
+    return load_signing_key(path)
+
+
 def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
-    from api.runtime import load_or_create_signing_key
     from projections.audit_ledger import AuditLedger
 
+    key = _signing_key(settings)
     runtime = _runtime(settings)
     try:
-        ledger = AuditLedger(
-            runtime.store, runtime.writer_pool, load_or_create_signing_key(settings)
-        )
-        checkpoint = ledger.seal_now()
+        checkpoint = AuditLedger(runtime.store, runtime.writer_pool, key).seal_now()
     finally:
         runtime.stop()
     if checkpoint is None:
@@ -176,16 +187,14 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from api.progress import ProgressBar
-    from api.runtime import load_or_create_signing_key
     from infra.audit_sources import export_bundle
     from projections.audit_ledger import AuditLedger
 
+    key = None if args.no_seal else _signing_key(settings)
     runtime = _runtime(settings)
     try:
-        if not args.no_seal:  # sign what is chained so far, so the whole range is covered
-            AuditLedger(
-                runtime.store, runtime.writer_pool, load_or_create_signing_key(settings)
-            ).seal_now()
+        if key is not None:  # sign what is chained so far, so the whole range is covered
+            AuditLedger(runtime.store, runtime.writer_pool, key).seal_now()
         with runtime.writer_pool.connection() as conn:
             summary = export_bundle(
                 conn,

@@ -121,7 +121,10 @@ def load_or_create_signing_key(settings: Settings) -> SigningKey:
     path = settings.signing_key_path
     if path.exists():
         return load_signing_key(path)
-    key = generate_signing_key(path)
+    try:
+        key = generate_signing_key(path)
+    except FileExistsError:  # another process generated it a moment ago
+        return load_signing_key(path)
     log.warning(
         "generated audit signing key %s at %s: back it up, and publish %s",
         key.key_id,

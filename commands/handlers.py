@@ -104,12 +104,13 @@ class CommandHandlers:
 
     def create_tenant(self, cmd: CreateTenant, actor: Actor | None = None) -> TenantCreated:
         """Platform operation (CLI or a platform admin): a tenant and its first tenant admin."""
-        if actor is not None:
-            require_role(self.acting(actor), frozenset({Role.PLATFORM_ADMIN}), "create tenants")
         if cmd.slug == PLATFORM_SLUG:
             raise InvalidInput(f"the slug {PLATFORM_SLUG!r} is reserved")
 
         def attempt() -> TenantCreated:
+            if actor is not None:  # inside _run: the events name the platform admin
+                me = self.acting(actor)
+                require_role(me, frozenset({Role.PLATFORM_ADMIN}), "create tenants")
             tenant = Tenant.create(name=cmd.name, slug=cmd.slug)
             admin = User.register(
                 tenant_id=tenant.id,
@@ -277,7 +278,9 @@ class CommandHandlers:
         tenant = self.store.get_or_none(user.tenant_id)
         if not isinstance(tenant, Tenant) or not tenant.active:
             raise NotAllowed("tenant is deactivated")
-        CURRENT_ACTOR.set(actor.user_id)  # _run resets it when the command ends
+        # Who the events of this command name; only commands run through _run, which resets it
+        # when the command ends (so pooled threads never carry it into the next command).
+        CURRENT_ACTOR.set(actor.user_id)
         return replace(actor, role=user.role)
 
     # -- chats -------------------------------------------------------------------------------

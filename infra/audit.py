@@ -19,7 +19,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -106,7 +106,9 @@ class Checkpoint:
                 "merkle_root": self.merkle_root.hex(),
                 "chain_hash": self.chain_hash.hex(),
                 "previous": self.previous.hex(),
-                "created_at": self.created_at.isoformat(),
+                # In UTC whatever zone the database session hands the time back in: the signed
+                # bytes must not depend on a reader's time zone.
+                "created_at": self.created_at.astimezone(UTC).isoformat(),
                 "key_id": self.key_id,
             }
         )
@@ -179,11 +181,21 @@ def generate_signing_key(path: Path, *, overwrite: bool = False) -> SigningKey:
     pem = key.private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
-    os.replace(tmp, path)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            # Atomic and exclusive: of two processes generating at once, one wins and the other
+            # gets FileExistsError (and loads the winner's key), so no private key is lost.
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     public_key_path(path).write_text(public_key_pem(key.public_bytes))
     return key
 

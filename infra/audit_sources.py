@@ -5,7 +5,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -13,7 +13,7 @@ from uuid import UUID
 from kafka import KafkaConsumer, TopicPartition
 from psycopg import Connection
 
-from infra.audit import GENESIS, Checkpoint
+from infra.audit import GENESIS, Checkpoint, event_id
 from infra.audit_store import LEDGER_NAME, load_checkpoints, public_keys, tenant_in_state
 from infra.audit_verify import (
     ChainEntry,
@@ -43,6 +43,8 @@ def position_at(conn: Connection[Any], value: str | None, *, default: int) -> in
     if value.isdigit():
         return int(value)
     moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # like every time Parley takes: UTC unless stated
     row = conn.execute(
         "SELECT coalesce(max(position), 0) FROM audit_chain WHERE recorded_at <= %s", (moment,)
     ).fetchone()
@@ -135,13 +137,21 @@ def verify_database(
         checkpoints,
     )
     entries = load_entries(conn, span)
-    verify_chain(entries, checkpoints, report, previous_chain=span.previous_chain)
+    verify_chain(
+        entries,
+        checkpoints,
+        report,
+        previous_chain=span.previous_chain,
+        start=span.start,
+        until=None if hi is None else span.end,
+    )
     head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}").fetchone()
     last = max(span.end, int(head[0]) if head else 0) if hi is None else span.end
     verify_events(
         entries,
         iter_db_events(conn, span.start, last),
         report,
+        start=span.start,
         tenant=tenant,
         progress=progress,
         total=count_events(conn, span.start, last),
@@ -198,9 +208,16 @@ def verify_kafka(
     """The topic against the audit chain: every relayed event present once (duplicates by
     event_id allowed), unaltered, in order per partition; checkpoints as published to Kafka."""
     report = Report()
-    published = [
-        Checkpoint.from_json(json.loads(r.value)) for r in _consume_all(bootstrap, checkpoint_topic)
-    ]
+    published = []
+    for r in _consume_all(bootstrap, checkpoint_topic):
+        try:
+            published.append(Checkpoint.from_json(json.loads(r.value)))
+        except (ValueError, KeyError, TypeError) as e:
+            report.findings.append(
+                Finding(
+                    "checkpoint", 0, f"checkpoint record at offset {r.offset} is unreadable: {e}"
+                )
+            )
     stored = {cp.seq: cp for cp in load_checkpoints(conn)}
     for cp in published:
         if cp.seq not in stored:
@@ -220,54 +237,87 @@ def verify_kafka(
                     f"checkpoint {cp.seq} on Kafka differs from the one in Postgres",
                 )
             )
+    unique = list({cp.seq: cp for cp in published}.values())  # resends are harmless
     verify_checkpoints(published, keys, report)
     relayed = read_position(conn, RELAY_NAME)
-    span = aligned_span(conn, 1, relayed, published)
+    ledger_head = read_position(conn, LEDGER_NAME)
+    span = aligned_span(conn, 1, relayed, unique)
     entries = [e for e in load_entries(conn, span) if e.position <= relayed]
-    verify_chain(entries, published, report, previous_chain=span.previous_chain)
+    verify_chain(entries, unique, report, previous_chain=span.previous_chain, start=span.start)
     chains = {e.position: e.chain for e in entries}
-    events: dict[UUID, StoredEvent] = {}
-    last_of_aggregate: dict[tuple[int, UUID], int] = {}
-    for record in _consume_all(bootstrap, topic):
-        envelope, payload = decode_record(record.value)
-        event = StoredEvent(
-            position=int(envelope["position"]),
-            originator_id=UUID(envelope["aggregate_id"]),
-            version=int(envelope["aggregate_version"]),
-            topic=envelope["type"],
-            state=payload,
-            tenant_id=UUID(envelope["tenant_id"]) if envelope.get("tenant_id") else None,
-        )
-        if tenant is not None and event.tenant_id != tenant:
-            continue
-        key = UUID(envelope["event_id"])
-        if key in events:
-            if events[key].leaf() != event.leaf():
-                report.findings.append(
-                    Finding("modified", event.position, "a resent record differs from the first")
+
+    def problem(kind: str, position: int, detail: str) -> None:
+        report.findings.append(Finding(kind, position, detail))
+
+    def relayed_events() -> Iterator[StoredEvent]:
+        """Each event once, as consumers see it after dropping resends by event_id; every
+        record checked on the way (envelope, headers, order)."""
+        leaf_of: dict[UUID, bytes] = {}
+        id_at: dict[int, UUID] = {}
+        last_of_aggregate: dict[tuple[int, UUID], int] = {}
+        for record in _consume_all(bootstrap, topic):
+            headers = dict(record.headers or [])
+            try:
+                envelope, payload = decode_record(record.value)
+                event = StoredEvent(
+                    position=int(envelope["position"]),
+                    originator_id=UUID(envelope["aggregate_id"]),
+                    version=int(envelope["aggregate_version"]),
+                    topic=envelope["type"],
+                    state=payload,
+                    tenant_id=UUID(envelope["tenant_id"]) if envelope.get("tenant_id") else None,
                 )
-            continue  # a resend: consumers drop it by event_id
-        events[key] = event
-        # The contract orders each aggregate's events within its partition.
-        stream = (record.partition, event.originator_id)
-        previous = last_of_aggregate.get(stream, 0)
-        if event.position < previous:
-            report.findings.append(
-                Finding(
+                key = UUID(envelope["event_id"])
+                stored = envelope["payload"]
+            except (ValueError, KeyError, TypeError) as e:
+                where = headers.get("position", b"0").decode()
+                problem(
+                    "modified",
+                    int(where) if where.isdigit() else 0,
+                    f"partition {record.partition} offset {record.offset} is not a Parley event"
+                    f" record ({e})",
+                )
+                continue
+            if tenant is not None and event.tenant_id != tenant:
+                continue
+            if event.position > ledger_head:
+                problem("inserted", event.position, "a record beyond the end of the chain")
+                continue
+            if key != event_id(event.originator_id, event.version) or str(
+                event.tenant_id or ""
+            ) != str(tenant_in_state(payload) or ""):
+                problem("modified", event.position, "the record's envelope was altered")
+            stamp = stored.get("timestamp") if isinstance(stored, dict) else None
+            if isinstance(stamp, dict) and stamp.get("_data_") != envelope.get("occurred_at"):
+                problem("modified", event.position, "the record's occurred_at was altered")
+            leaf = event.leaf()
+            if key in leaf_of:
+                if leaf_of[key] != leaf:
+                    problem("modified", event.position, "a resent record differs from the first")
+                continue  # a resend: consumers drop it by event_id
+            if id_at.get(event.position, key) != key:
+                problem("inserted", event.position, "two different events claim this position")
+                continue
+            leaf_of[key], id_at[event.position] = leaf, key
+            # The contract orders each aggregate's events within its partition.
+            stream = (record.partition, event.originator_id)
+            previous = last_of_aggregate.get(stream, 0)
+            if event.position < previous:
+                problem(
                     "reordered",
                     event.position,
                     f"partition {record.partition}: {event.originator_id} v{event.version} comes"
                     f" after position {previous}",
                 )
-            )
-        last_of_aggregate[stream] = max(previous, event.position)
-        header = dict(record.headers or []).get("chain_hash", b"").decode()
-        if event.position in chains and header != chains[event.position].hex():
-            report.findings.append(
-                Finding("modified", event.position, "the record's chain_hash header was altered")
-            )
-    ordered = sorted(events.values(), key=lambda e: e.position)
-    verify_events(entries, ordered, report, tenant=tenant, progress=progress, total=len(ordered))
+            last_of_aggregate[stream] = max(previous, event.position)
+            header = headers.get("chain_hash", b"").decode()
+            if event.position in chains and header != chains[event.position].hex():
+                problem("modified", event.position, "the record's chain_hash header was altered")
+            yield event
+
+    verify_events(
+        entries, relayed_events(), report, start=span.start, tenant=tenant, progress=progress
+    )
     return report
 
 
@@ -324,11 +374,12 @@ def export_bundle(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     checkpoints = load_checkpoints(conn)
-    ledger_head = read_position(conn, LEDGER_NAME)
+    # Only what signatures cover: up to the last checkpoint (`parley audit export` seals first).
+    sealed_to = checkpoints[-1].to_position if checkpoints else 0
     span = aligned_span(
         conn,
         position_at(conn, lo, default=1),
-        min(position_at(conn, hi, default=ledger_head), ledger_head),
+        min(position_at(conn, hi, default=sealed_to), sealed_to),
         checkpoints,
     )
     entries = load_entries(conn, span)
@@ -344,8 +395,10 @@ def export_bundle(
             progress(n, total)
     if progress is not None:
         progress(total, total)
+    # With the checkpoint that ends where the bundle starts: it signs the chain hash the
+    # bundle's chain continues from.
     covering = [
-        cp for cp in checkpoints if cp.to_position > span.start and cp.from_position < span.end
+        cp for cp in checkpoints if cp.to_position >= span.start and cp.from_position < span.end
     ]
     manifest = {
         "exported_at": datetime.now().astimezone().isoformat(),

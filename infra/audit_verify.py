@@ -138,8 +138,15 @@ def verify_checkpoints(
     complete: bool = True,
 ) -> None:
     """`complete`: the checkpoints must start at the first one (not a bundle's excerpt)."""
+    unique: dict[int, Checkpoint] = {}
+    for cp in checkpoints:  # a checkpoint published twice (at-least-once) is one checkpoint
+        if cp.seq in unique and unique[cp.seq].body() != cp.body():
+            report.findings.append(
+                Finding("checkpoint", cp.to_position, f"two different checkpoints {cp.seq}")
+            )
+        unique.setdefault(cp.seq, cp)
     previous: Checkpoint | None = None
-    for cp in sorted(checkpoints, key=lambda c: c.seq):
+    for cp in sorted(unique.values(), key=lambda c: c.seq):
         report.checkpoints_checked += 1
         key = keys.get(cp.key_id)
         if key is None:
@@ -190,8 +197,12 @@ def verify_chain(
     report: Report,
     *,
     previous_chain: bytes = GENESIS,
+    start: int = 0,
+    until: int | None = None,
 ) -> None:
-    """`entries` in position order, right after the entry whose chain is `previous_chain`."""
+    """`entries`: the chain after position `start` (whose chain hash is `previous_chain`), in
+    position order. Every checkpoint overlapping (start, until] must match them; one whose
+    range the entries do not reach means history was cut off there."""
     chain = previous_chain
     for entry in entries:
         if chain_hash(chain, entry.leaf) != entry.chain:
@@ -199,18 +210,28 @@ def verify_chain(
                 Finding("chain", entry.position, "the audit chain is broken here (chain altered)")
             )
         chain = entry.chain
-    if entries:
-        report.chained_to = entries[-1].position
+    report.chained_to = entries[-1].position if entries else start
     positions = [e.position for e in entries]
-    first = positions[0] if positions else 0
     for cp in sorted(checkpoints, key=lambda c: c.seq):
-        if cp.from_position + 1 < first or cp.to_position > report.chained_to:
+        if cp.to_position <= start or (until is not None and cp.from_position >= until):
             continue  # outside the verified range
+        if cp.to_position > report.chained_to:
+            report.findings.append(
+                Finding(
+                    "deleted",
+                    max(report.chained_to, cp.from_position) + 1,
+                    f"checkpoint {cp.seq} signed positions {cp.from_position + 1}.."
+                    f"{cp.to_position}, but the chain ends at {report.chained_to}: history was"
+                    " cut off",
+                )
+            )
+            continue
         covered = entries[
             bisect_right(positions, cp.from_position) : bisect_right(positions, cp.to_position)
         ]
         if (
             len(covered) != cp.count
+            or not covered
             or merkle_root([e.leaf for e in covered]) != cp.merkle_root
             or covered[-1].chain != cp.chain_hash
         ):
@@ -226,34 +247,44 @@ def verify_chain(
     report.unsealed = len(positions) - bisect_right(positions, sealed)
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What verification keeps of an event: not its bytes (memory stays small)."""
+
+    identity: Identity
+    leaf: bytes
+    topic: str
+    tenant_id: UUID | None
+
+
 def verify_events(
     entries: Sequence[ChainEntry],
     events: Iterable[StoredEvent],
     report: Report,
     *,
+    start: int = 0,
     tenant: UUID | None = None,
     progress: Progress | None = None,
     total: int = 0,
 ) -> None:
-    """Compare the events with the chain over the range the entries cover."""
+    """Compare the events after `start` with the chain entries (which cover that range)."""
     by_position = {e.position: e for e in entries}
     chained_at = {e.identity: e.position for e in entries if e.identity is not None}
-    head = max(by_position, default=0)
-    low = min(by_position, default=1)
+    head = max(by_position, default=start)
     seen: dict[Identity, int] = {}
-    present: dict[int, StoredEvent] = {}
+    present: dict[int, _Seen] = {}
     for n, event in enumerate(events, 1):
         if event.position > head:
             report.unchained += 1
             continue
-        if event.position < low:
+        if event.position <= start:
             continue
-        present[event.position] = event
+        present[event.position] = _Seen(event.identity, event.leaf(), event.topic, event.tenant_id)
         seen[event.identity] = event.position
         if progress is not None and n % 1000 == 0:
             progress(n, total)
 
-    def mine(entry: ChainEntry | None, event: StoredEvent | None) -> bool:
+    def mine(entry: ChainEntry | None, event: _Seen | None) -> bool:
         if tenant is None:
             return True
         return (entry is not None and entry.tenant_id == tenant) or (
@@ -272,7 +303,7 @@ def verify_events(
                 Finding(
                     "inserted",
                     position,
-                    f"{found.topic} of {found.originator_id} v{found.version} was never chained",
+                    f"{found.topic} of {found.identity[0]} v{found.identity[1]} was never chained",
                 )
             )
             continue
@@ -281,7 +312,7 @@ def verify_events(
                 Finding("deleted", position, f"{entry.topic or 'an event'} chained here is missing")
             )
             continue
-        if found.leaf() == entry.leaf:
+        if found.leaf == entry.leaf:
             continue
         recorded = entry.identity
         if recorded == found.identity:
@@ -301,7 +332,7 @@ def verify_events(
             Finding(
                 kind,
                 position,
-                f"{found.topic} of {found.originator_id} v{found.version} differs from the chain",
+                f"{found.topic} of {found.identity[0]} v{found.identity[1]} differs from the chain",
             )
         )
     if progress is not None:
@@ -436,19 +467,62 @@ def read_bundle(path: Path) -> Bundle:
 def verify_bundle(
     bundle: Bundle, *, keys: dict[str, bytes] | None = None, progress: Progress | None = None
 ) -> Report:
-    """Verify a bundle offline. `keys`: the public keys you trust (default: the bundle's own)."""
+    """Verify a bundle offline. `keys`: the public keys you trust (default: the bundle's own).
+
+    Nothing in a bundle counts unless a signature covers it: every chain entry must lie in a
+    signed checkpoint, and the chain hash the bundle starts from must be the one signed by the
+    checkpoint that ends where the bundle begins."""
     report = Report()
     verify_checkpoints(
         bundle.checkpoints, keys if keys is not None else bundle.keys, report, complete=False
     )
-    verify_chain(bundle.entries, bundle.checkpoints, report, previous_chain=bundle.previous_chain)
+    start = int(bundle.manifest.get("from_position", 1)) - 1
+    if start > 0:
+        anchor = [cp for cp in bundle.checkpoints if cp.to_position == start]
+        if not anchor or anchor[0].chain_hash != bundle.previous_chain:
+            report.findings.append(
+                Finding(
+                    "checkpoint",
+                    start + 1,
+                    "the chain hash the bundle starts from is not the one a signed checkpoint"
+                    f" gives for position {start}",
+                )
+            )
+    elif bundle.previous_chain != GENESIS:
+        report.findings.append(Finding("checkpoint", 1, "the chain must start from zeros"))
+    verify_chain(
+        bundle.entries,
+        bundle.checkpoints,
+        report,
+        previous_chain=bundle.previous_chain,
+        start=start,
+    )
+    if report.unsealed:
+        sealed = max((cp.to_position for cp in bundle.checkpoints), default=start)
+        report.findings.append(
+            Finding(
+                "checkpoint",
+                sealed + 1,
+                f"{report.unsealed} chain entries after position {sealed} are covered by no"
+                " signed checkpoint",
+            )
+        )
     tenant = _uuid(bundle.manifest.get("tenant_id"))
     verify_events(
         bundle.entries,
         bundle.events,
         report,
+        start=start,
         tenant=tenant,
         progress=progress,
         total=len(bundle.events),
     )
+    if report.unchained:
+        report.findings.append(
+            Finding(
+                "inserted",
+                report.chained_to + 1,
+                f"{report.unchained} events after the bundle's chain were never chained",
+            )
+        )
     return report

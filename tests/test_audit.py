@@ -146,6 +146,8 @@ def verify(history: History, target: PostgresTarget | None, *args: str) -> tuple
         "PARLEY_KAFKA_BOOTSTRAP_SERVERS": history.kafka,
         "PARLEY_KAFKA_CHECKPOINT_TOPIC": history.checkpoint_topic,
         "PARLEY_KAFKA_TOPIC": history.topic,
+        # Signed times must not depend on the reader's time zone.
+        "PGTZ": "Asia/Kolkata",
         # An address where nothing listens: proves a bundle needs no database.
         "PARLEY_DATABASE_URL": target_url(target)
         if target
@@ -598,3 +600,106 @@ def test_the_embedded_server_serves_its_key_and_its_history_verifies(server: Any
     verified = server.cli("audit", "verify", "--public-key", str(key_file))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "OK: history verifies" in verified.stdout
+
+
+def test_cutting_off_the_newest_events_and_their_chain_is_named(
+    history: History, copy: PostgresTarget
+) -> None:
+    """The checkpoints remain (and they are what an attacker cannot forge)."""
+    with psycopg.connect(copy.conninfo()) as conn:
+        row = conn.execute(
+            "SELECT from_position FROM audit_checkpoints ORDER BY seq DESC LIMIT 1 OFFSET 1"
+        ).fetchone()
+    assert row is not None
+    cut = int(row[0])
+    tamper(
+        copy,
+        f"DELETE FROM parley_events WHERE notification_id > {cut}",
+        f"DELETE FROM audit_chain WHERE position > {cut}",
+        f"UPDATE follower_positions SET position = {cut} WHERE name = 'audit'",
+    )
+    code, report = verify(history, copy)
+    assert code == 1 and first_problem(report) == ("deleted", cut + 1)
+    tamper(copy, "DELETE FROM parley_events", "DELETE FROM audit_chain")
+    code, report = verify(history, copy)
+    assert code == 1 and first_problem(report) == ("deleted", 1)
+
+
+def test_a_bundle_is_worthless_without_its_signatures(history: History, tmp_path: Path) -> None:
+    bundle = tmp_path / "all.zip"
+    export(history, bundle, "--from", "10")
+    code, report = verify(history, None, "--bundle", str(bundle))
+    assert code == 0, report
+    with zipfile.ZipFile(bundle) as z:
+        manifest = json.loads(z.read("manifest.json"))
+    assert manifest["from_position"] > 1  # starts after a checkpoint: anchored by it
+
+    stripped = _rewrite_bundle(
+        bundle, tmp_path / "stripped.zip", "checkpoints.jsonl", lambda _: b""
+    )
+    code, report = verify(history, None, "--bundle", str(stripped))
+    assert code == 1 and first_problem(report)[0] == "checkpoint"
+
+    def rebase(data: bytes) -> bytes:
+        body = json.loads(data)
+        body["previous_chain"] = "11" * 32
+        return json.dumps(body).encode()
+
+    rebased = _rewrite_bundle(bundle, tmp_path / "rebased.zip", "manifest.json", rebase)
+    code, report = verify(history, None, "--bundle", str(rebased))
+    assert code == 1 and first_problem(report)[0] in ("checkpoint", "chain")
+
+
+def test_kafka_records_with_an_altered_envelope_or_beyond_the_chain_are_named(
+    history: History,
+) -> None:
+    records = sorted(_records(history), key=_position)
+    victim = records[4]
+    envelope = json.loads(victim.value)
+    forged_id = victim.value.replace(envelope["event_id"].encode(), str(uuid.uuid4()).encode())
+    altered = [r._replace(value=forged_id) if r is victim else r for r in records]
+    code, report = verify(
+        history, history.target, "--source", "kafka", "--topic", _copy_topic(history, altered)
+    )
+    assert code == 1 and first_problem(report) == ("modified", _position(victim))
+
+    last = records[-1]
+    beyond = last.value.replace(
+        f'"position":{_position(last)},'.encode(), f'"position":{_position(last) + 50},'.encode()
+    )
+    appended = [*records, last._replace(value=beyond)]
+    code, report = verify(
+        history, history.target, "--source", "kafka", "--topic", _copy_topic(history, appended)
+    )
+    assert code == 1 and first_problem(report) == ("inserted", _position(last) + 50)
+
+
+def test_a_platform_admins_tenant_creation_names_them_as_the_actor(postgres_url: str) -> None:
+    from commands.messages import CreatePlatformAdmin
+
+    target = fresh_database(postgres_url)
+    store = open_event_store(target, create_tables=False, pool_size=1)
+    try:
+        handlers = CommandHandlers(store)
+        admin = handlers.create_platform_admin(
+            CreatePlatformAdmin(email="root@x.io", password="password-12345")
+        )
+        platform = store.get_or_none(admin.id)
+        assert platform is not None
+        actor = Actor(admin.id, platform.tenant_id, Role.PLATFORM_ADMIN)
+        created = handlers.create_tenant(
+            CreateTenant(
+                name="T",
+                slug=f"t-{uuid.uuid4().hex[:6]}",
+                admin_email="a@x.io",
+                admin_password="password-12345",
+            ),
+            actor,
+        )
+        events = store.read(created.position - 2, 10)
+        stamped = {n.topic: json.loads(n.state)["actor_id"] for n in events}
+        assert stamped["parley.Tenant.Created"]["_data_"] == admin.id.hex
+        assert stamped["parley.User.Registered"]["_data_"] == admin.id.hex
+    finally:
+        store.close()
+        _drop(target)
