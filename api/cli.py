@@ -103,6 +103,13 @@ def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "skip":
             from infra.follower_positions import NotTheFailingEvent, skip_failed_event
 
+            if args.name == "audit":
+                print(
+                    "error: the audit ledger cannot skip an event: the chain must hold every"
+                    " event, or verification reports it as inserted forever. Fix the cause.",
+                    file=sys.stderr,
+                )
+                return 2
             try:
                 with runtime.writer_pool.connection() as conn, conn.transaction():
                     skip_failed_event(conn, args.name, args.position)

@@ -18,6 +18,7 @@ from uuid import UUID
 import psycopg
 from elastic_transport import HttpxAsyncHttpNode
 from elasticsearch import AsyncElasticsearch, Elasticsearch
+from kafka.errors import KafkaError
 from psycopg import sql
 
 from commands.handlers import CommandHandlers
@@ -28,7 +29,7 @@ from infra.audit import SigningKey, generate_signing_key, load_signing_key
 from infra.audit_store import DDL as AUDIT_DDL
 from infra.audit_store import NOTIFY_CHANNEL as AUDIT_CHANNEL
 from infra.audit_store import public_keys
-from infra.event_store import EVENTS_TABLE, EventStore, open_event_store
+from infra.event_store import EventStore, open_event_store
 from infra.follower_positions import DDL as POSITIONS_DDL
 from infra.follower_positions import read_position, store_position
 from infra.kafka_relay import KafkaRelay, RelaySettings
@@ -212,8 +213,9 @@ class Runtime:
     def _start_workers(self, kinds: set[str]) -> None:
         s = self.settings
         followers: list[tuple[str, Callable[[], int], Callable[[Any], None]]] = []
-        after: dict[str, tuple[Callable[[], int], str]] = {}
-        """Followers that stay behind another: name → (ceiling, NOTIFY channel)."""
+        options: dict[str, dict[str, Any]] = {}
+        """Per follower: LogFollower options (the relay stays behind the ledger, Kafka down is
+        an outage, not a poison event)."""
         reached: Callable[[int, float], bool] = self._read_models_reached_in_db
         if "projections" in kinds:
             projection = ReadModelProjection(self.store, self.writer_pool, self._publish_committed)
@@ -261,9 +263,12 @@ class Runtime:
             self._relay = KafkaRelay(self.store, self.writer_pool, self.relay_settings())
             self._relay.start_timer()
             followers.append((self._relay.name, self._relay.position, self._relay.handle))
-            after[self._relay.name] = (self._relay.ledger_position, AUDIT_CHANNEL)
+            options[self._relay.name] = {
+                "upto": self._relay.ledger_position,
+                "channel": AUDIT_CHANNEL,
+                "outages": (KafkaError,),
+            }
         for name, position, handle in followers:
-            ceiling, channel = after.get(name, (None, EVENTS_TABLE))
             follower = LogFollower(
                 name=name,
                 store=self.store,
@@ -271,8 +276,7 @@ class Runtime:
                 position=position,
                 handle=handle,
                 poll_seconds=s.follower_poll_seconds,
-                upto=ceiling,
-                channel=channel,
+                **options.get(name, {}),
             )
             follower.start()
             self._followers.append(follower)

@@ -25,7 +25,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from psycopg_pool import ConnectionPool
 
 from infra.audit import Checkpoint, canonical_json, event_id
@@ -208,7 +208,10 @@ class KafkaRelay:
         chains = {int(p): bytes(c) for p, c in rows}
         missing = [n.id for n in batch if n.id not in chains]
         if missing:
-            raise RuntimeError(f"event {missing[0]} is not in the audit chain yet")
+            raise RuntimeError(
+                f"event {missing[0]} has no audit chain entry: the relay publishes only chained"
+                " events (is the audit ledger running, or was an event skipped in it?)"
+            )
         records = (encode_record(n, chains[n.id]) for n in batch)
         with self._lock:
             # A generator: each record is sent as soon as it is encoded, so encoding the rest
@@ -232,7 +235,7 @@ class KafkaRelay:
             producer.flush(timeout=self.settings.timeout_seconds)
             for future in futures:
                 future.get(timeout=self.settings.timeout_seconds)
-        except Exception:
+        except KafkaError:
             # A fresh producer (new idempotence session) for the retry; the records of this
             # batch that did land will be sent again, and consumers drop them by event_id.
             self._reset()

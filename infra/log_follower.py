@@ -48,10 +48,13 @@ class LogFollower:
         max_backoff_seconds: float = 30.0,
         upto: Callable[[], int] | None = None,
         channel: str = EVENTS_TABLE,
+        outages: tuple[type[Exception], ...] = (),
     ) -> None:
         """`upto`: never hand over events past this position (a follower that must stay behind
         another, like the relay behind the audit ledger); `channel`: the NOTIFY channel that
-        wakes us (the events table's by default)."""
+        wakes us (the events table's by default); `outages`: errors that mean a dependency is
+        down (e.g. Kafka), not that an event is poison: the batch is retried whole, and no event
+        is named (or offered to `projections skip`)."""
         self.name = name
         self._store = store
         self._conninfo = conninfo
@@ -62,6 +65,7 @@ class LogFollower:
         self._max_backoff = max_backoff_seconds
         self._upto = upto
         self._channel = channel
+        self._outages = outages
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -154,6 +158,27 @@ class LogFollower:
         FOLLOWER_ERRORS.labels(self.name).inc()
         batch = self._attempted
         self.last_error = f"{type(error).__name__}: {error}"
+        if isinstance(error, self._outages):
+            self.failure_attempts += 1
+            self.failure_position = None
+            log.warning(
+                "follower %s waits for a dependency (attempt %d, batch after position %s): %s",
+                self.name,
+                self.failure_attempts,
+                batch[0].id - 1 if batch else "-",
+                self.last_error,
+            )
+            self._report(
+                lambda conn: record_failure(
+                    conn,
+                    self.name,
+                    position=None,
+                    topic=None,
+                    error=self.last_error or "",
+                    attempts=self.failure_attempts,
+                )
+            )
+            return
         if len(batch) > 1:
             log.warning(
                 "follower %s failed a batch of %d after position %d (%s); isolating the event",

@@ -127,12 +127,19 @@ class AuditLedger:
     def _seal(self, conn: Connection[Any], *, full_only: bool) -> Checkpoint | None:
         last = last_checkpoint(conn)
         after = last.to_position if last else 0
+        if full_only:  # count first: most batches do not complete a checkpoint
+            row = conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM audit_chain WHERE position > %s LIMIT %s) s",
+                (after, self.checkpoint_events),
+            ).fetchone()
+            if row is None or row[0] < self.checkpoint_events:
+                return None
         rows = conn.execute(
             "SELECT position, leaf, chain FROM audit_chain WHERE position > %s"
             " ORDER BY position LIMIT %s",
             (after, self.checkpoint_events),
         ).fetchall()
-        if not rows or (full_only and len(rows) < self.checkpoint_events):
+        if not rows:
             return None
         unsigned = Checkpoint(
             seq=(last.seq if last else 0) + 1,
