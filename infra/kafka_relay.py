@@ -14,6 +14,7 @@ a verifier can recompute the audit leaf from the record alone):
      "aggregate_version":…,"position":…,"occurred_at":…,"payload":<stored state bytes>}
 """
 
+import itertools
 import json
 import logging
 import threading
@@ -40,6 +41,8 @@ RELAY_NAME = "relay"
 CHECKPOINTS_POSITION = "relay-checkpoints"
 """follower_positions row holding the last checkpoint seq published."""
 PAYLOAD_MARKER = b',"payload":'
+Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
+"""(topic, key, value, headers)."""
 TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 
 
@@ -212,25 +215,53 @@ class KafkaRelay:
                 f"event {missing[0]} has no audit chain entry: the relay publishes only chained"
                 " events (is the audit ledger running, or was an event skipped in it?)"
             )
-        records = (encode_record(n, chains[n.id]) for n in batch)
+        events = ((self.settings.topic, *encode_record(n, chains[n.id])) for n in batch)
         with self._lock:
+            # Checkpoints this batch completes travel in the same flush: no extra round trip.
+            checkpoints = self._unpublished_checkpoints(batch[-1].id)
             # A generator: each record is sent as soon as it is encoded, so encoding the rest
             # overlaps with the producer's network thread sending the first.
-            self._send_all(self.settings.topic, records)
-            with self._pool.connection() as conn:
-                store_position(conn, self.name, batch[-1].id)
+            self._send_all(
+                itertools.chain(events, (self._checkpoint_record(cp) for cp in checkpoints))
+            )
+            self._record_progress(batch[-1].id, checkpoints)
         RELAY_RECORDS.labels("events").inc(len(batch))
-        self.publish_checkpoints()
+        RELAY_RECORDS.labels("checkpoints").inc(len(checkpoints))
 
-    def _send_all(
-        self, topic: str, records: Iterable[tuple[bytes, bytes, list[tuple[str, bytes]]]]
-    ) -> None:
+    def _unpublished_checkpoints(self, upto: int) -> list[Checkpoint]:
+        with self._pool.connection() as conn:
+            published = read_position(conn, CHECKPOINTS_POSITION)
+            rows = conn.execute(
+                "SELECT seq, from_position, to_position, count, merkle_root, chain_hash,"
+                " previous, created_at, key_id, signature FROM audit_checkpoints"
+                " WHERE seq > %s AND to_position <= %s ORDER BY seq",
+                (published, upto),
+            ).fetchall()
+        return [checkpoint_from_row(r) for r in rows]
+
+    def _checkpoint_record(self, cp: Checkpoint) -> Record:
+        return (
+            self.settings.checkpoint_topic,
+            str(cp.seq).encode(),
+            canonical_json(cp.to_json()),
+            [("seq", str(cp.seq).encode()), ("key_id", cp.key_id.encode())],
+        )
+
+    def _record_progress(self, position: int | None, checkpoints: list[Checkpoint]) -> None:
+        """After the broker acknowledged: both positions in one transaction."""
+        with self._pool.connection() as conn, conn.transaction():
+            if position is not None:
+                store_position(conn, self.name, position)
+            if checkpoints:
+                store_position(conn, CHECKPOINTS_POSITION, checkpoints[-1].seq)
+
+    def _send_all(self, records: Iterable[Record]) -> None:
         """Send and wait until the broker acknowledged every record, or raise."""
         try:
             producer = self._connect()
             futures = [
                 producer.send(topic, key=key, value=value, headers=headers)
-                for key, value, headers in records
+                for topic, key, value, headers in records
             ]
             producer.flush(timeout=self.settings.timeout_seconds)
             for future in futures:
@@ -244,31 +275,11 @@ class KafkaRelay:
     def publish_checkpoints(self) -> int:
         """Publish sealed checkpoints whose events are all on the topic; return how many."""
         with self._lock:
-            with self._pool.connection() as conn:
-                published = read_position(conn, CHECKPOINTS_POSITION)
-                relayed = read_position(conn, self.name)
-                rows = conn.execute(
-                    "SELECT seq, from_position, to_position, count, merkle_root, chain_hash,"
-                    " previous, created_at, key_id, signature FROM audit_checkpoints"
-                    " WHERE seq > %s AND to_position <= %s ORDER BY seq",
-                    (published, relayed),
-                ).fetchall()
-            if not rows:
+            checkpoints = self._unpublished_checkpoints(self.position())
+            if not checkpoints:
                 return 0
-            checkpoints: list[Checkpoint] = [checkpoint_from_row(r) for r in rows]
-            self._send_all(
-                self.settings.checkpoint_topic,
-                [
-                    (
-                        str(cp.seq).encode(),
-                        canonical_json(cp.to_json()),
-                        [("seq", str(cp.seq).encode()), ("key_id", cp.key_id.encode())],
-                    )
-                    for cp in checkpoints
-                ],
-            )
-            with self._pool.connection() as conn:
-                store_position(conn, CHECKPOINTS_POSITION, checkpoints[-1].seq)
+            self._send_all(self._checkpoint_record(cp) for cp in checkpoints)
+            self._record_progress(None, checkpoints)
         RELAY_RECORDS.labels("checkpoints").inc(len(checkpoints))
         return len(checkpoints)
 
