@@ -78,7 +78,7 @@ class AuditLedger:
                 return  # another ledger process got here first
             if fresh[0].id != batch[0].id and batch[0].id <= position:
                 log.info("ledger position moved to %d under us; continuing after it", position)
-            previous = self._chain_head(conn)
+            previous = self._chain_head(conn, position)
             rows = []
             for n in fresh:
                 leaf = leaf_hash(n.id, n.originator_id, n.originator_version, n.topic, n.state)
@@ -110,9 +110,11 @@ class AuditLedger:
         return int(row[0]) if row else 0
 
     @staticmethod
-    def _chain_head(conn: Connection[Any]) -> bytes:
+    def _chain_head(conn: Connection[Any], position: int) -> bytes:
+        """The chain hash at our position (a row beyond it was not written by a ledger)."""
         row = conn.execute(
-            "SELECT chain FROM audit_chain ORDER BY position DESC LIMIT 1"
+            "SELECT chain FROM audit_chain WHERE position <= %s ORDER BY position DESC LIMIT 1",
+            (position,),
         ).fetchone()
         return bytes(row[0]) if row else GENESIS
 
