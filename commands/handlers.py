@@ -394,6 +394,7 @@ class CommandHandlers:
                 finish_reason=cmd.finish_reason,
                 latency_ms=cmd.latency_ms,
                 reply_to=cmd.reply_to,
+                generation=cmd.generation,
             )
             return Written(id=reply_id, position=self.store.save_all(chat))
 

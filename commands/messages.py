@@ -4,6 +4,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.chat import Generation
 from domain.user import Role
 
 
@@ -94,3 +95,4 @@ class RecordReply(Command):
     output_tokens: int
     finish_reason: str
     latency_ms: int
+    generation: Generation | None = None

@@ -34,6 +34,19 @@ class Message:
     content: str
 
 
+@dataclass(frozen=True)
+class Generation:
+    """How the model gateway produced an assistant reply (recorded on its MessagePosted)."""
+
+    provider: str
+    attempts: int
+    fallbacks: int
+    time_to_first_token_ms: int | None
+    cost_micros: int
+    """Price in millionths of a US dollar (exact; from the configured price table)."""
+    cached: bool = False
+
+
 def reply_id_for(message_id: UUID) -> UUID:
     """The assistant reply to a user message has a deterministic id: replies are idempotent."""
     return stable_id("reply", message_id)
@@ -100,6 +113,7 @@ class ChatSession(TenantScopedAggregate):
         latency_ms: int | None = None,
         reply_to: UUID | None = None,
         client_mutation_id: str | None = None,
+        generation: Generation | None = None,
     ) -> None:
         self._ensure_not_deleted()
         content = check_content(content)
@@ -119,6 +133,12 @@ class ChatSession(TenantScopedAggregate):
             latency_ms=latency_ms,
             reply_to=reply_to,
             client_mutation_id=client_mutation_id,
+            provider=generation.provider if generation else None,
+            attempts=generation.attempts if generation else None,
+            fallbacks=generation.fallbacks if generation else None,
+            time_to_first_token_ms=generation.time_to_first_token_ms if generation else None,
+            cost_micros=generation.cost_micros if generation else None,
+            cached=generation.cached if generation else None,
         )
 
     @event("MessagePosted", topic="parley.ChatSession.MessagePosted")
@@ -135,6 +155,14 @@ class ChatSession(TenantScopedAggregate):
         latency_ms: int | None,
         reply_to: UUID | None,
         client_mutation_id: str | None,
+        # How an assistant reply was produced (absent on user messages and on replies recorded
+        # before the model gateway: optional within version 1 of the event).
+        provider: str | None = None,
+        attempts: int | None = None,
+        fallbacks: int | None = None,
+        time_to_first_token_ms: int | None = None,
+        cost_micros: int | None = None,
+        cached: bool | None = None,
     ) -> None:
         self.messages.append(Message(id=message_id, role=MessageRole(role), content=content))
         if client_mutation_id is not None:

@@ -62,6 +62,7 @@ NOT_PERSONAL_DATA_FIELDS = frozenset(
         "default_model",
         "allowed_models",
         "finish_reason",
+        "provider",  # which provider answered (openai, anthropic, …)
         "client_mutation_id",  # an opaque idempotency key the client chooses
     }
 )
