@@ -17,7 +17,7 @@ from infra.llm.base import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
-from infra.llm.router import NoDeployment, Routed, Router, RouterPolicy
+from infra.llm.router import NoDeployment, Routed, Router, RouterPolicy, RoutingFailed
 
 TURNS = [ChatTurn("user", "hi")]
 
@@ -154,8 +154,9 @@ def test_content_filtering_ends_the_reply_without_asking_another_model() -> None
 
 def test_when_nothing_answers_the_last_error_is_raised() -> None:
     r, _ = router(Scripted("a", *(ProviderUnavailable("down") for _ in range(3))))
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(RoutingFailed) as failed:
         run(r, ["a/m", "unknown/m"])
+    assert failed.value.attempts == 3 and isinstance(failed.value.__cause__, ProviderUnavailable)
     with pytest.raises(NoDeployment):
         run(r, ["unknown/m"])
 

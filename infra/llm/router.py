@@ -43,6 +43,15 @@ class NoDeployment(ProviderError):
     """Nothing in the chain could be tried (unknown models, or every breaker open)."""
 
 
+class RoutingFailed(ProviderError):
+    """Every deployment of the chain failed; `errors` says how, `attempts` how many calls."""
+
+    def __init__(self, errors: Sequence[str], attempts: int) -> None:
+        super().__init__("; ".join(errors) or "no deployment answered")
+        self.errors = tuple(errors)
+        self.attempts = attempts
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     """`provider/model` → (provider, model); `echo` → ("echo", "echo")."""
     provider, sep, model = ref.partition("/")
@@ -129,8 +138,8 @@ class Router:
         params: GenerationParams,
         cancel: CancelToken,
     ) -> Iterator[Delta | Routed]:
-        """Yield the reply's deltas, then one `Routed`. Raises the last `ProviderError` when no
-        deployment answered (and nothing was streamed)."""
+        """Yield the reply's deltas, then one `Routed`. Raises `RoutingFailed` (caused by the last
+        provider error) when no deployment answered and nothing was streamed."""
         started = self.clock()
         first_token: float | None = None
         attempts = fallbacks = 0
@@ -207,7 +216,7 @@ class Router:
                 fallbacks += 1
         if last_error is None:
             raise NoDeployment("no deployment could be tried: " + "; ".join(errors))
-        raise last_error
+        raise RoutingFailed(errors, attempts) from last_error
 
     def _ended(
         self,
