@@ -134,6 +134,15 @@ class UpdateTenantSettingsInput:
     default_model: str
     allowed_models: list[str]
     retention_days: int | None = None
+    fallback_models: list[str] | None = strawberry.field(
+        default=None,
+        description="Model references tried in order when a chat's model fails (each must be "
+        "allowed). Omitted: unchanged.",
+    )
+    system_prompt: str | None = strawberry.field(
+        default=None,
+        description="Sent before every conversation. Omitted: unchanged; empty: removed.",
+    )
 
 
 @strawberry.input
@@ -285,7 +294,9 @@ class Mutation:
         r = await run(info, info.context.handlers.deactivate_user, c, actor)
         return UserPayload(user_id=strawberry.ID(str(r.id)), position=r.position)
 
-    @strawberry.mutation(description="Tenant admins: default model, allowed models, retention.")
+    @strawberry.mutation(
+        description="Tenant admins: default, allowed and fallback models, system prompt, retention."
+    )
     async def update_tenant_settings(
         self, info: Info[ParleyContext, None], input: UpdateTenantSettingsInput
     ) -> TenantPayload:
@@ -295,6 +306,8 @@ class Mutation:
             default_model=input.default_model,
             allowed_models=input.allowed_models,
             retention_days=input.retention_days,
+            fallback_models=input.fallback_models,
+            system_prompt=input.system_prompt,
         )
         r = await run(info, info.context.handlers.change_tenant_settings, c, actor)
         return TenantPayload(tenant_id=strawberry.ID(str(r.id)), position=r.position)

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from commands.handlers import CommandHandlers
 from commands.responder import FOLLOWER_NAME as RESPONDER
-from commands.responder import ModelRouter, Responder
+from commands.responder import ModelPolicy, Responder
 from domain.errors import RateLimited
 from infra.audit import SigningKey, generate_signing_key, load_signing_key
 from infra.audit_store import DDL as AUDIT_DDL
@@ -34,7 +34,8 @@ from infra.follower_positions import DDL as POSITIONS_DDL
 from infra.follower_positions import read_position, store_position
 from infra.kafka_relay import KafkaRelay, RelaySettings
 from infra.live_feed import LiveFeed
-from infra.llm.echo import EchoProvider
+from infra.llm.catalog import build_providers
+from infra.llm.router import Router, RouterPolicy
 from infra.log_follower import LogFollower, Progress
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
 from infra.redis_fanout import RedisFanout
@@ -240,7 +241,13 @@ class Runtime:
             self._responder = Responder(
                 store=self.store,
                 handlers=self.handlers,
-                router=ModelRouter([EchoProvider(s.echo_delay_ms / 1000)]),
+                router=self.model_router(),
+                models=ModelPolicy(
+                    prices=s.llm_prices,
+                    context_windows=s.llm_context_windows,
+                    default_context_window=s.llm_default_context_window,
+                    max_output_tokens=s.llm_max_output_tokens,
+                ),
                 publish=self.publish_live,
                 save_position=self._store_responder_position,
                 start_position=responder_start,
@@ -311,6 +318,18 @@ class Runtime:
             await self._es_async.close()
         if self.read_models is not None:
             await self._reader_pool.close()
+
+    def model_router(self) -> Router:
+        s = self.settings
+        return Router(
+            build_providers(s),
+            RouterPolicy(
+                max_attempts=s.llm_max_attempts,
+                max_retry_wait=s.llm_max_retry_wait_seconds,
+                breaker_threshold=s.llm_breaker_threshold,
+                cooldown_seconds=s.llm_breaker_cooldown_seconds,
+            ),
+        )
 
     def audit_public_keys(self) -> dict[str, bytes]:
         with self.writer_pool.connection() as conn:

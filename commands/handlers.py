@@ -236,6 +236,8 @@ class CommandHandlers:
                 default_model=cmd.default_model,
                 allowed_models=cmd.allowed_models,
                 retention_days=cmd.retention_days,
+                fallback_models=cmd.fallback_models,
+                system_prompt=cmd.system_prompt,
             )
             return Written(id=tenant.id, position=self.store.save_all(tenant))
 

@@ -57,6 +57,8 @@ class ChangeTenantSettings(Command):
     default_model: str
     allowed_models: list[str]
     retention_days: int | None = None
+    fallback_models: list[str] | None = None
+    system_prompt: str | None = None
 
 
 class StartChat(Command):

@@ -10,26 +10,29 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
 from commands.handlers import CommandHandlers
 from commands.messages import RecordReply
-from domain.chat import ChatSession, MessageRole, reply_id_for
+from domain.chat import ChatSession, Generation, MessageRole, reply_id_for
+from domain.tenant import Tenant
 from infra.event_store import EventStore
 from infra.llm.base import (
     CancelToken,
-    ChatProvider,
     ChatTurn,
     Completion,
     Delta,
     GenerationParams,
     ProviderError,
 )
+from infra.llm.catalog import cost_micros
+from infra.llm.context import build_context
+from infra.llm.router import Routed, Router
 from infra.metrics import REPLIES, REPLY_FIRST_DELTA
 
 log = logging.getLogger(__name__)
@@ -47,17 +50,15 @@ class ReplyDelta:
     delta: str
 
 
-class ModelRouter:
-    """Picks the provider for a model. The real router (retries, fallbacks) is a later issue."""
+@dataclass(frozen=True)
+class ModelPolicy:
+    """What the responder needs to know about models beyond the router."""
 
-    def __init__(self, providers: Sequence[ChatProvider]) -> None:
-        self._providers = list(providers)
-
-    def provider_for(self, model: str) -> ChatProvider:
-        for provider in self._providers:
-            if provider.supports(model):
-                return provider
-        raise ProviderError(f"no provider serves model {model!r}")
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """USD per million tokens by model reference."""
+    context_windows: Mapping[str, int] = field(default_factory=dict)
+    default_context_window: int = 128_000
+    max_output_tokens: int = 1024
 
 
 class Responder:
@@ -66,7 +67,8 @@ class Responder:
         *,
         store: EventStore,
         handlers: CommandHandlers,
-        router: ModelRouter,
+        router: Router,
+        models: ModelPolicy | None = None,
         publish: Callable[[UUID, object], None],
         save_position: Callable[[int], None],
         start_position: int,
@@ -76,6 +78,7 @@ class Responder:
         self._store = store
         self._handlers = handlers
         self._router = router
+        self._models = models or ModelPolicy()
         self._publish = publish
         self._save_position = save_position
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="reply")
@@ -181,31 +184,48 @@ class Responder:
         reply_id = reply_id_for(message_id)
         if chat.has_message(reply_id):
             return True  # answered before a restart
-        turns = []
+        history = []
         for m in chat.messages:
-            turns.append(ChatTurn(role=m.role.value, content=m.content))
+            history.append(ChatTurn(role=m.role.value, content=m.content))
             if m.id == message_id:
                 break
         model = chat.model
+        tenant = self._store.get_or_none(chat.tenant_id)
+        chain = [model, *(tenant.fallback_models if isinstance(tenant, Tenant) else [])]
+        max_tokens = self._models.max_output_tokens
+        context = build_context(
+            history,
+            system_prompt=tenant.system_prompt if isinstance(tenant, Tenant) else None,
+            context_window=self._models.context_windows.get(
+                model, self._models.default_context_window
+            ),
+            reserve_for_reply=max_tokens,
+        )
         cancel = CancelToken()
         with self._lock:
             self._cancels.setdefault(chat_id, {})[reply_id] = cancel
         parts: list[str] = []
-        completion: Completion | None = None
+        routed: Routed | None = None
         try:
-            provider = self._router.provider_for(model)
-            for item in provider.stream(turns, GenerationParams(model=model), cancel):
+            params = GenerationParams(model=model, max_tokens=max_tokens)
+            for item in self._router.stream(chain, context.turns, params, cancel):
                 if isinstance(item, Delta):
                     if not parts:
                         REPLY_FIRST_DELTA.labels(model).observe(time.perf_counter() - started)
                     parts.append(item.text)
                     self._publish(chat_id, ReplyDelta(chat_id, reply_id, item.text))
                 else:
-                    completion = item
+                    routed = item
         except ProviderError as e:
-            log.warning("provider failed for chat %s message %s: %s", chat_id, message_id, e)
-            REPLIES.labels(model, "error").inc()
-            completion = Completion("error", 0, 0, provider="none", model=model)
+            log.warning("no model answered chat %s message %s: %s", chat_id, message_id, e)
+            routed = Routed(
+                Completion("error", 0, 0, provider="none", model=model),
+                deployment=model,
+                attempts=getattr(e, "attempts", 0),
+                fallbacks=max(0, len(chain) - 1),
+                time_to_first_token=None,
+                duration=time.perf_counter() - started,
+            )
             if not parts:
                 parts.append("Sorry, the model could not answer this message.")
         finally:
@@ -214,10 +234,13 @@ class Responder:
                 replies.pop(reply_id, None)
                 if not replies:
                     self._cancels.pop(chat_id, None)
-        assert completion is not None
+        assert routed is not None
+        completion = routed.completion
         if cancel.cancelled and self._closing.is_set():
             log.info("reply to %s abandoned at shutdown; it will be produced again", message_id)
             return False
+        if cancel.cancelled:
+            completion = replace(completion, finish_reason="cancelled")
         content = "".join(parts) or "(no reply)"
         self._handlers.record_reply(
             RecordReply(
@@ -229,6 +252,20 @@ class Responder:
                 output_tokens=completion.output_tokens,
                 finish_reason=completion.finish_reason,
                 latency_ms=int((time.perf_counter() - started) * 1000),
+                generation=Generation(
+                    provider=completion.provider,
+                    attempts=routed.attempts,
+                    fallbacks=routed.fallbacks,
+                    time_to_first_token_ms=None
+                    if routed.time_to_first_token is None
+                    else int(routed.time_to_first_token * 1000),
+                    cost_micros=cost_micros(
+                        self._models.prices,
+                        routed.deployment,
+                        completion.input_tokens,
+                        completion.output_tokens,
+                    ),
+                ),
             )
         )
         REPLIES.labels(model, completion.finish_reason).inc()

@@ -12,6 +12,9 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 DEFAULT_MODEL = "echo"
 
 
+MAX_SYSTEM_PROMPT = 8000
+
+
 def tenant_id_for_slug(slug: str) -> UUID:
     """Tenant ids derive from the slug, so the event store itself enforces unique slugs."""
     return stable_id("tenant", slug)
@@ -53,6 +56,10 @@ class Tenant(TenantScopedAggregate):
         self.default_model = DEFAULT_MODEL
         self.allowed_models: list[str] = [DEFAULT_MODEL]
         self.retention_days: int | None = None
+        self.fallback_models: list[str] = []
+        """Tried in order when a chat's model fails (the model gateway's fallback chain)."""
+        self.system_prompt: str | None = None
+        """Sent before every conversation of the tenant."""
         self.active = True
 
     def rename(self, name: str) -> None:
@@ -64,8 +71,16 @@ class Tenant(TenantScopedAggregate):
         self.name = name
 
     def change_settings(
-        self, *, default_model: str, allowed_models: list[str], retention_days: int | None
+        self,
+        *,
+        default_model: str,
+        allowed_models: list[str],
+        retention_days: int | None,
+        fallback_models: list[str] | None = None,
+        system_prompt: str | None = None,
     ) -> None:
+        """`fallback_models` / `system_prompt` None: keep the current ones ("" clears the
+        prompt)."""
         self._ensure_active()
         models = [check_length(m, field="model", low=1, high=100) for m in allowed_models]
         if not models:
@@ -74,17 +89,39 @@ class Tenant(TenantScopedAggregate):
             raise InvalidInput("default model must be one of the allowed models")
         if retention_days is not None and not 1 <= retention_days <= 36500:
             raise InvalidInput("retention days must be 1..36500")
+        fallbacks = self.fallback_models if fallback_models is None else fallback_models
+        unknown = [m for m in fallbacks if m not in models]
+        if unknown:
+            raise InvalidInput(f"fallback models must be allowed models: {', '.join(unknown)}")
+        if len(fallbacks) > 5:
+            raise InvalidInput("at most 5 fallback models")
+        prompt = self.system_prompt if system_prompt is None else system_prompt.strip() or None
+        if prompt is not None and len(prompt) > MAX_SYSTEM_PROMPT:
+            raise InvalidInput(f"system prompt must be at most {MAX_SYSTEM_PROMPT} characters")
         self._settings_changed(
-            default_model=default_model, allowed_models=models, retention_days=retention_days
+            default_model=default_model,
+            allowed_models=models,
+            retention_days=retention_days,
+            fallback_models=list(fallbacks),
+            system_prompt=prompt,
         )
 
     @event("SettingsChanged", topic="parley.Tenant.SettingsChanged")
     def _settings_changed(
-        self, default_model: str, allowed_models: list[str], retention_days: int | None
+        self,
+        default_model: str,
+        allowed_models: list[str],
+        retention_days: int | None,
+        # Optional within version 1 (absent from events recorded before the model gateway).
+        fallback_models: list[str] | None = None,
+        system_prompt: str | None = None,
     ) -> None:
         self.default_model = default_model
         self.allowed_models = list(allowed_models)
         self.retention_days = retention_days
+        if fallback_models is not None:
+            self.fallback_models = list(fallback_models)
+        self.system_prompt = system_prompt
 
     def deactivate(self) -> None:
         if self.active:

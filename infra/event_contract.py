@@ -61,6 +61,8 @@ NOT_PERSONAL_DATA_FIELDS = frozenset(
         "model",
         "default_model",
         "allowed_models",
+        "fallback_models",
+        "system_prompt",  # the tenant's instructions to the model (an organisation's)
         "finish_reason",
         "provider",  # which provider answered (openai, anthropic, …)
         "client_mutation_id",  # an opaque idempotency key the client chooses

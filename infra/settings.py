@@ -109,6 +109,41 @@ class Settings(BaseSettings):
         default=64, description="Sign-ins waiting beyond this are answered RATE_LIMITED."
     )
     responder_concurrency: int = Field(default=8, description="Replies produced at once.")
+    llm_compatible: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='OpenAI-compatible servers (vLLM, llama.cpp, Ollama, TGI) as JSON: {"vllm": '
+        '{"base_url": "http://gpu-box:8000/v1", "api_key": "…"}}; their models are '
+        '"vllm/<model>". OpenAI, Anthropic, Google and Azure come from their own variables '
+        "(OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY or GOOGLE_API_KEY, "
+        "AZURE_OPENAI_API_KEY with AZURE_OPENAI_ENDPOINT and OPENAI_API_VERSION).",
+    )
+    llm_prices: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description='USD per million tokens by model reference, as JSON: {"openai/gpt-4o-mini": '
+        '{"input": 0.15, "output": 0.6}}. A model without a price costs 0 (logged once).',
+    )
+    llm_context_windows: dict[str, int] = Field(
+        default_factory=dict,
+        description="Context window in tokens by model reference (JSON); others get "
+        "llm_default_context_window.",
+    )
+    llm_default_context_window: int = 128_000
+    llm_max_output_tokens: int = Field(
+        default=1024, description="Reply length limit when the tenant sets none for the model."
+    )
+    llm_timeout_seconds: float = Field(
+        default=60.0, description="Longest silence tolerated from a provider (first token too)."
+    )
+    llm_max_attempts: int = Field(default=3, description="Calls per deployment for one reply.")
+    llm_max_retry_wait_seconds: float = Field(
+        default=30.0, description="A Retry-After longer than this moves to the next model."
+    )
+    llm_breaker_threshold: int = Field(
+        default=3, description="Failures in a row that open a deployment's circuit."
+    )
+    llm_breaker_cooldown_seconds: float = Field(
+        default=30.0, description="How long an open circuit skips its deployment."
+    )
     echo_delay_ms: int = Field(default=25, description="Delay between words of the echo model.")
     subscriber_queue_size: int = Field(
         default=1000, description="Events buffered per subscriber before it is disconnected."
