@@ -1,0 +1,363 @@
+"""The Google provider: the official `google-genai` SDK against a local fake of the Gemini API."""
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from infra.llm.base import (
+    CancelToken,
+    ChatTurn,
+    Completion,
+    ContextTooLong,
+    Delta,
+    GenerationParams,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from infra.llm.google_provider import GoogleProvider
+from tests.llm_fakes import google as fake
+from tests.llm_fakes.server import FakeProviderServer, Stream
+
+KEY = "AIza-test-0123456789"
+PARAMS = GenerationParams(model="gemini-test")
+TURNS = [
+    ChatTurn("system", "You are terse."),
+    ChatTurn("user", "Hi"),
+    ChatTurn("assistant", "Hello."),
+    ChatTurn("user", "Name a colour."),
+]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer() as s:
+        yield s
+
+
+@pytest.fixture
+def provider(server: FakeProviderServer) -> GoogleProvider:
+    return GoogleProvider(api_key=KEY, base_url=server.url, timeout=5.0)
+
+
+def drain(
+    provider: GoogleProvider,
+    turns: list[ChatTurn] = TURNS,
+    params: GenerationParams = PARAMS,
+    cancel: CancelToken | None = None,
+) -> tuple[list[str], Completion]:
+    """The reply's texts and its completion; checks the completion comes once, last."""
+    items = list(provider.stream(turns, params, cancel or CancelToken()))
+    *deltas, completion = items
+    assert isinstance(completion, Completion)
+    assert all(isinstance(d, Delta) for d in deltas)
+    return [d.text for d in deltas if isinstance(d, Delta)], completion
+
+
+def test_streams_text_deltas_then_one_completion_with_usage(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(
+        Stream(
+            fake.content_events(
+                ["Teal", ", ", "mostly."],
+                model_version="gemini-test-002",
+                response_id="resp_abc",
+                prompt_tokens=31,
+            )
+        )
+    )
+    texts, completion = drain(provider)
+    assert texts == ["Teal", ", ", "mostly."]
+    assert completion == Completion(
+        finish_reason="stop",
+        input_tokens=31,
+        output_tokens=3,
+        provider="google",
+        model="gemini-test-002",
+        provider_response_id="resp_abc",
+    )
+
+
+def test_sends_system_turns_as_the_system_instruction_and_assistant_turns_as_model(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(fake.reply(["Blue."]))
+    turns = [
+        ChatTurn("system", "You are terse."),
+        ChatTurn("user", "Hi"),
+        ChatTurn("system", "Answer in English."),
+        ChatTurn("user", "Still there?"),
+        ChatTurn("assistant", ""),  # a reply stopped before its first token
+        ChatTurn("user", "Name a colour."),
+        ChatTurn("assistant", "Red."),
+        ChatTurn("user", "Another."),
+    ]
+    drain(provider, turns, GenerationParams("gemini-test", max_tokens=50, temperature=0.2))
+    [request] = server.requests
+    assert (request.method, request.path) == (
+        "POST",
+        "/v1beta/models/gemini-test:streamGenerateContent?alt=sse",
+    )
+    assert request.body["systemInstruction"]["parts"] == [
+        {"text": "You are terse.\n\nAnswer in English."}
+    ]
+    assert request.body["contents"] == [
+        {"role": "user", "parts": [{"text": "Hi\n\nStill there?\n\nName a colour."}]},
+        {"role": "model", "parts": [{"text": "Red."}]},
+        {"role": "user", "parts": [{"text": "Another."}]},
+    ]
+    assert request.body["generationConfig"] == {"maxOutputTokens": 50, "temperature": 0.2}
+    assert set(request.body) == {"contents", "systemInstruction", "generationConfig"}
+    assert request.headers["x-goog-api-key"] == KEY
+    assert "key=" not in request.path  # the key travels in the header, never in the URL
+
+
+def test_sends_no_system_instruction_and_no_limits_when_there_are_none(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(fake.reply(["Blue."]))
+    drain(provider, [ChatTurn("user", "Name a colour.")])
+    [request] = server.requests
+    assert "systemInstruction" not in request.body
+    assert request.body.get("generationConfig", {}) == {}  # the SDK sends an empty one
+
+
+def test_thoughts_are_not_streamed_but_thinking_counts_as_output(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    thought = fake.data(
+        {
+            "candidates": [
+                {"content": {"parts": [{"text": "Let me think", "thought": True}], "role": "model"}}
+            ],
+            "usageMetadata": {"promptTokenCount": 17, "thoughtsTokenCount": 40},
+        }
+    )
+    server.queue(Stream([thought, *fake.content_events(["Blue."], thoughts_tokens=40)]))
+    texts, completion = drain(provider)
+    assert texts == ["Blue."]
+    assert (completion.input_tokens, completion.output_tokens) == (17, 41)
+
+
+@pytest.mark.parametrize(
+    ("reason", "finish_reason"),
+    [
+        ("STOP", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("SAFETY", "content_filter"),
+        ("RECITATION", "content_filter"),
+        ("BLOCKLIST", "content_filter"),
+        ("PROHIBITED_CONTENT", "content_filter"),
+        ("SPII", "content_filter"),
+        ("OTHER", "error"),
+    ],
+)
+def test_finish_reasons_are_mapped(
+    server: FakeProviderServer, provider: GoogleProvider, reason: str, finish_reason: str
+) -> None:
+    server.queue(Stream(fake.content_events(["Well"], finish_reason=reason)))
+    assert drain(provider)[1].finish_reason == finish_reason
+
+
+def test_a_blocked_prompt_completes_as_content_filter_with_its_input_tokens(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(fake.prompt_blocked(prompt_tokens=23))
+    texts, completion = drain(provider)
+    assert (texts, completion.finish_reason) == ([], "content_filter")
+    assert (completion.input_tokens, completion.output_tokens) == (23, 0)
+
+
+def test_quota_exceeded_is_rate_limited_after_the_retry_info_delay_and_not_retried_by_the_sdk(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(fake.quota_exceeded(retry_delay="37s"))
+    with pytest.raises(ProviderRateLimited) as raised:
+        drain(provider)
+    assert raised.value.retry_after == 37.0
+    assert "RESOURCE_EXHAUSTED" in str(raised.value)
+    assert len(server.requests) == 1
+
+
+def test_a_retry_after_header_wins_over_retry_info(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(fake.quota_exceeded(retry_delay="37s", headers={"Retry-After": "7"}))
+    with pytest.raises(ProviderRateLimited) as raised:
+        drain(provider)
+    assert raised.value.retry_after == 7.0
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        (500, "INTERNAL", ProviderUnavailable),
+        (503, "UNAVAILABLE", ProviderUnavailable),
+        (504, "DEADLINE_EXCEEDED", ProviderTimeout),
+    ],
+)
+def test_server_errors_are_retryable_and_not_retried_by_the_sdk(
+    server: FakeProviderServer,
+    provider: GoogleProvider,
+    code: int,
+    status: str,
+    error: type[ProviderError],
+) -> None:
+    server.queue(fake.error(code, status, "The model is overloaded. Please try again later."))
+    with pytest.raises(error, match=f"HTTP {code} {status}"):
+        drain(provider)
+    assert len(server.requests) == 1
+
+
+def test_an_invalid_api_key_is_an_auth_error_though_google_answers_400(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(fake.api_key_invalid())
+    with pytest.raises(ProviderAuthError, match="API key not valid") as raised:
+        drain(provider)
+    assert KEY not in str(raised.value)
+
+
+@pytest.mark.parametrize(("code", "status"), [(401, "UNAUTHENTICATED"), (403, "PERMISSION_DENIED")])
+def test_unauthenticated_and_permission_denied_are_auth_errors(
+    server: FakeProviderServer, provider: GoogleProvider, code: int, status: str
+) -> None:
+    server.queue(fake.error(code, status, "Method doesn't allow unregistered callers."))
+    with pytest.raises(ProviderAuthError):
+        drain(provider)
+
+
+def test_an_input_over_the_token_limit_is_context_too_long(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(fake.input_too_long())
+    with pytest.raises(ContextTooLong, match="exceeds the maximum number of tokens"):
+        drain(provider)
+
+
+def test_another_invalid_argument_is_a_plain_provider_error(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(fake.error(400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents: required"))
+    with pytest.raises(ProviderError) as raised:
+        drain(provider)
+    assert type(raised.value) is ProviderError
+
+
+def test_a_slow_first_token_within_the_timeout_is_streamed(server: FakeProviderServer) -> None:
+    server.queue(fake.reply(["Late", " but here."], first_delay=0.6))
+    provider = GoogleProvider(api_key=KEY, base_url=server.url, timeout=3.0)
+    assert drain(provider)[0] == ["Late", " but here."]
+
+
+def test_no_first_token_within_the_timeout_is_a_timeout(server: FakeProviderServer) -> None:
+    server.queue(fake.reply(["Too late."], first_delay=3.0))
+    provider = GoogleProvider(api_key=KEY, base_url=server.url, timeout=0.5)
+    with pytest.raises(ProviderTimeout):
+        drain(provider)
+    assert len(server.requests) == 1
+
+
+def test_a_stream_cut_in_the_middle_is_unavailable_and_not_resent_by_the_sdk(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(fake.reply(["One", " two", " three", " four"], cut_after=2))
+    received: list[str] = []
+    with pytest.raises(ProviderUnavailable, match="closed before the reply was complete"):
+        for item in provider.stream(TURNS, PARAMS, CancelToken()):
+            assert isinstance(item, Delta)
+            received.append(item.text)
+    assert received == ["One", " two"]
+    # The SDK's automatic continuation would have sent the request again.
+    assert len(server.requests) == 1
+
+
+def test_a_stream_cut_before_any_text_is_not_resent_by_the_sdk(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(fake.reply(["One", " two"], cut_after=0), fake.reply(["Resent!"]))
+    with pytest.raises(ProviderUnavailable):
+        drain(provider)
+    assert len(server.requests) == 1
+
+
+def test_a_stream_that_ends_without_a_finish_reason_is_unavailable(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(Stream(fake.content_events(["One", " two", " three"])[:2]))
+    with pytest.raises(ProviderUnavailable, match="no finish reason"):
+        drain(provider)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        (503, "UNAVAILABLE", ProviderUnavailable),
+        (500, "INTERNAL", ProviderUnavailable),
+        (429, "RESOURCE_EXHAUSTED", ProviderRateLimited),
+    ],
+)
+def test_an_error_in_the_stream_is_the_typed_error(
+    server: FakeProviderServer,
+    provider: GoogleProvider,
+    code: int,
+    status: str,
+    error: type[ProviderError],
+) -> None:
+    events = fake.content_events(["Half", " way"])[:1]
+    server.queue(Stream([*events, fake.error_event(code, status, "The model is overloaded.")]))
+    with pytest.raises(error, match=status):
+        drain(provider)
+
+
+def test_cancelling_mid_stream_closes_the_connection_and_completes_cancelled(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(
+        Stream(
+            fake.content_events(
+                [f"w{n} " for n in range(300)], response_id="resp_cut", prompt_tokens=29
+            ),
+            delay=0.01,
+        )
+    )
+    cancel = CancelToken()
+    items: list[Delta | Completion] = []
+    closed_before_completion = False
+    for item in provider.stream(TURNS, PARAMS, cancel):
+        items.append(item)
+        if len(items) == 2:
+            cancel.cancel()
+        if isinstance(item, Completion):  # the provider's generator is still alive here
+            closed_before_completion = server.wait_for_disconnects(1, timeout=5.0)
+    *deltas, completion = items
+    assert [d.text for d in deltas if isinstance(d, Delta)] == ["w0 ", "w1 "]
+    assert isinstance(completion, Completion)
+    assert completion.finish_reason == "cancelled"
+    assert (completion.input_tokens, completion.output_tokens) == (29, 2)  # running totals
+    assert completion.provider_response_id == "resp_cut"
+    assert closed_before_completion
+
+
+def test_cancelled_before_the_start_sends_no_request(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    cancel = CancelToken()
+    cancel.cancel()
+    texts, completion = drain(provider, cancel=cancel)
+    assert (texts, completion.finish_reason) == ([], "cancelled")
+    assert server.requests == []
+
+
+def test_a_refused_connection_is_unavailable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    provider = GoogleProvider(api_key=KEY, base_url=f"http://127.0.0.1:{port}", timeout=2.0)
+    with pytest.raises(ProviderUnavailable, match="connection failed"):
+        drain(provider)
