@@ -344,6 +344,21 @@ def test_cancelling_mid_stream_closes_the_connection_and_completes_cancelled(
     assert closed_before_completion
 
 
+def test_a_cancel_on_the_chunk_that_finishes_the_reply_keeps_it_finished(
+    server: FakeProviderServer, provider: GoogleProvider
+) -> None:
+    server.queue(fake.reply(["Blue", " and green."]))  # the last chunk carries STOP
+    cancel = CancelToken()
+    items: list[Delta | Completion] = []
+    for item in provider.stream(TURNS, PARAMS, cancel):
+        items.append(item)
+        if isinstance(item, Delta) and item.text == " and green.":
+            cancel.cancel()
+    completion = items[-1]
+    assert isinstance(completion, Completion)
+    assert (completion.finish_reason, completion.output_tokens) == ("stop", 2)
+
+
 def test_cancelled_before_the_start_sends_no_request(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:

@@ -84,6 +84,7 @@ class AnthropicProvider:
         messages = [_message(t) for t in shaped.turns]
         input_tokens = output_tokens = 0
         model, response_id, stop_reason = params.model, None, None
+        stopped = False  # we broke off the reply because of `cancel`
         if cancel.cancelled:
             yield self._completion("cancelled", 0, 0, model, None)
             return
@@ -102,6 +103,7 @@ class AnthropicProvider:
             try:
                 for event in events:
                     if cancel.cancelled:
+                        stopped = stop_reason is None  # a finished reply stays finished
                         break
                     if isinstance(event, RawMessageStartEvent):
                         usage = event.message.usage
@@ -111,6 +113,7 @@ class AnthropicProvider:
                         if isinstance(event.delta, TextDelta) and event.delta.text:
                             yield Delta(event.delta.text)
                             if cancel.cancelled:  # don't wait for another event to notice
+                                stopped = True
                                 break
                     elif isinstance(event, RawMessageDeltaEvent):
                         stop_reason = event.delta.stop_reason or stop_reason
@@ -119,7 +122,7 @@ class AnthropicProvider:
                             input_tokens = event.usage.input_tokens
             except (anthropic.APIError, httpx2.TransportError) as e:
                 raise self._error(e) from e
-        if cancel.cancelled:
+        if stopped:
             yield self._completion("cancelled", input_tokens, output_tokens, model, response_id)
             return
         if stop_reason is None:

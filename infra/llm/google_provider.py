@@ -97,6 +97,7 @@ class GoogleProvider:
         )
         input_tokens = output_tokens = 0
         model, response_id, finish = params.model, None, None
+        stopped = False  # we broke off the reply because of `cancel`
         if cancel.cancelled:
             yield self._completion("cancelled", 0, 0, model, None)
             return
@@ -110,6 +111,7 @@ class GoogleProvider:
         try:
             for chunk in chunks:
                 if cancel.cancelled:
+                    stopped = finish is None  # a finished reply stays finished
                     break
                 if (usage := chunk.usage_metadata) is not None:  # running totals
                     input_tokens = usage.prompt_token_count or 0
@@ -129,7 +131,8 @@ class GoogleProvider:
                         yield Delta(part.text)
                 if candidate.finish_reason is not None:
                     finish = _finish(str(candidate.finish_reason.value))
-                if cancel.cancelled:  # don't wait for another chunk to notice
+                if cancel.cancelled and finish is None:  # don't wait for another chunk
+                    stopped = True
                     break
         except (
             genai_errors.APIError,
@@ -141,7 +144,7 @@ class GoogleProvider:
             # Closing the SDK's generator chain closes the HTTP response, and with it the
             # connection when the body was not read to the end.
             chunks.close()
-        if cancel.cancelled:
+        if stopped:
             yield self._completion("cancelled", input_tokens, output_tokens, model, response_id)
             return
         if finish is None:
