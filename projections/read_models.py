@@ -93,6 +93,13 @@ CREATE TABLE IF NOT EXISTS rm_messages (
     created_at timestamptz NOT NULL,
     search_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED
 );
+-- How assistant replies were produced (the model gateway); null on user messages.
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS provider text;
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS attempts integer;
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS fallbacks integer;
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS time_to_first_token_ms integer;
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS cost_micros bigint;
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS cached boolean;
 CREATE INDEX IF NOT EXISTS rm_messages_chat ON rm_messages (tenant_id, chat_id, seq);
 CREATE INDEX IF NOT EXISTS rm_messages_search_tsv ON rm_messages USING gin (search_tsv);
 CREATE TABLE IF NOT EXISTS rm_usage (
@@ -107,6 +114,7 @@ CREATE TABLE IF NOT EXISTS rm_usage (
     latency_ms_sum bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, day, user_id, model)
 );
+ALTER TABLE rm_usage ADD COLUMN IF NOT EXISTS cost_micros bigint NOT NULL DEFAULT 0;
 """
 
 
@@ -163,6 +171,12 @@ class MessageRow:
     finish_reason: str | None
     latency_ms: int | None
     created_at: datetime
+    provider: str | None = None
+    attempts: int | None = None
+    fallbacks: int | None = None
+    time_to_first_token_ms: int | None = None
+    cost_micros: int | None = None
+    cached: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -334,6 +348,12 @@ _MESSAGE_COLUMNS = (
     "finish_reason",
     "latency_ms",
     "created_at",
+    "provider",
+    "attempts",
+    "fallbacks",
+    "time_to_first_token_ms",
+    "cost_micros",
+    "cached",
 )
 _MESSAGE_TYPES = (
     "uuid",
@@ -350,6 +370,12 @@ _MESSAGE_TYPES = (
     "text",
     "integer",
     "timestamptz",
+    "text",
+    "integer",
+    "integer",
+    "integer",
+    "bigint",
+    "boolean",
 )
 
 
@@ -369,6 +395,13 @@ def message_row(seq: int, e: Any) -> MessageRow:
         finish_reason=e.finish_reason,
         latency_ms=e.latency_ms,
         created_at=e.timestamp,
+        # Absent from replies recorded before the model gateway.
+        provider=getattr(e, "provider", None),
+        attempts=getattr(e, "attempts", None),
+        fallbacks=getattr(e, "fallbacks", None),
+        time_to_first_token_ms=getattr(e, "time_to_first_token_ms", None),
+        cost_micros=getattr(e, "cost_micros", None),
+        cached=getattr(e, "cached", None),
     )
 
 
@@ -415,27 +448,30 @@ def insert_messages(conn: Connection, rows: list[MessageRow]) -> list[MessageRow
             continue
         owner_id, chat_model = chats[r.chat_id]
         day = r.created_at.astimezone(UTC).date()
-        sums = usage.setdefault((r.tenant_id, day, owner_id, r.model or chat_model), [0] * 5)
+        sums = usage.setdefault((r.tenant_id, day, owner_id, r.model or chat_model), [0] * 6)
         is_user = r.role == "user"
         sums[0] += int(is_user)
         sums[1] += int(not is_user)
         sums[2] += r.input_tokens
         sums[3] += r.output_tokens
         sums[4] += r.latency_ms or 0
+        sums[5] += r.cost_micros or 0
     if usage:
         keys, values = list(usage), list(usage.values())
         conn.execute(
             """INSERT INTO rm_usage AS u (tenant_id, day, user_id, model, user_messages,
-                   assistant_messages, input_tokens, output_tokens, latency_ms_sum)
+                   assistant_messages, input_tokens, output_tokens, latency_ms_sum, cost_micros)
                SELECT * FROM unnest(%s::uuid[], %s::date[], %s::uuid[], %s::text[],
-                   %s::integer[], %s::integer[], %s::bigint[], %s::bigint[], %s::bigint[])
+                   %s::integer[], %s::integer[], %s::bigint[], %s::bigint[], %s::bigint[],
+                   %s::bigint[])
                ON CONFLICT (tenant_id, day, user_id, model) DO UPDATE SET
                    user_messages = u.user_messages + EXCLUDED.user_messages,
                    assistant_messages = u.assistant_messages + EXCLUDED.assistant_messages,
                    input_tokens = u.input_tokens + EXCLUDED.input_tokens,
                    output_tokens = u.output_tokens + EXCLUDED.output_tokens,
-                   latency_ms_sum = u.latency_ms_sum + EXCLUDED.latency_ms_sum""",
-            [[k[i] for k in keys] for i in range(4)] + [[v[i] for v in values] for i in range(5)],
+                   latency_ms_sum = u.latency_ms_sum + EXCLUDED.latency_ms_sum,
+                   cost_micros = u.cost_micros + EXCLUDED.cost_micros""",
+            [[k[i] for k in keys] for i in range(4)] + [[v[i] for v in values] for i in range(6)],
         )
     return new
 

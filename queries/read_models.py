@@ -166,7 +166,8 @@ class ReadModels:
                       sum(assistant_messages)::bigint AS assistant_messages,
                       sum(input_tokens)::bigint AS input_tokens,
                       sum(output_tokens)::bigint AS output_tokens,
-                      sum(latency_ms_sum)::bigint AS latency_ms_sum
+                      sum(latency_ms_sum)::bigint AS latency_ms_sum,
+                      sum(cost_micros)::bigint AS cost_micros
                FROM rm_usage
                WHERE tenant_id = %(t)s AND day BETWEEN %(start)s AND %(end)s
                  AND (%(u)s::uuid IS NULL OR user_id = %(u)s)

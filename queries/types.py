@@ -52,6 +52,9 @@ class UsageRow:
     average_latency_ms: float | None = strawberry.field(
         description="Mean latency of the assistant replies in this row."
     )
+    cost_usd: float = strawberry.field(
+        default=0.0, description="Spend on the assistant replies in this row (price table)."
+    )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "UsageRow":
@@ -65,6 +68,7 @@ class UsageRow:
             input_tokens=row["input_tokens"] or 0,
             output_tokens=row["output_tokens"] or 0,
             average_latency_ms=(row["latency_ms_sum"] / replies) if replies else None,
+            cost_usd=(row.get("cost_micros") or 0) / 1e6,
         )
 
 
@@ -155,6 +159,20 @@ class Message:
     output_tokens: int = 0
     finish_reason: str | None = None
     latency_ms: int | None = None
+    provider: str | None = strawberry.field(
+        default=None, description="Assistant replies: the provider that answered."
+    )
+    attempts: int | None = strawberry.field(
+        default=None, description="Assistant replies: provider calls made (retries included)."
+    )
+    fallbacks: int | None = strawberry.field(
+        default=None, description="Assistant replies: models given up on before this one."
+    )
+    time_to_first_token_ms: int | None = None
+    cost_usd: float | None = strawberry.field(
+        default=None, description="Assistant replies: price from the configured price table."
+    )
+    cached: bool | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> "Message":
@@ -173,6 +191,12 @@ class Message:
             output_tokens=get("output_tokens"),
             finish_reason=get("finish_reason"),
             latency_ms=get("latency_ms"),
+            provider=data.get("provider"),
+            attempts=data.get("attempts"),
+            fallbacks=data.get("fallbacks"),
+            time_to_first_token_ms=data.get("time_to_first_token_ms"),
+            cost_usd=None if data.get("cost_micros") is None else data["cost_micros"] / 1e6,
+            cached=data.get("cached"),
         )
 
 

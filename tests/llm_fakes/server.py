@@ -67,6 +67,11 @@ def sse(data: Any, event: str | None = None) -> bytes:
     return f"{head}data: {payload}\n\n".encode()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client resetting an idle keep-alive connection is normal here, not an error."""
+
+
 class FakeProviderServer:
     """Serves queued responses in order; when the queue is empty, `default(request)` answers."""
 
@@ -78,9 +83,11 @@ class FakeProviderServer:
         self.disconnects = 0
         """Streams the client abandoned before the end (the server's write failed)."""
         self._disconnected = threading.Condition()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
