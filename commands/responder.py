@@ -30,7 +30,7 @@ from infra.llm.base import (
     GenerationParams,
     ProviderError,
 )
-from infra.llm.catalog import cost_micros
+from infra.llm.catalog import cost_nanos
 from infra.llm.context import build_context
 from infra.llm.router import Routed, Router
 from infra.metrics import REPLIES, REPLY_FIRST_DELTA
@@ -259,7 +259,7 @@ class Responder:
                     time_to_first_token_ms=None
                     if routed.time_to_first_token is None
                     else int(routed.time_to_first_token * 1000),
-                    cost_micros=cost_micros(
+                    cost_nanos=cost_nanos(
                         self._models.prices,
                         routed.deployment,
                         completion.input_tokens,

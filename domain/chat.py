@@ -42,8 +42,8 @@ class Generation:
     attempts: int
     fallbacks: int
     time_to_first_token_ms: int | None
-    cost_micros: int
-    """Price in millionths of a US dollar (exact; from the configured price table)."""
+    cost_nanos: int
+    """Price in billionths of a US dollar (exact; from the configured price table)."""
     cached: bool = False
 
 
@@ -137,7 +137,7 @@ class ChatSession(TenantScopedAggregate):
             attempts=generation.attempts if generation else None,
             fallbacks=generation.fallbacks if generation else None,
             time_to_first_token_ms=generation.time_to_first_token_ms if generation else None,
-            cost_micros=generation.cost_micros if generation else None,
+            cost_nanos=generation.cost_nanos if generation else None,
             cached=generation.cached if generation else None,
         )
 
@@ -161,7 +161,7 @@ class ChatSession(TenantScopedAggregate):
         attempts: int | None = None,
         fallbacks: int | None = None,
         time_to_first_token_ms: int | None = None,
-        cost_micros: int | None = None,
+        cost_nanos: int | None = None,
         cached: bool | None = None,
     ) -> None:
         self.messages.append(Message(id=message_id, role=MessageRole(role), content=content))

@@ -98,7 +98,7 @@ ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS provider text;
 ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS attempts integer;
 ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS fallbacks integer;
 ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS time_to_first_token_ms integer;
-ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS cost_micros bigint;
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS cost_nanos bigint;
 ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS cached boolean;
 CREATE INDEX IF NOT EXISTS rm_messages_chat ON rm_messages (tenant_id, chat_id, seq);
 CREATE INDEX IF NOT EXISTS rm_messages_search_tsv ON rm_messages USING gin (search_tsv);
@@ -114,7 +114,7 @@ CREATE TABLE IF NOT EXISTS rm_usage (
     latency_ms_sum bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, day, user_id, model)
 );
-ALTER TABLE rm_usage ADD COLUMN IF NOT EXISTS cost_micros bigint NOT NULL DEFAULT 0;
+ALTER TABLE rm_usage ADD COLUMN IF NOT EXISTS cost_nanos bigint NOT NULL DEFAULT 0;
 """
 
 
@@ -175,7 +175,7 @@ class MessageRow:
     attempts: int | None = None
     fallbacks: int | None = None
     time_to_first_token_ms: int | None = None
-    cost_micros: int | None = None
+    cost_nanos: int | None = None
     cached: bool | None = None
 
 
@@ -352,7 +352,7 @@ _MESSAGE_COLUMNS = (
     "attempts",
     "fallbacks",
     "time_to_first_token_ms",
-    "cost_micros",
+    "cost_nanos",
     "cached",
 )
 _MESSAGE_TYPES = (
@@ -400,7 +400,7 @@ def message_row(seq: int, e: Any) -> MessageRow:
         attempts=getattr(e, "attempts", None),
         fallbacks=getattr(e, "fallbacks", None),
         time_to_first_token_ms=getattr(e, "time_to_first_token_ms", None),
-        cost_micros=getattr(e, "cost_micros", None),
+        cost_nanos=getattr(e, "cost_nanos", None),
         cached=getattr(e, "cached", None),
     )
 
@@ -455,12 +455,12 @@ def insert_messages(conn: Connection, rows: list[MessageRow]) -> list[MessageRow
         sums[2] += r.input_tokens
         sums[3] += r.output_tokens
         sums[4] += r.latency_ms or 0
-        sums[5] += r.cost_micros or 0
+        sums[5] += r.cost_nanos or 0
     if usage:
         keys, values = list(usage), list(usage.values())
         conn.execute(
             """INSERT INTO rm_usage AS u (tenant_id, day, user_id, model, user_messages,
-                   assistant_messages, input_tokens, output_tokens, latency_ms_sum, cost_micros)
+                   assistant_messages, input_tokens, output_tokens, latency_ms_sum, cost_nanos)
                SELECT * FROM unnest(%s::uuid[], %s::date[], %s::uuid[], %s::text[],
                    %s::integer[], %s::integer[], %s::bigint[], %s::bigint[], %s::bigint[],
                    %s::bigint[])
@@ -470,7 +470,7 @@ def insert_messages(conn: Connection, rows: list[MessageRow]) -> list[MessageRow
                    input_tokens = u.input_tokens + EXCLUDED.input_tokens,
                    output_tokens = u.output_tokens + EXCLUDED.output_tokens,
                    latency_ms_sum = u.latency_ms_sum + EXCLUDED.latency_ms_sum,
-                   cost_micros = u.cost_micros + EXCLUDED.cost_micros""",
+                   cost_nanos = u.cost_nanos + EXCLUDED.cost_nanos""",
             [[k[i] for k in keys] for i in range(4)] + [[v[i] for v in values] for i in range(6)],
         )
     return new

@@ -167,7 +167,7 @@ class ReadModels:
                       sum(input_tokens)::bigint AS input_tokens,
                       sum(output_tokens)::bigint AS output_tokens,
                       sum(latency_ms_sum)::bigint AS latency_ms_sum,
-                      sum(cost_micros)::bigint AS cost_micros
+                      sum(cost_nanos)::bigint AS cost_nanos
                FROM rm_usage
                WHERE tenant_id = %(t)s AND day BETWEEN %(start)s AND %(end)s
                  AND (%(u)s::uuid IS NULL OR user_id = %(u)s)

@@ -68,7 +68,7 @@ class UsageRow:
             input_tokens=row["input_tokens"] or 0,
             output_tokens=row["output_tokens"] or 0,
             average_latency_ms=(row["latency_ms_sum"] / replies) if replies else None,
-            cost_usd=(row.get("cost_micros") or 0) / 1e6,
+            cost_usd=(row.get("cost_nanos") or 0) / 1e9,
         )
 
 
@@ -195,7 +195,7 @@ class Message:
             attempts=data.get("attempts"),
             fallbacks=data.get("fallbacks"),
             time_to_first_token_ms=data.get("time_to_first_token_ms"),
-            cost_usd=None if data.get("cost_micros") is None else data["cost_micros"] / 1e6,
+            cost_usd=None if data.get("cost_nanos") is None else data["cost_nanos"] / 1e9,
             cached=data.get("cached"),
         )
 

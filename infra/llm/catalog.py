@@ -75,9 +75,10 @@ def build_providers(
     return providers
 
 
-def cost_micros(prices: Mapping[str, Mapping[str, float]], ref: str, inp: int, out: int) -> int:
-    """Price of a reply in millionths of a dollar (USD per million tokens = µUSD per token)."""
+def cost_nanos(prices: Mapping[str, Mapping[str, float]], ref: str, inp: int, out: int) -> int:
+    """Price of a reply in billionths of a dollar: exact for prices to a thousandth of a dollar
+    per million tokens (USD per million tokens × 1,000 = nano-USD per token)."""
     price = prices.get(ref)
     if price is None:
         return 0
-    return round(inp * price.get("input", 0.0) + out * price.get("output", 0.0))
+    return round(inp * price.get("input", 0.0) * 1000 + out * price.get("output", 0.0) * 1000)

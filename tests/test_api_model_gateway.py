@@ -1,0 +1,140 @@
+"""The model gateway through the GraphQL API: a real `parley serve` whose OpenAI provider (the
+official SDK) talks to a local server speaking OpenAI's streaming protocol."""
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.client import ApiClient
+from tests.conftest import Server
+from tests.llm_fakes import openai as oai
+from tests.llm_fakes.server import FakeProviderServer
+
+PRICES = {"openai/gpt-4o-mini": {"input": 0.15, "output": 0.6}}
+SETTINGS = """mutation($i: UpdateTenantSettingsInput!) { updateTenantSettings(input: $i) {
+    position } }"""
+START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
+SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
+REPLY = """query($id: ID!) { chat(id: $id) { messages(first: 50) { nodes {
+    role content model provider attempts fallbacks timeToFirstTokenMs costUsd cached
+    inputTokens outputTokens finishReason } } } }"""
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def platform_key() -> str:
+    return "sk-test-" + secrets.token_hex(16)  # generated per run, never a real key
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, upstream: FakeProviderServer, platform_key: str
+) -> Iterator[Server]:
+    server = Server(
+        Path(tmp_path_factory.mktemp("gateway")),
+        {
+            "OPENAI_API_KEY": platform_key,
+            "OPENAI_BASE_URL": f"{upstream.url}/v1",
+            "PARLEY_LLM_PRICES": json.dumps(PRICES),
+            "PARLEY_LLM_BREAKER_THRESHOLD": "100",  # these tests fail the provider on purpose
+        },
+    ).start()
+    yield server
+    server.stop()
+
+
+def admin_of_new_tenant(server: Server) -> ApiClient:
+    tenant = server.create_tenant()
+    admin = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
+    admin.run(
+        SETTINGS,
+        {
+            "i": {
+                "defaultModel": "openai/gpt-4o-mini",
+                "allowedModels": ["openai/gpt-4o-mini", "echo"],
+                "fallbackModels": ["echo"],
+                "systemPrompt": "Answer briefly.",
+            }
+        },
+    )
+    return admin
+
+
+def ask(user: ApiClient, content: str) -> dict:
+    """Send a message in a new chat; return the assistant's reply once recorded."""
+    chat = user.run(START, {"i": {"title": "Gateway"}})["startChat"]["chatId"]
+    user.run(SEND, {"i": {"chatId": chat, "content": content}})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        nodes = user.run(REPLY, {"id": chat})["chat"]["messages"]["nodes"]
+        replies = [m for m in nodes if m["role"] == "ASSISTANT"]
+        if replies:
+            return dict(replies[0])
+        time.sleep(0.1)
+    raise AssertionError("no reply within 30 s")
+
+
+def test_a_reply_streams_from_the_provider_with_usage_cost_and_the_system_prompt(
+    gateway: Server, upstream: FakeProviderServer, platform_key: str
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    upstream.queue(oai.chat_stream(["Paris", " is", " the", " capital."], prompt_tokens=21))
+    before = len(upstream.requests)
+    reply = ask(admin, "What is the capital of France?")
+    assert reply["content"] == "Paris is the capital."
+    assert (reply["provider"], reply["model"]) == ("openai", oai.MODEL)
+    assert (reply["inputTokens"], reply["outputTokens"], reply["finishReason"]) == (21, 4, "stop")
+    assert (reply["attempts"], reply["fallbacks"], reply["cached"]) == (1, 0, False)
+    assert reply["costUsd"] == pytest.approx((21 * 0.15 + 4 * 0.6) / 1e6)
+    assert reply["timeToFirstTokenMs"] is not None
+    [sent] = upstream.requests[before:]
+    assert sent.headers["authorization"] == f"Bearer {platform_key}"
+    assert sent.body["model"] == "gpt-4o-mini" and sent.body["stream"] is True
+    assert sent.body["messages"][0] == {"role": "system", "content": "Answer briefly."}
+    assert sent.body["messages"][-1] == {
+        "role": "user",
+        "content": "What is the capital of France?",
+    }
+
+
+def test_a_rate_limited_request_is_retried_after_retry_after(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    upstream.queue(oai.rate_limited(retry_after="1"), oai.chat_stream(["Fine", " now."]))
+    started = time.monotonic()
+    reply = ask(admin, "Hello?")
+    assert reply["content"] == "Fine now."
+    assert (reply["provider"], reply["attempts"], reply["fallbacks"]) == ("openai", 2, 0)
+    assert time.monotonic() - started >= 1.0
+
+
+def test_a_failing_provider_falls_back_to_the_next_model(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    upstream.queue(*(oai.server_error() for _ in range(3)))
+    reply = ask(admin, "fallback please")
+    assert (reply["provider"], reply["model"]) == ("echo", "echo")
+    assert (reply["attempts"], reply["fallbacks"]) == (4, 1)
+    assert "fallback please" in reply["content"]
+    assert reply["costUsd"] == 0
+
+
+def test_a_stream_cut_in_the_middle_keeps_the_text_and_says_so(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    upstream.queue(oai.chat_stream(["Half", " of", " an", " answer"], cut_after=3))
+    reply = ask(admin, "Tell me everything")
+    assert reply["content"].startswith("Half")
+    assert (reply["finishReason"], reply["attempts"]) == ("error", 1)
