@@ -9,6 +9,7 @@ from strawberry.types import Info
 
 from api.context import ParleyContext
 from commands import messages as cmd
+from commands.responder import StopRequested
 from domain.actor import Actor
 from domain.errors import InvalidInput, NotAuthenticated, NotFound
 from domain.user import Role as DomainRole
@@ -212,6 +213,14 @@ class ChatPayload:
 
 
 @strawberry.type
+class StopGenerationPayload:
+    chat_id: strawberry.ID
+    requested: bool = strawberry.field(
+        description="The stop was sent to every process that may be generating the reply."
+    )
+
+
+@strawberry.type
 class Mutation:
     @strawberry.mutation(
         description="Sign in with a password; returns an access and refresh token."
@@ -409,6 +418,20 @@ class Mutation:
         c = command(cmd.ArchiveChat, chat_id=parse_id(input.chat_id, "chat id"))
         r = await run(info, info.context.handlers.archive_chat, c, actor)
         return ChatPayload(chat_id=strawberry.ID(str(r.id)), position=r.position)
+
+    @strawberry.mutation(
+        description="Stop the reply being generated in one of your chats: the provider's "
+        "connection is closed and the text so far is recorded with finishReason `cancelled` "
+        "(it arrives as a MessageAdded). Harmless when nothing is being generated."
+    )
+    async def stop_generation(
+        self, info: Info[ParleyContext, None], input: ChatIdInput
+    ) -> StopGenerationPayload:
+        actor = info.context.actor()
+        chat_id = parse_id(input.chat_id, "chat id")
+        await run(info, info.context.handlers.check_writable_chat, chat_id, actor)
+        info.context.runtime.publish_live(chat_id, StopRequested(chat_id))
+        return StopGenerationPayload(chat_id=input.chat_id, requested=True)
 
     @strawberry.mutation(description="Delete one of your chats: it leaves every read model.")
     async def delete_chat(self, info: Info[ParleyContext, None], input: ChatIdInput) -> ChatPayload:

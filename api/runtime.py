@@ -23,7 +23,7 @@ from psycopg import sql
 
 from commands.handlers import CommandHandlers
 from commands.responder import FOLLOWER_NAME as RESPONDER
-from commands.responder import ModelPolicy, Responder
+from commands.responder import ModelPolicy, Responder, StopRequested
 from domain.errors import RateLimited
 from infra.audit import SigningKey, generate_signing_key, load_signing_key
 from infra.audit_store import DDL as AUDIT_DDL
@@ -154,6 +154,7 @@ class Runtime:
         self.live_feed = LiveFeed(settings.subscriber_queue_size)
         self._fanout: RedisFanout | None = None
         self.publish_live: Callable[[UUID, Any], None] = self.live_feed.publish
+        self.live_feed.control = self._control
         """Where live items go: the local feed, or Redis (which feeds every process's feed)."""
         self.read_models: ReadModels = None  # type: ignore[assignment]  # set by open_read_side
         self.search: SearchIndex = None  # type: ignore[assignment]  # set by open_read_side
@@ -394,6 +395,13 @@ class Runtime:
         if self._responder is not None:
             status[RESPONDER]["replies_in_flight"] = self._responder.in_flight
         return status
+
+    def _control(self, chat_id: UUID, item: Any) -> bool:
+        if isinstance(item, StopRequested):
+            if self._responder is not None and self._responder.stop_generation(chat_id):
+                log.info("stopped the reply being generated in chat %s", chat_id)
+            return True
+        return False
 
     def _publish_committed(self, position: int, items: list[Any]) -> None:
         for item in items:  # MessageRow or ChatRemoved, both keyed by chat

@@ -348,6 +348,14 @@ class CommandHandlers:
 
         return self._run("send_message", attempt, retry=True, key=cmd.chat_id)
 
+    def check_writable_chat(self, chat_id: UUID, actor: Actor) -> None:
+        """For stopGeneration: only the chat's owner controls its replies."""
+
+        def attempt() -> None:
+            writable_chat(self.acting(actor), self.store.get_or_none(chat_id))
+
+        self._run("stop_generation", attempt)
+
     def rename_chat(self, cmd: RenameChat, actor: Actor) -> Written:
         def attempt() -> Written:
             me = self.acting(actor)

@@ -42,6 +42,14 @@ FOLLOWER_NAME = "responder"
 
 
 @dataclass(frozen=True)
+class StopRequested:
+    """`stopGeneration`: travels like live items (through Redis to every process) and reaches
+    the responder of whichever process is generating the chat's reply."""
+
+    chat_id: UUID
+
+
+@dataclass(frozen=True)
 class ReplyDelta:
     """An ephemeral piece of a reply in progress (not an event: only the finished reply is)."""
 

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -48,9 +49,14 @@ class LiveFeed:
         self._queue_size = max(2, queue_size)
         self._subscribers: dict[UUID, set[_Subscriber]] = defaultdict(set)
         self._lock = threading.Lock()
+        self.control: Callable[[UUID, Any], bool] | None = None
+        """Sees every item first; True means it was a control item for this process (e.g. a
+        stop request for the responder), not for subscribers."""
 
     def publish(self, chat_id: UUID, item: Any) -> None:
         """Deliver `item` to every subscriber of `chat_id`; safe from any thread, never blocks."""
+        if self.control is not None and self.control(chat_id, item):
+            return
         with self._lock:
             subscribers = list(self._subscribers.get(chat_id, ()))
         for sub in subscribers:

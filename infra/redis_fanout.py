@@ -16,14 +16,19 @@ from uuid import UUID
 
 import redis
 
-from commands.responder import ReplyDelta
+from commands.responder import ReplyDelta, StopRequested
 from infra.live_feed import LiveFeed
 from projections.read_models import ChatRemoved, MessageRow
 
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "parley:chat:"
-_KINDS: dict[str, type] = {"message": MessageRow, "delta": ReplyDelta, "removed": ChatRemoved}
+_KINDS: dict[str, type] = {
+    "message": MessageRow,
+    "delta": ReplyDelta,
+    "removed": ChatRemoved,
+    "stop": StopRequested,
+}
 _UUID_FIELDS = {"message_id", "tenant_id", "chat_id", "author_id", "reply_to"}
 
 

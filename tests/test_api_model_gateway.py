@@ -19,6 +19,7 @@ SETTINGS = """mutation($i: UpdateTenantSettingsInput!) { updateTenantSettings(in
     position } }"""
 START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
+STOP = "mutation($i: ChatIdInput!) { stopGeneration(input: $i) { chatId requested } }"
 REPLY = """query($id: ID!) { chat(id: $id) { messages(first: 50) { nodes {
     role content model provider attempts fallbacks timeToFirstTokenMs costUsd cached
     inputTokens outputTokens finishReason } } } }"""
@@ -138,3 +139,39 @@ def test_a_stream_cut_in_the_middle_keeps_the_text_and_says_so(
     reply = ask(admin, "Tell me everything")
     assert reply["content"].startswith("Half")
     assert (reply["finishReason"], reply["attempts"]) == ("error", 1)
+
+
+def test_stop_generation_closes_the_upstream_connection_and_keeps_the_text_so_far(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    words = [f" word{n}" for n in range(200)]
+    upstream.queue(oai.chat_stream(words, delay=0.05))  # ten seconds of streaming
+    chat = admin.run(START, {"i": {"title": "Long"}})["startChat"]["chatId"]
+    before = len(upstream.requests)
+    admin.run(SEND, {"i": {"chatId": chat, "content": "Write a long essay"}})
+    deadline = time.monotonic() + 10
+    while len(upstream.requests) == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)  # some words streamed
+    stopped = admin.run(STOP, {"i": {"chatId": chat}})["stopGeneration"]
+    assert stopped == {"chatId": chat, "requested": True}
+    assert upstream.wait_for_disconnects(upstream.disconnects + 1, timeout=5)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        nodes = admin.run(REPLY, {"id": chat})["chat"]["messages"]["nodes"]
+        replies = [m for m in nodes if m["role"] == "ASSISTANT"]
+        if replies:
+            break
+        time.sleep(0.1)
+    [reply] = replies
+    assert reply["finishReason"] == "cancelled"
+    assert reply["content"].startswith(" word0") and "word199" not in reply["content"]
+
+
+def test_only_the_chats_owner_can_stop_its_reply(gateway: Server) -> None:
+    owner = admin_of_new_tenant(gateway)
+    chat = owner.run(START, {"i": {"title": "Mine"}})["startChat"]["chatId"]
+    stranger = admin_of_new_tenant(gateway)
+    denied = stranger.raw(STOP, {"i": {"chatId": chat}})
+    assert denied["errors"][0]["extensions"]["code"] == "NOT_FOUND"
