@@ -33,7 +33,17 @@ from infra.llm.base import (
 from infra.llm.catalog import cost_nanos
 from infra.llm.context import build_context
 from infra.llm.router import Routed, Router
-from infra.metrics import REPLIES, REPLY_FIRST_DELTA
+from infra.metrics import (
+    GEN_AI_ATTEMPTS,
+    GEN_AI_DURATION,
+    GEN_AI_FALLBACKS,
+    GEN_AI_REQUESTS,
+    GEN_AI_SPEND,
+    GEN_AI_TOKENS,
+    GEN_AI_TTFT,
+    REPLIES,
+    REPLY_FIRST_DELTA,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +176,24 @@ class Responder:
         except Exception:
             log.exception("responder could not store its position %s", low_water)
 
+    @staticmethod
+    def _observe(tenant_id: UUID, routed: Routed, completion: Completion, cost: int) -> None:
+        labels = ("chat", completion.provider, completion.model)
+        error = "none" if completion.finish_reason != "error" else "error"
+        GEN_AI_DURATION.labels(*labels, error).observe(routed.duration)
+        if routed.time_to_first_token is not None:
+            GEN_AI_TTFT.labels(*labels).observe(routed.time_to_first_token)
+        GEN_AI_TOKENS.labels(*labels, "input").observe(completion.input_tokens)
+        GEN_AI_TOKENS.labels(*labels, "output").observe(completion.output_tokens)
+        GEN_AI_REQUESTS.labels(
+            completion.provider, completion.model, completion.finish_reason
+        ).inc()
+        GEN_AI_ATTEMPTS.labels(completion.provider, completion.model).inc(routed.attempts)
+        if routed.fallbacks:
+            GEN_AI_FALLBACKS.labels(completion.provider, completion.model).inc()
+        if cost:
+            GEN_AI_SPEND.labels(str(tenant_id)).inc(cost / 1e9)
+
     def _reply_with_retries(
         self, chat_id: UUID, message_id: UUID, position: int, attempts: int = 5
     ) -> bool:
@@ -250,6 +278,12 @@ class Responder:
         if cancel.cancelled:
             completion = replace(completion, finish_reason="cancelled")
         content = "".join(parts) or "(no reply)"
+        cost = cost_nanos(
+            self._models.prices,
+            routed.deployment,
+            completion.input_tokens,
+            completion.output_tokens,
+        )
         self._handlers.record_reply(
             RecordReply(
                 chat_id=chat_id,
@@ -267,14 +301,10 @@ class Responder:
                     time_to_first_token_ms=None
                     if routed.time_to_first_token is None
                     else int(routed.time_to_first_token * 1000),
-                    cost_nanos=cost_nanos(
-                        self._models.prices,
-                        routed.deployment,
-                        completion.input_tokens,
-                        completion.output_tokens,
-                    ),
+                    cost_nanos=cost,
                 ),
             )
         )
         REPLIES.labels(model, completion.finish_reason).inc()
+        self._observe(chat.tenant_id, routed, completion, cost)
         return True

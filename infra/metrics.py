@@ -73,3 +73,44 @@ RELAY_RECORDS = Counter(
 AUDIT_CHECKPOINTS = Counter(
     "parley_audit_checkpoints_total", "Signed audit checkpoints sealed by this process."
 )
+
+# The model gateway, named after the OpenTelemetry GenAI semantic conventions where they fit.
+_GENAI = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
+GEN_AI_DURATION = Histogram(
+    "gen_ai_client_operation_duration_seconds",
+    "Duration of a model call as the gateway saw it (retries and fallbacks included).",
+    [*_GENAI, "error_type"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80),
+)
+GEN_AI_TTFT = Histogram(
+    "gen_ai_client_time_to_first_token_seconds",
+    "Time from the request to the first streamed token.",
+    _GENAI,
+    buckets=(0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 2, 5, 10),
+)
+GEN_AI_TOKENS = Histogram(
+    "gen_ai_client_token_usage",
+    "Tokens per model call, by gen_ai_token_type (input, output).",
+    [*_GENAI, "gen_ai_token_type"],
+    buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144),
+)
+GEN_AI_REQUESTS = Counter(
+    "parley_gen_ai_requests_total",
+    "Replies by the model that answered and their finish reason (error: no model answered).",
+    ["gen_ai_provider_name", "gen_ai_request_model", "finish_reason"],
+)
+GEN_AI_ATTEMPTS = Counter(
+    "parley_gen_ai_attempts_total",
+    "Provider calls (retries included), by the deployment the reply finally came from.",
+    ["gen_ai_provider_name", "gen_ai_request_model"],
+)
+GEN_AI_FALLBACKS = Counter(
+    "parley_gen_ai_fallbacks_total",
+    "Replies that needed a fallback model, by the model that answered.",
+    ["gen_ai_provider_name", "gen_ai_request_model"],
+)
+GEN_AI_SPEND = Counter(
+    "parley_gen_ai_spend_usd_total",
+    "Spend on model calls from the price table, by tenant (no user or chat ids).",
+    ["tenant_id"],
+)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.client import ApiClient
@@ -105,6 +106,12 @@ def test_a_reply_streams_from_the_provider_with_usage_cost_and_the_system_prompt
         "role": "user",
         "content": "What is the capital of France?",
     }
+    metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+    model = f'gen_ai_provider_name="openai",gen_ai_request_model="{oai.MODEL}"'
+    assert f'gen_ai_client_token_usage_count{{gen_ai_operation_name="chat",{model}' in metrics
+    assert "gen_ai_client_time_to_first_token_seconds_count{gen_ai_operation_name" in metrics
+    assert "parley_gen_ai_spend_usd_total{tenant_id=" in metrics
+    assert "chat_id" not in metrics and "user_id" not in metrics
 
 
 def test_a_rate_limited_request_is_retried_after_retry_after(
