@@ -222,8 +222,24 @@ def cmd_platform_admin_create(args: argparse.Namespace, settings: Settings) -> i
     return 0
 
 
+DEMO_MODELS = (
+    ("OPENAI_API_KEY", "openai/gpt-4o-mini"),
+    ("ANTHROPIC_API_KEY", "anthropic/claude-haiku-4-5"),
+    ("GEMINI_API_KEY", "google/gemini-2.5-flash"),
+    ("GOOGLE_API_KEY", "google/gemini-2.5-flash"),
+)
+
+
+def demo_model() -> str:
+    """A real model when a provider's key is in the environment; echo otherwise."""
+    import os
+
+    return next((model for key, model in DEMO_MODELS if os.environ.get(key)), "echo")
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from commands.messages import CreateTenant
+    from commands.messages import ChangeTenantSettings, CreateTenant
+    from domain.actor import Actor
     from domain.tenant import tenant_id_for_slug
     from domain.user import user_id_for
 
@@ -247,9 +263,25 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         token = runtime.tokens.issue(
             user_id=user.id, tenant_id=tenant_id, role=user.role.value, token_type="access"
         )
+        model = args.model or demo_model()
+        tenant = runtime.store.get_or_none(tenant_id)
+        if tenant.default_model != model:
+            runtime.handlers.change_tenant_settings(
+                ChangeTenantSettings(
+                    default_model=model,
+                    allowed_models=list(dict.fromkeys([model, "echo"])),
+                    fallback_models=[] if model == "echo" else ["echo"],
+                ),
+                Actor(user.id, tenant_id, user.role),
+            )
     finally:
         runtime.stop()
-    print("Demo tenant: slug 'demo', user", email)
+    print(f"Demo tenant: slug 'demo', user {email}, model {model}")
+    if model == "echo":
+        print(
+            "(echo repeats your words, it is not AI: set OPENAI_API_KEY, ANTHROPIC_API_KEY or "
+            "GEMINI_API_KEY and run `parley demo` again for a real model)"
+        )
     if password:
         print("Password (shown once):", password)
     print(f"Access token (valid {settings.access_token_ttl_seconds} s):\n{token}\n")
@@ -419,9 +451,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     services.set_defaults(func=cmd_services)
 
-    sub.add_parser(
+    demo = sub.add_parser(
         "demo", help="create a demo tenant and user; print a ready token and an example query"
-    ).set_defaults(func=cmd_demo)
+    )
+    demo.add_argument(
+        "--model",
+        help="the demo tenant's model, e.g. openai/gpt-4o (default: a real model when "
+        "OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY is set, else echo)",
+    )
+    demo.set_defaults(func=cmd_demo)
     events = sub.add_parser("events", help="the event contract for Kafka consumers")
     event_actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
     schemas = event_actions.add_parser(

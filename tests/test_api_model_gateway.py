@@ -182,3 +182,16 @@ def test_only_the_chats_owner_can_stop_its_reply(gateway: Server) -> None:
     stranger = admin_of_new_tenant(gateway)
     denied = stranger.raw(STOP, {"i": {"chatId": chat}})
     assert denied["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_the_demo_uses_a_real_provider_when_its_key_is_set(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    done = gateway.cli("demo")
+    assert done.returncode == 0, done.stderr
+    assert "model openai/gpt-4o-mini" in done.stdout
+    token = next(line for line in done.stdout.splitlines() if line.startswith("ey"))
+    demo = ApiClient(gateway.url, token)
+    upstream.queue(oai.chat_stream(["Hi", " from", " the", " demo."]))
+    reply = ask(demo, "hello")
+    assert (reply["content"], reply["provider"]) == ("Hi from the demo.", "openai")
