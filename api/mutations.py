@@ -144,6 +144,12 @@ class UpdateTenantSettingsInput:
         default=None,
         description="Sent before every conversation. Omitted: unchanged; empty: removed.",
     )
+    cache_ttl_seconds: int | None = strawberry.field(
+        default=None,
+        description="Reuse a reply to an identical conversation (same model, messages and "
+        "parameters) for this many seconds; cached replies cost nothing. 0: off. Omitted: "
+        "unchanged.",
+    )
 
 
 @strawberry.input
@@ -317,6 +323,7 @@ class Mutation:
             retention_days=input.retention_days,
             fallback_models=input.fallback_models,
             system_prompt=input.system_prompt,
+            cache_ttl_seconds=input.cache_ttl_seconds,
         )
         r = await run(info, info.context.handlers.change_tenant_settings, c, actor)
         return TenantPayload(tenant_id=strawberry.ID(str(r.id)), position=r.position)

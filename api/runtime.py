@@ -34,6 +34,7 @@ from infra.follower_positions import DDL as POSITIONS_DDL
 from infra.follower_positions import read_position, store_position
 from infra.kafka_relay import KafkaRelay, RelaySettings
 from infra.live_feed import LiveFeed
+from infra.llm.cache import MemoryCache, RedisCache
 from infra.llm.catalog import build_providers
 from infra.llm.router import Router, RouterPolicy
 from infra.log_follower import LogFollower, Progress
@@ -243,6 +244,7 @@ class Runtime:
                 store=self.store,
                 handlers=self.handlers,
                 router=self.model_router(),
+                cache=RedisCache(s.redis_url) if s.redis_url else MemoryCache(),
                 models=ModelPolicy(
                     prices=s.llm_prices,
                     context_windows=s.llm_context_windows,

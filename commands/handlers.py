@@ -238,6 +238,7 @@ class CommandHandlers:
                 retention_days=cmd.retention_days,
                 fallback_models=cmd.fallback_models,
                 system_prompt=cmd.system_prompt,
+                cache_ttl_seconds=cmd.cache_ttl_seconds,
             )
             return Written(id=tenant.id, position=self.store.save_all(tenant))
 

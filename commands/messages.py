@@ -59,6 +59,7 @@ class ChangeTenantSettings(Command):
     retention_days: int | None = None
     fallback_models: list[str] | None = None
     system_prompt: str | None = None
+    cache_ttl_seconds: int | None = None
 
 
 class StartChat(Command):

@@ -30,6 +30,7 @@ from infra.llm.base import (
     GenerationParams,
     ProviderError,
 )
+from infra.llm.cache import CachedReply, MemoryCache, ResponseCache, cache_key
 from infra.llm.catalog import cost_nanos
 from infra.llm.context import build_context
 from infra.llm.router import Routed, Router
@@ -87,6 +88,7 @@ class Responder:
         handlers: CommandHandlers,
         router: Router,
         models: ModelPolicy | None = None,
+        cache: ResponseCache | None = None,
         publish: Callable[[UUID, object], None],
         save_position: Callable[[int], None],
         start_position: int,
@@ -97,6 +99,7 @@ class Responder:
         self._handlers = handlers
         self._router = router
         self._models = models or ModelPolicy()
+        self._cache: ResponseCache = cache or MemoryCache()
         self._publish = publish
         self._save_position = save_position
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="reply")
@@ -242,9 +245,25 @@ class Responder:
             self._cancels.setdefault(chat_id, {})[reply_id] = cancel
         parts: list[str] = []
         routed: Routed | None = None
+        params = GenerationParams(model=model, max_tokens=max_tokens)
+        ttl = tenant.cache_ttl_seconds if isinstance(tenant, Tenant) else None
+        key = cache_key(chat.tenant_id, model, context.turns, params) if ttl else None
+        hit = self._cache.get(key) if key else None
         try:
-            params = GenerationParams(model=model, max_tokens=max_tokens)
-            for item in self._router.stream(chain, context.turns, params, cancel):
+            if hit is not None:
+                parts.append(hit.content)
+                self._publish(chat_id, ReplyDelta(chat_id, reply_id, hit.content))
+                routed = Routed(
+                    Completion(
+                        "stop", hit.input_tokens, hit.output_tokens, hit.provider, hit.model
+                    ),
+                    deployment=model,
+                    attempts=0,
+                    fallbacks=0,
+                    time_to_first_token=time.perf_counter() - started,
+                    duration=time.perf_counter() - started,
+                )
+            for item in () if hit else self._router.stream(chain, context.turns, params, cancel):
                 if isinstance(item, Delta):
                     if not parts:
                         REPLY_FIRST_DELTA.labels(model).observe(time.perf_counter() - started)
@@ -278,12 +297,28 @@ class Responder:
         if cancel.cancelled:
             completion = replace(completion, finish_reason="cancelled")
         content = "".join(parts) or "(no reply)"
-        cost = cost_nanos(
-            self._models.prices,
-            routed.deployment,
-            completion.input_tokens,
-            completion.output_tokens,
+        cost = (
+            0
+            if hit
+            else cost_nanos(
+                self._models.prices,
+                routed.deployment,
+                completion.input_tokens,
+                completion.output_tokens,
+            )
         )
+        if key and ttl and not hit and completion.finish_reason == "stop" and not routed.fallbacks:
+            self._cache.put(
+                key,
+                CachedReply(
+                    content,
+                    completion.provider,
+                    completion.model,
+                    completion.input_tokens,
+                    completion.output_tokens,
+                ),
+                ttl,
+            )
         self._handlers.record_reply(
             RecordReply(
                 chat_id=chat_id,
@@ -302,6 +337,7 @@ class Responder:
                     if routed.time_to_first_token is None
                     else int(routed.time_to_first_token * 1000),
                     cost_nanos=cost,
+                    cached=hit is not None,
                 ),
             )
         )

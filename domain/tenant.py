@@ -60,6 +60,8 @@ class Tenant(TenantScopedAggregate):
         """Tried in order when a chat's model fails (the model gateway's fallback chain)."""
         self.system_prompt: str | None = None
         """Sent before every conversation of the tenant."""
+        self.cache_ttl_seconds: int | None = None
+        """Opt-in exact-match response cache: how long a reply may be reused (None: off)."""
         self.active = True
 
     def rename(self, name: str) -> None:
@@ -78,9 +80,10 @@ class Tenant(TenantScopedAggregate):
         retention_days: int | None,
         fallback_models: list[str] | None = None,
         system_prompt: str | None = None,
+        cache_ttl_seconds: int | None = None,
     ) -> None:
-        """`fallback_models` / `system_prompt` None: keep the current ones ("" clears the
-        prompt)."""
+        """`fallback_models` / `system_prompt` / `cache_ttl_seconds` None: keep the current
+        ones ("" clears the prompt, 0 turns the cache off)."""
         self._ensure_active()
         models = [check_length(m, field="model", low=1, high=100) for m in allowed_models]
         if not models:
@@ -98,12 +101,16 @@ class Tenant(TenantScopedAggregate):
         prompt = self.system_prompt if system_prompt is None else system_prompt.strip() or None
         if prompt is not None and len(prompt) > MAX_SYSTEM_PROMPT:
             raise InvalidInput(f"system prompt must be at most {MAX_SYSTEM_PROMPT} characters")
+        ttl = self.cache_ttl_seconds if cache_ttl_seconds is None else cache_ttl_seconds or None
+        if ttl is not None and not 1 <= ttl <= 30 * 86400:
+            raise InvalidInput("cache TTL must be 1..2592000 seconds (0 turns the cache off)")
         self._settings_changed(
             default_model=default_model,
             allowed_models=models,
             retention_days=retention_days,
             fallback_models=list(fallbacks),
             system_prompt=prompt,
+            cache_ttl_seconds=ttl,
         )
 
     @event("SettingsChanged", topic="parley.Tenant.SettingsChanged")
@@ -115,6 +122,7 @@ class Tenant(TenantScopedAggregate):
         # Optional within version 1 (absent from events recorded before the model gateway).
         fallback_models: list[str] | None = None,
         system_prompt: str | None = None,
+        cache_ttl_seconds: int | None = None,
     ) -> None:
         self.default_model = default_model
         self.allowed_models = list(allowed_models)
@@ -122,6 +130,7 @@ class Tenant(TenantScopedAggregate):
         if fallback_models is not None:
             self.fallback_models = list(fallback_models)
         self.system_prompt = system_prompt
+        self.cache_ttl_seconds = cache_ttl_seconds
 
     def deactivate(self) -> None:
         if self.active:

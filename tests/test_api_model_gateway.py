@@ -195,3 +195,33 @@ def test_the_demo_uses_a_real_provider_when_its_key_is_set(
     upstream.queue(oai.chat_stream(["Hi", " from", " the", " demo."]))
     reply = ask(demo, "hello")
     assert (reply["content"], reply["provider"]) == ("Hi from the demo.", "openai")
+
+
+def test_an_identical_conversation_is_answered_from_the_cache_at_no_cost(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    admin.run(
+        SETTINGS,
+        {
+            "i": {
+                "defaultModel": "openai/gpt-4o-mini",
+                "allowedModels": ["openai/gpt-4o-mini", "echo"],
+                "cacheTtlSeconds": 600,
+            }
+        },
+    )
+    upstream.queue(oai.chat_stream(["Forty", " two."], prompt_tokens=12))
+    before = len(upstream.requests)
+    first = ask(admin, "What is the answer?")
+    second = ask(admin, "What is the answer?")  # a new chat, the same conversation
+    assert first["content"] == second["content"] == "Forty two."
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert second["costUsd"] == 0 and first["costUsd"] > 0
+    assert (second["provider"], second["attempts"]) == ("openai", 0)
+    assert len(upstream.requests) == before + 1  # the provider was asked once
+
+    other = admin_of_new_tenant(gateway)  # caches are per tenant: this one is not even on
+    upstream.queue(oai.chat_stream(["Forty", " two."]))
+    assert ask(other, "What is the answer?")["cached"] is False
+    assert len(upstream.requests) == before + 2
