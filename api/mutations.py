@@ -144,6 +144,22 @@ class UpdateTenantSettingsInput:
         default=None,
         description="Sent before every conversation. Omitted: unchanged; empty: removed.",
     )
+    user_requests_per_minute: int | None = strawberry.field(
+        default=None, description="Messages per minute per user (0: no limit; omitted: same)."
+    )
+    tenant_requests_per_minute: int | None = strawberry.field(
+        default=None, description="Messages per minute for the tenant (0: no limit)."
+    )
+    tenant_tokens_per_minute: int | None = strawberry.field(
+        default=None,
+        description="Tokens per minute for the tenant: estimated at send, then the replies' "
+        "real usage (0: no limit).",
+    )
+    monthly_budget_usd: float | None = strawberry.field(
+        default=None,
+        description="Model spend per calendar month (UTC); beyond it sendMessage answers "
+        "QUOTA_EXCEEDED (0: no budget).",
+    )
     cache_ttl_seconds: int | None = strawberry.field(
         default=None,
         description="Reuse a reply to an identical conversation (same model, messages and "
@@ -324,6 +340,10 @@ class Mutation:
             fallback_models=input.fallback_models,
             system_prompt=input.system_prompt,
             cache_ttl_seconds=input.cache_ttl_seconds,
+            user_requests_per_minute=input.user_requests_per_minute,
+            tenant_requests_per_minute=input.tenant_requests_per_minute,
+            tenant_tokens_per_minute=input.tenant_tokens_per_minute,
+            monthly_budget_usd=input.monthly_budget_usd,
         )
         r = await run(info, info.context.handlers.change_tenant_settings, c, actor)
         return TenantPayload(tenant_id=strawberry.ID(str(r.id)), position=r.position)
@@ -380,6 +400,7 @@ class Mutation:
             content=input.content,
             client_mutation_id=input.client_mutation_id,
         )
+        await info.context.runtime.admit_message(actor, input.content)
         r = await run(info, info.context.handlers.send_message, c, actor)
         if r.duplicate:
             # The first result is durable; read it back as recorded.

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -24,7 +25,9 @@ from psycopg import sql
 from commands.handlers import CommandHandlers
 from commands.responder import FOLLOWER_NAME as RESPONDER
 from commands.responder import ModelPolicy, Responder, StopRequested
-from domain.errors import RateLimited
+from domain.actor import Actor
+from domain.errors import QuotaExceeded, RateLimited
+from domain.tenant import Limits, Tenant
 from infra.audit import SigningKey, generate_signing_key, load_signing_key
 from infra.audit_store import DDL as AUDIT_DDL
 from infra.audit_store import NOTIFY_CHANNEL as AUDIT_CHANNEL
@@ -36,9 +39,11 @@ from infra.kafka_relay import KafkaRelay, RelaySettings
 from infra.live_feed import LiveFeed
 from infra.llm.cache import MemoryCache, RedisCache
 from infra.llm.catalog import build_providers
+from infra.llm.context import estimate_tokens
 from infra.llm.router import Router, RouterPolicy
 from infra.log_follower import LogFollower, Progress
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
+from infra.rate_limits import Buckets, MemoryBuckets, RedisBuckets
 from infra.redis_fanout import RedisFanout
 from infra.settings import Settings
 from infra.tokens import TokenService, load_or_create_secret
@@ -156,6 +161,9 @@ class Runtime:
         self._fanout: RedisFanout | None = None
         self.publish_live: Callable[[UUID, Any], None] = self.live_feed.publish
         self.live_feed.control = self._control
+        self.buckets: Buckets = (
+            RedisBuckets(settings.redis_url) if settings.redis_url else MemoryBuckets()
+        )
         """Where live items go: the local feed, or Redis (which feeds every process's feed)."""
         self.read_models: ReadModels = None  # type: ignore[assignment]  # set by open_read_side
         self.search: SearchIndex = None  # type: ignore[assignment]  # set by open_read_side
@@ -245,6 +253,7 @@ class Runtime:
                 handlers=self.handlers,
                 router=self.model_router(),
                 cache=RedisCache(s.redis_url) if s.redis_url else MemoryCache(),
+                buckets=self.buckets,
                 models=ModelPolicy(
                     prices=s.llm_prices,
                     context_windows=s.llm_context_windows,
@@ -397,6 +406,47 @@ class Runtime:
         if self._responder is not None:
             status[RESPONDER]["replies_in_flight"] = self._responder.in_flight
         return status
+
+    async def admit_message(self, actor: Actor, content: str) -> None:
+        """Before a message is recorded (and a provider called): the tenant's monthly budget,
+        then the user's and tenant's request and token rates. Raises QUOTA_EXCEEDED or
+        RATE_LIMITED; nothing is written when it does."""
+        tenant = await self.run_blocking(self.store.get_or_none, actor.tenant_id)
+        if not isinstance(tenant, Tenant):
+            return
+        limits = tenant.limits
+        if limits.monthly_budget_usd:
+            today = datetime.now(UTC).date()
+            rows = await self.read_models.usage(
+                actor.tenant_id, start=today.replace(day=1), end=today, group_by=()
+            )
+            spent = (rows[0]["cost_nanos"] or 0) / 1e9 if rows else 0.0
+            if spent >= limits.monthly_budget_usd:
+                raise QuotaExceeded(
+                    f"this month's model budget of {limits.monthly_budget_usd:.2f} USD is spent"
+                    f" ({spent:.2f} USD); a tenant admin can raise it"
+                )
+        await self.run_blocking(self._take_rates, actor, limits, content)
+
+    def _take_rates(self, actor: Actor, limits: Limits, content: str) -> None:
+        checks = (
+            (limits.user_requests_per_minute, f"user-rpm:{actor.user_id}", 1, "your"),
+            (limits.tenant_requests_per_minute, f"tenant-rpm:{actor.tenant_id}", 1, "the tenant's"),
+            (
+                limits.tenant_tokens_per_minute,
+                f"tenant-tpm:{actor.tenant_id}",
+                estimate_tokens(content),
+                "the tenant's token",
+            ),
+        )
+        for capacity, key, cost, whose in checks:
+            if capacity:
+                verdict = self.buckets.take(key, capacity, 60.0, cost)
+                if not verdict.allowed:
+                    raise RateLimited(
+                        f"{whose} rate limit of {capacity} per minute is reached; retry in"
+                        f" {max(1, round(verdict.retry_after))} s"
+                    )
 
     def _control(self, chat_id: UUID, item: Any) -> bool:
         if isinstance(item, StopRequested):

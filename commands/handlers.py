@@ -43,7 +43,7 @@ from commands.messages import (
 from domain.base import stable_id
 from domain.chat import ChatSession, MessageRole, reply_id_for
 from domain.errors import Conflict, InvalidInput, NotAllowed, NotAuthenticated, NotFound
-from domain.tenant import Tenant, tenant_id_for_slug, validate_slug
+from domain.tenant import Limits, Tenant, tenant_id_for_slug, validate_slug
 from domain.user import Role, User, normalize_email, user_id_for
 from infra.event_store import CURRENT_ACTOR, EventStore, acting_as
 from infra.metrics import COMMAND_CONFLICTS, COMMAND_DURATION, COMMANDS
@@ -239,6 +239,7 @@ class CommandHandlers:
                 fallback_models=cmd.fallback_models,
                 system_prompt=cmd.system_prompt,
                 cache_ttl_seconds=cmd.cache_ttl_seconds,
+                limits=_limits(tenant.limits, cmd),
             )
             return Written(id=tenant.id, position=self.store.save_all(tenant))
 
@@ -466,6 +467,21 @@ class CommandHandlers:
             CURRENT_ACTOR.reset(actor_token)
             COMMANDS.labels(name, outcome).inc()
             COMMAND_DURATION.labels(name).observe(time.perf_counter() - started)
+
+
+def _limits(current: Limits, cmd: ChangeTenantSettings) -> Limits | None:
+    """The limits after the command: each given field replaces the current one."""
+    given = {
+        name: getattr(cmd, name)
+        for name in (
+            "user_requests_per_minute",
+            "tenant_requests_per_minute",
+            "tenant_tokens_per_minute",
+            "monthly_budget_usd",
+        )
+        if getattr(cmd, name) is not None
+    }
+    return replace(current, **given) if given else None
 
 
 def check_password(password: str) -> str:

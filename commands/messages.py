@@ -60,6 +60,10 @@ class ChangeTenantSettings(Command):
     fallback_models: list[str] | None = None
     system_prompt: str | None = None
     cache_ttl_seconds: int | None = None
+    user_requests_per_minute: int | None = None
+    tenant_requests_per_minute: int | None = None
+    tenant_tokens_per_minute: int | None = None
+    monthly_budget_usd: float | None = None
 
 
 class StartChat(Command):

@@ -32,7 +32,7 @@ from infra.llm.base import (
 )
 from infra.llm.cache import CachedReply, MemoryCache, ResponseCache, cache_key
 from infra.llm.catalog import cost_nanos
-from infra.llm.context import build_context
+from infra.llm.context import build_context, estimate_tokens
 from infra.llm.router import Routed, Router
 from infra.metrics import (
     GEN_AI_ATTEMPTS,
@@ -45,6 +45,7 @@ from infra.metrics import (
     REPLIES,
     REPLY_FIRST_DELTA,
 )
+from infra.rate_limits import Buckets
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class Responder:
         router: Router,
         models: ModelPolicy | None = None,
         cache: ResponseCache | None = None,
+        buckets: Buckets | None = None,
         publish: Callable[[UUID, object], None],
         save_position: Callable[[int], None],
         start_position: int,
@@ -100,6 +102,7 @@ class Responder:
         self._router = router
         self._models = models or ModelPolicy()
         self._cache: ResponseCache = cache or MemoryCache()
+        self._buckets = buckets
         self._publish = publish
         self._save_position = save_position
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="reply")
@@ -343,4 +346,10 @@ class Responder:
         )
         REPLIES.labels(model, completion.finish_reason).inc()
         self._observe(chat.tenant_id, routed, completion, cost)
+        limit = tenant.limits.tenant_tokens_per_minute if isinstance(tenant, Tenant) else None
+        if limit and self._buckets is not None and not hit:
+            # The message's own estimate was taken at send time; the rest is the real usage.
+            asked = next((t.content for t in reversed(history) if t.role == "user"), "")
+            used = completion.input_tokens + completion.output_tokens - estimate_tokens(asked)
+            self._buckets.debit(f"tenant-tpm:{chat.tenant_id}", limit, 60.0, max(0, used))
         return True

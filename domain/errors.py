@@ -36,6 +36,12 @@ class RateLimited(ParleyError):
     code = "RATE_LIMITED"
 
 
+class QuotaExceeded(ParleyError):
+    """The tenant's monthly model budget is spent."""
+
+    code = "QUOTA_EXCEEDED"
+
+
 class SearchUnavailable(ParleyError):
     """The search index cannot answer now (Elasticsearch down or failing); retry later."""
 

@@ -1,6 +1,7 @@
 """The Tenant aggregate: an organisation using Parley, with its model settings."""
 
 import re
+from dataclasses import dataclass
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -13,6 +14,31 @@ DEFAULT_MODEL = "echo"
 
 
 MAX_SYSTEM_PROMPT = 8000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Checked before any provider is called (None: no limit)."""
+
+    user_requests_per_minute: int | None = None
+    tenant_requests_per_minute: int | None = None
+    tenant_tokens_per_minute: int | None = None
+    """Estimated prompt tokens at send time, then the reply's real usage."""
+    monthly_budget_usd: float | None = None
+    """Spend per calendar month (UTC) from the price table."""
+
+    def checked(self) -> "Limits":
+        rates = (
+            self.user_requests_per_minute,
+            self.tenant_requests_per_minute,
+            self.tenant_tokens_per_minute,
+        )
+        if any(r is not None and not 0 <= r <= 10_000_000 for r in rates):
+            raise InvalidInput("rate limits must be 0..10000000 per minute (0 removes one)")
+        if self.monthly_budget_usd is not None and not 0 <= self.monthly_budget_usd <= 1e9:
+            raise InvalidInput("the monthly budget must be 0..1e9 USD (0 removes it)")
+        user, tenant, tokens = (r or None for r in rates)
+        return Limits(user, tenant, tokens, self.monthly_budget_usd or None)
 
 
 def tenant_id_for_slug(slug: str) -> UUID:
@@ -62,6 +88,7 @@ class Tenant(TenantScopedAggregate):
         """Sent before every conversation of the tenant."""
         self.cache_ttl_seconds: int | None = None
         """Opt-in exact-match response cache: how long a reply may be reused (None: off)."""
+        self.limits = Limits()
         self.active = True
 
     def rename(self, name: str) -> None:
@@ -81,9 +108,10 @@ class Tenant(TenantScopedAggregate):
         fallback_models: list[str] | None = None,
         system_prompt: str | None = None,
         cache_ttl_seconds: int | None = None,
+        limits: "Limits | None" = None,
     ) -> None:
-        """`fallback_models` / `system_prompt` / `cache_ttl_seconds` None: keep the current
-        ones ("" clears the prompt, 0 turns the cache off)."""
+        """`fallback_models` / `system_prompt` / `cache_ttl_seconds` / `limits` None: keep the
+        current ones ("" clears the prompt, 0 turns the cache off, a 0 limit removes it)."""
         self._ensure_active()
         models = [check_length(m, field="model", low=1, high=100) for m in allowed_models]
         if not models:
@@ -104,6 +132,7 @@ class Tenant(TenantScopedAggregate):
         ttl = self.cache_ttl_seconds if cache_ttl_seconds is None else cache_ttl_seconds or None
         if ttl is not None and not 1 <= ttl <= 30 * 86400:
             raise InvalidInput("cache TTL must be 1..2592000 seconds (0 turns the cache off)")
+        new_limits = (self.limits if limits is None else limits).checked()
         self._settings_changed(
             default_model=default_model,
             allowed_models=models,
@@ -111,6 +140,10 @@ class Tenant(TenantScopedAggregate):
             fallback_models=list(fallbacks),
             system_prompt=prompt,
             cache_ttl_seconds=ttl,
+            user_requests_per_minute=new_limits.user_requests_per_minute,
+            tenant_requests_per_minute=new_limits.tenant_requests_per_minute,
+            tenant_tokens_per_minute=new_limits.tenant_tokens_per_minute,
+            monthly_budget_usd=new_limits.monthly_budget_usd,
         )
 
     @event("SettingsChanged", topic="parley.Tenant.SettingsChanged")
@@ -123,6 +156,10 @@ class Tenant(TenantScopedAggregate):
         fallback_models: list[str] | None = None,
         system_prompt: str | None = None,
         cache_ttl_seconds: int | None = None,
+        user_requests_per_minute: int | None = None,
+        tenant_requests_per_minute: int | None = None,
+        tenant_tokens_per_minute: int | None = None,
+        monthly_budget_usd: float | None = None,
     ) -> None:
         self.default_model = default_model
         self.allowed_models = list(allowed_models)
@@ -131,6 +168,12 @@ class Tenant(TenantScopedAggregate):
             self.fallback_models = list(fallback_models)
         self.system_prompt = system_prompt
         self.cache_ttl_seconds = cache_ttl_seconds
+        self.limits = Limits(
+            user_requests_per_minute,
+            tenant_requests_per_minute,
+            tenant_tokens_per_minute,
+            monthly_budget_usd,
+        )
 
     def deactivate(self) -> None:
         if self.active:

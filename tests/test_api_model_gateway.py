@@ -225,3 +225,58 @@ def test_an_identical_conversation_is_answered_from_the_cache_at_no_cost(
     upstream.queue(oai.chat_stream(["Forty", " two."]))
     assert ask(other, "What is the answer?")["cached"] is False
     assert len(upstream.requests) == before + 2
+
+
+def user_messages(user: ApiClient, chat: str) -> list[str]:
+    nodes = user.run(REPLY, {"id": chat})["chat"]["messages"]["nodes"]
+    return [m["content"] for m in nodes if m["role"] == "USER"]
+
+
+def test_a_user_over_their_rate_limit_is_refused_before_anything_is_recorded(
+    gateway: Server,
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    admin.run(
+        SETTINGS,
+        {
+            "i": {
+                "defaultModel": "echo",
+                "allowedModels": ["echo"],
+                "fallbackModels": [],
+                "userRequestsPerMinute": 2,
+            }
+        },
+    )
+    chat = admin.run(START, {"i": {"title": "Limited"}})["startChat"]["chatId"]
+    for n in range(2):
+        admin.run(SEND, {"i": {"chatId": chat, "content": f"message {n}"}})
+    refused = admin.raw(SEND, {"i": {"chatId": chat, "content": "one too many"}})
+    assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert "retry in" in refused["errors"][0]["message"]
+    time.sleep(0.5)
+    assert user_messages(admin, chat) == ["message 0", "message 1"]
+
+
+def test_a_spent_monthly_budget_refuses_new_messages_before_the_provider_is_called(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    admin.run(
+        SETTINGS,
+        {
+            "i": {
+                "defaultModel": "openai/gpt-4o-mini",
+                "allowedModels": ["openai/gpt-4o-mini", "echo"],
+                "monthlyBudgetUsd": 0.000004,
+            }
+        },
+    )
+    upstream.queue(oai.chat_stream(["Costly", " answer."], prompt_tokens=21))
+    first = ask(admin, "Spend it")
+    assert first["costUsd"] > 0.000004
+    chat = admin.run(START, {"i": {"title": "Over budget"}})["startChat"]["chatId"]
+    before = len(upstream.requests)
+    refused = admin.raw(SEND, {"i": {"chatId": chat, "content": "more please"}})
+    assert refused["errors"][0]["extensions"]["code"] == "QUOTA_EXCEEDED"
+    time.sleep(0.5)
+    assert user_messages(admin, chat) == [] and len(upstream.requests) == before

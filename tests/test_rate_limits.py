@@ -1,0 +1,35 @@
+"""Token buckets, in process and on a real Redis (the same contract)."""
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from infra.rate_limits import Buckets, MemoryBuckets, RedisBuckets
+
+
+@pytest.fixture(params=["memory", "redis"])
+def buckets(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Buckets]:
+    yield MemoryBuckets() if request.param == "memory" else RedisBuckets(redis_url)
+
+
+def test_a_bucket_allows_its_capacity_then_says_when_to_retry(buckets: Buckets) -> None:
+    key = f"test:{uuid.uuid4()}"
+    assert all(buckets.take(key, 5, 60, 1).allowed for _ in range(5))
+    refused = buckets.take(key, 5, 60, 1)
+    assert not refused.allowed and 0 < refused.retry_after <= 12.5
+
+
+def test_a_debit_may_overdraw_and_delays_the_next_take(buckets: Buckets) -> None:
+    key = f"test:{uuid.uuid4()}"
+    assert buckets.take(key, 1000, 60, 100).allowed
+    buckets.debit(key, 1000, 60, 5000)  # the reply used far more than estimated
+    refused = buckets.take(key, 1000, 60, 10)
+    assert not refused.allowed and refused.retry_after > 60
+
+
+def test_buckets_are_independent(buckets: Buckets) -> None:
+    a, b = f"test:{uuid.uuid4()}", f"test:{uuid.uuid4()}"
+    assert buckets.take(a, 1, 60, 1).allowed
+    assert not buckets.take(a, 1, 60, 1).allowed
+    assert buckets.take(b, 1, 60, 1).allowed
