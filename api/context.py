@@ -32,6 +32,7 @@ class ParleyContext(BaseContext):
         self.search = runtime.search
         self.live_feed = runtime.live_feed
         self.handlers = runtime.handlers
+        self.model_status = runtime.model_status
         self._actor: Actor | None = None
 
     def authorization_header(self) -> object:

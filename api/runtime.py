@@ -40,7 +40,7 @@ from infra.live_feed import LiveFeed
 from infra.llm.cache import MemoryCache, RedisCache
 from infra.llm.catalog import build_providers
 from infra.llm.context import estimate_tokens
-from infra.llm.router import Router, RouterPolicy
+from infra.llm.router import BreakerStatus, Router, RouterPolicy
 from infra.log_follower import LogFollower, Progress
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
 from infra.rate_limits import Buckets, MemoryBuckets, RedisBuckets
@@ -149,6 +149,7 @@ class Runtime:
         self._followers: list[LogFollower] = []
         self._ledger: AuditLedger | None = None
         self._relay: KafkaRelay | None = None
+        self._router: Router | None = None
         self._responder: Responder | None = None
         self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="command")
         # Password hashing gets its own small pool: a burst of sign-ins (or an attack on them)
@@ -331,9 +332,14 @@ class Runtime:
         if self.read_models is not None:
             await self._reader_pool.close()
 
+    def model_status(self) -> tuple[list[str], list[BreakerStatus]] | None:
+        if self._router is None:
+            return None
+        return sorted(self._router.providers), self._router.status()
+
     def model_router(self) -> Router:
         s = self.settings
-        return Router(
+        self._router = Router(
             build_providers(s),
             RouterPolicy(
                 max_attempts=s.llm_max_attempts,
@@ -342,6 +348,7 @@ class Runtime:
                 cooldown_seconds=s.llm_breaker_cooldown_seconds,
             ),
         )
+        return self._router
 
     def audit_public_keys(self) -> dict[str, bytes]:
         with self.writer_pool.connection() as conn:

@@ -4,6 +4,7 @@ from typing import Protocol
 
 from domain.actor import Actor
 from infra.live_feed import LiveFeed
+from infra.llm.router import BreakerStatus
 from queries.read_models import ReadModels
 from queries.search import SearchIndex
 
@@ -15,4 +16,9 @@ class QueryContext(Protocol):
 
     def actor(self) -> Actor:
         """The authenticated caller; raises NotAuthenticated."""
+        ...
+
+    def model_status(self) -> tuple[list[str], list[BreakerStatus]] | None:
+        """Providers and circuit breakers of this process's responder (None: it runs in a
+        worker process)."""
         ...

@@ -25,6 +25,8 @@ from queries.types import (
     MessageAdded,
     MessageConnection,
     MessageEdge,
+    ModelDeployment,
+    ModelGatewayStatus,
     PageInfo,
     ReplyDelta,
     Tenant,
@@ -204,6 +206,33 @@ class Query:
             user_id=None if sees_everyone else actor.user_id,
         )
         return [UsageRow.from_row(r) for r in rows if r["user_messages"] is not None]
+
+    @strawberry.field(
+        description="Tenant and platform admins: the model providers and each deployment's "
+        "circuit breaker, as the replying process sees them (null when replies are produced "
+        "by a separate worker process)."
+    )
+    async def model_gateway(self, info: Info[QueryContext, None]) -> ModelGatewayStatus | None:
+        actor = await viewer(info)
+        if actor.role not in (Role.TENANT_ADMIN, Role.PLATFORM_ADMIN):
+            raise NotAllowed("only admins see the model gateway's status")
+        status = info.context.model_status()
+        if status is None:
+            return None
+        providers, breakers = status
+        return ModelGatewayStatus(
+            providers=providers,
+            deployments=[
+                ModelDeployment(
+                    deployment=b.deployment,
+                    state=b.state,
+                    consecutive_failures=b.consecutive_failures,
+                    open_seconds_left=b.open_seconds_left,
+                    last_error=b.last_error,
+                )
+                for b in breakers
+            ],
+        )
 
     @strawberry.field(description="Your chats, newest first (auditors: every chat of the tenant).")
     async def chats(

@@ -234,3 +234,20 @@ class ChatDeleted:
 
 
 ChatEvent = Annotated[MessageAdded | ReplyDelta | ChatDeleted, strawberry.union("ChatEvent")]
+
+
+@strawberry.type(description="A model deployment's health as this process's router sees it.")
+class ModelDeployment:
+    deployment: str = strawberry.field(description="Model reference, e.g. openai/gpt-4o-mini.")
+    state: str = strawberry.field(description="closed (healthy), open (skipped), half-open.")
+    consecutive_failures: int
+    open_seconds_left: float
+    last_error: str | None
+
+
+@strawberry.type
+class ModelGatewayStatus:
+    providers: list[str] = strawberry.field(description="Providers configured in this process.")
+    deployments: list[ModelDeployment] = strawberry.field(
+        description="Every deployment tried since start, with its circuit breaker."
+    )

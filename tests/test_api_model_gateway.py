@@ -280,3 +280,26 @@ def test_a_spent_monthly_budget_refuses_new_messages_before_the_provider_is_call
     assert refused["errors"][0]["extensions"]["code"] == "QUOTA_EXCEEDED"
     time.sleep(0.5)
     assert user_messages(admin, chat) == [] and len(upstream.requests) == before
+
+
+def test_admins_see_the_providers_and_each_deployments_circuit(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    upstream.queue(oai.server_error(503), oai.chat_stream(["ok"]))
+    ask(admin, "status?")
+    query = """{ modelGateway { providers deployments { deployment state consecutiveFailures
+        lastError } } }"""
+    status = admin.run(query)["modelGateway"]
+    assert {"echo", "openai"} <= set(status["providers"])
+    [openai] = [d for d in status["deployments"] if d["deployment"] == "openai/gpt-4o-mini"]
+    assert (openai["state"], openai["consecutiveFailures"]) == ("closed", 0)  # recovered
+    member = gateway.create_tenant()
+    client = ApiClient(gateway.url).login(member["slug"], member["email"], member["password"])
+    client.run(
+        "mutation($i: RegisterUserInput!) { registerUser(input: $i) { userId } }",
+        {"i": {"email": "m@x.io", "password": "member-password-1", "displayName": "M"}},
+    )
+    plain = ApiClient(gateway.url).login(member["slug"], "m@x.io", "member-password-1")
+    denied = plain.raw(query)
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"

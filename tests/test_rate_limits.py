@@ -33,3 +33,21 @@ def test_buckets_are_independent(buckets: Buckets) -> None:
     assert buckets.take(a, 1, 60, 1).allowed
     assert not buckets.take(a, 1, 60, 1).allowed
     assert buckets.take(b, 1, 60, 1).allowed
+
+
+def test_the_redis_reply_cache_round_trips_and_expires(redis_url: str) -> None:
+    import time
+
+    from infra.llm.base import ChatTurn, GenerationParams
+    from infra.llm.cache import CachedReply, RedisCache, cache_key
+
+    cache = RedisCache(redis_url)
+    tenant = uuid.uuid4()
+    key = cache_key(tenant, "openai/m", [ChatTurn("user", "hi")], GenerationParams("m", 100))
+    other = cache_key(uuid.uuid4(), "openai/m", [ChatTurn("user", "hi")], GenerationParams("m"))
+    reply = CachedReply("hello", "openai", "m-2026", 3, 1)
+    assert cache.get(key) is None
+    cache.put(key, reply, 1)
+    assert cache.get(key) == reply and cache.get(other) is None
+    time.sleep(1.2)
+    assert cache.get(key) is None
