@@ -33,6 +33,7 @@ class ParleyContext(BaseContext):
         self.live_feed = runtime.live_feed
         self.handlers = runtime.handlers
         self.model_status = runtime.model_status
+        self.partial_replies = runtime.partial_replies
         self._actor: Actor | None = None
 
     def authorization_header(self) -> object:

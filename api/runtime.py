@@ -45,6 +45,7 @@ from infra.log_follower import LogFollower, Progress
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
 from infra.rate_limits import Buckets, MemoryBuckets, RedisBuckets
 from infra.redis_fanout import RedisFanout
+from infra.reply_buffer import MemoryReplyBuffer, RedisReplyBuffer, ReplyBuffer
 from infra.settings import Settings
 from infra.tokens import TokenService, load_or_create_secret
 from projections.audit_ledger import AuditLedger
@@ -165,6 +166,9 @@ class Runtime:
         self.buckets: Buckets = (
             RedisBuckets(settings.redis_url) if settings.redis_url else MemoryBuckets()
         )
+        self.partial_replies: ReplyBuffer = (
+            RedisReplyBuffer(settings.redis_url) if settings.redis_url else MemoryReplyBuffer()
+        )
         """Where live items go: the local feed, or Redis (which feeds every process's feed)."""
         self.read_models: ReadModels = None  # type: ignore[assignment]  # set by open_read_side
         self.search: SearchIndex = None  # type: ignore[assignment]  # set by open_read_side
@@ -255,6 +259,7 @@ class Runtime:
                 router=self.model_router(),
                 cache=RedisCache(s.redis_url) if s.redis_url else MemoryCache(),
                 buckets=self.buckets,
+                partials=self.partial_replies,
                 models=ModelPolicy(
                     prices=s.llm_prices,
                     context_windows=s.llm_context_windows,

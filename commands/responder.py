@@ -46,6 +46,7 @@ from infra.metrics import (
     REPLY_FIRST_DELTA,
 )
 from infra.rate_limits import Buckets
+from infra.reply_buffer import MemoryReplyBuffer, ReplyBuffer
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class ReplyDelta:
     chat_id: UUID
     message_id: UUID
     delta: str
+    offset: int = 0
+    """Characters of the reply before this delta (a resumed stream skips what it has)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class Responder:
         models: ModelPolicy | None = None,
         cache: ResponseCache | None = None,
         buckets: Buckets | None = None,
+        partials: ReplyBuffer | None = None,
         publish: Callable[[UUID, object], None],
         save_position: Callable[[int], None],
         start_position: int,
@@ -103,6 +107,7 @@ class Responder:
         self._models = models or ModelPolicy()
         self._cache: ResponseCache = cache or MemoryCache()
         self._buckets = buckets
+        self._partials: ReplyBuffer = partials or MemoryReplyBuffer()
         self._publish = publish
         self._save_position = save_position
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="reply")
@@ -182,6 +187,21 @@ class Responder:
         except Exception:
             log.exception("responder could not store its position %s", low_water)
 
+    def _stream_out(self, chat_id: UUID, reply_id: UUID, parts: list[str], text: str) -> None:
+        offset = sum(len(p) for p in parts)
+        parts.append(text)
+        try:
+            self._partials.append(chat_id, reply_id, text)
+        except Exception:  # resuming is a convenience: the live stream must go on
+            log.warning("could not keep the partial reply of chat %s", chat_id, exc_info=True)
+        self._publish(chat_id, ReplyDelta(chat_id, reply_id, text, offset))
+
+    def _forget_partial(self, chat_id: UUID, reply_id: UUID) -> None:
+        try:
+            self._partials.finish(chat_id, reply_id)
+        except Exception:  # it expires on its own
+            log.warning("could not clear the partial reply of chat %s", chat_id, exc_info=True)
+
     @staticmethod
     def _observe(tenant_id: UUID, routed: Routed, completion: Completion, cost: int) -> None:
         labels = ("chat", completion.provider, completion.model)
@@ -254,8 +274,7 @@ class Responder:
         hit = self._cache.get(key) if key else None
         try:
             if hit is not None:
-                parts.append(hit.content)
-                self._publish(chat_id, ReplyDelta(chat_id, reply_id, hit.content))
+                self._stream_out(chat_id, reply_id, parts, hit.content)
                 routed = Routed(
                     Completion(
                         "stop", hit.input_tokens, hit.output_tokens, hit.provider, hit.model
@@ -270,8 +289,7 @@ class Responder:
                 if isinstance(item, Delta):
                     if not parts:
                         REPLY_FIRST_DELTA.labels(model).observe(time.perf_counter() - started)
-                    parts.append(item.text)
-                    self._publish(chat_id, ReplyDelta(chat_id, reply_id, item.text))
+                    self._stream_out(chat_id, reply_id, parts, item.text)
                 else:
                     routed = item
         except ProviderError as e:
@@ -287,6 +305,7 @@ class Responder:
             if not parts:
                 parts.append("Sorry, the model could not answer this message.")
         finally:
+            self._forget_partial(chat_id, reply_id)
             with self._lock:
                 replies = self._cancels.get(chat_id, {})
                 replies.pop(reply_id, None)

@@ -5,6 +5,7 @@ from typing import Protocol
 from domain.actor import Actor
 from infra.live_feed import LiveFeed
 from infra.llm.router import BreakerStatus
+from infra.reply_buffer import ReplyBuffer
 from queries.read_models import ReadModels
 from queries.search import SearchIndex
 
@@ -13,6 +14,7 @@ class QueryContext(Protocol):
     read_models: ReadModels
     live_feed: LiveFeed
     search: SearchIndex
+    partial_replies: ReplyBuffer
 
     def actor(self) -> Actor:
         """The authenticated caller; raises NotAuthenticated."""

@@ -301,6 +301,18 @@ class Subscription:
                         yield MessageAdded(message=Message.from_row(row))
                     if len(rows) < 200:
                         break
+            # Replies being generated: the text so far first (resumable streams). Live deltas
+            # already in it are skipped by offset.
+            sent: dict[UUID, int] = {}
+            partial = await asyncio.to_thread(info.context.partial_replies.snapshot, chat_uuid)
+            for reply_id, text in partial.items():
+                sent[reply_id] = len(text)
+                yield ReplyDelta(
+                    chat_id=strawberry.ID(str(chat_uuid)),
+                    message_id=strawberry.ID(str(reply_id)),
+                    delta=text,
+                    offset=0,
+                )
             while True:
                 try:
                     item = await asyncio.wait_for(live.next(), timeout=recheck_in(actor))
@@ -316,10 +328,16 @@ class Subscription:
                     delivered = item.seq
                     yield MessageAdded(message=Message.from_row(item))
                 elif isinstance(item, LiveReplyDelta):
+                    have = sent.get(item.message_id, item.offset)
+                    new_text = item.delta[max(0, have - item.offset) :]
+                    if not new_text:
+                        continue  # already in the text sent on subscribing
+                    sent[item.message_id] = max(have, item.offset) + len(new_text)
                     yield ReplyDelta(
                         chat_id=strawberry.ID(str(item.chat_id)),
                         message_id=strawberry.ID(str(item.message_id)),
-                        delta=item.delta,
+                        delta=new_text,
+                        offset=item.offset + (len(item.delta) - len(new_text)),
                     )
                 elif isinstance(item, ChatRemoved):
                     yield ChatDeleted(chat_id=strawberry.ID(str(item.chat_id)))

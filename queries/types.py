@@ -226,6 +226,11 @@ class ReplyDelta:
     chat_id: strawberry.ID
     message_id: strawberry.ID
     delta: str
+    offset: int = strawberry.field(
+        default=0,
+        description="Characters of the reply before this delta. A client subscribing while a "
+        "reply is being generated first gets the text so far as one delta at offset 0.",
+    )
 
 
 @strawberry.type

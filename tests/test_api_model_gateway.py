@@ -303,3 +303,60 @@ def test_admins_see_the_providers_and_each_deployments_circuit(
     plain = ApiClient(gateway.url).login(member["slug"], "m@x.io", "member-password-1")
     denied = plain.raw(query)
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+RESUME_EVENTS = """subscription($chatId: ID!, $after: Int) {
+  chatEvents(chatId: $chatId, afterPosition: $after) {
+    __typename
+    ... on MessageAdded { message { role content } }
+    ... on ReplyDelta { messageId delta offset }
+  }
+}"""
+
+
+async def test_a_client_joining_mid_reply_gets_the_text_so_far_then_the_rest(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    import asyncio
+
+    from gql import Client, GraphQLRequest, gql
+    from gql.transport.websockets import WebsocketsTransport
+
+    admin = admin_of_new_tenant(gateway)
+    words = [f" w{n}" for n in range(60)]
+    upstream.queue(oai.chat_stream(words, delay=0.05))  # three seconds of streaming
+    chat = admin.run(START, {"i": {"title": "Resume"}})["startChat"]
+    sent = admin.run(SEND, {"i": {"chatId": chat["chatId"], "content": "go"}})["sendMessage"]
+    deadline = time.monotonic() + 10
+    while not any(
+        r.path.endswith("/chat/completions") and r.body["messages"][-1]["content"] == "go"
+        for r in upstream.requests
+    ):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(1.0)  # the reply is well under way
+
+    transport = WebsocketsTransport(
+        url=admin.ws_url(),
+        init_payload={"Authorization": f"Bearer {admin.token}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+    )
+    deltas: list[dict] = []
+    final = ""
+    async with Client(transport=transport) as session:
+        request = GraphQLRequest(
+            gql(RESUME_EVENTS),
+            variable_values={"chatId": chat["chatId"], "after": sent["position"]},
+        )
+        async for event in session.subscribe(request):
+            item = event["chatEvents"]
+            if item["__typename"] == "ReplyDelta":
+                deltas.append(item)
+            elif item["message"]["role"] == "ASSISTANT":
+                final = item["message"]["content"]
+                break
+    assert deltas[0]["offset"] == 0 and len(deltas[0]["delta"]) > len(" w0 w1 w2")
+    assert all(
+        d["offset"] == sum(len(x["delta"]) for x in deltas[:n]) for n, d in enumerate(deltas)
+    )
+    assert "".join(d["delta"] for d in deltas) == final == "".join(words)
