@@ -38,10 +38,11 @@ from infra.follower_positions import read_position, store_position
 from infra.kafka_relay import KafkaRelay, RelaySettings
 from infra.live_feed import LiveFeed
 from infra.llm.cache import MemoryCache, RedisCache
-from infra.llm.catalog import build_providers
+from infra.llm.catalog import build_providers, keyed_provider
 from infra.llm.context import estimate_tokens
 from infra.llm.router import BreakerStatus, Router, RouterPolicy
 from infra.log_follower import LogFollower, Progress
+from infra.master_key import MasterKey
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
 from infra.rate_limits import Buckets, MemoryBuckets, RedisBuckets
 from infra.redis_fanout import RedisFanout
@@ -196,7 +197,12 @@ class Runtime:
             os.environ.update(self.target.libpq_env())
             check_schema(self.target)
         self.store = open_event_store(self.target, create_tables=False, pool_size=s.db_pool_size)
-        self.handlers = CommandHandlers(self.store, max_attempts=s.command_max_attempts)
+        self.master_key = MasterKey.from_setting(
+            s.master_key.get_secret_value() if s.master_key else None, s.data_dir
+        )
+        self.handlers = CommandHandlers(
+            self.store, max_attempts=s.command_max_attempts, master_key=self.master_key
+        )
         secret = (
             s.jwt_secret.get_secret_value()
             if s.jwt_secret is not None
@@ -260,6 +266,8 @@ class Runtime:
                 cache=RedisCache(s.redis_url) if s.redis_url else MemoryCache(),
                 buckets=self.buckets,
                 partials=self.partial_replies,
+                keyed=lambda name, key: keyed_provider(name, key, s),
+                master_key=self.master_key,
                 models=ModelPolicy(
                     prices=s.llm_prices,
                     context_windows=s.llm_context_windows,

@@ -7,13 +7,14 @@ from strawberry.tools import merge_types
 from api.errors import ParleyErrors
 from api.graphql_metrics import OperationMetrics
 from api.mutations import Mutation
+from api.provider_keys import ProviderKeyMutations, ProviderKeyQueries
 from queries.audit_schema import AuditQueries
 from queries.schema import Query, Subscription
 from queries.search_schema import SearchQueries
 
 schema = strawberry.Schema(
-    query=merge_types("Query", (Query, SearchQueries, AuditQueries)),
-    mutation=Mutation,
+    query=merge_types("Query", (Query, SearchQueries, AuditQueries, ProviderKeyQueries)),
+    mutation=merge_types("Mutation", (Mutation, ProviderKeyMutations)),
     subscription=Subscription,
     extensions=[
         ParleyErrors,

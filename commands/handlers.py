@@ -35,17 +35,20 @@ from commands.messages import (
     DeleteChat,
     RecordReply,
     RegisterUser,
+    RemoveProviderKey,
     RenameChat,
     RenameTenant,
     SendMessage,
+    SetProviderKey,
     StartChat,
 )
 from domain.base import stable_id
 from domain.chat import ChatSession, MessageRole, reply_id_for
 from domain.errors import Conflict, InvalidInput, NotAllowed, NotAuthenticated, NotFound
-from domain.tenant import Limits, Tenant, tenant_id_for_slug, validate_slug
+from domain.tenant import Limits, ProviderKey, Tenant, tenant_id_for_slug, validate_slug
 from domain.user import Role, User, normalize_email, user_id_for
 from infra.event_store import CURRENT_ACTOR, EventStore, acting_as
+from infra.master_key import MasterKey, fingerprint
 from infra.metrics import COMMAND_CONFLICTS, COMMAND_DURATION, COMMANDS
 from infra.passwords import hash_password, needs_rehash, verify_password
 
@@ -95,8 +98,11 @@ class Authenticated:
 class CommandHandlers:
     """The write side's service layer, wired to one event store."""
 
-    def __init__(self, store: EventStore, *, max_attempts: int = 20) -> None:
+    def __init__(
+        self, store: EventStore, *, max_attempts: int = 20, master_key: MasterKey | None = None
+    ) -> None:
         self.store = store
+        self.master_key = master_key
         self.max_attempts = max_attempts
         self._locks = [threading.Lock() for _ in range(256)]
 
@@ -244,6 +250,50 @@ class CommandHandlers:
             return Written(id=tenant.id, position=self.store.save_all(tenant))
 
         return self._run("change_tenant_settings", attempt, retry=True)
+
+    def set_provider_key(self, cmd: SetProviderKey, actor: Actor) -> Written:
+        """Tenant admins: the tenant's own key for a provider, sealed under the master key
+        (bound to the tenant and provider); the plaintext is never stored or returned."""
+        api_key = cmd.api_key.strip()
+        if not 8 <= len(api_key) <= 1000:
+            raise InvalidInput("apiKey must be 8..1000 characters")
+        if self.master_key is None:
+            raise NotAllowed("this deployment has no master key for tenant keys")
+        master_key = self.master_key
+
+        def attempt() -> Written:
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "set provider keys")
+            tenant = self._tenant(me.tenant_id)
+            tenant.set_provider_key(
+                provider=cmd.provider,
+                sealed=master_key.seal(api_key, f"{tenant.id}:{cmd.provider}"),
+                fingerprint=fingerprint(api_key),
+                last4=api_key[-4:],
+            )
+            return Written(id=tenant.id, position=self.store.save_all(tenant))
+
+        return self._run("set_provider_key", attempt, retry=True)
+
+    def remove_provider_key(self, cmd: RemoveProviderKey, actor: Actor) -> Written:
+        def attempt() -> Written:
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "remove provider keys")
+            tenant = self._tenant(me.tenant_id)
+            tenant.remove_provider_key(cmd.provider)
+            return Written(id=tenant.id, position=self.store.save_all(tenant))
+
+        return self._run("remove_provider_key", attempt, retry=True)
+
+    def provider_keys(self, actor: Actor) -> list[ProviderKey]:
+        def attempt() -> list[ProviderKey]:
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "see provider keys")
+            return sorted(
+                self._tenant(me.tenant_id).provider_keys.values(), key=lambda k: k.provider
+            )
+
+        return self._run("provider_keys", attempt)
 
     def authenticate(self, tenant_slug: str, email: str, password: str) -> Authenticated:
         """Check a password sign-in; the same error for every way it can fail."""

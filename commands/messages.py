@@ -66,6 +66,15 @@ class ChangeTenantSettings(Command):
     monthly_budget_usd: float | None = None
 
 
+class SetProviderKey(Command):
+    provider: str
+    api_key: str
+
+
+class RemoveProviderKey(Command):
+    provider: str
+
+
 class StartChat(Command):
     title: str
     model: str | None = None

@@ -24,6 +24,7 @@ from domain.tenant import Tenant
 from infra.event_store import EventStore
 from infra.llm.base import (
     CancelToken,
+    ChatProvider,
     ChatTurn,
     Completion,
     Delta,
@@ -34,6 +35,7 @@ from infra.llm.cache import CachedReply, MemoryCache, ResponseCache, cache_key
 from infra.llm.catalog import cost_nanos
 from infra.llm.context import build_context, estimate_tokens
 from infra.llm.router import Routed, Router
+from infra.master_key import MasterKey
 from infra.metrics import (
     GEN_AI_ATTEMPTS,
     GEN_AI_DURATION,
@@ -95,6 +97,8 @@ class Responder:
         cache: ResponseCache | None = None,
         buckets: Buckets | None = None,
         partials: ReplyBuffer | None = None,
+        keyed: Callable[[str, str], ChatProvider | None] | None = None,
+        master_key: MasterKey | None = None,
         publish: Callable[[UUID, object], None],
         save_position: Callable[[int], None],
         start_position: int,
@@ -108,6 +112,9 @@ class Responder:
         self._cache: ResponseCache = cache or MemoryCache()
         self._buckets = buckets
         self._partials: ReplyBuffer = partials or MemoryReplyBuffer()
+        self._keyed = keyed
+        self._master_key = master_key
+        self._own: dict[tuple[UUID, str, str], ChatProvider] = {}
         self._publish = publish
         self._save_position = save_position
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="reply")
@@ -186,6 +193,25 @@ class Responder:
             self._save_position(low_water)
         except Exception:
             log.exception("responder could not store its position %s", low_water)
+
+    def _own_providers(self, tenant: object) -> dict[str, ChatProvider]:
+        """The tenant's own keys as providers (built once per key, by fingerprint)."""
+        if not isinstance(tenant, Tenant) or not tenant.provider_keys:
+            return {}
+        if self._keyed is None or self._master_key is None:
+            return {}
+        own = {}
+        for name, key in tenant.provider_keys.items():
+            cache_key = (tenant.id, name, key.fingerprint)
+            provider = self._own.get(cache_key)
+            if provider is None:
+                api_key = self._master_key.open(key.sealed, f"{tenant.id}:{name}")
+                provider = self._keyed(name, api_key)
+                if provider is None:
+                    continue
+                self._own[cache_key] = provider
+            own[name] = provider
+        return own
 
     def _stream_out(self, chat_id: UUID, reply_id: UUID, parts: list[str], text: str) -> None:
         offset = sum(len(p) for p in parts)
@@ -285,7 +311,11 @@ class Responder:
                     time_to_first_token=time.perf_counter() - started,
                     duration=time.perf_counter() - started,
                 )
-            for item in () if hit else self._router.stream(chain, context.turns, params, cancel):
+            own = self._own_providers(tenant)
+            stream = self._router.stream(
+                chain, context.turns, params, cancel, overrides=own, scope=str(chat.tenant_id)
+            )
+            for item in () if hit else stream:
                 if isinstance(item, Delta):
                     if not parts:
                         REPLY_FIRST_DELTA.labels(model).observe(time.perf_counter() - started)

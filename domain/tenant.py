@@ -7,13 +7,24 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.base import TenantScopedAggregate, check_length, stable_id
-from domain.errors import InvalidInput, NotAllowed
+from domain.errors import InvalidInput, NotAllowed, NotFound
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 DEFAULT_MODEL = "echo"
 
 
 MAX_SYSTEM_PROMPT = 8000
+PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{1,30}")
+
+
+@dataclass(frozen=True)
+class ProviderKey:
+    """A tenant's own API key for a provider: only the sealed form is kept."""
+
+    provider: str
+    sealed: str
+    fingerprint: str
+    last4: str
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,8 @@ class Tenant(TenantScopedAggregate):
         self.cache_ttl_seconds: int | None = None
         """Opt-in exact-match response cache: how long a reply may be reused (None: off)."""
         self.limits = Limits()
+        self.provider_keys: dict[str, ProviderKey] = {}
+        """The tenant's own API keys by provider, sealed under the master key."""
         self.active = True
 
     def rename(self, name: str) -> None:
@@ -174,6 +187,30 @@ class Tenant(TenantScopedAggregate):
             tenant_tokens_per_minute,
             monthly_budget_usd,
         )
+
+    def set_provider_key(self, *, provider: str, sealed: str, fingerprint: str, last4: str) -> None:
+        self._ensure_active()
+        if not PROVIDER_NAME.fullmatch(provider):
+            raise InvalidInput("provider must be a provider name such as openai or anthropic")
+        self._provider_key_set(
+            provider=provider, sealed_key=sealed, fingerprint=fingerprint, last4=last4
+        )
+
+    @event("ProviderKeySet", topic="parley.Tenant.ProviderKeySet")
+    def _provider_key_set(
+        self, provider: str, sealed_key: str, fingerprint: str, last4: str
+    ) -> None:
+        self.provider_keys[provider] = ProviderKey(provider, sealed_key, fingerprint, last4)
+
+    def remove_provider_key(self, provider: str) -> None:
+        self._ensure_active()
+        if provider not in self.provider_keys:
+            raise NotFound(f"no {provider} key is set")
+        self._provider_key_removed(provider=provider)
+
+    @event("ProviderKeyRemoved", topic="parley.Tenant.ProviderKeyRemoved")
+    def _provider_key_removed(self, provider: str) -> None:
+        self.provider_keys.pop(provider, None)
 
     def deactivate(self) -> None:
         if self.active:

@@ -65,6 +65,9 @@ NOT_PERSONAL_DATA_FIELDS = frozenset(
         "system_prompt",  # the tenant's instructions to the model (an organisation's)
         "finish_reason",
         "provider",  # which provider answered (openai, anthropic, …)
+        "sealed_key",  # a tenant's provider API key, AES-GCM-encrypted under the master key
+        "fingerprint",  # of that key (SHA-256 prefix)
+        "last4",  # of that key, as admins see it
         "client_mutation_id",  # an opaque idempotency key the client chooses
     }
 )

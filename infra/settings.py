@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         default=None,
         description="HS256 signing secret for access tokens. Unset: generated once in data_dir.",
     )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of 32 random bytes: encrypts tenants' provider API keys at rest. "
+        "Unset: generated once in data_dir (back it up with the database).",
+    )
     jwt_issuer: str = "parley"
     jwt_audience: str = "parley-api"
     access_token_ttl_seconds: int = 900

@@ -4,6 +4,7 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -80,8 +81,10 @@ class TokenService:
             raise InvalidToken("token invalid") from e
 
 
-def load_or_create_secret(path: Path) -> str:
-    """The embedded default's signing secret: generated once, kept owner-readable only."""
+def load_or_create_secret(
+    path: Path, generate: Callable[[], str] = lambda: secrets.token_urlsafe(48)
+) -> str:
+    """An embedded default's secret: generated once, kept owner-readable only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -92,7 +95,7 @@ def load_or_create_secret(path: Path) -> str:
                 return secret
             time.sleep(0.02)
         raise RuntimeError(f"{path} is empty") from None
-    secret = secrets.token_urlsafe(48)
+    secret = generate()
     with os.fdopen(fd, "w") as f:
         f.write(secret)
     return secret

@@ -360,3 +360,39 @@ async def test_a_client_joining_mid_reply_gets_the_text_so_far_then_the_rest(
         d["offset"] == sum(len(x["delta"]) for x in deltas[:n]) for n, d in enumerate(deltas)
     )
     assert "".join(d["delta"] for d in deltas) == final == "".join(words)
+
+
+SET_KEY = """mutation($i: SetProviderKeyInput!) { setProviderKey(input: $i) {
+    key { provider fingerprint last4 } position } }"""
+
+
+def test_a_tenants_own_key_is_the_one_sent_and_is_never_shown_or_stored_in_clear(
+    gateway: Server, upstream: FakeProviderServer, platform_key: str
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    own_key = "sk-tenant-" + secrets.token_hex(16)
+    done = admin.run(SET_KEY, {"i": {"provider": "openai", "apiKey": own_key}})["setProviderKey"]
+    assert done["key"]["provider"] == "openai" and done["key"]["last4"] == own_key[-4:]
+    assert own_key not in json.dumps(done)
+    listed = admin.run("{ providerKeys { provider fingerprint last4 } }")["providerKeys"]
+    assert listed == [done["key"]]
+
+    upstream.queue(oai.chat_stream(["With", " your", " key."]))
+    before = len(upstream.requests)
+    assert ask(admin, "whose key?")["content"] == "With your key."
+    [sent] = upstream.requests[before:]
+    assert sent.headers["authorization"] == f"Bearer {own_key}"
+
+    tenant_id = admin.run("{ tenant { id } }")["tenant"]["id"]
+    replayed = gateway.cli("replay", tenant_id)
+    assert replayed.returncode == 0, replayed.stderr
+    assert own_key not in replayed.stdout and done["key"]["fingerprint"] in replayed.stdout
+
+    admin.run(
+        "mutation($i: ProviderInput!) { removeProviderKey(input: $i) { position } }",
+        {"i": {"provider": "openai"}},
+    )
+    upstream.queue(oai.chat_stream(["Platform", " again."]))
+    before = len(upstream.requests)
+    ask(admin, "and now?")
+    assert upstream.requests[before].headers["authorization"] == f"Bearer {platform_key}"

@@ -34,9 +34,11 @@ from commands.messages import (
     DeactivateUser,
     DeleteChat,
     RegisterUser,
+    RemoveProviderKey,
     RenameChat,
     RenameTenant,
     SendMessage,
+    SetProviderKey,
     StartChat,
 )
 from domain.actor import Actor
@@ -291,6 +293,8 @@ def run_flow(runtime: Runtime) -> None:
         ChangeTenantSettings(default_model="echo", allowed_models=["echo"], retention_days=30),
         acme,
     )
+    h.set_provider_key(SetProviderKey(provider="openai", api_key="sk-contract-test-key"), acme)
+    h.remove_provider_key(RemoveProviderKey(provider="openai"), acme)
     member_id = h.register_user(
         RegisterUser(email="ann@acme.example", password=PASSWORD, display_name="Ann"), acme
     ).id

@@ -75,6 +75,63 @@ def build_providers(
     return providers
 
 
+def keyed_provider(
+    name: str, api_key: str, settings: Settings, environ: Mapping[str, str] | None = None
+) -> ChatProvider | None:
+    """The provider `name` with a tenant's own key (same endpoints as the platform's)."""
+    env = os.environ if environ is None else environ
+    timeout = settings.llm_timeout_seconds
+    if name == "openai":
+        from infra.llm.openai_provider import OpenAIProvider
+
+        return OpenAIProvider(
+            name="openai",
+            api_key=api_key,
+            base_url=env.get("OPENAI_BASE_URL") or None,
+            timeout=timeout,
+            max_tokens_param="max_completion_tokens",
+        )
+    if name == "anthropic":
+        from infra.llm.anthropic_provider import AnthropicProvider
+
+        return AnthropicProvider(
+            name="anthropic",
+            api_key=api_key,
+            base_url=env.get("ANTHROPIC_BASE_URL") or None,
+            timeout=timeout,
+            default_max_tokens=settings.llm_max_output_tokens,
+        )
+    if name == "google":
+        from infra.llm.google_provider import GoogleProvider
+
+        return GoogleProvider(
+            name="google",
+            api_key=api_key,
+            base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None,
+            timeout=timeout,
+        )
+    if name == "azure" and env.get("AZURE_OPENAI_ENDPOINT"):
+        from infra.llm.openai_provider import AzureOpenAIProvider
+
+        return AzureOpenAIProvider(
+            name="azure",
+            azure_endpoint=env["AZURE_OPENAI_ENDPOINT"],
+            api_version=env.get("OPENAI_API_VERSION") or "2024-10-21",
+            api_key=api_key,
+            timeout=timeout,
+        )
+    if name in settings.llm_compatible:
+        from infra.llm.openai_provider import OpenAIProvider
+
+        return OpenAIProvider(
+            name=name,
+            api_key=api_key,
+            base_url=settings.llm_compatible[name]["base_url"],
+            timeout=timeout,
+        )
+    return None
+
+
 def cost_nanos(prices: Mapping[str, Mapping[str, float]], ref: str, inp: int, out: int) -> int:
     """Price of a reply in billionths of a dollar: exact for prices to a thousandth of a dollar
     per million tokens (USD per million tokens × 1,000 = nano-USD per token)."""

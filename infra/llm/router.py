@@ -137,6 +137,8 @@ class Router:
         turns: list[ChatTurn],
         params: GenerationParams,
         cancel: CancelToken,
+        overrides: Mapping[str, ChatProvider] | None = None,
+        scope: str = "",
     ) -> Iterator[Delta | Routed]:
         """Yield the reply's deltas, then one `Routed`. Raises `RoutingFailed` (caused by the last
         provider error) when no deployment answered and nothing was streamed."""
@@ -148,11 +150,14 @@ class Router:
         deployments = list(dict.fromkeys(chain))  # each deployment once, in order
         for index, ref in enumerate(deployments):
             name, model = split_ref(ref)
-            provider = self.providers.get(name)
+            own = overrides is not None and name in overrides
+            provider = overrides[name] if overrides and own else self.providers.get(name)
             if provider is None:
                 errors.append(f"{ref}: no such provider")
                 continue
-            if not self._admit(ref):
+            # A tenant's own key has its own health (its quota, its mistakes): its own breaker.
+            breaker = f"{ref} ({scope})" if own and scope else ref
+            if not self._admit(breaker):
                 errors.append(f"{ref}: circuit open")
                 continue
             for attempt in range(1, self.policy.max_attempts + 1):
@@ -166,7 +171,7 @@ class Router:
                             streamed = True
                             yield item
                         else:
-                            self._succeeded(ref)
+                            self._succeeded(breaker)
                             yield Routed(
                                 item,
                                 ref,
@@ -181,7 +186,7 @@ class Router:
                 except ProviderError as e:
                     last_error = e
                     errors.append(f"{ref}: {type(e).__name__}: {e}")
-                    self._failed(ref, e)
+                    self._failed(breaker, e)
                     log.warning("model %s failed (attempt %d): %s", ref, attempt, e)
                     if streamed or isinstance(e, ContentFiltered) or cancel.cancelled:
                         yield self._ended(
