@@ -15,6 +15,10 @@ BENCHMARKS = {
         "bench.relay",
         "audit ledger, Kafka relay (vs a bare kafka-python producer) and audit verify rates",
     ),
+    "gateway": (
+        "bench.gateway",
+        "reply latency through GraphQL (first token, whole reply) vs the bare openai SDK",
+    ),
 }
 
 
