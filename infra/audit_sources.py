@@ -293,7 +293,7 @@ def verify_kafka(
             stamp = stored.get("timestamp") if isinstance(stored, dict) else None
             if isinstance(stamp, dict) and stamp.get("_data_") != envelope.get("occurred_at"):
                 problem("modified", event.position, "the record's occurred_at was altered")
-            leaf = event.leaf()
+            leaf = event.leaf
             if key in leaf_of:
                 if leaf_of[key] != leaf:
                     problem("modified", event.position, "a resent record differs from the first")

@@ -22,6 +22,7 @@ import zipfile
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -78,7 +79,9 @@ class StoredEvent:
     def identity(self) -> Identity:
         return (self.originator_id, self.version)
 
+    @cached_property
     def leaf(self) -> bytes:
+        """Hashed once (the Kafka check and the comparison with the chain both need it)."""
         return leaf_hash(self.position, self.originator_id, self.version, self.topic, self.state)
 
 
@@ -279,7 +282,7 @@ def verify_events(
             continue
         if event.position <= start:
             continue
-        present[event.position] = _Seen(event.identity, event.leaf(), event.topic, event.tenant_id)
+        present[event.position] = _Seen(event.identity, event.leaf, event.topic, event.tenant_id)
         seen[event.identity] = event.position
         if progress is not None and n % 1000 == 0:
             progress(n, total)
