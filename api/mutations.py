@@ -130,6 +130,12 @@ class UserPayload:
     position: int
 
 
+@strawberry.input(description="A cap on the reply tokens of one model.")
+class ModelMaxTokensInput:
+    model: str
+    max_tokens: int
+
+
 @strawberry.input
 class UpdateTenantSettingsInput:
     default_model: str
@@ -165,6 +171,16 @@ class UpdateTenantSettingsInput:
         description="Reuse a reply to an identical conversation (same model, messages and "
         "parameters) for this many seconds; cached replies cost nothing. 0: off. Omitted: "
         "unchanged.",
+    )
+    enabled_providers: list[str] | None = strawberry.field(
+        default=None,
+        description='Providers the tenant\'s models may use (e.g. ["openai", "anthropic"]); '
+        "every allowed model must belong to one. Empty: no restriction. Omitted: unchanged.",
+    )
+    model_max_tokens: list[ModelMaxTokensInput] | None = strawberry.field(
+        default=None,
+        description="The most tokens a reply of each listed (allowed) model may have; other "
+        "models use the platform default. Empty: no caps. Omitted: unchanged.",
     )
 
 
@@ -326,12 +342,16 @@ class Mutation:
         return UserPayload(user_id=strawberry.ID(str(r.id)), position=r.position)
 
     @strawberry.mutation(
-        description="Tenant admins: default, allowed and fallback models, system prompt, retention."
+        description="Tenant admins: models (default, allowed, fallbacks, enabled providers, "
+        "max tokens), system prompt, cache, rate limits, budget, retention."
     )
     async def update_tenant_settings(
         self, info: Info[ParleyContext, None], input: UpdateTenantSettingsInput
     ) -> TenantPayload:
         actor = info.context.actor()
+        caps = input.model_max_tokens
+        if caps is not None and len({m.model for m in caps}) != len(caps):
+            raise InvalidInput("modelMaxTokens lists a model twice")
         c = command(
             cmd.ChangeTenantSettings,
             default_model=input.default_model,
@@ -344,6 +364,8 @@ class Mutation:
             tenant_requests_per_minute=input.tenant_requests_per_minute,
             tenant_tokens_per_minute=input.tenant_tokens_per_minute,
             monthly_budget_usd=input.monthly_budget_usd,
+            enabled_providers=input.enabled_providers,
+            model_max_tokens=None if caps is None else {m.model: m.max_tokens for m in caps},
         )
         r = await run(info, info.context.handlers.change_tenant_settings, c, actor)
         return TenantPayload(tenant_id=strawberry.ID(str(r.id)), position=r.position)

@@ -246,6 +246,8 @@ class CommandHandlers:
                 system_prompt=cmd.system_prompt,
                 cache_ttl_seconds=cmd.cache_ttl_seconds,
                 limits=_limits(tenant.limits, cmd),
+                enabled_providers=cmd.enabled_providers,
+                model_max_tokens=cmd.model_max_tokens,
             )
             return Written(id=tenant.id, position=self.store.save_all(tenant))
 

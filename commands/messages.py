@@ -64,6 +64,8 @@ class ChangeTenantSettings(Command):
     tenant_requests_per_minute: int | None = None
     tenant_tokens_per_minute: int | None = None
     monthly_budget_usd: float | None = None
+    enabled_providers: list[str] | None = None
+    model_max_tokens: dict[str, int] | None = None
 
 
 class SetProviderKey(Command):

@@ -279,8 +279,13 @@ class Responder:
                 break
         model = chat.model
         tenant = self._store.get_or_none(chat.tenant_id)
-        chain = [model, *(tenant.fallback_models if isinstance(tenant, Tenant) else [])]
-        max_tokens = self._models.max_output_tokens
+        chain = [model]
+        caps: dict[str, int] = {}
+        if isinstance(tenant, Tenant):
+            # A provider the tenant disabled after the chat was started is skipped, not called.
+            chain = [m for m in [model, *tenant.fallback_models] if tenant.provider_enabled(m)]
+            caps = tenant.model_max_tokens
+        max_tokens = caps.get(model, self._models.max_output_tokens)
         context = build_context(
             history,
             system_prompt=tenant.system_prompt if isinstance(tenant, Tenant) else None,
@@ -313,7 +318,13 @@ class Responder:
                 )
             own = self._own_providers(tenant)
             stream = self._router.stream(
-                chain, context.turns, params, cancel, overrides=own, scope=str(chat.tenant_id)
+                chain,
+                context.turns,
+                params,
+                cancel,
+                overrides=own,
+                scope=str(chat.tenant_id),
+                max_tokens={m: caps.get(m, self._models.max_output_tokens) for m in chain},
             )
             for item in () if hit else stream:
                 if isinstance(item, Delta):

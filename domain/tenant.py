@@ -15,6 +15,12 @@ DEFAULT_MODEL = "echo"
 
 MAX_SYSTEM_PROMPT = 8000
 PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{1,30}")
+MAX_OUTPUT_TOKENS = 1_000_000
+
+
+def provider_of(model: str) -> str:
+    """The provider part of a model reference ("openai/gpt-4o" -> "openai"; "echo" -> "echo")."""
+    return model.split("/", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,10 @@ class Tenant(TenantScopedAggregate):
         self.cache_ttl_seconds: int | None = None
         """Opt-in exact-match response cache: how long a reply may be reused (None: off)."""
         self.limits = Limits()
+        self.enabled_providers: list[str] | None = None
+        """Providers the tenant's models may use (None: every provider the platform offers)."""
+        self.model_max_tokens: dict[str, int] = {}
+        """Cap on reply tokens per model reference (others: the platform default)."""
         self.provider_keys: dict[str, ProviderKey] = {}
         """The tenant's own API keys by provider, sealed under the master key."""
         self.active = True
@@ -122,9 +132,12 @@ class Tenant(TenantScopedAggregate):
         system_prompt: str | None = None,
         cache_ttl_seconds: int | None = None,
         limits: "Limits | None" = None,
+        enabled_providers: list[str] | None = None,
+        model_max_tokens: dict[str, int] | None = None,
     ) -> None:
-        """`fallback_models` / `system_prompt` / `cache_ttl_seconds` / `limits` None: keep the
-        current ones ("" clears the prompt, 0 turns the cache off, a 0 limit removes it)."""
+        """Each optional setting None: keep the current one ("" clears the prompt, 0 turns the
+        cache off, a 0 limit removes it, [] lifts the provider restriction, {} clears the
+        per-model token caps)."""
         self._ensure_active()
         models = [check_length(m, field="model", low=1, high=100) for m in allowed_models]
         if not models:
@@ -146,6 +159,13 @@ class Tenant(TenantScopedAggregate):
         if ttl is not None and not 1 <= ttl <= 30 * 86400:
             raise InvalidInput("cache TTL must be 1..2592000 seconds (0 turns the cache off)")
         new_limits = (self.limits if limits is None else limits).checked()
+        providers = self._checked_providers(enabled_providers, models)
+        caps = self.model_max_tokens if model_max_tokens is None else model_max_tokens
+        stray = [m for m in caps if m not in models]
+        if stray:
+            raise InvalidInput(f"max tokens are for allowed models only: {', '.join(stray)}")
+        if any(not 1 <= n <= MAX_OUTPUT_TOKENS for n in caps.values()):
+            raise InvalidInput(f"max tokens must be 1..{MAX_OUTPUT_TOKENS}")
         self._settings_changed(
             default_model=default_model,
             allowed_models=models,
@@ -157,7 +177,27 @@ class Tenant(TenantScopedAggregate):
             tenant_requests_per_minute=new_limits.tenant_requests_per_minute,
             tenant_tokens_per_minute=new_limits.tenant_tokens_per_minute,
             monthly_budget_usd=new_limits.monthly_budget_usd,
+            enabled_providers=providers,
+            model_max_tokens=dict(caps),
         )
+
+    def _checked_providers(self, requested: list[str] | None, models: list[str]) -> list[str]:
+        """The enabled providers to record ([] = no restriction); every allowed model must use
+        one of them."""
+        if requested is None:
+            providers = self.enabled_providers or []
+        else:
+            providers = list(dict.fromkeys(requested))
+        bad = [p for p in providers if not PROVIDER_NAME.fullmatch(p)]
+        if bad:
+            raise InvalidInput(f"not provider names: {', '.join(bad)}")
+        if providers:
+            off = [m for m in models if provider_of(m) not in providers]
+            if off:
+                raise InvalidInput(
+                    f"allowed models use providers that are not enabled: {', '.join(off)}"
+                )
+        return providers
 
     @event("SettingsChanged", topic="parley.Tenant.SettingsChanged")
     def _settings_changed(
@@ -173,6 +213,8 @@ class Tenant(TenantScopedAggregate):
         tenant_requests_per_minute: int | None = None,
         tenant_tokens_per_minute: int | None = None,
         monthly_budget_usd: float | None = None,
+        enabled_providers: list[str] | None = None,
+        model_max_tokens: dict[str, int] | None = None,
     ) -> None:
         self.default_model = default_model
         self.allowed_models = list(allowed_models)
@@ -187,6 +229,11 @@ class Tenant(TenantScopedAggregate):
             tenant_tokens_per_minute,
             monthly_budget_usd,
         )
+        self.enabled_providers = list(enabled_providers) if enabled_providers else None
+        self.model_max_tokens = dict(model_max_tokens or {})
+
+    def provider_enabled(self, model: str) -> bool:
+        return self.enabled_providers is None or provider_of(model) in self.enabled_providers
 
     def set_provider_key(self, *, provider: str, sealed: str, fingerprint: str, last4: str) -> None:
         self._ensure_active()

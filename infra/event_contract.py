@@ -62,6 +62,8 @@ NOT_PERSONAL_DATA_FIELDS = frozenset(
         "default_model",
         "allowed_models",
         "fallback_models",
+        "enabled_providers",  # provider names (openai, anthropic, …)
+        "model_max_tokens",  # model reference -> a token count
         "system_prompt",  # the tenant's instructions to the model (an organisation's)
         "finish_reason",
         "provider",  # which provider answered (openai, anthropic, …)

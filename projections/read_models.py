@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 from psycopg import Connection, sql
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from domain.tenant import DEFAULT_MODEL
@@ -115,6 +116,8 @@ CREATE TABLE IF NOT EXISTS rm_usage (
     PRIMARY KEY (tenant_id, day, user_id, model)
 );
 ALTER TABLE rm_usage ADD COLUMN IF NOT EXISTS cost_nanos bigint NOT NULL DEFAULT 0;
+-- The model gateway's settings of a tenant, as its last SettingsChanged recorded them.
+ALTER TABLE rm_tenants ADD COLUMN IF NOT EXISTS model_settings jsonb NOT NULL DEFAULT '{{}}';
 """
 
 
@@ -288,9 +291,32 @@ def _tenant_renamed(conn: Connection, seq: int, e: Any) -> None:
 def _tenant_settings_changed(conn: Connection, seq: int, e: Any) -> None:
     conn.execute(
         """UPDATE rm_tenants SET default_model = %s, allowed_models = %s, retention_days = %s,
-               updated_at = %s WHERE tenant_id = %s""",
-        (e.default_model, list(e.allowed_models), e.retention_days, e.timestamp, e.tenant_id),
+               model_settings = %s, updated_at = %s WHERE tenant_id = %s""",
+        (
+            e.default_model,
+            list(e.allowed_models),
+            e.retention_days,
+            Jsonb(_model_settings(e)),
+            e.timestamp,
+            e.tenant_id,
+        ),
     )
+
+
+def _model_settings(e: Any) -> dict[str, Any]:
+    """The optional gateway fields of a SettingsChanged (absent from early events)."""
+    names = (
+        "fallback_models",
+        "system_prompt",
+        "cache_ttl_seconds",
+        "user_requests_per_minute",
+        "tenant_requests_per_minute",
+        "tenant_tokens_per_minute",
+        "monthly_budget_usd",
+        "enabled_providers",
+        "model_max_tokens",
+    )
+    return {n: getattr(e, n, None) for n in names}
 
 
 def _tenant_deactivated(conn: Connection, seq: int, e: Any) -> None:

@@ -180,7 +180,7 @@ class Query:
         row = await info.context.read_models.tenant_row(actor.tenant_id)
         if row is None:
             raise NotFound("tenant not found (yet): pass afterPosition")
-        return Tenant.from_row(row)
+        return Tenant.from_row(row, admin=actor.role in (Role.TENANT_ADMIN, Role.PLATFORM_ADMIN))
 
     @strawberry.field(
         description="Usage of your tenant between two days (inclusive, UTC), grouped by any of "

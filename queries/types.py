@@ -123,6 +123,44 @@ class User:
 
 
 @strawberry.type
+class ModelMaxTokens:
+    model: str
+    max_tokens: int
+
+
+@strawberry.type(description="How the tenant's replies are produced (the model gateway).")
+class TenantModelSettings:
+    fallback_models: list[str]
+    system_prompt: str | None
+    cache_ttl_seconds: int | None
+    enabled_providers: list[str] | None = strawberry.field(
+        description="Null: every provider the platform offers."
+    )
+    model_max_tokens: list[ModelMaxTokens]
+    user_requests_per_minute: int | None
+    tenant_requests_per_minute: int | None
+    tenant_tokens_per_minute: int | None
+    monthly_budget_usd: float | None
+
+    @classmethod
+    def from_json(cls, s: dict[str, Any]) -> "TenantModelSettings":
+        return cls(
+            fallback_models=list(s.get("fallback_models") or []),
+            system_prompt=s.get("system_prompt"),
+            cache_ttl_seconds=s.get("cache_ttl_seconds"),
+            enabled_providers=s.get("enabled_providers") or None,
+            model_max_tokens=[
+                ModelMaxTokens(model=m, max_tokens=n)
+                for m, n in sorted((s.get("model_max_tokens") or {}).items())
+            ],
+            user_requests_per_minute=s.get("user_requests_per_minute"),
+            tenant_requests_per_minute=s.get("tenant_requests_per_minute"),
+            tenant_tokens_per_minute=s.get("tenant_tokens_per_minute"),
+            monthly_budget_usd=s.get("monthly_budget_usd"),
+        )
+
+
+@strawberry.type
 class Tenant:
     id: strawberry.ID
     name: str
@@ -131,9 +169,12 @@ class Tenant:
     allowed_models: list[str]
     retention_days: int | None
     active: bool
+    model_settings: TenantModelSettings | None = strawberry.field(
+        default=None, description="Tenant and platform admins only (null for other roles)."
+    )
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Tenant":
+    def from_row(cls, row: dict[str, Any], *, admin: bool = False) -> "Tenant":
         return cls(
             id=strawberry.ID(str(row["tenant_id"])),
             name=row["name"],
@@ -142,6 +183,7 @@ class Tenant:
             allowed_models=list(row["allowed_models"]),
             retention_days=row["retention_days"],
             active=row["active"],
+            model_settings=TenantModelSettings.from_json(row["model_settings"]) if admin else None,
         )
 
 

@@ -1,5 +1,6 @@
-"""The model gateway through the GraphQL API: a real `parley serve` whose OpenAI provider (the
-official SDK) talks to a local server speaking OpenAI's streaming protocol."""
+"""The model gateway through the GraphQL API: a real `parley serve` whose providers (the official
+SDKs: openai, its Azure client, anthropic, google-genai) talk to a local server speaking each
+provider's streaming protocol."""
 
 import json
 import secrets
@@ -12,10 +13,18 @@ import pytest
 
 from tests.client import ApiClient
 from tests.conftest import Server
+from tests.llm_fakes import anthropic as claude
+from tests.llm_fakes import google as gemini
 from tests.llm_fakes import openai as oai
-from tests.llm_fakes.server import FakeProviderServer
+from tests.llm_fakes.server import FakeProviderServer, Stream
 
-PRICES = {"openai/gpt-4o-mini": {"input": 0.15, "output": 0.6}}
+PRICES = {
+    "openai/gpt-4o-mini": {"input": 0.15, "output": 0.6},
+    "anthropic/claude-haiku": {"input": 1.0, "output": 5.0},
+    "google/gemini-flash": {"input": 0.1, "output": 0.4},
+    "azure/chat-prod": {"input": 2.5, "output": 10.0},
+}
+AZURE_API_VERSION = "2024-10-21"
 SETTINGS = """mutation($i: UpdateTenantSettingsInput!) { updateTenantSettings(input: $i) {
     position } }"""
 START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
@@ -38,14 +47,32 @@ def platform_key() -> str:
 
 
 @pytest.fixture(scope="module")
+def other_keys() -> dict[str, str]:
+    """The platform's Anthropic, Google and Azure keys (generated per run)."""
+    return {
+        name: f"{name}-test-{secrets.token_hex(12)}" for name in ("anthropic", "google", "azure")
+    }
+
+
+@pytest.fixture(scope="module")
 def gateway(
-    tmp_path_factory: pytest.TempPathFactory, upstream: FakeProviderServer, platform_key: str
+    tmp_path_factory: pytest.TempPathFactory,
+    upstream: FakeProviderServer,
+    platform_key: str,
+    other_keys: dict[str, str],
 ) -> Iterator[Server]:
     server = Server(
         Path(tmp_path_factory.mktemp("gateway")),
         {
             "OPENAI_API_KEY": platform_key,
             "OPENAI_BASE_URL": f"{upstream.url}/v1",
+            "ANTHROPIC_API_KEY": other_keys["anthropic"],
+            "ANTHROPIC_BASE_URL": upstream.url,
+            "GEMINI_API_KEY": other_keys["google"],
+            "GOOGLE_GEMINI_BASE_URL": upstream.url,
+            "AZURE_OPENAI_API_KEY": other_keys["azure"],
+            "AZURE_OPENAI_ENDPOINT": upstream.url,
+            "OPENAI_API_VERSION": AZURE_API_VERSION,
             "PARLEY_LLM_PRICES": json.dumps(PRICES),
             "PARLEY_LLM_BREAKER_THRESHOLD": "100",  # these tests fail the provider on purpose
         },
@@ -54,15 +81,15 @@ def gateway(
     server.stop()
 
 
-def admin_of_new_tenant(server: Server) -> ApiClient:
+def admin_of_new_tenant(server: Server, model: str = "openai/gpt-4o-mini") -> ApiClient:
     tenant = server.create_tenant()
     admin = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
     admin.run(
         SETTINGS,
         {
             "i": {
-                "defaultModel": "openai/gpt-4o-mini",
-                "allowedModels": ["openai/gpt-4o-mini", "echo"],
+                "defaultModel": model,
+                "allowedModels": [model, "echo"],
                 "fallbackModels": ["echo"],
                 "systemPrompt": "Answer briefly.",
             }
@@ -112,6 +139,172 @@ def test_a_reply_streams_from_the_provider_with_usage_cost_and_the_system_prompt
     assert "gen_ai_client_time_to_first_token_seconds_count{gen_ai_operation_name" in metrics
     assert "parley_gen_ai_spend_usd_total{tenant_id=" in metrics
     assert "chat_id" not in metrics and "user_id" not in metrics
+
+
+def test_anthropic_answers_through_its_sdk_with_the_system_prompt_as_its_own_parameter(
+    gateway: Server, upstream: FakeProviderServer, other_keys: dict[str, str]
+) -> None:
+    admin = admin_of_new_tenant(gateway, "anthropic/claude-haiku")
+    upstream.queue(
+        Stream(
+            claude.message_events(["Bonjour", " !"], model="claude-haiku-20261001", input_tokens=30)
+        )
+    )
+    before = len(upstream.requests)
+    reply = ask(admin, "Say hello in French")
+    assert reply["content"] == "Bonjour !"
+    assert (reply["provider"], reply["model"]) == ("anthropic", "claude-haiku-20261001")
+    assert (reply["inputTokens"], reply["outputTokens"], reply["finishReason"]) == (30, 2, "stop")
+    assert reply["costUsd"] == pytest.approx((30 * 1.0 + 2 * 5.0) / 1e6)
+    [sent] = upstream.requests[before:]
+    assert sent.path == "/v1/messages"
+    assert sent.headers["authorization"] == f"Bearer {other_keys['anthropic']}"  # SDK 2.x
+    assert sent.body["model"] == "claude-haiku" and sent.body["stream"] is True
+    assert sent.body["system"] == "Answer briefly."
+    assert sent.body["messages"] == [{"role": "user", "content": "Say hello in French"}]
+
+
+def test_google_answers_through_the_genai_sdk(
+    gateway: Server, upstream: FakeProviderServer, other_keys: dict[str, str]
+) -> None:
+    admin = admin_of_new_tenant(gateway, "google/gemini-flash")
+    upstream.queue(
+        Stream(
+            gemini.content_events(
+                ["Hallo", " Welt"], model_version="gemini-flash-002", prompt_tokens=12
+            )
+        )
+    )
+    before = len(upstream.requests)
+    reply = ask(admin, "Say hello in German")
+    assert reply["content"] == "Hallo Welt"
+    assert (reply["provider"], reply["model"]) == ("google", "gemini-flash-002")
+    assert (reply["inputTokens"], reply["outputTokens"], reply["finishReason"]) == (12, 2, "stop")
+    assert reply["costUsd"] == pytest.approx((12 * 0.1 + 2 * 0.4) / 1e6)
+    [sent] = upstream.requests[before:]
+    assert sent.path.endswith("/models/gemini-flash:streamGenerateContent?alt=sse")
+    assert sent.headers["x-goog-api-key"] == other_keys["google"]
+    assert sent.body["systemInstruction"]["parts"] == [{"text": "Answer briefly."}]
+    assert sent.body["contents"] == [{"role": "user", "parts": [{"text": "Say hello in German"}]}]
+
+
+def test_azure_openai_answers_from_the_deployment_named_in_the_model(
+    gateway: Server, upstream: FakeProviderServer, other_keys: dict[str, str]
+) -> None:
+    admin = admin_of_new_tenant(gateway, "azure/chat-prod")
+    upstream.queue(
+        oai.chat_stream(["Hej", "!"], model="gpt-4o-2024-11-20", prompt_tokens=9, azure=True)
+    )
+    before = len(upstream.requests)
+    reply = ask(admin, "Say hello in Swedish")
+    assert reply["content"] == "Hej!"
+    assert (reply["provider"], reply["model"]) == ("azure", "gpt-4o-2024-11-20")
+    assert (reply["inputTokens"], reply["outputTokens"], reply["finishReason"]) == (9, 2, "stop")
+    assert reply["costUsd"] == pytest.approx((9 * 2.5 + 2 * 10.0) / 1e6)
+    [sent] = upstream.requests[before:]
+    assert sent.path == oai.azure_path("chat-prod", AZURE_API_VERSION)
+    assert sent.headers["api-key"] == other_keys["azure"]
+    assert sent.body["messages"][0] == {"role": "system", "content": "Answer briefly."}
+
+
+TENANT_SETTINGS = """query($after: Int) { tenant(afterPosition: $after) { modelSettings {
+    fallbackModels systemPrompt enabledProviders modelMaxTokens { model maxTokens } } } }"""
+
+
+def change_settings(admin: ApiClient, settings: dict) -> dict:
+    """Change the tenant's settings; return them as the tenant query then shows them."""
+    position = admin.run(SETTINGS, {"i": settings})["updateTenantSettings"]["position"]
+    return dict(admin.run(TENANT_SETTINGS, {"after": position})["tenant"]["modelSettings"])
+
+
+def test_a_per_model_token_cap_is_what_the_provider_is_asked_for(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    caps = [{"model": "openai/gpt-4o-mini", "maxTokens": 77}]
+    settings = change_settings(
+        admin,
+        {
+            "defaultModel": "openai/gpt-4o-mini",
+            "allowedModels": ["openai/gpt-4o-mini", "echo"],
+            "modelMaxTokens": caps,
+        },
+    )
+    upstream.queue(oai.chat_stream(["Short."]))
+    before = len(upstream.requests)
+    assert ask(admin, "Be brief")["content"] == "Short."
+    [sent] = upstream.requests[before:]
+    assert sent.body["max_completion_tokens"] == 77
+    assert settings["modelMaxTokens"] == caps
+    assert settings["fallbackModels"] == ["echo"]  # untouched by a change that omitted it
+    assert settings["systemPrompt"] == "Answer briefly."
+    bad = admin.raw(
+        SETTINGS,
+        {
+            "i": {
+                "defaultModel": "echo",
+                "allowedModels": ["echo"],
+                "modelMaxTokens": [{"model": "openai/gpt-4o-mini", "maxTokens": 10}],
+            }
+        },
+    )
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "allowed models" in bad["errors"][0]["message"]
+
+
+def test_disabling_a_provider_stops_its_use_even_in_existing_chats(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    chat = admin.run(START, {"i": {"title": "Before"}})["startChat"]["chatId"]
+    refused = admin.raw(
+        SETTINGS,
+        {
+            "i": {
+                "defaultModel": "openai/gpt-4o-mini",
+                "allowedModels": ["openai/gpt-4o-mini", "echo"],
+                "enabledProviders": ["echo"],
+            }
+        },
+    )
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "openai/gpt-4o-mini" in refused["errors"][0]["message"]
+    echo_only = {"defaultModel": "echo", "allowedModels": ["echo"], "enabledProviders": ["echo"]}
+    assert change_settings(admin, echo_only)["enabledProviders"] == ["echo"]
+    before = len(upstream.requests)
+    admin.run(SEND, {"i": {"chatId": chat, "content": "who answers?"}})
+    deadline = time.monotonic() + 30
+    replies: list[dict] = []
+    while not replies and time.monotonic() < deadline:
+        nodes = admin.run(REPLY, {"id": chat})["chat"]["messages"]["nodes"]
+        replies = [m for m in nodes if m["role"] == "ASSISTANT"]
+        time.sleep(0.1)
+    [reply] = replies
+    assert (reply["provider"], reply["model"]) == ("echo", "echo")  # the fallback, enabled
+    assert len(upstream.requests) == before  # openai was never called
+    started = admin.raw(START, {"i": {"title": "After", "model": "openai/gpt-4o-mini"}})
+    assert started["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    lifted = change_settings(
+        admin,
+        {
+            "defaultModel": "openai/gpt-4o-mini",
+            "allowedModels": ["openai/gpt-4o-mini", "echo"],
+            "enabledProviders": [],
+        },
+    )
+    assert lifted["enabledProviders"] is None
+
+
+def test_members_do_not_see_the_model_settings(gateway: Server) -> None:
+    admin = admin_of_new_tenant(gateway)
+    admin.run(
+        "mutation($i: RegisterUserInput!) { registerUser(input: $i) { userId } }",
+        {"i": {"email": "member@x.io", "password": "member-password-1", "displayName": "M"}},
+    )
+    slug = admin.run("{ tenant { slug } }")["tenant"]["slug"]
+    member = ApiClient(gateway.url).login(slug, "member@x.io", "member-password-1")
+    assert member.run(TENANT_SETTINGS)["tenant"]["modelSettings"] is None
+    assert admin.run(TENANT_SETTINGS)["tenant"]["modelSettings"] is not None
 
 
 def test_a_rate_limited_request_is_retried_after_retry_after(

@@ -139,9 +139,11 @@ class Router:
         cancel: CancelToken,
         overrides: Mapping[str, ChatProvider] | None = None,
         scope: str = "",
+        max_tokens: Mapping[str, int] | None = None,
     ) -> Iterator[Delta | Routed]:
         """Yield the reply's deltas, then one `Routed`. Raises `RoutingFailed` (caused by the last
-        provider error) when no deployment answered and nothing was streamed."""
+        provider error) when no deployment answered and nothing was streamed. `max_tokens`
+        caps the reply per deployment (others: `params.max_tokens`)."""
         started = self.clock()
         first_token: float | None = None
         attempts = fallbacks = 0
@@ -160,11 +162,14 @@ class Router:
             if not self._admit(breaker):
                 errors.append(f"{ref}: circuit open")
                 continue
+            cap = (max_tokens or {}).get(ref, params.max_tokens)
             for attempt in range(1, self.policy.max_attempts + 1):
                 attempts += 1
                 streamed = False
                 try:
-                    for item in provider.stream(turns, replace(params, model=model), cancel):
+                    for item in provider.stream(
+                        turns, replace(params, model=model, max_tokens=cap), cancel
+                    ):
                         if isinstance(item, Delta):
                             if first_token is None:
                                 first_token = self.clock() - started
