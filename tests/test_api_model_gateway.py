@@ -25,6 +25,7 @@ PRICES = {
     "azure/chat-prod": {"input": 2.5, "output": 10.0},
 }
 AZURE_API_VERSION = "2024-10-21"
+COMPATIBLE_KEY = "token-" + secrets.token_hex(8)
 SETTINGS = """mutation($i: UpdateTenantSettingsInput!) { updateTenantSettings(input: $i) {
     position } }"""
 START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
@@ -73,6 +74,10 @@ def gateway(
             "AZURE_OPENAI_API_KEY": other_keys["azure"],
             "AZURE_OPENAI_ENDPOINT": upstream.url,
             "OPENAI_API_VERSION": AZURE_API_VERSION,
+            "PARLEY_LLM_COMPATIBLE": json.dumps(
+                {"vllm": {"base_url": f"{upstream.url}/v1", "api_key": COMPATIBLE_KEY}}
+            ),
+            "PARLEY_LLM_CONTEXT_WINDOWS": json.dumps({"vllm/small": 100}),
             "PARLEY_LLM_PRICES": json.dumps(PRICES),
             "PARLEY_LLM_BREAKER_THRESHOLD": "100",  # these tests fail the provider on purpose
         },
@@ -205,6 +210,87 @@ def test_azure_openai_answers_from_the_deployment_named_in_the_model(
     assert sent.path == oai.azure_path("chat-prod", AZURE_API_VERSION)
     assert sent.headers["api-key"] == other_keys["azure"]
     assert sent.body["messages"][0] == {"role": "system", "content": "Answer briefly."}
+
+
+def replies_in(user: ApiClient, chat: str, count: int) -> list[dict]:
+    """The chat's assistant replies once there are `count` of them."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        nodes = user.run(REPLY, {"id": chat})["chat"]["messages"]["nodes"]
+        replies = [m for m in nodes if m["role"] == "ASSISTANT"]
+        if len(replies) >= count:
+            return replies
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} replies within 30 s")
+
+
+def test_an_openai_compatible_server_gets_the_history_trimmed_to_its_context_window(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    admin = admin_of_new_tenant(gateway, "vllm/small")
+    change_settings(
+        admin,
+        {
+            "defaultModel": "vllm/small",
+            "allowedModels": ["vllm/small", "echo"],
+            "modelMaxTokens": [{"model": "vllm/small", "maxTokens": 20}],
+        },
+    )
+    chat = admin.run(START, {"i": {"title": "Long"}})["startChat"]["chatId"]
+    before = len(upstream.requests)
+    # A window of 100 tokens less 20 for the reply: the system prompt (~9 tokens), then
+    # the newest messages that fit (each question ~44 tokens), the oldest dropped first.
+    questions = [f"Question {n}: " + "words " * 21 for n in (1, 2, 3)]
+    for n, question in enumerate(questions, start=1):
+        upstream.queue(oai.chat_stream([f"Answer {n}."], model="small"))
+        admin.run(SEND, {"i": {"chatId": chat, "content": question}})
+        replies_in(admin, chat, n)
+    first, _, third = upstream.requests[before:]
+    assert first.path == "/v1/chat/completions"
+    assert first.headers["authorization"] == f"Bearer {COMPATIBLE_KEY}"
+    assert first.body["model"] == "small" and first.body["max_tokens"] == 20
+    assert third.body["messages"] == [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "assistant", "content": "Answer 2."},
+        {"role": "user", "content": questions[2]},
+    ]
+    assert replies_in(admin, chat, 3)[-1]["provider"] == "vllm"
+
+
+def test_a_deployment_that_keeps_failing_is_skipped_while_its_circuit_is_open(
+    tmp_path: Path,
+) -> None:
+    with FakeProviderServer() as upstream:
+        server = Server(
+            tmp_path,
+            {
+                "OPENAI_API_KEY": "sk-test-" + secrets.token_hex(8),
+                "OPENAI_BASE_URL": f"{upstream.url}/v1",
+                "PARLEY_LLM_BREAKER_THRESHOLD": "2",
+                "PARLEY_LLM_BREAKER_COOLDOWN_SECONDS": "600",
+            },
+        ).start()
+        try:
+            admin = admin_of_new_tenant(server)
+            upstream.queue(*(oai.server_error() for _ in range(3)))
+            first = ask(admin, "are you there?")
+            assert (first["provider"], first["attempts"], first["fallbacks"]) == (
+                "echo",
+                4,
+                1,
+            )  # 3 openai, 1 echo
+            query = """{ modelGateway { deployments { deployment state consecutiveFailures
+                openSecondsLeft lastError } } }"""
+            deployments = admin.run(query)["modelGateway"]["deployments"]
+            [openai] = [d for d in deployments if d["deployment"] == "openai/gpt-4o-mini"]
+            assert (openai["state"], openai["consecutiveFailures"]) == ("open", 3)
+            assert openai["openSecondsLeft"] > 500 and "500" in openai["lastError"]
+            calls = len(upstream.requests)
+            second = ask(admin, "and now?")
+            assert (second["provider"], second["attempts"]) == ("echo", 1)
+            assert len(upstream.requests) == calls  # the open circuit kept openai out of it
+        finally:
+            server.stop()
 
 
 TENANT_SETTINGS = """query($after: Int) { tenant(afterPosition: $after) { modelSettings {
@@ -448,6 +534,62 @@ def test_a_user_over_their_rate_limit_is_refused_before_anything_is_recorded(
     assert "retry in" in refused["errors"][0]["message"]
     time.sleep(0.5)
     assert user_messages(admin, chat) == ["message 0", "message 1"]
+
+
+def test_the_tenants_token_rate_counts_the_replies_real_usage(
+    gateway: Server, upstream: FakeProviderServer
+) -> None:
+    admin = admin_of_new_tenant(gateway)
+    admin.run(
+        SETTINGS,
+        {
+            "i": {
+                "defaultModel": "openai/gpt-4o-mini",
+                "allowedModels": ["openai/gpt-4o-mini", "echo"],
+                "tenantTokensPerMinute": 600,
+            }
+        },
+    )
+    # The question's estimate (~16 tokens) fits; the reply's real usage (5,000 prompt tokens
+    # reported by the provider) drains the tenant's minute.
+    upstream.queue(oai.chat_stream(["Long", " context."], prompt_tokens=5000))
+    chat = admin.run(START, {"i": {"title": "Tokens"}})["startChat"]["chatId"]
+    admin.run(SEND, {"i": {"chatId": chat, "content": "Summarise the long document."}})
+    replies_in(admin, chat, 1)
+    calls = len(upstream.requests)
+    refused = admin.raw(SEND, {"i": {"chatId": chat, "content": "And the next one?"}})
+    assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert "token rate limit of 600" in refused["errors"][0]["message"]
+    time.sleep(0.5)
+    assert user_messages(admin, chat) == ["Summarise the long document."]
+    assert len(upstream.requests) == calls
+
+
+def test_the_tenants_request_rate_is_shared_by_its_users(gateway: Server) -> None:
+    admin = admin_of_new_tenant(gateway)
+    admin.run(
+        SETTINGS,
+        {
+            "i": {
+                "defaultModel": "echo",
+                "allowedModels": ["echo"],
+                "fallbackModels": [],
+                "tenantRequestsPerMinute": 1,
+            }
+        },
+    )
+    admin.run(
+        "mutation($i: RegisterUserInput!) { registerUser(input: $i) { userId } }",
+        {"i": {"email": "second@x.io", "password": "member-password-1", "displayName": "S"}},
+    )
+    slug = admin.run("{ tenant { slug } }")["tenant"]["slug"]
+    second = ApiClient(gateway.url).login(slug, "second@x.io", "member-password-1")
+    mine = admin.run(START, {"i": {"title": "A"}})["startChat"]["chatId"]
+    theirs = second.run(START, {"i": {"title": "B"}})["startChat"]["chatId"]
+    admin.run(SEND, {"i": {"chatId": mine, "content": "first"}})
+    refused = second.raw(SEND, {"i": {"chatId": theirs, "content": "second"}})
+    assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert "the tenant's rate limit of 1" in refused["errors"][0]["message"]
 
 
 def test_a_spent_monthly_budget_refuses_new_messages_before_the_provider_is_called(
