@@ -31,6 +31,7 @@ from bench.report import Row, machine_info, now_iso, package_versions, print_tab
 from domain.chat import ChatSession, MessageRole, reply_id_for
 from domain.tenant import DEFAULT_MODEL, Tenant
 from domain.user import Role, User
+from infra.data_keys import DataKeys
 from infra.event_store import EventStore, open_event_store
 from infra.follower_positions import read_position
 from infra.passwords import hash_password
@@ -567,7 +568,12 @@ class Outcome:
 
 
 def run(opts: Options, settings: Settings, target: PostgresTarget) -> Outcome:
-    store = open_event_store(target, create_tables=False, pool_size=2)
+    store = open_event_store(
+        target,
+        create_tables=False,
+        pool_size=2,
+        keys=DataKeys.standalone(target.conninfo()),
+    )
     pool = open_pool(target.conninfo(), size=2, name="bench")
     try:
         loaded = load(store, opts)

@@ -31,6 +31,7 @@ from bench.report import Row, machine_info, now_iso, package_versions, print_tab
 from infra.audit import SigningKey
 from infra.audit_sources import verify_database, verify_kafka
 from infra.audit_verify import Report
+from infra.data_keys import DataKeys
 from infra.event_store import EventStore, open_event_store
 from infra.follower_positions import read_position
 from infra.kafka_relay import (
@@ -573,7 +574,12 @@ class Outcome:
 
 
 def run(opts: Options, settings: Settings, target: PostgresTarget, bootstrap: str) -> Outcome:
-    store = open_event_store(target, create_tables=False, pool_size=2)
+    store = open_event_store(
+        target,
+        create_tables=False,
+        pool_size=2,
+        keys=DataKeys.standalone(target.conninfo()),
+    )
     pool = open_pool(target.conninfo(), size=2, name="bench")
     key = SigningKey(Ed25519PrivateKey.generate())  # throw-away: the run's checkpoints only
     keys = {key.key_id: key.public_bytes}  # trusted independently, like --public-key

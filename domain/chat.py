@@ -1,12 +1,14 @@
 """The ChatSession aggregate: one conversation, its messages and its life cycle."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
 from eventsourcing.domain import event
 
 from domain.base import TenantScopedAggregate, check_length, stable_id
+from domain.erased import ERASED
 from domain.errors import Conflict, InvalidInput, NotFound
 
 MAX_CONTENT = 32_000
@@ -194,6 +196,17 @@ class ChatSession(TenantScopedAggregate):
     @event("Deleted", topic="parley.ChatSession.Deleted")
     def _deleted(self) -> None:
         self.status = ChatStatus.DELETED
+
+    def expire(self, retention_days: int, last_activity: datetime) -> None:
+        """Retention: the chat's data key is destroyed and the chat is gone for every reader."""
+        if not self.is_deleted:
+            self._expired(retention_days=retention_days, last_activity=last_activity)
+
+    @event("Expired", topic="parley.ChatSession.Expired")
+    def _expired(self, retention_days: int, last_activity: datetime) -> None:
+        self.status = ChatStatus.DELETED
+        self.title = ERASED
+        self.messages = [replace(m, content=ERASED) for m in self.messages]
 
     @property
     def is_deleted(self) -> bool:

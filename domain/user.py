@@ -7,6 +7,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.base import TenantScopedAggregate, check_length, stable_id
+from domain.erased import ERASED
 from domain.errors import InvalidInput, NotAllowed
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{1,63}$")
@@ -67,6 +68,7 @@ class User(TenantScopedAggregate):
         self.password_hash = password_hash
         """argon2id hash; never leaves the write side."""
         self.active = True
+        self.erased = False
 
     def change_role(self, role: Role) -> None:
         self.ensure_active()
@@ -92,6 +94,19 @@ class User(TenantScopedAggregate):
     @event("Deactivated", topic="parley.User.Deactivated")
     def _deactivated(self) -> None:
         self.active = False
+
+    def erase(self, keys_destroyed: int) -> None:
+        """Record the erasure of the user's personal data (their data keys were destroyed just
+        before: what the events held is unreadable from now on)."""
+        if not getattr(self, "erased", False):
+            self._erased(keys_destroyed=keys_destroyed)
+
+    @event("Erased", topic="parley.User.Erased")
+    def _erased(self, keys_destroyed: int) -> None:
+        self.active = False
+        self.erased = True
+        self.email = self.display_name = ERASED
+        self.password_hash = ""
 
     def ensure_active(self) -> None:
         """No action by a deactivated user."""

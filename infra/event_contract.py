@@ -38,6 +38,7 @@ from domain.chat import MessageRole
 from domain.user import Role
 from infra.audit import CHECKPOINT_FORMAT
 from infra.kafka_relay import TOPIC_CONFIG
+from infra.personal_data import ENCRYPTED_PREFIX, PERSONAL_DATA_FIELDS
 from infra.settings import Settings
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -48,10 +49,6 @@ ASYNCAPI_FILE = "asyncapi.yaml"
 ENVELOPE_FILE = f"envelope.v{ENVELOPE_VERSION}.json"
 SCHEMA_FILE = re.compile(r"^(?P<type>.+)\.v(?P<version>[1-9][0-9]*)\.json$")
 
-PERSONAL_DATA_FIELDS = frozenset({"email", "display_name", "password_hash", "title", "content"})
-"""Text fields holding a data subject's personal data, stored (and published) as written; the
-GDPR work encrypts these per data subject. Every text field of an event must be classified here
-or in NOT_PERSONAL_DATA_FIELDS, so a new field cannot slip through unexamined."""
 NOT_PERSONAL_DATA_FIELDS = frozenset(
     {
         "originator_topic",
@@ -71,6 +68,12 @@ NOT_PERSONAL_DATA_FIELDS = frozenset(
         "fingerprint",  # of that key (SHA-256 prefix)
         "last4",  # of that key, as admins see it
         "client_mutation_id",  # an opaque idempotency key the client chooses
+        "issuer",  # a tenant's OpenID Connect issuer URL
+        "client_id",  # Parley's client id at that issuer
+        "sealed_client_secret",  # its client secret, AES-GCM-encrypted under the master key
+        "allowed_domains",  # e-mail domains (organisations') that may sign in through it
+        "auto_provision_role",  # the role new users get at their first OIDC sign-in
+        "redirect_uris",  # the tenant's client applications' sign-in landing URLs
     }
 )
 
@@ -238,6 +241,13 @@ def event_schema(event: EventType) -> dict[str, Any]:
     }
 
 
+ENCRYPTED_NOTE = (
+    f"Personal data, encrypted per data subject: `{ENCRYPTED_PREFIX}<key id>:<base64url(nonce "
+    "‖ AES-256-GCM ciphertext+tag)>` (events recorded before encryption existed: plain text). "
+    "Unreadable for good once the data subject is erased (docs/gdpr.md)."
+)
+
+
 def _field_schema(event: EventType, name: str, hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
     schema = _type_schema(hint, defs, where=f"{event.name}.{name}")
     notes = [FIELD_NOTES[name]] if name in FIELD_NOTES else []
@@ -248,11 +258,13 @@ def _field_schema(event: EventType, name: str, hint: Any, defs: dict[str, Any]) 
         schema = {"description": " ".join(notes), **schema}
     if _is_text(hint):
         if name in PERSONAL_DATA_FIELDS:
+            schema.pop("description", None)
+            schema = {"description": " ".join([*notes, ENCRYPTED_NOTE]), **schema}
             schema["x-personal-data"] = True
         elif name not in NOT_PERSONAL_DATA_FIELDS:
             raise ContractError(
                 f"classify the text field {event.name}.{name}: add it to PERSONAL_DATA_FIELDS "
-                "or NOT_PERSONAL_DATA_FIELDS in infra/event_contract.py"
+                "(infra/personal_data.py) or NOT_PERSONAL_DATA_FIELDS in infra/event_contract.py"
             )
     return schema
 

@@ -9,8 +9,10 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Notification
+from eventsourcing.persistence import IntegrityError, Mapper, Notification
 
+from infra.data_keys import DataKeys
+from infra.personal_data import PersonalDataMapper
 from infra.postgres import PostgresTarget
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,18 @@ class EventStore(Application[UUID]):
     name = APPLICATION_NAME
     # Snapshots stay off until aggregate state has explicit transcodings (see docs/architecture.md).
     is_snapshotting_enabled = False
+
+    def __init__(self, env: dict[str, str], keys: DataKeys) -> None:
+        self.data_keys = keys
+        super().__init__(env=env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Personal fields encrypted per data subject (infra/personal_data.py)."""
+        return PersonalDataMapper(self.construct_transcoder(), self.data_keys)
+
+    def close(self) -> None:
+        super().close()
+        self.data_keys.close()
 
     def get_or_none(self, aggregate_id: UUID) -> Any | None:
         try:
@@ -73,7 +87,9 @@ class EventStore(Application[UUID]):
         return self.mapper.to_domain_event(notification)
 
 
-def open_event_store(target: PostgresTarget, *, create_tables: bool, pool_size: int) -> EventStore:
+def open_event_store(
+    target: PostgresTarget, *, create_tables: bool, pool_size: int, keys: DataKeys
+) -> EventStore:
     env = target.eventsourcing_env() | {
         "CREATE_TABLE": "y" if create_tables else "n",
         "POSTGRES_POOL_SIZE": str(pool_size),
@@ -83,7 +99,7 @@ def open_event_store(target: PostgresTarget, *, create_tables: bool, pool_size: 
         "POSTGRES_LOCK_TIMEOUT": "5",
         "POSTGRES_PRE_PING": "y",
     }
-    return EventStore(env=env)
+    return EventStore(env, keys)
 
 
 __all__ = ["EVENTS_TABLE", "EventStore", "IntegrityError", "open_event_store"]

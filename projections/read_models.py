@@ -16,6 +16,7 @@ from psycopg import Connection, sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from domain.erased import ERASED
 from domain.tenant import DEFAULT_MODEL
 from infra.event_store import EventStore
 from infra.follower_positions import read_position, store_position
@@ -523,6 +524,26 @@ def _chat_deleted(conn: Connection, seq: int, e: Any) -> ChatRemoved:
     return ChatRemoved(e.originator_id)
 
 
+def _user_erased(conn: Connection, seq: int, e: Any) -> None:
+    """Nothing personal of the user stays on the read side: profile, their chats' titles and
+    every message of those chats read as the placeholder (the rows stay, for counts)."""
+    user = e.originator_id
+    conn.execute(
+        """UPDATE rm_users SET email = %s, display_name = %s, active = false, updated_at = %s
+           WHERE user_id = %s""",
+        (ERASED, ERASED, e.timestamp, user),
+    )
+    conn.execute(
+        """UPDATE rm_messages SET content = %s
+           WHERE chat_id IN (SELECT chat_id FROM rm_chats WHERE owner_id = %s)""",
+        (ERASED, user),
+    )
+    conn.execute(
+        "UPDATE rm_chats SET title = %s, updated_at = %s WHERE owner_id = %s",
+        (ERASED, e.timestamp, user),
+    )
+
+
 _HANDLERS: dict[str, Callable[[Connection, int, Any], LiveItem | None]] = {
     "parley.Tenant.Created": _tenant_created,
     "parley.Tenant.Renamed": _tenant_renamed,
@@ -531,8 +552,10 @@ _HANDLERS: dict[str, Callable[[Connection, int, Any], LiveItem | None]] = {
     "parley.User.Registered": _user_registered,
     "parley.User.RoleChanged": _user_role_changed,
     "parley.User.Deactivated": _user_deactivated,
+    "parley.User.Erased": _user_erased,
     "parley.ChatSession.Started": _chat_started,
     "parley.ChatSession.Renamed": _chat_renamed,
     "parley.ChatSession.Archived": _chat_archived,
     "parley.ChatSession.Deleted": _chat_deleted,
+    "parley.ChatSession.Expired": _chat_deleted,  # retention: gone like a deleted chat
 }

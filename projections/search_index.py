@@ -40,7 +40,11 @@ CHAT_STARTED = "parley.ChatSession.Started"
 CHAT_RENAMED = "parley.ChatSession.Renamed"
 MESSAGE_POSTED = "parley.ChatSession.MessagePosted"
 CHAT_DELETED = "parley.ChatSession.Deleted"
-TOPICS = frozenset({CHAT_STARTED, CHAT_RENAMED, MESSAGE_POSTED, CHAT_DELETED})
+CHAT_EXPIRED = "parley.ChatSession.Expired"
+USER_ERASED = "parley.User.Erased"
+TOPICS = frozenset(
+    {CHAT_STARTED, CHAT_RENAMED, MESSAGE_POSTED, CHAT_DELETED, CHAT_EXPIRED, USER_ERASED}
+)
 
 ANALYZER = "parley_text"
 _KEYWORD = {"type": "keyword"}
@@ -219,10 +223,17 @@ class SearchProjection:
                 facts = ChatFacts(str(e.owner_id), e.timestamp.isoformat(), position)
                 chats[chat_id] = facts
                 actions.append(self._chat_title(position, e, facts))
-            elif topic == CHAT_DELETED:
+            elif topic in (CHAT_DELETED, CHAT_EXPIRED):
                 self._write(actions)  # so that the search for the chat's documents sees them
-                actions = self._deletions(position, str(e.tenant_id), chat_id)
+                actions = self._deletions(position, str(e.tenant_id), "chat_id", chat_id)
                 chats.pop(chat_id, None)
+            elif topic == USER_ERASED:
+                # Every document of the user's chats goes (their titles and both sides of
+                # every conversation), found by owner.
+                user_id = str(e.originator_id)
+                self._write(actions)
+                actions = self._deletions(position, str(e.tenant_id), "owner_id", user_id)
+                chats = {c: f for c, f in chats.items() if f.owner_id != user_id}
             elif chat_id in chats:
                 # A chat missing from the index here was deleted later in the log (we replay
                 # an old batch after its deletion): its documents are gone for good.
@@ -299,8 +310,11 @@ class SearchProjection:
             if doc.get("found")
         }
 
-    def _deletions(self, version: int, tenant_id: str, chat_id: str) -> list[dict[str, Any]]:
-        """Delete actions for every document of the chat (found by search: no delete-by-query)."""
+    def _deletions(
+        self, version: int, tenant_id: str, field: str, value: str
+    ) -> list[dict[str, Any]]:
+        """Delete actions for every document of the tenant whose `field` is `value` (a chat's,
+        an owner's), found by search: no delete-by-query."""
         # Searches see only refreshed documents; acknowledged ones may not be yet.
         self._client.indices.refresh(index=self._alias)
         actions: list[dict[str, Any]] = []
@@ -313,7 +327,7 @@ class SearchProjection:
                     "bool": {
                         "filter": [
                             {"term": {"tenant_id": tenant_id}},
-                            {"term": {"chat_id": chat_id}},
+                            {"term": {field: value}},
                         ]
                     }
                 },

@@ -18,6 +18,8 @@ import psycopg
 import pytest
 
 from api.runtime import Runtime, migrate
+from infra.data_keys import DataKeys
+from infra.master_key import MasterKey, new_master_key
 from infra.postgres import PostgresTarget
 from infra.services.base import ServiceError
 from infra.services.registry import build_services
@@ -68,6 +70,16 @@ def kafka_bootstrap() -> str:
 @pytest.fixture(scope="session")
 def elasticsearch_url() -> str:
     return service_env("elasticsearch")["PARLEY_ELASTICSEARCH_URL"]
+
+
+MASTER_KEY = new_master_key()
+"""The master key of this test run, for stores the tests open themselves and the processes that
+read what those stores wrote (PARLEY_MASTER_KEY)."""
+
+
+def data_keys(target: PostgresTarget) -> DataKeys:
+    """Data keys for a store a test opens on `target`, under the run's MASTER_KEY."""
+    return DataKeys.standalone(target.conninfo(), MasterKey.from_setting(MASTER_KEY, Path()))
 
 
 def fresh_database(server_url: str) -> PostgresTarget:
@@ -289,6 +301,7 @@ def stack_servers(
         "PARLEY_READER_DATABASE_URL": target_url(replace(database, user="parley_reader")),
         "PARLEY_REDIS_URL": redis_url,
         "PARLEY_JWT_SECRET": secrets.token_urlsafe(48),
+        "PARLEY_MASTER_KEY": MASTER_KEY,  # processes of one deployment share it
     }
     worker = Worker(tmp_path_factory.mktemp("stack-worker"), env).start()
     api_only = Server(

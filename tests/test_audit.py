@@ -30,7 +30,7 @@ from infra.follower_positions import read_position
 from infra.kafka_relay import KafkaRelay, RelaySettings
 from infra.postgres import PostgresTarget, open_pool
 from projections.audit_ledger import AuditLedger
-from tests.conftest import PARLEY, ROOT, fresh_database, target_url
+from tests.conftest import MASTER_KEY, PARLEY, ROOT, data_keys, fresh_database, target_url
 
 CHECKPOINT_EVENTS = 5
 
@@ -66,7 +66,12 @@ def history(
     data_dir = tmp_path_factory.mktemp("audit")
     key = generate_signing_key(data_dir / "audit-signing-key.pem")
     topic = f"audit-test-{uuid.uuid4().hex[:8]}"
-    store = open_event_store(target, create_tables=False, pool_size=2)
+    store = open_event_store(
+        target,
+        create_tables=False,
+        pool_size=2,
+        keys=data_keys(target),
+    )
     pool = open_pool(target.conninfo(), size=2, name="audit-test")
     handlers = CommandHandlers(store)
     ledger = AuditLedger(store, pool, key, checkpoint_events=CHECKPOINT_EVENTS)
@@ -148,6 +153,7 @@ def verify(history: History, target: PostgresTarget | None, *args: str) -> tuple
         "PARLEY_KAFKA_TOPIC": history.topic,
         # Signed times must not depend on the reader's time zone.
         "PGTZ": "Asia/Kolkata",
+        "PARLEY_MASTER_KEY": MASTER_KEY,
         # An address where nothing listens: proves a bundle needs no database.
         "PARLEY_DATABASE_URL": target_url(target)
         if target
@@ -338,7 +344,12 @@ def _rewrite_chain(target: PostgresTarget, key: Any) -> None:
         conn.execute("DELETE FROM audit_checkpoints")
         conn.execute("DELETE FROM follower_positions WHERE name = %s", (LEDGER_NAME,))
     pool = open_pool(target.conninfo(), size=1, name="forger")
-    store = open_event_store(target, create_tables=False, pool_size=1)
+    store = open_event_store(
+        target,
+        create_tables=False,
+        pool_size=1,
+        keys=data_keys(target),
+    )
     try:
         ledger = AuditLedger(store, pool, key, checkpoint_events=CHECKPOINT_EVENTS)
         with pool.connection() as conn:
@@ -460,6 +471,7 @@ def export(history: History, out: Path, *args: str) -> dict:
         env={
             **os.environ,
             "PARLEY_DATA_DIR": str(history.data_dir),
+            "PARLEY_MASTER_KEY": MASTER_KEY,
             "PARLEY_DATABASE_URL": target_url(history.target),
         },
         capture_output=True,
@@ -678,7 +690,12 @@ def test_a_platform_admins_tenant_creation_names_them_as_the_actor(postgres_url:
     from commands.messages import CreatePlatformAdmin
 
     target = fresh_database(postgres_url)
-    store = open_event_store(target, create_tables=False, pool_size=1)
+    store = open_event_store(
+        target,
+        create_tables=False,
+        pool_size=1,
+        keys=data_keys(target),
+    )
     try:
         handlers = CommandHandlers(store)
         admin = handlers.create_platform_admin(

@@ -459,7 +459,9 @@ def test_writers_in_two_processes_conflict_retry_and_lose_nothing(
     from infra.event_store import open_event_store
     from infra.metrics import COMMAND_CONFLICTS
 
-    other_store = open_event_store(runtime.target, create_tables=False, pool_size=10)
+    other_store = open_event_store(
+        runtime.target, create_tables=False, pool_size=10, keys=runtime.data_keys
+    )
     other = CommandHandlers(other_store, max_attempts=50)
     chat = runtime.handlers.start_chat(StartChat(title="Two writers"), tenant.admin)
     conflicts_before = COMMAND_CONFLICTS.labels("send_message")._value.get()
@@ -489,7 +491,9 @@ def test_concurrent_retries_with_one_client_mutation_id_store_one_message(
     from commands.handlers import CommandHandlers
     from infra.event_store import open_event_store
 
-    other_store = open_event_store(runtime.target, create_tables=False, pool_size=10)
+    other_store = open_event_store(
+        runtime.target, create_tables=False, pool_size=10, keys=runtime.data_keys
+    )
     other = CommandHandlers(other_store, max_attempts=50)
     chat = runtime.handlers.start_chat(StartChat(title="Retries"), tenant.admin)
     key = str(uuid.uuid4())

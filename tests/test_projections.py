@@ -33,7 +33,7 @@ from projections.read_models import (
     read_model_ddl,
 )
 from projections.rebuild import rebuild_read_models
-from tests.conftest import PARLEY, ROOT, fresh_database, target_url
+from tests.conftest import MASTER_KEY, PARLEY, ROOT, data_keys, fresh_database, target_url
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"
 
@@ -115,7 +115,12 @@ def clean_rebuild(store: EventStore, pool: ConnectionPool, schema: str) -> None:
 @pytest.fixture
 def database(postgres_url: str) -> Iterator[tuple[PostgresTarget, EventStore, ConnectionPool]]:
     target = fresh_database(postgres_url)
-    store = open_event_store(target, create_tables=False, pool_size=4)
+    store = open_event_store(
+        target,
+        create_tables=False,
+        pool_size=4,
+        keys=data_keys(target),
+    )
     pool = open_pool(target.conninfo(), size=4, name="test")
     yield target, store, pool
     pool.close()
@@ -135,6 +140,7 @@ def test_killing_the_projection_worker_at_random_points_loses_and_duplicates_not
     head = store.head()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")},
+        "PARLEY_MASTER_KEY": MASTER_KEY,
         "PARLEY_DATABASE_URL": target_url(target),
         "PARLEY_LOG_LEVEL": "WARNING",
     }
@@ -301,6 +307,7 @@ def test_a_poison_event_is_isolated_reported_and_skippable(
 
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")},
+        "PARLEY_MASTER_KEY": MASTER_KEY,
         "PARLEY_DATABASE_URL": target_url(target),
         "PARLEY_LOG_LEVEL": "WARNING",
     }

@@ -37,7 +37,15 @@ from infra.services.kafka import KafkaService
 from infra.services.registry import build_services
 from infra.settings import Settings
 from projections.audit_ledger import AuditLedger
-from tests.conftest import PARLEY, ROOT, free_port, fresh_database, target_url
+from tests.conftest import (
+    MASTER_KEY,
+    PARLEY,
+    ROOT,
+    data_keys,
+    free_port,
+    fresh_database,
+    target_url,
+)
 from tests.test_projections import load_log
 
 PARTITIONS = 4
@@ -482,7 +490,12 @@ def test_after_kafka_returns_the_deduplicated_topic_equals_the_log(outage: Outag
 def test_killing_the_relay_at_random_points_leaves_the_deduplicated_topic_equal_to_the_log(
     kafka_bootstrap: str, topic: str, database: PostgresTarget, tmp_path: Path
 ) -> None:
-    store = open_event_store(database, create_tables=False, pool_size=2)
+    store = open_event_store(
+        database,
+        create_tables=False,
+        pool_size=2,
+        keys=data_keys(database),
+    )
     pool = open_pool(database.conninfo(), size=2, name="test")
     try:
         load_log(store, tenants=3, chats=60, messages=10_000)
@@ -497,6 +510,7 @@ def test_killing_the_relay_at_random_points_leaves_the_deduplicated_topic_equal_
 
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")},
+        "PARLEY_MASTER_KEY": MASTER_KEY,
         "PARLEY_DATABASE_URL": target_url(database),
         "PARLEY_DATA_DIR": str(tmp_path),
         "PARLEY_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,

@@ -1,0 +1,3 @@
+"""What erased personal data reads as, everywhere (events, read models, queries)."""
+
+ERASED = "(erased)"
