@@ -13,6 +13,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 
 from api.context import ParleyContext
+from api.oidc_sign_in import oidc_router
 from api.runtime import Runtime
 from api.schema import schema
 from domain.errors import NotAuthenticated
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return ParleyContext(runtime)
 
     app.include_router(ParleyGraphQLRouter(schema, context_getter=get_context), prefix="/graphql")
+    app.include_router(oidc_router(runtime))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -7,14 +7,17 @@ from strawberry.tools import merge_types
 from api.errors import ParleyErrors
 from api.graphql_metrics import OperationMetrics
 from api.mutations import Mutation
+from api.oidc_settings import OidcMutations, OidcQueries
 from api.provider_keys import ProviderKeyMutations, ProviderKeyQueries
 from queries.audit_schema import AuditQueries
 from queries.schema import Query, Subscription
 from queries.search_schema import SearchQueries
 
 schema = strawberry.Schema(
-    query=merge_types("Query", (Query, SearchQueries, AuditQueries, ProviderKeyQueries)),
-    mutation=merge_types("Mutation", (Mutation, ProviderKeyMutations)),
+    query=merge_types(
+        "Query", (Query, SearchQueries, AuditQueries, ProviderKeyQueries, OidcQueries)
+    ),
+    mutation=merge_types("Mutation", (Mutation, ProviderKeyMutations, OidcMutations)),
     subscription=Subscription,
     extensions=[
         ParleyErrors,

@@ -5,6 +5,7 @@ Handlers are synchronous (the event store is) and run in a worker thread when ca
 
 import logging
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from commands.messages import (
     ArchiveChat,
     ChangeTenantSettings,
     ChangeUserRole,
+    ConfigureOidc,
     CreatePlatformAdmin,
     CreateTenant,
     DeactivateTenant,
@@ -35,6 +37,7 @@ from commands.messages import (
     DeleteChat,
     RecordReply,
     RegisterUser,
+    RemoveOidc,
     RemoveProviderKey,
     RenameChat,
     RenameTenant,
@@ -45,7 +48,14 @@ from commands.messages import (
 from domain.base import stable_id
 from domain.chat import ChatSession, MessageRole, reply_id_for
 from domain.errors import Conflict, InvalidInput, NotAllowed, NotAuthenticated, NotFound
-from domain.tenant import Limits, ProviderKey, Tenant, tenant_id_for_slug, validate_slug
+from domain.tenant import (
+    Limits,
+    OidcConfig,
+    ProviderKey,
+    Tenant,
+    tenant_id_for_slug,
+    validate_slug,
+)
 from domain.user import Role, User, normalize_email, user_id_for
 from infra.event_store import CURRENT_ACTOR, EventStore, acting_as
 from infra.master_key import MasterKey, fingerprint
@@ -93,6 +103,15 @@ class MessageSent:
 class Authenticated:
     user: User
     tenant: Tenant
+
+
+@dataclass(frozen=True)
+class OidcClient:
+    """What the sign-in flow needs of a tenant's OIDC configuration, the secret opened."""
+
+    tenant_id: UUID
+    config: OidcConfig
+    client_secret: str | None
 
 
 class CommandHandlers:
@@ -296,6 +315,119 @@ class CommandHandlers:
             )
 
         return self._run("provider_keys", attempt)
+
+    def configure_oidc(self, cmd: ConfigureOidc, actor: Actor) -> Written:
+        """Tenant admins: sign-in through an OpenID Connect issuer. The client secret is sealed
+        under the master key (bound to tenant, issuer and client) and never returned."""
+        secret = None if cmd.client_secret is None else cmd.client_secret.strip()
+        if secret and len(secret) > 1000:
+            raise InvalidInput("clientSecret must be at most 1000 characters")
+        if secret and self.master_key is None:
+            raise NotAllowed("this deployment has no master key for client secrets")
+        master_key = self.master_key
+
+        def attempt() -> Written:
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "configure OIDC sign-in")
+            tenant = self._tenant(me.tenant_id)
+            issuer, client_id = cmd.issuer.strip(), cmd.client_id.strip()
+            current = tenant.oidc
+            sealed: str | None = None
+            if secret:
+                assert master_key is not None
+                sealed = master_key.seal(secret, _oidc_secret_context(tenant.id, issuer, client_id))
+            elif secret is None and current and (current.issuer, current.client_id) == (
+                issuer,
+                client_id,
+            ):
+                # Kept only for the same issuer and client: never sent to another token endpoint.
+                sealed = current.sealed_client_secret
+            tenant.configure_oidc(
+                issuer=issuer,
+                client_id=client_id,
+                sealed_client_secret=sealed,
+                allowed_domains=cmd.allowed_domains,
+                auto_provision_role=cmd.auto_provision_role.value
+                if cmd.auto_provision_role
+                else None,
+                redirect_uris=cmd.redirect_uris,
+            )
+            return Written(id=tenant.id, position=self.store.save_all(tenant))
+
+        return self._run("configure_oidc", attempt, retry=True)
+
+    def remove_oidc(self, cmd: RemoveOidc, actor: Actor) -> Written:
+        def attempt() -> Written:
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "remove OIDC sign-in")
+            tenant = self._tenant(me.tenant_id)
+            tenant.remove_oidc()
+            return Written(id=tenant.id, position=self.store.save_all(tenant))
+
+        return self._run("remove_oidc", attempt, retry=True)
+
+    def oidc_config(self, actor: Actor) -> OidcConfig | None:
+        def attempt() -> OidcConfig | None:
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "see the OIDC configuration")
+            return self._tenant(me.tenant_id).oidc
+
+        return self._run("oidc_config", attempt)
+
+    def oidc_client(self, tenant_slug: str) -> OidcClient:
+        """For the sign-in flow, before anyone is signed in: the tenant's OIDC client."""
+        try:
+            tenant = self.store.get_or_none(tenant_id_for_slug(validate_slug(tenant_slug)))
+        except InvalidInput:
+            tenant = None
+        if not isinstance(tenant, Tenant) or not tenant.active or tenant.oidc is None:
+            raise NotFound("this tenant has no OIDC sign-in")
+        config, secret = tenant.oidc, None
+        if config.sealed_client_secret is not None:
+            if self.master_key is None:
+                raise NotAllowed("this deployment has no master key for client secrets")
+            context = _oidc_secret_context(tenant.id, config.issuer, config.client_id)
+            secret = self.master_key.open(config.sealed_client_secret, context)
+        return OidcClient(tenant_id=tenant.id, config=config, client_secret=secret)
+
+    def sign_in_with_oidc(
+        self, tenant_id: UUID, email: str, display_name: str | None
+    ) -> Authenticated:
+        """After the tenant's issuer vouched for a verified `email`: that user of the tenant,
+        created with the auto-provisioning role when the tenant allows it for the domain."""
+
+        def attempt() -> Authenticated:
+            tenant = self.store.get_or_none(tenant_id)
+            if not isinstance(tenant, Tenant) or not tenant.active or tenant.oidc is None:
+                raise NotAuthenticated("this tenant has no OIDC sign-in")
+            config = tenant.oidc
+            try:
+                address = normalize_email(email)
+            except InvalidInput:
+                raise NotAuthenticated("the issuer's e-mail address is not valid") from None
+            domain = address.rsplit("@", 1)[1]
+            if config.allowed_domains and domain not in config.allowed_domains:
+                raise NotAllowed(f"users of {domain} may not sign in to this tenant")
+            user = self.store.get_or_none(user_id_for(tenant.id, address))
+            if user is None:
+                if config.auto_provision_role is None:
+                    raise NotAuthenticated("no user with this e-mail address in the tenant")
+                name = (display_name or "").strip()[:200] or address.split("@", 1)[0]
+                user = User.register(
+                    tenant_id=tenant.id,
+                    email=address,
+                    display_name=name,
+                    role=Role(config.auto_provision_role),
+                    # Nobody knows this password: the user signs in through the issuer.
+                    password_hash=hash_password(secrets.token_urlsafe(32)),
+                )
+                with acting_as(user.id):
+                    self.store.save_all(user)  # a concurrent first sign-in: retried, found
+            if not isinstance(user, User) or not user.active:
+                raise NotAuthenticated("this user cannot sign in")
+            return Authenticated(user=user, tenant=tenant)
+
+        return self._run("sign_in_with_oidc", attempt, retry=True)
 
     def authenticate(self, tenant_slug: str, email: str, password: str) -> Authenticated:
         """Check a password sign-in; the same error for every way it can fail."""
@@ -534,6 +666,10 @@ def _limits(current: Limits, cmd: ChangeTenantSettings) -> Limits | None:
         if getattr(cmd, name) is not None
     }
     return replace(current, **given) if given else None
+
+
+def _oidc_secret_context(tenant_id: UUID, issuer: str, client_id: str) -> str:
+    return f"{tenant_id}:oidc:{issuer}:{client_id}"
 
 
 def check_password(password: str) -> str:

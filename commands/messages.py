@@ -114,3 +114,17 @@ class RecordReply(Command):
     finish_reason: str
     latency_ms: int
     generation: Generation | None = None
+
+
+class ConfigureOidc(Command):
+    issuer: str
+    client_id: str
+    client_secret: str | None = None
+    """None: keep the current secret (same issuer and client only); "": a public client."""
+    allowed_domains: list[str] = []
+    auto_provision_role: Role | None = None
+    redirect_uris: list[str]
+
+
+class RemoveOidc(Command):
+    pass

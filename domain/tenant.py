@@ -1,7 +1,9 @@
 """The Tenant aggregate: an organisation using Parley, with its model settings."""
 
+import ipaddress
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -58,6 +60,52 @@ class Limits:
         return Limits(user, tenant, tokens, self.monthly_budget_usd or None)
 
 
+OIDC_PROVISION_ROLES = frozenset({"member", "auditor"})
+"""Roles an OIDC sign-in may create users with; admins are always promoted explicitly."""
+DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+@dataclass(frozen=True)
+class OidcConfig:
+    """A tenant's OpenID Connect sign-in: the issuer it trusts and Parley's client there."""
+
+    issuer: str
+    client_id: str
+    sealed_client_secret: str | None
+    """Sealed under the master key, bound to tenant, issuer and client; None: a public client."""
+    allowed_domains: tuple[str, ...]
+    """E-mail domains that may sign in this way (empty: any existing user)."""
+    auto_provision_role: str | None
+    """Unknown users of an allowed domain are created with this role (None: refused)."""
+    redirect_uris: tuple[str, ...]
+    """Where a finished sign-in may send the browser (exact match)."""
+
+
+def check_web_url(value: str, *, field: str) -> str:
+    """An absolute https URL, or http on a loopback address (local development and tests)."""
+    url = check_length(value, field=field, low=1, high=2000)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise InvalidInput(f"{field} is not a valid URL") from None
+    if parts.username is not None or parts.password is not None or parts.fragment or not host:
+        raise InvalidInput(f"{field} must be an absolute URL without credentials or fragment")
+    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host)):
+        return url
+    raise InvalidInput(f"{field} must use https (http only on a loopback address)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def tenant_id_for_slug(slug: str) -> UUID:
     """Tenant ids derive from the slug, so the event store itself enforces unique slugs."""
     return stable_id("tenant", slug)
@@ -112,6 +160,8 @@ class Tenant(TenantScopedAggregate):
         """Cap on reply tokens per model reference (others: the platform default)."""
         self.provider_keys: dict[str, ProviderKey] = {}
         """The tenant's own API keys by provider, sealed under the master key."""
+        self.oidc: OidcConfig | None = None
+        """OpenID Connect sign-in, when the tenant has configured it."""
         self.active = True
 
     def rename(self, name: str) -> None:
@@ -258,6 +308,70 @@ class Tenant(TenantScopedAggregate):
     @event("ProviderKeyRemoved", topic="parley.Tenant.ProviderKeyRemoved")
     def _provider_key_removed(self, provider: str) -> None:
         self.provider_keys.pop(provider, None)
+
+    def configure_oidc(
+        self,
+        *,
+        issuer: str,
+        client_id: str,
+        sealed_client_secret: str | None,
+        allowed_domains: list[str],
+        auto_provision_role: str | None,
+        redirect_uris: list[str],
+    ) -> None:
+        self._ensure_active()
+        issuer = check_web_url(issuer, field="issuer")
+        if urlsplit(issuer).query:
+            raise InvalidInput("issuer must not have a query")
+        domains = list(dict.fromkeys(d.strip().lower() for d in allowed_domains))
+        bad = [d for d in domains if not DOMAIN_NAME.match(d)]
+        if bad or len(domains) > 50:
+            raise InvalidInput(f"allowed domains must be up to 50 domain names: {', '.join(bad)}")
+        if auto_provision_role is not None:
+            if auto_provision_role not in OIDC_PROVISION_ROLES:
+                raise InvalidInput("autoProvisionRole must be member or auditor")
+            if not domains:
+                raise InvalidInput("autoProvisionRole needs allowedDomains (whose users join)")
+        uris = list(dict.fromkeys(check_web_url(u, field="redirect URI") for u in redirect_uris))
+        if not 1 <= len(uris) <= 20:
+            raise InvalidInput("give 1..20 redirect URIs")
+        self._oidc_configured(
+            issuer=issuer,
+            client_id=check_length(client_id, field="clientId", low=1, high=255),
+            sealed_client_secret=sealed_client_secret,
+            allowed_domains=domains,
+            auto_provision_role=auto_provision_role,
+            redirect_uris=uris,
+        )
+
+    @event("OidcConfigured", topic="parley.Tenant.OidcConfigured")
+    def _oidc_configured(
+        self,
+        issuer: str,
+        client_id: str,
+        sealed_client_secret: str | None,
+        allowed_domains: list[str],
+        auto_provision_role: str | None,
+        redirect_uris: list[str],
+    ) -> None:
+        self.oidc = OidcConfig(
+            issuer,
+            client_id,
+            sealed_client_secret,
+            tuple(allowed_domains),
+            auto_provision_role,
+            tuple(redirect_uris),
+        )
+
+    def remove_oidc(self) -> None:
+        self._ensure_active()
+        if self.oidc is None:
+            raise NotFound("OIDC sign-in is not configured")
+        self._oidc_removed()
+
+    @event("OidcRemoved", topic="parley.Tenant.OidcRemoved")
+    def _oidc_removed(self) -> None:
+        self.oidc = None
 
     def deactivate(self) -> None:
         if self.active:

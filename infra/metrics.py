@@ -114,3 +114,8 @@ GEN_AI_SPEND = Counter(
     "Spend on model calls from the price table, by tenant (no user or chat ids).",
     ["tenant_id"],
 )
+OIDC_SIGN_INS = Counter(
+    "parley_oidc_sign_ins_total",
+    "OIDC sign-in steps (start, callback, exchange) by outcome (ok or an error code).",
+    ["step", "outcome"],
+)

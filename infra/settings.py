@@ -92,6 +92,27 @@ class Settings(BaseSettings):
         description="Base64 of 32 random bytes: encrypts tenants' provider API keys at rest. "
         "Unset: generated once in data_dir (back it up with the database).",
     )
+    oidc_state_ttl_seconds: int = Field(
+        default=600,
+        description="How long an OIDC sign-in may take at the issuer: its state, nonce and PKCE "
+        "verifier are kept this long (single use).",
+    )
+    oidc_code_ttl_seconds: int = Field(
+        default=60,
+        description="How long the one-time code a finished OIDC sign-in hands to the client "
+        "waits to be exchanged for tokens.",
+    )
+    oidc_cache_seconds: float = Field(
+        default=3600.0,
+        description="How long issuers' discovery documents and signing keys are cached (a token "
+        "signed with an unknown key refetches the keys at once).",
+    )
+    oidc_http_timeout_seconds: float = Field(
+        default=10.0, description="Longest wait for a tenant's OIDC issuer."
+    )
+    oidc_sign_ins_per_minute: int = Field(
+        default=600, description="OIDC sign-ins a tenant may start per minute (0: no limit)."
+    )
     jwt_issuer: str = "parley"
     jwt_audience: str = "parley-api"
     access_token_ttl_seconds: int = 900

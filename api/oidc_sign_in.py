@@ -1,0 +1,299 @@
+"""OpenID Connect sign-in over HTTP: the authorization-code flow with PKCE, state and nonce.
+
+1. `GET /auth/oidc/{tenant}/login?redirect_uri=…[&state=…][&code_challenge=…]` sends the browser
+   to the tenant's issuer (and binds the sign-in to that browser with a cookie).
+2. The issuer sends it back to `GET /auth/oidc/{tenant}/callback?code=…&state=…`: Parley
+   exchanges the code, validates the ID token, finds (or provisions) the user, and redirects to
+   `redirect_uri?code=<one-time code>[&state=…]`. Tokens never travel in a URL.
+3. The client posts that code to `POST /auth/oidc/{tenant}/token` ({"code", "code_verifier"})
+   and gets the same token pair as the `login` mutation, as JSON.
+
+Errors answer JSON `{"error": {"code", "message"}}` with the codes of the GraphQL API."""
+
+import hmac
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict
+
+from api.context import ParleyContext
+from api.mutations import token_pair
+from api.runtime import Runtime
+from domain.actor import Actor
+from domain.errors import InvalidInput, NotAuthenticated, ParleyError, RateLimited
+from domain.user import Role
+from infra.metrics import OIDC_SIGN_INS
+from infra.oidc import (
+    FinishedSignIn,
+    Issuers,
+    MemorySignInStore,
+    PendingSignIn,
+    RedisSignInStore,
+    SignInStore,
+    digest,
+    pkce_pair,
+    put_entry,
+    s256,
+    take_entry,
+)
+
+log = logging.getLogger(__name__)
+
+COOKIE = "parley_oidc"
+SCOPE = "openid email profile"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+STATUS = {
+    "BAD_USER_INPUT": 400,
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "CONFLICT": 409,
+    "RATE_LIMITED": 429,
+    "UNAVAILABLE": 502,
+}
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    code_verifier: str | None = None
+
+
+class SignInFlow:
+    """The three steps, over the tenant's settings, its issuer and the in-progress store."""
+
+    def __init__(self, runtime: Runtime, issuers: Issuers, store: SignInStore) -> None:
+        self.runtime = runtime
+        self.issuers = issuers
+        self.store = store
+
+    async def start(
+        self,
+        request: Request,
+        slug: str,
+        redirect_uri: str,
+        client_state: str | None,
+        client_challenge: str | None,
+    ) -> Response:
+        rt, s = self.runtime, self.runtime.settings
+        if client_state is not None and len(client_state) > 500:
+            raise InvalidInput("state must be at most 500 characters")
+        if client_challenge is not None and not (
+            len(client_challenge) == 43 and _is_base64url(client_challenge)
+        ):
+            raise InvalidInput("code_challenge must be an S256 challenge (43 base64url chars)")
+        client = await rt.run_blocking(rt.handlers.oidc_client, slug)
+        if redirect_uri not in client.config.redirect_uris:
+            raise InvalidInput("redirect_uri is not one of the tenant's redirect URIs")
+        if s.oidc_sign_ins_per_minute:
+            verdict = await rt.run_blocking(
+                rt.buckets.take,
+                f"oidc-sign-in:{client.tenant_id}",
+                s.oidc_sign_ins_per_minute,
+                60.0,
+                1,
+            )
+            if not verdict.allowed:
+                raise RateLimited("too many sign-ins for this tenant; retry in a moment")
+        discovery = await self.issuers.discover(client.config.issuer)
+        state, nonce, browser = (secrets.token_urlsafe(32) for _ in range(3))
+        verifier, challenge = pkce_pair()
+        callback_uri = str(request.url_for("oidc_callback", tenant_slug=slug))
+        pending = PendingSignIn(
+            tenant_slug=slug,
+            issuer=client.config.issuer,
+            client_id=client.config.client_id,
+            callback_uri=callback_uri,
+            redirect_uri=redirect_uri,
+            client_state=client_state,
+            code_verifier=verifier,
+            nonce=nonce,
+            browser=digest(browser),
+            client_challenge=client_challenge,
+        )
+        await rt.run_blocking(put_entry, self.store, state, pending, s.oidc_state_ttl_seconds)
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": client.config.client_id,
+                "redirect_uri": callback_uri,
+                "scope": SCOPE,
+                "state": state,
+                "nonce": nonce,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
+        endpoint = discovery.authorization_endpoint
+        response = RedirectResponse(
+            f"{endpoint}{'&' if '?' in endpoint else '?'}{query}", 302, headers=NO_STORE
+        )
+        response.set_cookie(
+            COOKIE,
+            browser,
+            max_age=s.oidc_state_ttl_seconds,
+            path=request.url_for("oidc_callback", tenant_slug=slug).path,
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="lax",  # sent on the issuer's top-level redirect back, not on sub-requests
+        )
+        return response
+
+    async def finish(
+        self, request: Request, slug: str, state: str, code: str, error: str
+    ) -> Response:
+        rt, s = self.runtime, self.runtime.settings
+        pending = await rt.run_blocking(take_entry, self.store, PendingSignIn, state)
+        if pending is None or pending.tenant_slug != slug:
+            raise InvalidInput("unknown, expired or already used sign-in state")
+        browser = request.cookies.get(COOKIE, "")
+        if not hmac.compare_digest(digest(browser), pending.browser):
+            raise InvalidInput("this sign-in was started in another browser")
+        if error:
+            shown = error if error.replace("_", "").isalpha() and len(error) < 50 else "error"
+            raise NotAuthenticated(f"the issuer did not sign you in ({shown})")
+        if not code:
+            raise InvalidInput("the issuer sent no code")
+        client = await rt.run_blocking(rt.handlers.oidc_client, slug)
+        config = client.config
+        if (config.issuer, config.client_id) != (pending.issuer, pending.client_id) or (
+            pending.redirect_uri not in config.redirect_uris
+        ):
+            raise InvalidInput("the tenant's OIDC configuration changed during the sign-in")
+        discovery = await self.issuers.discover(config.issuer)
+        id_token = await self.issuers.exchange_code(
+            discovery,
+            code=code,
+            redirect_uri=pending.callback_uri,
+            code_verifier=pending.code_verifier,
+            client_id=config.client_id,
+            client_secret=client.client_secret,
+        )
+        identity = await self.issuers.verify_id_token(
+            discovery, id_token, client_id=config.client_id, nonce=pending.nonce
+        )
+        auth = await rt.run_blocking(
+            rt.handlers.sign_in_with_oidc, client.tenant_id, identity.email, identity.name
+        )
+        one_time = secrets.token_urlsafe(32)
+        finished = FinishedSignIn(
+            tenant_slug=slug,
+            tenant_id=str(auth.user.tenant_id),
+            user_id=str(auth.user.id),
+            role=auth.user.role.value,
+            client_challenge=pending.client_challenge,
+        )
+        await rt.run_blocking(put_entry, self.store, one_time, finished, s.oidc_code_ttl_seconds)
+        back = {"code": one_time}
+        if pending.client_state is not None:
+            back["state"] = pending.client_state
+        target = pending.redirect_uri
+        response = RedirectResponse(
+            f"{target}{'&' if '?' in target else '?'}{urlencode(back)}", 303, headers=NO_STORE
+        )
+        response.delete_cookie(COOKIE, path=request.url.path)
+        return response
+
+    async def exchange(self, slug: str, body: TokenRequest) -> Response:
+        rt = self.runtime
+        finished = await rt.run_blocking(take_entry, self.store, FinishedSignIn, body.code)
+        if finished is None or finished.tenant_slug != slug:
+            raise NotAuthenticated("unknown, expired or already used code")
+        if finished.client_challenge is not None:
+            verifier = body.code_verifier or ""
+            if not hmac.compare_digest(s256(verifier), finished.client_challenge):
+                raise NotAuthenticated("code_verifier does not match the code_challenge")
+        actor = Actor(UUID(finished.user_id), UUID(finished.tenant_id), Role(finished.role))
+        user = await rt.run_blocking(rt.handlers.active_user, actor)
+        position = await rt.run_blocking(rt.store.head)
+        # A thread: starting a sign-in may write (a refresh token family), like `login` does.
+        pair = await rt.run_blocking(token_pair, ParleyContext(rt), user, position)
+        return JSONResponse(
+            {
+                "accessToken": pair.access_token,
+                "refreshToken": pair.refresh_token,
+                "tokenType": pair.token_type,
+                "expiresIn": pair.expires_in,
+                "user": {
+                    "id": pair.user.id,
+                    "tenantId": pair.user.tenant_id,
+                    "email": pair.user.email,
+                    "displayName": pair.user.display_name,
+                    "role": pair.user.role.name,
+                    "active": pair.user.active,
+                },
+                "position": pair.position,
+            },
+            headers=NO_STORE,
+        )
+
+
+def oidc_router(runtime: Runtime) -> APIRouter:
+    """The sign-in routes, with their issuer caches and in-progress store (Redis if set)."""
+    s = runtime.settings
+    flow = SignInFlow(
+        runtime,
+        Issuers(cache_seconds=s.oidc_cache_seconds, timeout_seconds=s.oidc_http_timeout_seconds),
+        RedisSignInStore(s.redis_url) if s.redis_url else MemorySignInStore(),
+    )
+    router = APIRouter(prefix="/auth/oidc", include_in_schema=False)
+
+    @router.get("/{tenant_slug}/login")
+    async def oidc_login(
+        request: Request,
+        tenant_slug: str,
+        redirect_uri: str = "",
+        state: str | None = None,
+        code_challenge: str | None = None,
+        code_challenge_method: str | None = None,
+    ) -> Response:
+        async def step() -> Response:
+            if code_challenge is not None and code_challenge_method != "S256":
+                raise InvalidInput("code_challenge_method must be S256")
+            return await flow.start(request, tenant_slug, redirect_uri, state, code_challenge)
+
+        return await _answer("start", tenant_slug, step)
+
+    @router.get("/{tenant_slug}/callback", name="oidc_callback")
+    async def oidc_callback(
+        request: Request, tenant_slug: str, state: str = "", code: str = "", error: str = ""
+    ) -> Response:
+        async def step() -> Response:
+            return await flow.finish(request, tenant_slug, state, code, error)
+
+        return await _answer("callback", tenant_slug, step)
+
+    @router.post("/{tenant_slug}/token")
+    async def oidc_token(tenant_slug: str, body: TokenRequest) -> Response:
+        async def step() -> Response:
+            return await flow.exchange(tenant_slug, body)
+
+        return await _answer("exchange", tenant_slug, step)
+
+    return router
+
+
+async def _answer(step_name: str, slug: str, step: Any) -> Response:
+    """Run a step; a refusal becomes the JSON error shape (and is counted and logged)."""
+    try:
+        response: Response = await step()
+    except ParleyError as e:
+        OIDC_SIGN_INS.labels(step_name, e.code.lower()).inc()
+        log.info("OIDC sign-in %s refused for tenant %r: %s", step_name, slug[:63], e.message)
+        return JSONResponse(
+            {"error": {"code": e.code, "message": e.message}},
+            status_code=STATUS.get(e.code, 400),
+            headers=NO_STORE,
+        )
+    OIDC_SIGN_INS.labels(step_name, "ok").inc()
+    return response
+
+
+def _is_base64url(value: str) -> bool:
+    return all(c.isascii() and (c.isalnum() or c in "-_") for c in value)

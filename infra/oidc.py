@@ -1,0 +1,453 @@
+"""OpenID Connect for sign-in: issuers' discovery documents and signing keys (cached), the
+authorization-code exchange, ID token validation, and the short-lived state of sign-ins in
+progress (Redis when configured, in process otherwise).
+
+Only what tenants' issuers say over TLS is trusted (http only on loopback addresses, see
+`check_web_url`); redirects are never followed, answers are bounded in size."""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote_plus
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from domain.errors import InvalidInput, NotAuthenticated, ParleyError, RateLimited
+from domain.tenant import check_web_url
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
+"""ID token signatures Parley accepts: asymmetric only (never `none`, never HS*)."""
+LEEWAY_SECONDS = 60
+"""Clock skew tolerated between Parley and an issuer."""
+MAX_DOCUMENT_BYTES = 256 * 1024
+MIN_RSA_BITS = 2048
+ERROR_CODE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz_")
+
+T = TypeVar("T")
+
+
+class IssuerUnavailable(ParleyError):
+    """The issuer did not answer, or answered something that is not OpenID Connect."""
+
+    code = "UNAVAILABLE"
+
+
+class InvalidIdToken(NotAuthenticated):
+    """The ID token does not prove who signed in (signature, issuer, audience, time, nonce)."""
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The parts of an issuer's `/.well-known/openid-configuration` that Parley uses."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    token_auth_methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the issuer vouched for."""
+
+    subject: str
+    email: str
+    name: str | None
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE code verifier and its S256 challenge (RFC 7636)."""
+    verifier = secrets.token_urlsafe(48)
+    return verifier, s256(verifier)
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def digest(secret: str) -> str:
+    """How a one-time secret (state, code, browser binding) is kept: never as itself."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class _TtlCache:
+    """A small LRU of values that expire."""
+
+    def __init__(self, ttl: float, max_entries: int) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: str) -> Any | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            self._entries.pop(key, None)
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: str, value: Any) -> None:
+        self._entries[key] = (time.monotonic() + self.ttl, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+class Issuers:
+    """The OpenID Connect issuers tenants trust: discovery, code exchange, ID token checks."""
+
+    def __init__(
+        self,
+        *,
+        cache_seconds: float,
+        timeout_seconds: float,
+        max_issuers: int = 256,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._discovery = _TtlCache(cache_seconds, max_issuers)
+        self._keys = _TtlCache(cache_seconds, max_issuers)
+        self._timeout = timeout_seconds
+        self._transport = transport
+
+    async def discover(self, issuer: str) -> Discovery:
+        cached = self._discovery.get(issuer)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        doc = await self._get_json(issuer.rstrip("/") + "/.well-known/openid-configuration")
+        discovery = _parse_discovery(doc, issuer)
+        self._discovery.put(issuer, discovery)
+        return discovery
+
+    async def exchange_code(
+        self,
+        discovery: Discovery,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+        client_id: str,
+        client_secret: str | None,
+    ) -> str:
+        """The ID token for an authorization code, from the issuer's token endpoint."""
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier,
+        }
+        headers = {"Accept": "application/json"}
+        methods = discovery.token_auth_methods
+        if client_secret is None:
+            form["client_id"] = client_id
+        elif "client_secret_basic" in methods or "client_secret_post" not in methods:
+            # RFC 6749 §2.3.1: both form-encoded before Basic's base64.
+            pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        else:
+            form |= {"client_id": client_id, "client_secret": client_secret}
+        try:
+            async with self._client() as client:
+                r = await client.post(discovery.token_endpoint, data=form, headers=headers)
+        except httpx.HTTPError as e:
+            raise _unavailable(discovery.issuer, f"token endpoint: {type(e).__name__}") from None
+        body = _json_object(r.content)
+        if 400 <= r.status_code < 500:
+            error = str(body.get("error", "")) if body else ""
+            shown = error if error and set(error) <= ERROR_CODE_CHARS and len(error) < 50 else ""
+            raise NotAuthenticated(f"the issuer refused the sign-in ({shown or r.status_code})")
+        if r.status_code != 200 or body is None:
+            raise _unavailable(discovery.issuer, f"token endpoint answered {r.status_code}")
+        id_token = body.get("id_token")
+        if not isinstance(id_token, str):
+            raise _unavailable(discovery.issuer, "the token endpoint sent no ID token")
+        return id_token
+
+    async def verify_id_token(
+        self, discovery: Discovery, id_token: str, *, client_id: str, nonce: str
+    ) -> Identity:
+        """Check the ID token against the issuer's published keys; refetch them once when it
+        names a key they do not have (the issuer rotated its keys)."""
+        try:
+            header = jwt.get_unverified_header(id_token)
+        except jwt.InvalidTokenError:
+            raise InvalidIdToken("the ID token is not a JWT") from None
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALGORITHMS:
+            raise InvalidIdToken(f"ID tokens signed with {alg!r} are not accepted")
+        key = _pick(await self._signing_keys(discovery), kid, alg)
+        if key is None:
+            key = _pick(await self._signing_keys(discovery, refresh=True), kid, alg)
+        if key is None:
+            raise InvalidIdToken("the ID token is signed with a key the issuer does not publish")
+        return validate_id_token(
+            id_token, key, alg, issuer=discovery.issuer, client_id=client_id, nonce=nonce
+        )
+
+    async def _signing_keys(
+        self, discovery: Discovery, *, refresh: bool = False
+    ) -> list[tuple[str | None, jwt.PyJWK]]:
+        cached = None if refresh else self._keys.get(discovery.jwks_uri)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        keys = _parse_jwks(await self._get_json(discovery.jwks_uri))
+        self._keys.put(discovery.jwks_uri, keys)
+        return keys
+
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._timeout, follow_redirects=False, transport=self._transport
+        )
+
+    async def _get_json(self, url: str) -> dict[str, Any]:
+        try:
+            async with (
+                self._client() as client,
+                client.stream("GET", url, headers={"Accept": "application/json"}) as r,
+            ):
+                if r.status_code != 200:
+                    raise _unavailable(url, f"answered {r.status_code}")
+                content = b""
+                async for chunk in r.aiter_bytes():
+                    content += chunk
+                    if len(content) > MAX_DOCUMENT_BYTES:
+                        raise _unavailable(url, "answered more than 256 KiB")
+        except httpx.HTTPError as e:
+            raise _unavailable(url, type(e).__name__) from None
+        body = _json_object(content)
+        if body is None:
+            raise _unavailable(url, "answered something that is not a JSON object")
+        return body
+
+
+def validate_id_token(
+    id_token: str,
+    key: jwt.PyJWK,
+    alg: str,
+    *,
+    issuer: str,
+    client_id: str,
+    nonce: str,
+    max_age_seconds: float = 3600,
+) -> Identity:
+    """OpenID Connect Core §3.1.3.7: signature, iss, aud (and azp), exp, iat, nonce; then a
+    verified e-mail address."""
+    try:
+        claims = jwt.decode(
+            id_token,
+            key.key,
+            algorithms=[alg],
+            audience=client_id,
+            issuer=issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["iss", "sub", "aud", "exp", "iat"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidIdToken("the ID token has expired") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidIdToken("the ID token is for another client") from None
+    except jwt.InvalidIssuerError:
+        raise InvalidIdToken("the ID token is from another issuer") from None
+    except jwt.InvalidSignatureError:
+        raise InvalidIdToken("the ID token's signature does not verify") from None
+    except jwt.InvalidTokenError as e:
+        raise InvalidIdToken(f"the ID token is invalid ({type(e).__name__})") from None
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if ("azp" in claims or len(audiences) > 1) and claims.get("azp") != client_id:
+        raise InvalidIdToken("the ID token was issued to another party (azp)")
+    if claims["iat"] < time.time() - max_age_seconds - LEEWAY_SECONDS:
+        raise InvalidIdToken("the ID token was issued too long ago")
+    got = claims.get("nonce")
+    if not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
+        raise InvalidIdToken("the ID token's nonce does not match this sign-in")
+    email = claims.get("email")
+    if not isinstance(email, str) or not email:
+        raise InvalidIdToken("the ID token has no e-mail address")
+    # Some issuers (Cognito) send the boolean as a string.
+    if claims.get("email_verified") not in (True, "true"):
+        raise InvalidIdToken("the issuer has not verified the e-mail address")
+    name = claims.get("name")
+    return Identity(
+        subject=str(claims["sub"]), email=email, name=name if isinstance(name, str) else None
+    )
+
+
+def _parse_discovery(doc: dict[str, Any], issuer: str) -> Discovery:
+    if doc.get("issuer") != issuer:
+        # OpenID Connect Discovery §4.3: otherwise another issuer could be impersonated.
+        raise _unavailable(issuer, "the discovery document names another issuer")
+    endpoints = {}
+    for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+        value = doc.get(name)
+        try:
+            endpoints[name] = check_web_url(value, field=name) if isinstance(value, str) else ""
+        except InvalidInput:
+            endpoints[name] = ""
+        if not endpoints[name]:
+            raise _unavailable(issuer, f"the discovery document has no usable {name}")
+    challenges = doc.get("code_challenge_methods_supported")
+    if isinstance(challenges, list) and "S256" not in challenges:
+        raise _unavailable(issuer, "the issuer does not support PKCE with S256")
+    methods = doc.get("token_endpoint_auth_methods_supported")
+    return Discovery(
+        issuer=issuer,
+        token_auth_methods=tuple(m for m in methods if isinstance(m, str))
+        if isinstance(methods, list)
+        else (),
+        **endpoints,
+    )
+
+
+def _parse_jwks(doc: dict[str, Any]) -> list[tuple[str | None, jwt.PyJWK]]:
+    """The signature keys of a JWK set that Parley would accept; others are left out."""
+    keys: list[tuple[str | None, jwt.PyJWK]] = []
+    raw = doc.get("keys")
+    for entry in raw if isinstance(raw, list) else []:
+        if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
+            continue
+        if entry.get("kty") == "oct":
+            continue  # a shared secret is never an issuer's signing key
+        try:
+            key = jwt.PyJWK(entry)
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
+            continue
+        if key.algorithm_name not in ALGORITHMS:
+            continue
+        if isinstance(key.key, RSAPublicKey) and key.key.key_size < MIN_RSA_BITS:
+            continue
+        kid = entry.get("kid")
+        keys.append((kid if isinstance(kid, str) else None, key))
+    return keys
+
+
+def _pick(keys: list[tuple[str | None, jwt.PyJWK]], kid: object, alg: str) -> jwt.PyJWK | None:
+    """The key the token names, used only with the algorithm that key is for."""
+    fitting = [(k, key) for k, key in keys if key.algorithm_name == alg]
+    if kid is not None:
+        return next((key for k, key in fitting if k == kid), None)
+    return fitting[0][1] if len(fitting) == 1 else None
+
+
+def _json_object(content: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _unavailable(where: str, why: str) -> IssuerUnavailable:
+    log.warning("OIDC issuer problem at %s: %s", where, why)
+    return IssuerUnavailable("the sign-in issuer is unavailable or misconfigured")
+
+
+# -- sign-ins in progress ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """Between the redirect to the issuer and its callback; keyed by the digest of `state`."""
+
+    tenant_slug: str
+    issuer: str
+    client_id: str
+    callback_uri: str
+    redirect_uri: str
+    client_state: str | None
+    code_verifier: str
+    nonce: str
+    browser: str
+    """Digest of the cookie set on the browser that started the sign-in."""
+    client_challenge: str | None
+    """The client's own S256 challenge for the one-time code, if it sent one."""
+
+
+@dataclass(frozen=True)
+class FinishedSignIn:
+    """Between the callback and the client's exchange; keyed by the digest of the one-time code."""
+
+    tenant_slug: str
+    tenant_id: str
+    user_id: str
+    role: str
+    client_challenge: str | None
+
+
+class SignInStore(Protocol):
+    """Single-use entries that expire: each is taken at most once."""
+
+    def put(self, key: str, value: dict[str, Any], ttl: float) -> None: ...
+
+    def take(self, key: str) -> dict[str, Any] | None: ...
+
+
+def put_entry(
+    store: SignInStore, key: str, entry: PendingSignIn | FinishedSignIn, ttl: float
+) -> None:
+    store.put(f"{type(entry).__name__}:{digest(key)}", asdict(entry), ttl)
+
+
+def take_entry(store: SignInStore, kind: type[T], key: str) -> T | None:
+    if not key or len(key) > 200:
+        return None
+    value = store.take(f"{kind.__name__}:{digest(key)}")
+    try:
+        return kind(**value) if value is not None else None
+    except TypeError:  # written by another version of Parley
+        return None
+
+
+class MemorySignInStore:
+    """For a single process: bounded, so a flood of started sign-ins cannot exhaust memory."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            if len(self._entries) >= self.max_entries:
+                raise RateLimited("too many sign-ins in progress; retry in a moment")
+            self._entries[key] = (now + ttl, value)
+
+    def take(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._entries.pop(key, None)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+
+class RedisSignInStore:
+    """Shared by every API process: the callback may reach another one than the start did."""
+
+    PREFIX = "parley:oidc:"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(url, socket_timeout=2)
+
+    def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        self._client.set(self.PREFIX + key, json.dumps(value), px=max(1, int(ttl * 1000)))
+
+    def take(self, key: str) -> dict[str, Any] | None:
+        raw = self._client.getdel(self.PREFIX + key)  # atomic: a replay finds nothing
+        return json.loads(raw) if raw is not None else None  # type: ignore[arg-type]
