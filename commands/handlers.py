@@ -332,14 +332,15 @@ class CommandHandlers:
             tenant = self._tenant(me.tenant_id)
             issuer, client_id = cmd.issuer.strip(), cmd.client_id.strip()
             current = tenant.oidc
+            same_client = current is not None and (current.issuer, current.client_id) == (
+                issuer,
+                client_id,
+            )
             sealed: str | None = None
             if secret:
                 assert master_key is not None
                 sealed = master_key.seal(secret, _oidc_secret_context(tenant.id, issuer, client_id))
-            elif secret is None and current and (current.issuer, current.client_id) == (
-                issuer,
-                client_id,
-            ):
+            elif secret is None and current is not None and same_client:
                 # Kept only for the same issuer and client: never sent to another token endpoint.
                 sealed = current.sealed_client_secret
             tenant.configure_oidc(
@@ -387,7 +388,15 @@ class CommandHandlers:
             if self.master_key is None:
                 raise NotAllowed("this deployment has no master key for client secrets")
             context = _oidc_secret_context(tenant.id, config.issuer, config.client_id)
-            secret = self.master_key.open(config.sealed_client_secret, context)
+            try:
+                secret = self.master_key.open(config.sealed_client_secret, context)
+            except ValueError:
+                # E.g. sealed under a master key that is no longer configured.
+                log.exception("cannot open the OIDC client secret of tenant %s", tenant.id)
+                raise NotAllowed(
+                    "this tenant's OIDC client secret cannot be decrypted: an admin must set it "
+                    "again"
+                ) from None
         return OidcClient(tenant_id=tenant.id, config=config, client_secret=secret)
 
     def sign_in_with_oidc(
