@@ -28,12 +28,14 @@ from commands.messages import (
     ArchiveChat,
     ChangeTenantSettings,
     ChangeUserRole,
+    ConfigureOidc,
     CreatePlatformAdmin,
     CreateTenant,
     DeactivateTenant,
     DeactivateUser,
     DeleteChat,
     RegisterUser,
+    RemoveOidc,
     RemoveProviderKey,
     RenameChat,
     RenameTenant,
@@ -295,6 +297,18 @@ def run_flow(runtime: Runtime) -> None:
     )
     h.set_provider_key(SetProviderKey(provider="openai", api_key="sk-contract-test-key"), acme)
     h.remove_provider_key(RemoveProviderKey(provider="openai"), acme)
+    h.configure_oidc(
+        ConfigureOidc(
+            issuer="https://login.acme.example/realms/acme",
+            client_id="parley",
+            client_secret="contract-test-secret",
+            allowed_domains=["acme.example"],
+            auto_provision_role=Role.MEMBER,
+            redirect_uris=["https://chat.acme.example/signed-in"],
+        ),
+        acme,
+    )
+    h.remove_oidc(RemoveOidc(), acme)
     member_id = h.register_user(
         RegisterUser(email="ann@acme.example", password=PASSWORD, display_name="Ann"), acme
     ).id
