@@ -9,10 +9,20 @@ from typing import Any
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.cors import CORSMiddleware
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from api.api_keys import ApiKeyVerifier
 from api.context import ParleyContext
+from api.hardening import (
+    BodySizeLimit,
+    GuardedTransportWS,
+    SecurityHeaders,
+    TransportLimits,
+    WebSocketGuard,
+)
 from api.oidc_sign_in import oidc_router
 from api.runtime import Runtime
 from api.schema import schema
@@ -24,6 +34,9 @@ log = logging.getLogger(__name__)
 
 
 class ParleyGraphQLRouter(GraphQLRouter[ParleyContext, None]):
+    graphql_transport_ws_handler_class = GuardedTransportWS
+    limits: TransportLimits
+
     async def on_ws_connect(self, context: ParleyContext) -> Any:
         """Authenticate WebSockets once, from the `connection_init` payload."""
         try:
@@ -52,10 +65,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = FastAPI(title="Parley", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
 
-    async def get_context() -> ParleyContext:
-        return ParleyContext(runtime)
+    api_keys = ApiKeyVerifier(runtime, settings.api_key_cache_size)
 
-    app.include_router(ParleyGraphQLRouter(schema, context_getter=get_context), prefix="/graphql")
+    async def get_context() -> ParleyContext:
+        return ParleyContext(runtime, api_keys)
+
+    graphql = ParleyGraphQLRouter(
+        schema,
+        context_getter=get_context,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        max_subscriptions_per_connection=None,  # GuardedTransportWS applies Parley's, typed
+    )
+    graphql.limits = TransportLimits(settings)
+    app.state.transport_limits = graphql.limits
+    app.include_router(graphql, prefix="/graphql")
     app.include_router(oidc_router(runtime))
 
     @app.get("/healthz", include_in_schema=False)
@@ -94,5 +117,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    # Added innermost first: security headers wrap everything, 413s and CORS answers included.
+    ws_origins = settings.ws_allowed_origins
+    app.add_middleware(
+        WebSocketGuard,
+        allowed_origins=settings.cors_allowed_origins if ws_origins is None else ws_origins,
+        max_bytes=settings.ws_max_message_bytes,
+    )
+    if settings.cors_allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allowed_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "x-api-key"],
+            max_age=600,
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
+    app.add_middleware(SecurityHeaders, settings=settings)
 
     return app

@@ -39,6 +39,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         log_level=settings.log_level.lower(),
         ws="websockets",
+        ws_max_size=settings.ws_max_message_bytes,
+        server_header=False,  # no server name or version to fingerprint
     )
     return 0
 

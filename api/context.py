@@ -9,9 +9,11 @@ from strawberry.fastapi import BaseContext
 from domain.actor import Actor
 from domain.errors import NotAuthenticated
 from domain.user import Role
+from infra.api_keys import looks_like_api_key
 from infra.tokens import InvalidToken
 
 if TYPE_CHECKING:
+    from api.api_keys import ApiKeyVerifier
     from api.runtime import Runtime
 
 
@@ -25,9 +27,10 @@ def bearer_token(header: object) -> str:
 
 
 class ParleyContext(BaseContext):
-    def __init__(self, runtime: "Runtime") -> None:
+    def __init__(self, runtime: "Runtime", api_keys: "ApiKeyVerifier | None" = None) -> None:
         super().__init__()
         self.runtime = runtime
+        self.api_keys = api_keys
         self.read_models = runtime.read_models
         self.search = runtime.search
         self.live_feed = runtime.live_feed
@@ -35,6 +38,7 @@ class ParleyContext(BaseContext):
         self.model_status = runtime.model_status
         self.partial_replies = runtime.partial_replies
         self._actor: Actor | None = None
+        self._api_key_error: NotAuthenticated | None = None
 
     def authorization_header(self) -> object:
         if isinstance(self.request, Request):
@@ -42,9 +46,49 @@ class ParleyContext(BaseContext):
         params = self.connection_params if isinstance(self.connection_params, dict) else {}
         return params.get("Authorization") or params.get("authorization")
 
+    def api_key_header(self) -> str | None:
+        """`X-API-Key` (HTTP header, or the WebSocket's connection_init payload)."""
+        if isinstance(self.request, Request):
+            value: object = self.request.headers.get("x-api-key")
+        else:
+            params = self.connection_params if isinstance(self.connection_params, dict) else {}
+            value = params.get("X-API-Key") or params.get("x-api-key")
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    def presented_api_key(self) -> str | None:
+        """A service account's key, from `X-API-Key` or `Authorization: Bearer pk_…`."""
+        key = self.api_key_header()
+        if key is not None:
+            return key
+        header = self.authorization_header()
+        if isinstance(header, str):
+            scheme, _, token = header.strip().partition(" ")
+            if scheme.lower() == "bearer" and looks_like_api_key(token.strip()):
+                return token.strip()
+        return None
+
+    async def authenticate(self) -> None:
+        """Check an API key (that needs the event store) before each operation; actor() then
+        answers from it. Access tokens need no I/O and are checked in actor() itself."""
+        key = self.presented_api_key()
+        if key is None:
+            return
+        if self.api_keys is None:
+            self._actor, self._api_key_error = None, NotAuthenticated("API keys are not accepted")
+            return
+        try:
+            self._actor = await self.runtime.run_blocking(self.api_keys.verify, key)
+            self._api_key_error = None
+        except NotAuthenticated as e:
+            self._actor, self._api_key_error = None, e
+
     def actor(self) -> Actor:
         """The caller. Checked on every operation: a WebSocket outlives its token otherwise."""
+        if self._api_key_error is not None:
+            raise self._api_key_error
         if self._actor is None:
+            if self.presented_api_key() is not None:
+                raise NotAuthenticated("the API key was not checked")
             token = bearer_token(self.authorization_header())
             try:
                 claims = self.runtime.tokens.verify(token)

@@ -1,6 +1,10 @@
-"""One error shape: every GraphQL error carries `extensions.code`; internals never leak."""
+"""One error shape: every GraphQL error carries `extensions.code`; internals never leak.
+
+An error the client did not cause answers INTERNAL_SERVER_ERROR, a fixed message and an
+`errorId`; the traceback is logged under that id, so an operator can find it from a report."""
 
 import logging
+import uuid
 
 from graphql import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
@@ -11,6 +15,8 @@ from infra.live_feed import SubscriberTooSlow
 
 log = logging.getLogger("parley.api.errors")
 
+INTERNAL = "INTERNAL_SERVER_ERROR"
+
 
 def _code_of(error: GraphQLError) -> str | None:
     original = error.original_error
@@ -18,32 +24,40 @@ def _code_of(error: GraphQLError) -> str | None:
         return original.code
     if isinstance(original, SubscriberTooSlow):
         return "RATE_LIMITED"
-    if isinstance(original, StrawberryInputCoercionError):
-        # A variable a scalar cannot parse (e.g. a DateTime that is not ISO 8601).
+    if isinstance(original, StrawberryInputCoercionError | GraphQLError):
+        # A variable a scalar or enum cannot parse (e.g. a DateTime that is not ISO 8601).
         return "BAD_USER_INPUT"
     if original is None:
-        # Parse and validation errors: the client sent a bad document or bad variables.
-        return "BAD_USER_INPUT"
+        # Parse and validation errors: the client sent a bad document or bad variables (the
+        # operation limits tag theirs with their own code).
+        code = (error.extensions or {}).get("code")
+        return code if isinstance(code, str) else "BAD_USER_INPUT"
     return None
 
 
 class ParleyErrors(MaskErrors):
-    """Typed errors pass with their code; anything else becomes INTERNAL and is logged."""
+    """Typed errors pass with their code; anything else is INTERNAL_SERVER_ERROR (logged)."""
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = []
         for error in errors:
             code = _code_of(error)
             if code is None:
-                log.error("internal error in %s", error.path, exc_info=error.original_error)
+                error_id = uuid.uuid4().hex
+                log.error(
+                    "internal error %s in %s",
+                    error_id,
+                    error.path,
+                    exc_info=error.original_error,
+                )
                 processed.append(
                     GraphQLError(
-                        "Internal server error.",
+                        f"Internal server error (error id {error_id}).",
                         nodes=error.nodes,
                         source=error.source,
                         positions=error.positions,
                         path=error.path,
-                        extensions={"code": "INTERNAL"},
+                        extensions={"code": INTERNAL, "errorId": error_id},
                     )
                 )
             else:

@@ -1,13 +1,14 @@
 """The GraphQL schema: queries and subscriptions from `queries/`, mutations from `api/`."""
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 
+from api.api_keys import ApiKeyMutations, ApiKeyQueries
 from api.errors import ParleyErrors
 from api.graphql_metrics import OperationMetrics
 from api.mutations import Mutation
 from api.oidc_settings import OidcMutations, OidcQueries
+from api.operation_limits import OperationLimits
 from api.provider_keys import ProviderKeyMutations, ProviderKeyQueries
 from queries.audit_schema import AuditQueries
 from queries.schema import Query, Subscription
@@ -15,16 +16,17 @@ from queries.search_schema import SearchQueries
 
 schema = strawberry.Schema(
     query=merge_types(
-        "Query", (Query, SearchQueries, AuditQueries, ProviderKeyQueries, OidcQueries)
+        "Query",
+        (Query, SearchQueries, AuditQueries, ProviderKeyQueries, ApiKeyQueries, OidcQueries),
     ),
-    mutation=merge_types("Mutation", (Mutation, ProviderKeyMutations, OidcMutations)),
+    mutation=merge_types(
+        "Mutation", (Mutation, ProviderKeyMutations, ApiKeyMutations, OidcMutations)
+    ),
     subscription=Subscription,
     extensions=[
         ParleyErrors,
         OperationMetrics,
-        lambda: QueryDepthLimiter(max_depth=10),
-        lambda: MaxTokensLimiter(max_token_count=2000),
-        lambda: MaxAliasesLimiter(max_alias_count=15),
+        OperationLimits,
     ],
 )
 

@@ -30,6 +30,7 @@ from commands.messages import (
     ChangeTenantSettings,
     ChangeUserRole,
     ConfigureOidc,
+    CreateApiKey,
     CreatePlatformAdmin,
     CreateTenant,
     DeactivateTenant,
@@ -41,6 +42,7 @@ from commands.messages import (
     RemoveProviderKey,
     RenameChat,
     RenameTenant,
+    RevokeApiKey,
     SendMessage,
     SetProviderKey,
     StartChat,
@@ -49,6 +51,7 @@ from domain.base import stable_id
 from domain.chat import ChatSession, MessageRole, reply_id_for
 from domain.errors import Conflict, InvalidInput, NotAllowed, NotAuthenticated, NotFound
 from domain.tenant import (
+    ApiKey,
     Limits,
     OidcConfig,
     ProviderKey,
@@ -57,6 +60,7 @@ from domain.tenant import (
     validate_slug,
 )
 from domain.user import Role, User, normalize_email, user_id_for
+from infra.api_keys import issue_api_key
 from infra.event_store import CURRENT_ACTOR, EventStore, acting_as
 from infra.master_key import MasterKey, fingerprint
 from infra.metrics import COMMAND_CONFLICTS, COMMAND_DURATION, COMMANDS
@@ -103,6 +107,14 @@ class MessageSent:
 class Authenticated:
     user: User
     tenant: Tenant
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    key: ApiKey
+    token: str
+    """`pk_<key id>_<secret>`: shown to the tenant admin once, never stored."""
+    position: int
 
 
 @dataclass(frozen=True)
@@ -399,39 +411,6 @@ class CommandHandlers:
                 ) from None
         return OidcClient(tenant_id=tenant.id, config=config, client_secret=secret)
 
-    def reseal_oidc_secrets(self, tenant_ids: list[UUID]) -> int:
-        """Master key rotation (an operator): re-record each OIDC client secret not sealed under
-        the current master key, sealed under it. Returns how many were re-sealed."""
-        master_key = self.master_key
-        if master_key is None:
-            return 0
-        resealed = 0
-        for tenant_id in tenant_ids:
-
-            def attempt(tenant_id: UUID = tenant_id) -> int:
-                tenant = self._tenant(tenant_id)
-                config = tenant.oidc
-                if not tenant.active or config is None or config.sealed_client_secret is None:
-                    return 0
-                if master_key.is_current(config.sealed_client_secret):
-                    return 0
-                context = _oidc_secret_context(tenant.id, config.issuer, config.client_id)
-                tenant.configure_oidc(
-                    issuer=config.issuer,
-                    client_id=config.client_id,
-                    sealed_client_secret=master_key.seal(
-                        master_key.open(config.sealed_client_secret, context), context
-                    ),
-                    allowed_domains=list(config.allowed_domains),
-                    auto_provision_role=config.auto_provision_role,
-                    redirect_uris=list(config.redirect_uris),
-                )
-                self.store.save_all(tenant)
-                return 1
-
-            resealed += self._run("reseal_oidc_secrets", attempt, retry=True)
-        return resealed
-
     def sign_in_with_oidc(
         self, tenant_id: UUID, email: str, display_name: str | None
     ) -> Authenticated:
@@ -504,6 +483,8 @@ class CommandHandlers:
 
         The token's role claim may be up to one token lifetime old; authorization must not be.
         """
+        if actor.api_key_id is not None:
+            return self._acting_service_account(actor)
         user = self.active_user(actor)
         tenant = self.store.get_or_none(user.tenant_id)
         if not isinstance(tenant, Tenant) or not tenant.active:
@@ -512,6 +493,65 @@ class CommandHandlers:
         # when the command ends (so pooled threads never carry it into the next command).
         CURRENT_ACTOR.set(actor.user_id)
         return replace(actor, role=user.role)
+
+    def _acting_service_account(self, actor: Actor) -> Actor:
+        """An API key's actor as it is now: its key unrevoked, its tenant active."""
+        tenant = self.store.get_or_none(actor.tenant_id)
+        key = tenant.api_keys.get(actor.api_key_id or "") if isinstance(tenant, Tenant) else None
+        if tenant is None or key is None or key.revoked_at is not None:
+            raise NotAuthenticated("API key revoked")
+        if not tenant.active:
+            raise NotAllowed("tenant is deactivated")
+        CURRENT_ACTOR.set(actor.user_id)
+        return replace(actor, role=Role(key.role))
+
+    # -- service accounts ----------------------------------------------------------------------
+
+    def create_api_key(self, cmd: CreateApiKey, actor: Actor) -> IssuedApiKey:
+        """Tenant admins: a service account's key. Its secret is returned here only; the
+        tenant keeps its SHA-256."""
+
+        def attempt() -> IssuedApiKey:
+            me = self._managing_api_keys(actor, "create API keys")
+            tenant = self._tenant(me.tenant_id)
+            issued = issue_api_key(tenant.id)
+            tenant.create_api_key(
+                key_id=issued.key_id,
+                name=cmd.name,
+                role=Role(cmd.role).value,
+                secret_sha256=issued.secret_sha256,
+                last4=issued.last4,
+            )
+            position = self.store.save_all(tenant)
+            return IssuedApiKey(tenant.api_keys[issued.key_id], issued.token, position)
+
+        return self._run("create_api_key", attempt, retry=True)
+
+    def revoke_api_key(self, cmd: RevokeApiKey, actor: Actor) -> Written:
+        def attempt() -> Written:
+            me = self._managing_api_keys(actor, "revoke API keys")
+            tenant = self._tenant(me.tenant_id)
+            tenant.revoke_api_key(cmd.key_id)
+            return Written(id=tenant.id, position=self.store.save_all(tenant))
+
+        return self._run("revoke_api_key", attempt, retry=True)
+
+    def api_keys(self, actor: Actor) -> list[ApiKey]:
+        def attempt() -> list[ApiKey]:
+            me = self.acting(actor)
+            require_role(me, ADMIN_ROLES, "see API keys")
+            keys = self._tenant(me.tenant_id).api_keys.values()
+            return sorted(keys, key=lambda k: k.created_at)
+
+        return self._run("api_keys", attempt)
+
+    def _managing_api_keys(self, actor: Actor, action: str) -> Actor:
+        """Only people manage keys: a leaked key must not be able to mint or keep others."""
+        me = self.acting(actor)
+        require_role(me, ADMIN_ROLES, action)
+        if me.api_key_id is not None:
+            raise NotAllowed(f"API keys may not {action}; a tenant admin signs in for that")
+        return me
 
     # -- chats -------------------------------------------------------------------------------
 

@@ -77,6 +77,15 @@ class RemoveProviderKey(Command):
     provider: str
 
 
+class CreateApiKey(Command):
+    name: str
+    role: Role
+
+
+class RevokeApiKey(Command):
+    key_id: str
+
+
 class StartChat(Command):
     title: str
     model: str | None = None

@@ -13,6 +13,8 @@ class Actor:
     role: Role
     expires_at: float | None = None
     """When the credential that authenticated this actor expires (Unix time)."""
+    api_key_id: str | None = None
+    """Set when a service account's API key authenticated this actor."""
 
     @property
     def is_platform_admin(self) -> bool:

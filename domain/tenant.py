@@ -3,6 +3,7 @@
 import ipaddress
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -18,6 +19,25 @@ DEFAULT_MODEL = "echo"
 MAX_SYSTEM_PROMPT = 8000
 PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{1,30}")
 MAX_OUTPUT_TOKENS = 1_000_000
+
+
+API_KEY_ROLES = frozenset({"member", "auditor", "tenant_admin"})
+"""Roles a service account may have: never platform_admin (keys are bound to one tenant)."""
+MAX_API_KEYS = 100
+"""Unrevoked keys per tenant."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A service account's key: only the SHA-256 of its secret is kept."""
+
+    key_id: str
+    name: str
+    role: str
+    secret_sha256: str
+    last4: str
+    created_at: datetime
+    revoked_at: datetime | None = None
 
 
 def provider_of(model: str) -> str:
@@ -111,6 +131,11 @@ def tenant_id_for_slug(slug: str) -> UUID:
     return stable_id("tenant", slug)
 
 
+def service_account_id(tenant_id: UUID, key_id: str) -> UUID:
+    """The user id an API key acts as: stable, so its events and chats stay attributable."""
+    return stable_id("service-account", tenant_id, key_id)
+
+
 def validate_slug(slug: str) -> str:
     if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
         raise InvalidInput("slug must be 1..63 lowercase letters, digits or inner hyphens")
@@ -163,6 +188,8 @@ class Tenant(TenantScopedAggregate):
         self.oidc: OidcConfig | None = None
         """OpenID Connect sign-in, when the tenant has configured it."""
         self.active = True
+        self.api_keys: dict[str, ApiKey] = {}
+        """Service accounts' API keys by key id, revoked ones included (for the audit view)."""
 
     def rename(self, name: str) -> None:
         self._ensure_active()
@@ -391,3 +418,49 @@ class Tenant(TenantScopedAggregate):
     def _ensure_active(self) -> None:
         if not self.active:
             raise NotAllowed("tenant is deactivated")
+
+    def create_api_key(
+        self, *, key_id: str, name: str, role: str, secret_sha256: str, last4: str
+    ) -> None:
+        self._ensure_active()
+        if role not in API_KEY_ROLES:
+            raise InvalidInput("an API key's role must be member, auditor or tenant_admin")
+        if key_id in self.api_keys:
+            raise InvalidInput("an API key with this id exists")
+        if sum(k.revoked_at is None for k in self.api_keys.values()) >= MAX_API_KEYS:
+            raise InvalidInput(f"at most {MAX_API_KEYS} API keys; revoke unused ones first")
+        self._api_key_created(
+            key_id=key_id,
+            key_name=check_length(name, field="name", low=1, high=100),
+            role=role,
+            secret_sha256=secret_sha256,
+            last4=last4,
+            created_at=datetime.now(UTC),
+        )
+
+    @event("ApiKeyCreated", topic="parley.Tenant.ApiKeyCreated")
+    def _api_key_created(
+        self,
+        key_id: str,
+        key_name: str,
+        role: str,
+        secret_sha256: str,
+        last4: str,
+        created_at: datetime,
+    ) -> None:
+        self.api_keys[key_id] = ApiKey(key_id, key_name, role, secret_sha256, last4, created_at)
+
+    def revoke_api_key(self, key_id: str) -> None:
+        """Revoking a revoked key changes nothing."""
+        key = self.api_keys.get(key_id)
+        if key is None:
+            raise NotFound("API key not found")
+        if key.revoked_at is None:
+            self._api_key_revoked(key_id=key_id, revoked_at=datetime.now(UTC))
+
+    @event("ApiKeyRevoked", topic="parley.Tenant.ApiKeyRevoked")
+    def _api_key_revoked(self, key_id: str, revoked_at: datetime) -> None:
+        key = self.api_keys[key_id]
+        self.api_keys[key_id] = ApiKey(
+            key.key_id, key.name, key.role, key.secret_sha256, key.last4, key.created_at, revoked_at
+        )

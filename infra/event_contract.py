@@ -68,6 +68,9 @@ NOT_PERSONAL_DATA_FIELDS = frozenset(
         "fingerprint",  # of that key (SHA-256 prefix)
         "last4",  # of that key, as admins see it
         "client_mutation_id",  # an opaque idempotency key the client chooses
+        "key_id",  # a service account API key's public id (pk_<key_id>_…)
+        "key_name",  # what a tenant admin says the key is for (an integration)
+        "secret_sha256",  # SHA-256 of the key's 256-bit random secret
         "issuer",  # a tenant's OpenID Connect issuer URL
         "client_id",  # Parley's client id at that issuer
         "sealed_client_secret",  # its client secret, AES-GCM-encrypted under the master key

@@ -181,6 +181,75 @@ class Settings(BaseSettings):
         default=True, description="Run the projection and responder inside `parley serve`."
     )
 
+    # -- API hardening (docs/security-hardening.md) -------------------------------------------
+    graphql_max_depth: int = Field(default=10, description="Deepest selection nesting allowed.")
+    graphql_max_tokens: int = Field(
+        default=2000, description="Tokens a GraphQL document may have (checked while parsing)."
+    )
+    graphql_max_aliases: int = Field(default=15, description="Aliased fields in one operation.")
+    graphql_max_cost: int = Field(
+        default=50_000,
+        description="Estimated cost of an operation: every field costs 1, and a field's "
+        "selections count once per item it may return (its `first` argument, or "
+        "graphql_list_cost for other lists), nested multiplicatively. Above: QUERY_TOO_COMPLEX.",
+    )
+    graphql_list_cost: int = Field(
+        default=10, description="Items assumed for a list field without a `first` argument."
+    )
+    http_max_body_bytes: int = Field(
+        default=1024 * 1024, description="Largest HTTP request body (413 beyond, while reading)."
+    )
+    ws_max_message_bytes: int = Field(
+        default=256 * 1024, description="Largest WebSocket message (the socket closes with 1009)."
+    )
+    ws_max_subscriptions_per_connection: int = Field(
+        default=25, description="Operations running at once on one WebSocket connection."
+    )
+    ws_max_connections_per_user: int = Field(
+        default=200,
+        description="WebSocket connections one user (or API key) holds at once in one API "
+        "process; beyond, the connection is closed with 4429.",
+    )
+    cors_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins browsers may call the API from, as JSON (["https://app.example"]). '
+        "Empty: no cross-origin access.",
+    )
+    ws_allowed_origins: list[str] | None = Field(
+        default=None,
+        description="Origins a browser may open WebSockets from (JSON list); unset: "
+        "cors_allowed_origins. Clients that send no Origin (not browsers) are not affected.",
+    )
+    hsts_max_age_seconds: int = Field(
+        default=365 * 86400,
+        description="Strict-Transport-Security max-age on responses to HTTPS requests (including "
+        "X-Forwarded-Proto: https from a trusted proxy); 0: never sent.",
+    )
+    hsts_always: bool = Field(
+        default=False,
+        description="Send Strict-Transport-Security on every response (TLS ends at a proxy that "
+        "does not forward the scheme).",
+    )
+    user_operations_per_minute: int = Field(
+        default=6000, description="GraphQL operations per user or API key per minute (0: no limit)."
+    )
+    tenant_operations_per_minute: int = Field(
+        default=30_000, description="GraphQL operations per tenant per minute (0: no limit)."
+    )
+    anonymous_operations_per_minute: int = Field(
+        default=600,
+        description="GraphQL operations per client IP per minute without valid credentials "
+        "(sign-ins among them; 0: no limit).",
+    )
+    api_key_cache_size: int = Field(
+        default=1024, description="Tenants whose API keys a process keeps in memory (LRU)."
+    )
+    api_key_recheck_seconds: float = Field(
+        default=30.0,
+        description="How often a WebSocket authenticated by an API key re-checks that key "
+        "(HTTP requests check it on every request).",
+    )
+
     @cached_property
     def embedded(self) -> bool:
         return self.database_url is None
