@@ -411,6 +411,39 @@ class CommandHandlers:
                 ) from None
         return OidcClient(tenant_id=tenant.id, config=config, client_secret=secret)
 
+    def reseal_oidc_secrets(self, tenant_ids: list[UUID]) -> int:
+        """Master key rotation (an operator): re-record each OIDC client secret not sealed under
+        the current master key, sealed under it. Returns how many were re-sealed."""
+        master_key = self.master_key
+        if master_key is None:
+            return 0
+        resealed = 0
+        for tenant_id in tenant_ids:
+
+            def attempt(tenant_id: UUID = tenant_id) -> int:
+                tenant = self._tenant(tenant_id)
+                config = tenant.oidc
+                if not tenant.active or config is None or config.sealed_client_secret is None:
+                    return 0
+                if master_key.is_current(config.sealed_client_secret):
+                    return 0
+                context = _oidc_secret_context(tenant.id, config.issuer, config.client_id)
+                tenant.configure_oidc(
+                    issuer=config.issuer,
+                    client_id=config.client_id,
+                    sealed_client_secret=master_key.seal(
+                        master_key.open(config.sealed_client_secret, context), context
+                    ),
+                    allowed_domains=list(config.allowed_domains),
+                    auto_provision_role=config.auto_provision_role,
+                    redirect_uris=list(config.redirect_uris),
+                )
+                self.store.save_all(tenant)
+                return 1
+
+            resealed += self._run("reseal_oidc_secrets", attempt, retry=True)
+        return resealed
+
     def sign_in_with_oidc(
         self, tenant_id: UUID, email: str, display_name: str | None
     ) -> Authenticated:

@@ -20,6 +20,7 @@ from eventsourcing.persistence import Notification
 from commands.handlers import CommandHandlers
 from commands.messages import RecordReply
 from domain.chat import ChatSession, Generation, MessageRole, reply_id_for
+from domain.errors import NotFound
 from domain.tenant import Tenant
 from infra.event_store import EventStore
 from infra.llm.base import (
@@ -253,6 +254,10 @@ class Responder:
         for n in range(1, attempts + 1):
             try:
                 return self._reply(chat_id, message_id, position)
+            except NotFound:
+                # Erased (its owner, or by retention) or deleted while we were answering.
+                log.info("chat %s is gone; its reply is dropped", chat_id)
+                return True
             except Exception:
                 log.exception("reply to %s in chat %s failed (attempt %d)", message_id, chat_id, n)
                 if self._closing.wait(min(5.0, 0.2 * 2**n)):

@@ -178,6 +178,22 @@ class DataKeys:
             ).fetchone()
         return row[0] if row else None
 
+    def check_master(self) -> None:
+        """Refuse to start when live keys are wrapped by a master key we do not have (a process
+        started with another PARLEY_MASTER_KEY would fail on every read otherwise)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT master_key_id FROM data_keys WHERE wrapped IS NOT NULL"
+            ).fetchall()
+        missing = {r[0] for r in rows} - self._master.key_ids
+        if missing:
+            raise RuntimeError(
+                f"data keys are wrapped by master key(s) {', '.join(sorted(missing))}, which "
+                f"this process does not have (its key is {self._master.key_id}): every process "
+                "of a deployment needs the same PARLEY_MASTER_KEY (and, during a rotation, "
+                "PARLEY_MASTER_KEY_PREVIOUS)"
+            )
+
     # -- master key rotation ---------------------------------------------------------------
 
     def stale(self, batch: int = 500) -> Iterator[list[tuple[UUID, str]]]:

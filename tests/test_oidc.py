@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 import uuid
@@ -21,6 +22,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from api.runtime import Runtime
+from commands.handlers import CommandHandlers
+from commands.messages import ConfigureOidc, CreateTenant
+from domain.actor import Actor
+from domain.user import Role
 from infra.oidc import InvalidIdToken, Issuers, MemorySignInStore, pkce_pair, validate_id_token
 from infra.postgres import PostgresTarget
 from tests.client import ApiClient, GraphQLFailed
@@ -519,3 +525,29 @@ def _hs256(header: dict, claims: dict, secret: bytes) -> str:
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64(signature)}"
+
+
+def test_a_master_key_rotation_reseals_the_client_secret(runtime: Runtime) -> None:
+    from infra.master_key import MasterKey
+
+    h = runtime.handlers
+    slug = f"r-{uuid.uuid4().hex[:10]}"
+    created = h.create_tenant(
+        CreateTenant(name="R", slug=slug, admin_email=f"a@{slug}.example", admin_password="a" * 12)
+    )
+    admin = Actor(created.admin_user_id, created.tenant_id, Role.TENANT_ADMIN)
+    old, new = os.urandom(32), os.urandom(32)
+    rotating = CommandHandlers(h.store, master_key=MasterKey(new, [old]))
+    CommandHandlers(h.store, master_key=MasterKey(old)).configure_oidc(
+        ConfigureOidc(
+            issuer="https://login.example",
+            client_id="parley",
+            client_secret="rotate-me",
+            redirect_uris=[APP],
+        ),
+        admin,
+    )
+    assert rotating.reseal_oidc_secrets([created.tenant_id]) == 1
+    assert rotating.reseal_oidc_secrets([created.tenant_id]) == 0
+    only_new = CommandHandlers(h.store, master_key=MasterKey(new))
+    assert only_new.oidc_client(slug).client_secret == "rotate-me"

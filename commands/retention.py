@@ -1,0 +1,114 @@
+"""Retention: chats idle for longer than their tenant's `retentionDays` are erased.
+
+A chat's age is its last activity (its newest message, else its start): a conversation still in
+use is never cut in the middle. Erasing destroys the chat's data key and records
+`ChatSession.Expired` (actor: Parley itself), which auditors see in the log; the read side drops
+the chat as if it had been deleted.
+
+One sweep runs at a time across every process (a Postgres advisory lock); each chat is its own
+command, so a sweep interrupted half-way loses nothing and the next one finishes the job.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from psycopg_pool import ConnectionPool
+
+from commands.handlers import CommandHandlers
+from domain.errors import NotFound
+from infra.metrics import CHATS_EXPIRED
+
+log = logging.getLogger(__name__)
+
+SWEEP_LOCK = 0x7061726C6579_0005  # "parley" + 5: one retention sweep at a time
+
+
+@dataclass(frozen=True)
+class DueChat:
+    chat_id: UUID
+    tenant_id: UUID
+    retention_days: int
+    last_activity: datetime
+
+
+def due_chats(pool: ConnectionPool, now: datetime, limit: int = 10_000) -> list[DueChat]:
+    """Chats of tenants with a retention period whose last activity is older than it."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            """SELECT c.chat_id, c.tenant_id, t.retention_days,
+                      coalesce(c.last_message_at, c.created_at) AS last_activity
+               FROM readmodels.rm_chats c
+               JOIN readmodels.rm_tenants t USING (tenant_id)
+               WHERE t.retention_days IS NOT NULL
+                 AND coalesce(c.last_message_at, c.created_at)
+                     < %s - make_interval(days => t.retention_days)
+               ORDER BY last_activity
+               LIMIT %s""",
+            (now, limit),
+        ).fetchall()
+    return [DueChat(*row) for row in rows]
+
+
+def sweep(
+    handlers: CommandHandlers,
+    pool: ConnectionPool,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[DueChat]:
+    """Erase every chat past its tenant's retention; returns them (all due ones on a dry run).
+    Returns [] without doing anything when another process is sweeping."""
+    now = now or datetime.now(UTC)
+    with pool.connection() as conn:
+        locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (SWEEP_LOCK,)).fetchone()
+        if not (locked and locked[0]):
+            log.info("another process is running the retention sweep")
+            return []
+        try:
+            due = due_chats(pool, now)
+            if dry_run:
+                return due
+            for n, chat in enumerate(due, start=1):
+                with suppress(NotFound):  # deleted since the read model listed it
+                    handlers.expire_chat(chat.chat_id, chat.retention_days, chat.last_activity)
+                CHATS_EXPIRED.inc()
+                if progress is not None:
+                    progress(n, len(due))
+            if due:
+                log.info("retention: erased %d chats idle beyond their tenant's period", len(due))
+            return due
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_LOCK,))
+
+
+class RetentionTimer:
+    """Runs a sweep every `interval` seconds in a daemon thread (the worker's schedule)."""
+
+    def __init__(self, handlers: CommandHandlers, pool: ConnectionPool, interval: float) -> None:
+        self._handlers = handlers
+        self._pool = pool
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        delay = min(self._interval, 30.0)  # the first sweep soon after start
+        while not self._stop.wait(delay):
+            try:
+                sweep(self._handlers, self._pool)
+            except Exception:
+                log.exception("retention sweep failed; retrying in %.0f s", self._interval)
+            delay = self._interval
