@@ -114,6 +114,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             ],
         }
 
+    @app.get("/.well-known/jwks.json", include_in_schema=False)
+    async def jwks() -> Response:
+        """The public keys that verify Parley's tokens: every key that may still have valid
+        tokens out (JWK Set, RFC 7517; Ed25519 as OKP, RFC 8037)."""
+        keys = await runtime.run_blocking(runtime.signing_keys.jwks)
+        max_age = int(settings.signing_key_cache_seconds)
+        return JSONResponse(keys, headers={"Cache-Control": f"public, max-age={max_age}"})
+
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

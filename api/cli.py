@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 
 from api.cli_audit import add_audit_commands
+from api.cli_auth import add_auth_commands
 from api.cli_replay import add_replay_command
 from infra.settings import Settings
 
@@ -471,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     schemas.set_defaults(func=cmd_events_schemas)
 
     add_audit_commands(sub)
+    add_auth_commands(sub)
     add_replay_command(sub)
     return parser
 

@@ -10,11 +10,11 @@ from strawberry.types import Info
 from api.context import ParleyContext
 from commands import messages as cmd
 from commands.responder import StopRequested
-from domain.actor import Actor
-from domain.errors import InvalidInput, NotAuthenticated, NotFound
+from domain.errors import InvalidInput, NotFound
 from domain.user import Role as DomainRole
 from domain.user import User as UserAggregate
-from infra.tokens import InvalidToken
+from infra.refresh_tokens import RefreshGrant
+from infra.tokens import REFRESH
 from queries.schema import parse_id
 from queries.types import Message, MessageRole, Role, User
 
@@ -46,44 +46,51 @@ def user_view(user: UserAggregate) -> User:
     )
 
 
-@strawberry.input
-class LoginInput:
-    tenant: str = strawberry.field(description="The tenant's slug.")
-    email: str
-    password: str
-
-
 @strawberry.type
 class LoginPayload:
     access_token: str
-    refresh_token: str
+    refresh_token: str = strawberry.field(
+        description="Single use: refreshToken returns its successor. Presenting a used one "
+        "again signs out the whole sign-in."
+    )
     token_type: str
     expires_in: int
     user: User
     position: int
 
 
-def token_pair(context: ParleyContext, user: UserAggregate, position: int) -> LoginPayload:
+def token_pair(
+    context: ParleyContext,
+    user: UserAggregate,
+    position: int,
+    grant: RefreshGrant | None = None,
+) -> LoginPayload:
+    """An access and a refresh token for the user. Without `grant`, a new sign-in (refresh
+    token family) is recorded here, blocking for one INSERT: async code should make the grant
+    with `runtime.run_blocking(runtime.refresh_tokens.start, ...)` and pass it."""
     runtime = context.runtime
-
-    def issue(token_type: str) -> str:
-        return runtime.tokens.issue(
-            user_id=user.id, tenant_id=user.tenant_id, role=user.role.value, token_type=token_type
-        )
-
+    if grant is None:
+        grant = runtime.refresh_tokens.start(tenant_id=user.tenant_id, user_id=user.id)
+    access = runtime.tokens.issue(
+        user_id=user.id, tenant_id=user.tenant_id, role=user.role.value, session_id=grant.session_id
+    )
+    refresh = runtime.tokens.issue(
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        role=user.role.value,
+        token_type=REFRESH,
+        session_id=grant.session_id,
+        token_id=grant.token_id,
+        expires_at=grant.expires_at,
+    )
     return LoginPayload(
-        access_token=issue("access"),
-        refresh_token=issue("refresh"),
+        access_token=access,
+        refresh_token=refresh,
         token_type="Bearer",
         expires_in=runtime.settings.access_token_ttl_seconds,
         user=user_view(user),
         position=position,
     )
-
-
-@strawberry.input
-class RefreshTokenInput:
-    refresh_token: str
 
 
 @strawberry.input
@@ -260,29 +267,6 @@ class StopGenerationPayload:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(
-        description="Sign in with a password; returns an access and refresh token."
-    )
-    async def login(self, info: Info[ParleyContext, None], input: LoginInput) -> LoginPayload:
-        runtime = info.context.runtime
-        auth = await runtime.run_password_work(
-            runtime.handlers.authenticate, input.tenant, input.email, input.password
-        )
-        return token_pair(info.context, auth.user, await run(info, runtime.store.head))
-
-    @strawberry.mutation(description="Exchange a refresh token for a fresh token pair.")
-    async def refresh_token(
-        self, info: Info[ParleyContext, None], input: RefreshTokenInput
-    ) -> LoginPayload:
-        runtime = info.context.runtime
-        try:
-            claims = runtime.tokens.verify(input.refresh_token, token_type="refresh")
-        except InvalidToken as e:
-            raise NotAuthenticated(str(e)) from None
-        actor = Actor(claims.user_id, claims.tenant_id, DomainRole(claims.role))
-        user = await run(info, runtime.handlers.active_user, actor)
-        return token_pair(info.context, user, await run(info, runtime.store.head))
-
     @strawberry.mutation(description="Platform admins: create a tenant and its first admin.")
     async def create_tenant(
         self, info: Info[ParleyContext, None], input: CreateTenantInput
@@ -339,6 +323,8 @@ class Mutation:
         actor = info.context.actor()
         c = command(cmd.DeactivateUser, user_id=parse_id(input.user_id, "user id"))
         r = await run(info, info.context.handlers.deactivate_user, c, actor)
+        # Their access tokens are refused from now on (every operation checks); sign-ins end.
+        await run(info, info.context.runtime.refresh_tokens.revoke_user, r.id, "deactivated")
         return UserPayload(user_id=strawberry.ID(str(r.id)), position=r.position)
 
     @strawberry.mutation(
@@ -388,6 +374,7 @@ class Mutation:
         actor = info.context.actor()
         c = command(cmd.DeactivateTenant, tenant_id=parse_id(input.tenant_id, "tenant id"))
         r = await run(info, info.context.handlers.deactivate_tenant, c, actor)
+        await run(info, info.context.runtime.refresh_tokens.revoke_tenant, r.id, "deactivated")
         return TenantPayload(tenant_id=strawberry.ID(str(r.id)), position=r.position)
 
     @strawberry.mutation(description="Start a chat. A repeated clientMutationId returns the first.")
@@ -422,6 +409,8 @@ class Mutation:
             content=input.content,
             client_mutation_id=input.client_mutation_id,
         )
+        # A deactivated user's token must not consume the tenant's rate limits either.
+        await run(info, info.context.handlers.check_can_act, actor)
         await info.context.runtime.admit_message(actor, input.content)
         r = await run(info, info.context.handlers.send_message, c, actor)
         if r.duplicate:

@@ -23,6 +23,7 @@ from kafka.errors import KafkaError
 from psycopg import sql
 
 from commands.handlers import CommandHandlers
+from commands.login_throttle import LoginThrottle
 from commands.responder import FOLLOWER_NAME as RESPONDER
 from commands.responder import ModelPolicy, Responder, StopRequested
 from domain.actor import Actor
@@ -46,9 +47,13 @@ from infra.master_key import MasterKey
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
 from infra.rate_limits import Buckets, MemoryBuckets, RedisBuckets
 from infra.redis_fanout import RedisFanout
+from infra.refresh_tokens import DDL as REFRESH_TOKENS_DDL
+from infra.refresh_tokens import RefreshTokens
 from infra.reply_buffer import MemoryReplyBuffer, RedisReplyBuffer, ReplyBuffer
 from infra.settings import Settings
-from infra.tokens import TokenService, load_or_create_secret
+from infra.signing_keys import DDL as SIGNING_KEYS_DDL
+from infra.signing_keys import SigningKeys
+from infra.tokens import TokenService
 from projections.audit_ledger import AuditLedger
 from projections.read_models import (
     PROJECTION_NAME,
@@ -89,6 +94,8 @@ def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
             with conn.transaction():
                 conn.execute(POSITIONS_DDL)
                 conn.execute(AUDIT_DDL)
+                conn.execute(SIGNING_KEYS_DDL)
+                conn.execute(REFRESH_TOKENS_DDL)
                 _retire_public_read_models(conn)
                 conn.execute(read_model_ddl(READ_SCHEMA))
                 for statement in reader_role_ddl(target.user) + security_ddl(READ_SCHEMA):
@@ -179,6 +186,7 @@ class Runtime:
         self.store: EventStore
         self.handlers: CommandHandlers
         self.tokens: TokenService
+        self.refresh_tokens: RefreshTokens
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -203,17 +211,29 @@ class Runtime:
         self.handlers = CommandHandlers(
             self.store, max_attempts=s.command_max_attempts, master_key=self.master_key
         )
-        secret = (
-            s.jwt_secret.get_secret_value()
-            if s.jwt_secret is not None
-            else load_or_create_secret(s.data_dir / "jwt-secret")
+        self.auth_pool = open_pool(self.target.conninfo(), size=4, name="auth")
+        self.signing_keys = SigningKeys(
+            self.auth_pool,
+            self.master_key,
+            max_token_seconds=max(s.access_token_ttl_seconds, s.refresh_token_ttl_seconds)
+            + s.jwt_leeway_seconds,
+            cache_seconds=s.signing_key_cache_seconds,
         )
+        self.signing_keys.ensure()
         self.tokens = TokenService(
-            secret,
+            self.signing_keys,
             issuer=s.jwt_issuer,
             audience=s.jwt_audience,
             access_ttl=s.access_token_ttl_seconds,
             refresh_ttl=s.refresh_token_ttl_seconds,
+            leeway=s.jwt_leeway_seconds,
+        )
+        self.refresh_tokens = RefreshTokens(self.auth_pool, ttl_seconds=s.refresh_token_ttl_seconds)
+        self.login_throttle = LoginThrottle(
+            self.buckets,
+            per_account=s.login_failures_per_account,
+            per_address=s.login_failures_per_address,
+            window_seconds=s.login_failure_window_seconds,
         )
         self.writer_pool = open_pool(self.target.conninfo(), size=4, name="followers")
         if s.redis_url is not None:
@@ -398,6 +418,8 @@ class Runtime:
             self.writer_pool.close()
         if hasattr(self, "store"):
             self.store.close()
+        if hasattr(self, "auth_pool"):
+            self.auth_pool.close()
         if self._embedded is not None:
             self._embedded.stop()
 

@@ -4,6 +4,7 @@ import strawberry
 from strawberry.tools import merge_types
 
 from api.api_keys import ApiKeyMutations, ApiKeyQueries
+from api.auth import AuthMutations
 from api.errors import ParleyErrors
 from api.graphql_metrics import OperationMetrics
 from api.mutations import Mutation
@@ -20,7 +21,7 @@ schema = strawberry.Schema(
         (Query, SearchQueries, AuditQueries, ProviderKeyQueries, ApiKeyQueries, OidcQueries),
     ),
     mutation=merge_types(
-        "Mutation", (Mutation, ProviderKeyMutations, ApiKeyMutations, OidcMutations)
+        "Mutation", (AuthMutations, Mutation, ProviderKeyMutations, ApiKeyMutations, OidcMutations)
     ),
     subscription=Subscription,
     extensions=[

@@ -27,6 +27,7 @@ from commands.authorization import (
 )
 from commands.messages import (
     ArchiveChat,
+    ChangePassword,
     ChangeTenantSettings,
     ChangeUserRole,
     ConfigureOidc,
@@ -49,7 +50,14 @@ from commands.messages import (
 )
 from domain.base import stable_id
 from domain.chat import ChatSession, MessageRole, reply_id_for
-from domain.errors import Conflict, InvalidInput, NotAllowed, NotAuthenticated, NotFound
+from domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    NotAuthenticated,
+    NotFound,
+    WrongPassword,
+)
 from domain.tenant import (
     ApiKey,
     Limits,
@@ -502,6 +510,26 @@ class CommandHandlers:
             with acting_as(user.id):
                 self._save_quietly(user)
         return Authenticated(user=user, tenant=tenant)
+
+    def check_can_act(self, actor: Actor) -> None:
+        """For work done on the caller's behalf before a command (rate limits, budgets): a
+        deactivated user's token must not consume the tenant's limits either."""
+        self._run("check_can_act", lambda: self.acting(actor))
+
+    def change_password(self, cmd: ChangePassword, actor: Actor) -> Written:
+        """The caller's own password, once they proved they know the current one. Runs argon2
+        twice: call it on the password pool."""
+        new_password = check_password(cmd.new_password)
+
+        def attempt() -> Written:
+            self.acting(actor)
+            user = self.active_user(actor)
+            if not verify_password(user.password_hash, cmd.current_password):
+                raise WrongPassword("currentPassword is not your current password")
+            user.change_password_hash(hash_password(new_password))
+            return Written(id=user.id, position=self.store.save_all(user))
+
+        return self._run("change_password", attempt, retry=True, key=actor.user_id)
 
     def active_user(self, actor: Actor) -> User:
         """The caller's own aggregate; no action by a deactivated (or vanished) user."""

@@ -53,6 +53,13 @@ class DeactivateUser(Command):
     user_id: UUID
 
 
+class ChangePassword(Command):
+    """The caller's own password; the current one proves it is them."""
+
+    current_password: str
+    new_password: str
+
+
 class ChangeTenantSettings(Command):
     default_model: str
     allowed_models: list[str]

@@ -1,5 +1,7 @@
 """Errors a client can cause. Each carries a stable `code` that the API exposes unchanged."""
 
+import math
+
 
 class ParleyError(Exception):
     """Base of every client-caused error; `code` is part of the public contract."""
@@ -9,11 +11,15 @@ class ParleyError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.extensions = {"code": self.code}
+        self.extensions: dict[str, object] = {"code": self.code}
 
 
 class InvalidInput(ParleyError):
     code = "BAD_USER_INPUT"
+
+
+class WrongPassword(InvalidInput):
+    """A password given to confirm an action (e.g. the current one, to change it) is wrong."""
 
 
 class NotAuthenticated(ParleyError):
@@ -34,6 +40,11 @@ class Conflict(ParleyError):
 
 class RateLimited(ParleyError):
     code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        if retry_after is not None:
+            self.extensions["retryAfterSeconds"] = max(1, math.ceil(retry_after))
 
 
 class QuotaExceeded(ParleyError):

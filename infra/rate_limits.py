@@ -3,27 +3,32 @@ configured, in process otherwise.
 
 A bucket holds up to `capacity` units and refills at `capacity / period` per second. Taking
 `cost` units succeeds only when that many are there; `debit` always takes (the bucket may go
-negative: a reply that used more tokens than estimated delays the next requests)."""
+negative: a reply that used more tokens than estimated delays the next requests); `peek` says
+whether `take` would succeed without taking (buckets that count failures: sign-ins)."""
 
 import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
+TAKE, DEBIT, PEEK = 0, 1, 2
+
 _TAKE = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
-local force = tonumber(ARGV[5])
+local mode = tonumber(ARGV[5])
 local state = redis.call('HMGET', KEYS[1], 'level', 'at')
 local level = tonumber(state[1]) or capacity
 local at = tonumber(state[2]) or now
 level = math.min(capacity, level + (now - at) * rate)
 local ok = 0
-if force == 1 or level >= cost then
-  level = level - cost
+if mode == 1 or level >= cost then
   ok = 1
+  if mode ~= 2 then
+    level = level - cost
+  end
 end
 redis.call('HSET', KEYS[1], 'level', level, 'at', now)
 redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
@@ -43,6 +48,8 @@ class Buckets(Protocol):
 
     def debit(self, key: str, capacity: int, period: float, cost: float) -> None: ...
 
+    def peek(self, key: str, capacity: int, period: float, cost: float) -> Verdict: ...
+
 
 def _retry_after(level: float, cost: float, rate: float) -> float:
     return max(0.0, (cost - level) / rate) if rate > 0 else float("inf")
@@ -53,23 +60,26 @@ class MemoryBuckets:
         self._state: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def _apply(self, key: str, capacity: int, period: float, cost: float, force: bool) -> Verdict:
+    def _apply(self, key: str, capacity: int, period: float, cost: float, mode: int) -> Verdict:
         rate = capacity / period
         now = time.monotonic()
         with self._lock:
             level, at = self._state.get(key, (float(capacity), now))
             level = min(float(capacity), level + (now - at) * rate)
-            allowed = force or level >= cost
-            if allowed:
+            allowed = mode == DEBIT or level >= cost
+            if allowed and mode != PEEK:
                 level -= cost
             self._state[key] = (level, now)
         return Verdict(allowed, 0.0 if allowed else _retry_after(level, cost, rate))
 
     def take(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
-        return self._apply(key, capacity, period, cost, force=False)
+        return self._apply(key, capacity, period, cost, TAKE)
 
     def debit(self, key: str, capacity: int, period: float, cost: float) -> None:
-        self._apply(key, capacity, period, cost, force=True)
+        self._apply(key, capacity, period, cost, DEBIT)
+
+    def peek(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
+        return self._apply(key, capacity, period, cost, PEEK)
 
 
 class RedisBuckets:
@@ -81,16 +91,19 @@ class RedisBuckets:
         self._client = redis.Redis.from_url(url, socket_timeout=2)
         self._script = self._client.register_script(_TAKE)
 
-    def _apply(self, key: str, capacity: int, period: float, cost: float, force: bool) -> Verdict:
+    def _apply(self, key: str, capacity: int, period: float, cost: float, mode: int) -> Verdict:
         rate = capacity / period
         ok, level = self._script(
-            keys=[self.PREFIX + key], args=[capacity, rate, cost, time.time(), int(force)]
+            keys=[self.PREFIX + key], args=[capacity, rate, cost, time.time(), mode]
         )
         allowed = bool(int(ok))
         return Verdict(allowed, 0.0 if allowed else _retry_after(float(level), cost, rate))
 
     def take(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
-        return self._apply(key, capacity, period, cost, force=False)
+        return self._apply(key, capacity, period, cost, TAKE)
 
     def debit(self, key: str, capacity: int, period: float, cost: float) -> None:
-        self._apply(key, capacity, period, cost, force=True)
+        self._apply(key, capacity, period, cost, DEBIT)
+
+    def peek(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
+        return self._apply(key, capacity, period, cost, PEEK)

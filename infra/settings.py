@@ -83,10 +83,6 @@ class Settings(BaseSettings):
         "PARLEY_DATABASE_URL the query pool uses it and `SET ROLE parley_reader`.",
     )
 
-    jwt_secret: SecretStr | None = Field(
-        default=None,
-        description="HS256 signing secret for access tokens. Unset: generated once in data_dir.",
-    )
     master_key: SecretStr | None = Field(
         default=None,
         description="Base64 of 32 random bytes: encrypts tenants' provider API keys at rest. "
@@ -113,10 +109,34 @@ class Settings(BaseSettings):
     oidc_sign_ins_per_minute: int = Field(
         default=600, description="OIDC sign-ins a tenant may start per minute (0: no limit)."
     )
-    jwt_issuer: str = "parley"
-    jwt_audience: str = "parley-api"
-    access_token_ttl_seconds: int = 900
-    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    jwt_issuer: str = Field(default="parley", description="`iss` of every token (docs/auth.md).")
+    jwt_audience: str = Field(default="parley-api", description="`aud` of every token.")
+    jwt_leeway_seconds: int = Field(
+        default=10, description="Clock skew tolerated on a token's exp, nbf and iat."
+    )
+    access_token_ttl_seconds: int = Field(default=900, description="Lifetime of access tokens.")
+    refresh_token_ttl_seconds: int = Field(
+        default=30 * 24 * 3600,
+        description="Longest a sign-in lasts: its refresh tokens rotate but never outlive it.",
+    )
+    signing_key_cache_seconds: float = Field(
+        default=60.0,
+        description="How long a process trusts its copy of the token signing keys: a rotation "
+        "(`parley auth rotate-keys`) takes effect everywhere within this time.",
+    )
+    login_failures_per_account: int = Field(
+        default=10,
+        description="Failed password checks per account (tenant and e-mail) within "
+        "login_failure_window_seconds; beyond, sign-ins answer RATE_LIMITED (0: no limit).",
+    )
+    login_failures_per_address: int = Field(
+        default=100,
+        description="Failed password checks per client IP address within "
+        "login_failure_window_seconds (0: no limit).",
+    )
+    login_failure_window_seconds: float = Field(
+        default=900.0, description="The window in which failed sign-ins are counted."
+    )
 
     read_wait_timeout_seconds: float = Field(
         default=5.0, description="How long a query with afterPosition waits for the read models."

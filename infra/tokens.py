@@ -1,4 +1,5 @@
-"""Signed JWTs: short-lived access tokens and longer-lived refresh tokens."""
+"""Signed JWTs: short-lived access tokens and rotating refresh tokens, signed with Ed25519
+(EdDSA) by the key ring in `infra/signing_keys.py`; every token names its key in `kid`."""
 
 import os
 import secrets
@@ -7,15 +8,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import jwt
 
-ALGORITHM = "HS256"
+if TYPE_CHECKING:  # infra.master_key imports this module
+    from infra.signing_keys import SigningKeys
+
+ALGORITHM = "EdDSA"
+REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "tid", "role", "typ", "jti")
+ACCESS = "access"
+REFRESH = "refresh"
 
 
 class InvalidToken(Exception):
-    """The token is missing, malformed, expired, or not for us."""
+    """The token is missing, malformed, expired, revoked, or not for us."""
 
 
 @dataclass(frozen=True)
@@ -25,23 +33,48 @@ class Claims:
     role: str
     token_type: str
     expires_at: float
+    token_id: str
+    session_id: UUID | None
+    """The sign-in (refresh token family) the token belongs to; None for tokens minted outside
+    a sign-in (e.g. `parley demo`)."""
 
 
 class TokenService:
     def __init__(
-        self, secret: str, *, issuer: str, audience: str, access_ttl: int, refresh_ttl: int
+        self,
+        keys: "SigningKeys",
+        *,
+        issuer: str,
+        audience: str,
+        access_ttl: int,
+        refresh_ttl: int,
+        leeway: int = 0,
     ) -> None:
-        if len(secret) < 32:
-            raise ValueError("the JWT secret must be at least 32 characters")
-        self._secret = secret
+        self._keys = keys
         self._issuer = issuer
         self._audience = audience
         self._access_ttl = access_ttl
-        self._refresh_ttl = refresh_ttl
+        self.refresh_ttl = refresh_ttl
+        self._leeway = leeway
 
-    def issue(self, *, user_id: UUID, tenant_id: UUID, role: str, token_type: str) -> str:
+    def issue(
+        self,
+        *,
+        user_id: UUID,
+        tenant_id: UUID,
+        role: str,
+        token_type: str = ACCESS,
+        session_id: UUID | None = None,
+        token_id: str | None = None,
+        expires_at: float | None = None,
+    ) -> str:
+        """A signed token. Refresh tokens come from a recorded sign-in (`RefreshTokens`): they
+        need its session id, token id and expiry."""
+        if token_type == REFRESH and (session_id is None or token_id is None or not expires_at):
+            raise ValueError("a refresh token needs its session, token id and expiry")
+        if token_type not in (ACCESS, REFRESH):
+            raise ValueError(f"unknown token type {token_type!r}")
         now = int(time.time())
-        ttl = self._access_ttl if token_type == "access" else self._refresh_ttl
         payload = {
             "sub": str(user_id),
             "tid": str(tenant_id),
@@ -51,33 +84,54 @@ class TokenService:
             "aud": self._audience,
             "iat": now,
             "nbf": now,
-            "exp": now + ttl,
-            "jti": uuid.uuid4().hex,
+            "exp": int(expires_at) if expires_at else now + self._access_ttl,
+            "jti": token_id or uuid.uuid4().hex,
         }
-        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+        if session_id is not None:
+            payload["sid"] = str(session_id)
+        signer = self._keys.signer()
+        return jwt.encode(
+            payload, signer.private_key, algorithm=ALGORITHM, headers={"kid": signer.kid}
+        )
 
-    def verify(self, token: str, *, token_type: str = "access") -> Claims:
+    def verify(self, token: str, *, token_type: str = ACCESS) -> Claims:
         try:
+            header = jwt.get_unverified_header(token)
+            # Checked before any key is chosen: only EdDSA, and only keys of our ring.
+            if header.get("alg") != ALGORITHM:
+                raise InvalidToken("token invalid")
+            kid = header.get("kid")
+            key = self._keys.public_key(kid) if isinstance(kid, str) else None
+            if key is None:
+                raise InvalidToken("token signed by an unknown or retired key")
             payload = jwt.decode(
                 token,
-                self._secret,
+                key.key,
                 algorithms=[ALGORITHM],  # a fixed list: no "none", no algorithm confusion
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": ["exp", "iat", "sub", "tid", "role", "typ"]},
+                leeway=self._leeway,
+                options={"require": list(REQUIRED_CLAIMS)},
             )
             if payload["typ"] != token_type:
-                raise InvalidToken(f"not an {token_type} token")
+                raise InvalidToken(
+                    f"not {'an access' if token_type == ACCESS else 'a refresh'} token"
+                )
+            sid = payload.get("sid")
             return Claims(
                 user_id=UUID(payload["sub"]),
                 tenant_id=UUID(payload["tid"]),
                 role=str(payload["role"]),
                 token_type=payload["typ"],
                 expires_at=float(payload["exp"]),
+                token_id=str(payload["jti"]),
+                session_id=UUID(sid) if sid is not None else None,
             )
         except jwt.ExpiredSignatureError as e:
             raise InvalidToken("token expired") from e
-        except (jwt.InvalidTokenError, ValueError, KeyError) as e:
+        except jwt.ImmatureSignatureError as e:
+            raise InvalidToken("token not yet valid") from e
+        except (jwt.InvalidTokenError, ValueError, KeyError, TypeError) as e:
             raise InvalidToken("token invalid") from e
 
 

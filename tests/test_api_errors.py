@@ -6,6 +6,9 @@ import uuid
 import jwt
 import pytest
 
+from infra.master_key import MasterKey
+from infra.postgres import EmbeddedPostgres, open_pool
+from infra.signing_keys import SigningKeys
 from tests.client import ApiClient, GraphQLFailed
 from tests.conftest import Server
 
@@ -126,11 +129,20 @@ def test_malformed_token_is_unauthenticated(
 
 
 def forged(server: Server, admin: ApiClient, **overrides) -> str:
-    """A token for the admin, signed with the server's own secret, with claims overridden."""
-    secret = (server.data_dir / "jwt-secret").read_text().strip()
+    """A token for the admin, signed with the server's own key (read from its database with its
+    master key, as another process of the deployment would), with claims overridden."""
+    embedded = EmbeddedPostgres(server.data_dir)  # shares the server's running instance
+    try:
+        with open_pool(embedded.start().conninfo(), size=1, name="test-forge") as pool:
+            master_key = MasterKey.from_setting(None, server.data_dir)
+            keys = SigningKeys(pool, master_key, max_token_seconds=0, cache_seconds=0)
+            keys.reload()
+            signer = keys.signer()
+    finally:
+        embedded.stop()
     claims = jwt.decode(admin.token, options={"verify_signature": False})
     claims.update(overrides)
-    return jwt.encode(claims, secret, algorithm="HS256")
+    return jwt.encode(claims, signer.private_key, algorithm="EdDSA", headers={"kid": signer.kid})
 
 
 def test_expired_token_is_unauthenticated(server: Server, admin: ApiClient, chat: dict) -> None:

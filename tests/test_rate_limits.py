@@ -35,6 +35,16 @@ def test_buckets_are_independent(buckets: Buckets) -> None:
     assert buckets.take(b, 1, 60, 1).allowed
 
 
+def test_a_peek_answers_like_a_take_without_taking(buckets: Buckets) -> None:
+    key = f"test:{uuid.uuid4()}"
+    assert all(buckets.peek(key, 2, 60, 1).allowed for _ in range(5))
+    buckets.debit(key, 2, 60, 1)
+    buckets.debit(key, 2, 60, 1)
+    refused = buckets.peek(key, 2, 60, 1)
+    assert not refused.allowed and 0 < refused.retry_after <= 30
+    assert not buckets.take(key, 2, 60, 1).allowed
+
+
 def test_the_redis_reply_cache_round_trips_and_expires(redis_url: str) -> None:
     import time
 

@@ -1,0 +1,168 @@
+"""Sign-in in GraphQL: login, refresh (rotating), logout, logout everywhere, password change.
+
+How the tokens work is in docs/auth.md."""
+
+import strawberry
+from strawberry.types import Info
+
+from api.context import ParleyContext
+from api.mutations import LoginPayload, command, run, token_pair
+from commands import messages as cmd
+from commands.login_throttle import account_key
+from domain.actor import Actor
+from domain.errors import NotAllowed, NotAuthenticated, WrongPassword
+from domain.user import Role as DomainRole
+from domain.user import User as UserAggregate
+from infra.tokens import REFRESH, Claims, InvalidToken
+
+
+@strawberry.input
+class LoginInput:
+    tenant: str = strawberry.field(description="The tenant's slug.")
+    email: str
+    password: str
+
+
+@strawberry.input
+class RefreshTokenInput:
+    refresh_token: str
+
+
+@strawberry.input
+class LogoutInput:
+    refresh_token: str = strawberry.field(description="Any refresh token of the sign-in.")
+
+
+@strawberry.type
+class LogoutPayload:
+    sessions_revoked: int = strawberry.field(
+        description="Sign-ins whose refresh tokens stopped working (access tokens already out "
+        "expire on their own, within accessTokenTtl)."
+    )
+
+
+@strawberry.input
+class ChangePasswordInput:
+    current_password: str
+    new_password: str = strawberry.field(description="12 to 1024 characters.")
+
+
+async def new_sign_in(context: ParleyContext, user: UserAggregate, position: int) -> LoginPayload:
+    """A new sign-in (refresh token family) for the user, and its first token pair."""
+    runtime = context.runtime
+    grant = await runtime.run_blocking(
+        lambda: runtime.refresh_tokens.start(tenant_id=user.tenant_id, user_id=user.id)
+    )
+    return token_pair(context, user, position, grant)
+
+
+def client_address(context: ParleyContext) -> str | None:
+    """The caller's IP address as the server sees it (behind a proxy: uvicorn's
+    --forwarded-allow-ips / FORWARDED_ALLOW_IPS decides whether X-Forwarded-For counts)."""
+    client = getattr(context.request, "client", None)
+    return client.host if client is not None else None
+
+
+def refresh_claims(context: ParleyContext, token: str) -> Claims:
+    try:
+        claims = context.runtime.tokens.verify(token, token_type=REFRESH)
+    except InvalidToken as e:
+        raise NotAuthenticated(str(e)) from None
+    if claims.session_id is None:
+        raise NotAuthenticated("refresh token invalid")
+    return claims
+
+
+@strawberry.type
+class AuthMutations:
+    @strawberry.mutation(
+        description="Sign in with a password; returns an access and refresh token. Repeated "
+        "failures for an account or from an address answer RATE_LIMITED (extensions."
+        "retryAfterSeconds) for a while."
+    )
+    async def login(self, info: Info[ParleyContext, None], input: LoginInput) -> LoginPayload:
+        runtime = info.context.runtime
+        account, address = account_key(input.tenant, input.email), client_address(info.context)
+        # Before any argon2 work: a throttled guess costs us one Redis round trip.
+        await runtime.run_blocking(runtime.login_throttle.check, account, address)
+        try:
+            auth = await runtime.run_password_work(
+                runtime.handlers.authenticate, input.tenant, input.email, input.password
+            )
+        except NotAuthenticated:
+            await runtime.run_blocking(runtime.login_throttle.failed, account, address)
+            raise
+        return await new_sign_in(info.context, auth.user, await run(info, runtime.store.head))
+
+    @strawberry.mutation(
+        description="Exchange a refresh token for a fresh pair. Each refresh token works once; "
+        "a used one presented again signs out its whole sign-in (UNAUTHENTICATED)."
+    )
+    async def refresh_token(
+        self, info: Info[ParleyContext, None], input: RefreshTokenInput
+    ) -> LoginPayload:
+        runtime = info.context.runtime
+        claims = refresh_claims(info.context, input.refresh_token)
+        actor = Actor(claims.user_id, claims.tenant_id, DomainRole(claims.role))
+        try:
+            await run(info, runtime.handlers.check_can_act, actor)
+            user = await run(info, runtime.handlers.active_user, actor)
+        except NotAllowed:  # deactivated since the sign-in
+            await run(info, runtime.refresh_tokens.revoke_user, actor.user_id, "deactivated")
+            raise NotAuthenticated("this sign-in is no longer valid") from None
+        try:
+            grant = await runtime.run_blocking(
+                lambda: runtime.refresh_tokens.rotate(
+                    token_id=claims.token_id, session_id=claims.session_id, user_id=user.id
+                )
+            )
+        except InvalidToken as e:
+            raise NotAuthenticated(str(e)) from None
+        return token_pair(info.context, user, await run(info, runtime.store.head), grant)
+
+    @strawberry.mutation(description="Sign out: the sign-in's refresh tokens stop working.")
+    async def logout(self, info: Info[ParleyContext, None], input: LogoutInput) -> LogoutPayload:
+        claims = refresh_claims(info.context, input.refresh_token)
+        assert claims.session_id is not None
+        revoked = await run(
+            info,
+            info.context.runtime.refresh_tokens.revoke_session,
+            claims.session_id,
+            claims.user_id,
+            "logout",
+        )
+        return LogoutPayload(sessions_revoked=revoked)
+
+    @strawberry.mutation(description="Sign out every sign-in of yours, on every device.")
+    async def logout_everywhere(self, info: Info[ParleyContext, None]) -> LogoutPayload:
+        actor = info.context.actor()
+        await run(info, info.context.handlers.check_can_act, actor)
+        revoked = await run(
+            info, info.context.runtime.refresh_tokens.revoke_user, actor.user_id, "logout all"
+        )
+        return LogoutPayload(sessions_revoked=revoked)
+
+    @strawberry.mutation(
+        description="Change your password (the current one confirms it is you). Every sign-in "
+        "of yours is signed out; the returned tokens start a new one."
+    )
+    async def change_password(
+        self, info: Info[ParleyContext, None], input: ChangePasswordInput
+    ) -> LoginPayload:
+        runtime = info.context.runtime
+        actor = info.context.actor()
+        account, address = str(actor.user_id), client_address(info.context)
+        await runtime.run_blocking(runtime.login_throttle.check, account, address)
+        c = command(
+            cmd.ChangePassword,
+            current_password=input.current_password,
+            new_password=input.new_password,
+        )
+        try:
+            written = await runtime.run_password_work(runtime.handlers.change_password, c, actor)
+        except WrongPassword:
+            await runtime.run_blocking(runtime.login_throttle.failed, account, address)
+            raise
+        await run(info, runtime.refresh_tokens.revoke_user, actor.user_id, "password changed")
+        user = await run(info, runtime.handlers.active_user, actor)
+        return await new_sign_in(info.context, user, written.position)
