@@ -21,7 +21,7 @@ from api.hardening import (
     GuardedTransportWS,
     SecurityHeaders,
     TransportLimits,
-    WebSocketGuard,
+    WebSocketMessageLimit,
 )
 from api.oidc_sign_in import oidc_router
 from api.runtime import Runtime
@@ -75,6 +75,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         context_getter=get_context,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         max_subscriptions_per_connection=None,  # GuardedTransportWS applies Parley's, typed
+        # Browsers' WebSockets from these origins (and the API's own) only: 403 at handshake.
+        allowed_origins=settings.cors_allowed_origins
+        if settings.ws_allowed_origins is None
+        else settings.ws_allowed_origins,
     )
     graphql.limits = TransportLimits(settings)
     app.state.transport_limits = graphql.limits
@@ -127,12 +131,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # Added innermost first: security headers wrap everything, 413s and CORS answers included.
-    ws_origins = settings.ws_allowed_origins
-    app.add_middleware(
-        WebSocketGuard,
-        allowed_origins=settings.cors_allowed_origins if ws_origins is None else ws_origins,
-        max_bytes=settings.ws_max_message_bytes,
-    )
+    app.add_middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes)
     if settings.cors_allowed_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,15 +1,13 @@
 """Transport guards around the API (ASGI middleware) and the GraphQL WebSocket protocol handler:
-security headers, request body and WebSocket message sizes, the WebSocket Origin allow-list,
-and WebSocket connection and subscription caps. Limits come from settings
+security headers, request body and WebSocket message sizes, and WebSocket connection and
+subscription caps. Limits come from settings
 (docs/security-hardening.md)."""
 
 import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable
 from contextlib import suppress
-from urllib.parse import urlsplit
 
 from graphql import GraphQLError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,7 +39,6 @@ IDE_CSP = (
 TOO_MANY_CONNECTIONS = 4429
 """Close code when a user already holds ws_max_connections_per_user WebSockets."""
 MESSAGE_TOO_BIG = 1009
-POLICY_VIOLATION = 1008
 API_KEY_REVOKED = 4403
 
 
@@ -155,34 +152,17 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class WebSocketGuard:
-    """WebSockets: a browser's Origin must be allowed (or the API's own) before the handshake
-    completes, and no message may exceed `max_bytes` (closed with 1009)."""
+class WebSocketMessageLimit:
+    """No WebSocket message may exceed `max_bytes`: the socket is closed with 1009. (The
+    Origin allow-list is strawberry's own, given to the GraphQL router.)"""
 
-    def __init__(self, app: ASGIApp, allowed_origins: Iterable[str], max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
-        self.allowed = {o.rstrip("/").lower() for o in allowed_origins}
         self.max_bytes = max_bytes
-
-    def origin_allowed(self, scope: Scope) -> bool:
-        headers = dict(scope.get("headers", []))
-        origin = headers.get(b"origin")
-        if origin is None:
-            return True  # not a browser: cross-site WebSocket hijacking needs one
-        text = origin.decode("latin-1").rstrip("/").lower()
-        if text in self.allowed:
-            return True
-        host = headers.get(b"host", b"").decode("latin-1").lower()
-        return bool(host) and urlsplit(text).netloc == host  # same origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
-            return
-        if not self.origin_allowed(scope):
-            await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": POLICY_VIOLATION})  # 403 handshake
-            log.info("refused a WebSocket from a disallowed Origin")
             return
 
         async def bounded_receive() -> Message:
