@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from api.cli_audit import add_audit_commands
 from api.cli_auth import add_auth_commands
+from api.cli_gdpr import add_gdpr_commands
 from api.cli_replay import add_replay_command
 from infra.settings import Settings
 
@@ -369,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser(
         "worker",
         help="run the followers (read models, search, responder, audit ledger, Kafka relay) "
+        "and the retention sweep "
         "without the API, e.g. beside "
         "API-only servers started with PARLEY_RUN_WORKERS=false",
     )
@@ -376,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kind",
         nargs="?",
         default="all",
-        choices=["all", "projections", "responder", "audit", "relay"],
+        choices=["all", "projections", "responder", "audit", "relay", "retention"],
         help="which followers to run (default: all; relay only with Kafka configured)",
     )
     worker.add_argument("--metrics-port", type=int, default=9100, help="0 to disable")
@@ -473,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_audit_commands(sub)
     add_auth_commands(sub)
+    add_gdpr_commands(sub)
     add_replay_command(sub)
     return parser
 

@@ -28,6 +28,7 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
     runtime = _runtime(settings)
     try:
         written = runtime.handlers.erase_user(EraseUser(user_id=args.user), None)
+        runtime.refresh_tokens.revoke_user(written.id, "erased")
     finally:
         runtime.stop()
     print(json.dumps({"user_id": str(written.id), "position": written.position}))
@@ -101,6 +102,7 @@ def cmd_keys_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rotate_master(args: argparse.Namespace, settings: Settings) -> int:
     from api.cli import _runtime
     from api.progress import ProgressBar
+    from infra.signing_keys import reseal_private_keys
 
     runtime = _runtime(settings)
     try:
@@ -114,10 +116,15 @@ def cmd_rotate_master(args: argparse.Namespace, settings: Settings) -> int:
         with runtime.writer_pool.connection() as conn:
             tenants = [r[0] for r in conn.execute("SELECT tenant_id FROM readmodels.rm_tenants")]
         resealed = runtime.handlers.reseal_provider_keys(tenants)
+        oidc = runtime.handlers.reseal_oidc_secrets(tenants)
+        with runtime.keys_pool.connection() as conn:
+            signing = reseal_private_keys(conn, runtime.master_key)
         report: dict[str, Any] = {
             "master_key_id": runtime.master_key.key_id,
             "data_keys_rewrapped": done,
             "provider_keys_resealed": resealed,
+            "oidc_client_secrets_resealed": oidc,
+            "token_signing_keys_resealed": signing,
             "stale_left": keys.count()["stale"],
         }
     finally:

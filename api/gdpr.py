@@ -37,4 +37,5 @@ class GdprMutations:
         actor = info.context.actor()
         c = command(cmd.EraseUser, user_id=parse_id(input.user_id, "userId"))
         r = await run(info, info.context.handlers.erase_user, c, actor)
+        await run(info, info.context.runtime.refresh_tokens.revoke_user, r.id, "erased")
         return EraseUserPayload(user_id=strawberry.ID(str(r.id)), position=r.position)

@@ -26,6 +26,7 @@ from commands.handlers import CommandHandlers
 from commands.login_throttle import LoginThrottle
 from commands.responder import FOLLOWER_NAME as RESPONDER
 from commands.responder import ModelPolicy, Responder, StopRequested
+from commands.retention import RetentionTimer
 from domain.actor import Actor
 from domain.errors import QuotaExceeded, RateLimited
 from domain.tenant import Limits, Tenant
@@ -33,6 +34,7 @@ from infra.audit import SigningKey, generate_signing_key, load_signing_key
 from infra.audit_store import DDL as AUDIT_DDL
 from infra.audit_store import NOTIFY_CHANNEL as AUDIT_CHANNEL
 from infra.audit_store import public_keys
+from infra.data_keys import DATA_KEYS_DDL, DataKeys
 from infra.event_store import EventStore, open_event_store
 from infra.follower_positions import DDL as POSITIONS_DDL
 from infra.follower_positions import read_position, store_position
@@ -72,7 +74,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MIGRATION_LOCK = 0x5041524C  # "PARL": one migrator at a time
-WORKER_KINDS = ("projections", "responder", "audit", "relay")
+WORKER_KINDS = ("projections", "responder", "audit", "relay", "retention")
 """Followers a process can run. `audit` is the ledger (hash chain + signed checkpoints);
 `relay` publishes to Kafka and needs PARLEY_KAFKA_BOOTSTRAP_SERVERS."""
 
@@ -89,13 +91,17 @@ def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
     with psycopg.connect(target.conninfo(), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
-            open_event_store(target, create_tables=True, pool_size=1).close()
+            # Creating the tables writes no event: a throwaway key ring is never used.
+            with open_pool(target.conninfo(), size=1, name="migrate") as pool:
+                keys = DataKeys(pool, MasterKey(os.urandom(32)))
+                open_event_store(target, create_tables=True, pool_size=1, keys=keys).close()
             # One transaction: readers never see the moment between DROP and CREATE POLICY.
             with conn.transaction():
                 conn.execute(POSITIONS_DDL)
                 conn.execute(AUDIT_DDL)
                 conn.execute(SIGNING_KEYS_DDL)
                 conn.execute(REFRESH_TOKENS_DDL)
+                conn.execute(DATA_KEYS_DDL)
                 _retire_public_read_models(conn)
                 conn.execute(read_model_ddl(READ_SCHEMA))
                 for statement in reader_role_ddl(target.user) + security_ddl(READ_SCHEMA):
@@ -127,7 +133,8 @@ def _retire_public_read_models(conn: psycopg.Connection[Any]) -> None:
 def check_schema(target: PostgresTarget) -> None:
     with psycopg.connect(target.conninfo(), autocommit=True) as conn:
         row = conn.execute(
-            "SELECT to_regclass('parley_events'), to_regclass('readmodels.rm_messages')"
+            "SELECT to_regclass('parley_events'), to_regclass('readmodels.rm_messages'),"
+            " to_regclass('data_keys')"
         ).fetchone()
     if row is None or None in row:
         raise SchemaMissing("the database has no Parley tables: run `parley migrate` first")
@@ -155,6 +162,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._embedded: EmbeddedPostgres | None = None
+        self._retention: RetentionTimer | None = None
         self._followers: list[LogFollower] = []
         self._ledger: AuditLedger | None = None
         self._relay: KafkaRelay | None = None
@@ -204,9 +212,21 @@ class Runtime:
             # TLS options to libpq through its environment, so they are never silently dropped.
             os.environ.update(self.target.libpq_env())
             check_schema(self.target)
-        self.store = open_event_store(self.target, create_tables=False, pool_size=s.db_pool_size)
         self.master_key = MasterKey.from_setting(
-            s.master_key.get_secret_value() if s.master_key else None, s.data_dir
+            s.master_key.get_secret_value() if s.master_key else None,
+            s.data_dir,
+            s.master_key_previous.get_secret_value() if s.master_key_previous else None,
+        )
+        self.keys_pool = open_pool(self.target.conninfo(), size=4, name="data-keys")
+        self.data_keys = DataKeys(
+            self.keys_pool,
+            self.master_key,
+            cache_size=s.data_key_cache_size,
+            ttl=s.data_key_cache_seconds,
+        )
+        self.data_keys.check_master()
+        self.store = open_event_store(
+            self.target, create_tables=False, pool_size=s.db_pool_size, keys=self.data_keys
         )
         self.handlers = CommandHandlers(
             self.store, max_attempts=s.command_max_attempts, master_key=self.master_key
@@ -301,6 +321,11 @@ class Runtime:
                 read_models_reached=reached,
             )
             followers.append((RESPONDER, self._responder.position, self._responder.handle))
+        if "retention" in kinds:
+            self._retention = RetentionTimer(
+                self.handlers, self.writer_pool, s.retention_interval_seconds
+            )
+            self._retention.start()
         if "audit" in kinds:
             self._ledger = AuditLedger(
                 self.store,
@@ -402,6 +427,8 @@ class Runtime:
     def stop(self) -> None:
         for follower in self._followers:
             follower.stop()
+        if self._retention is not None:
+            self._retention.stop()
         if self._ledger is not None:
             self._ledger.stop()
         if self._relay is not None:
@@ -414,12 +441,14 @@ class Runtime:
             self._es.close()
         self._executor.shutdown(wait=True)
         self._password_executor.shutdown(wait=True)
-        if hasattr(self, "_writer_pool"):
+        if hasattr(self, "writer_pool"):
             self.writer_pool.close()
         if hasattr(self, "store"):
             self.store.close()
         if hasattr(self, "auth_pool"):
             self.auth_pool.close()
+        if hasattr(self, "keys_pool"):
+            self.keys_pool.close()
         if self._embedded is not None:
             self._embedded.stop()
 

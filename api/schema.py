@@ -6,6 +6,7 @@ from strawberry.tools import merge_types
 from api.api_keys import ApiKeyMutations, ApiKeyQueries
 from api.auth import AuthMutations
 from api.errors import ParleyErrors
+from api.gdpr import GdprMutations
 from api.graphql_metrics import OperationMetrics
 from api.mutations import Mutation
 from api.oidc_settings import OidcMutations, OidcQueries
@@ -21,7 +22,15 @@ schema = strawberry.Schema(
         (Query, SearchQueries, AuditQueries, ProviderKeyQueries, ApiKeyQueries, OidcQueries),
     ),
     mutation=merge_types(
-        "Mutation", (AuthMutations, Mutation, ProviderKeyMutations, ApiKeyMutations, OidcMutations)
+        "Mutation",
+        (
+            AuthMutations,
+            Mutation,
+            ProviderKeyMutations,
+            ApiKeyMutations,
+            OidcMutations,
+            GdprMutations,
+        ),
     ),
     subscription=Subscription,
     extensions=[

@@ -37,6 +37,7 @@ from commands.messages import (
     DeactivateTenant,
     DeactivateUser,
     DeleteChat,
+    EraseUser,
     RecordReply,
     RegisterUser,
     RemoveOidc,
@@ -69,9 +70,10 @@ from domain.tenant import (
 )
 from domain.user import Role, User, normalize_email, user_id_for
 from infra.api_keys import issue_api_key
+from infra.data_keys import SubjectErased
 from infra.event_store import CURRENT_ACTOR, EventStore, acting_as
 from infra.master_key import MasterKey, fingerprint
-from infra.metrics import COMMAND_CONFLICTS, COMMAND_DURATION, COMMANDS
+from infra.metrics import COMMAND_CONFLICTS, COMMAND_DURATION, COMMANDS, USERS_ERASED
 from infra.passwords import hash_password, needs_rehash, verify_password
 
 log = logging.getLogger(__name__)
@@ -272,6 +274,50 @@ class CommandHandlers:
 
         return self._run("deactivate_user", attempt, retry=True)
 
+    def erase_user(self, cmd: EraseUser, actor: Actor | None) -> Written:
+        """GDPR erasure: destroy the user's data keys (theirs and their chats'), then record
+        `User.Erased`. Their personal data in the log, on Kafka and in backups of the log is
+        ciphertext nobody can decrypt any more; projections remove it from the read side.
+        `actor` None: an operator at the command line."""
+
+        def attempt() -> Written:
+            if actor is None:
+                user = self.store.get_or_none(cmd.user_id)
+                if not isinstance(user, User):
+                    raise NotFound("user not found")
+            else:
+                me = self.acting(actor)
+                require_role(me, ADMIN_ROLES, "erase users")
+                user = self._user_in_tenant(cmd.user_id, me)
+                if user.id == me.user_id:
+                    raise InvalidInput("you cannot erase yourself: ask another admin")
+            keys = self.store.data_keys
+            with keys.connection() as conn:
+                key_ids = keys.keys_of_user(conn, user.tenant_id, user.id)
+                keys.destroy([user.id, *key_ids], f"user {user.id} erased", conn)
+            user.erase(keys_destroyed=len(set([user.id, *key_ids])))
+            position = self.store.save_all(user)
+            USERS_ERASED.inc()
+            log.info("erased user %s of tenant %s", user.id, user.tenant_id)
+            return Written(id=user.id, position=position)
+
+        return self._run("erase_user", attempt, retry=True)
+
+    def expire_chat(self, chat_id: UUID, retention_days: int, last_activity: datetime) -> Written:
+        """Retention (Parley itself acting): destroy the chat's data key, record Expired."""
+
+        def attempt() -> Written:
+            chat = self.store.get_or_none(chat_id)
+            if not isinstance(chat, ChatSession):
+                raise NotFound("chat not found")
+            if chat.is_deleted:
+                return Written(id=chat.id, position=self.store.head())
+            self.store.data_keys.destroy([chat.id], f"retention: {retention_days} days")
+            chat.expire(retention_days, last_activity)
+            return Written(id=chat.id, position=self.store.save_all(chat))
+
+        return self._run("expire_chat", attempt, retry=True, key=chat_id)
+
     def change_tenant_settings(self, cmd: ChangeTenantSettings, actor: Actor) -> Written:
         def attempt() -> Written:
             me = self.acting(actor)
@@ -315,6 +361,38 @@ class CommandHandlers:
             return Written(id=tenant.id, position=self.store.save_all(tenant))
 
         return self._run("set_provider_key", attempt, retry=True)
+
+    def reseal_provider_keys(self, tenant_ids: list[UUID]) -> int:
+        """Master key rotation (an operator): re-record every provider key not sealed under
+        the current master key, sealed under it (the recorded ones are immutable). Returns how
+        many were re-sealed."""
+        master_key = self.master_key
+        if master_key is None:
+            return 0
+        resealed = 0
+        for tenant_id in tenant_ids:
+
+            def attempt(tenant_id: UUID = tenant_id) -> int:
+                tenant = self._tenant(tenant_id)
+                if not tenant.active:
+                    return 0  # a deactivated tenant's keys are never used again
+                stale = [
+                    k for k in tenant.provider_keys.values() if not master_key.is_current(k.sealed)
+                ]
+                for key in stale:
+                    context = f"{tenant.id}:{key.provider}"
+                    tenant.set_provider_key(
+                        provider=key.provider,
+                        sealed=master_key.seal(master_key.open(key.sealed, context), context),
+                        fingerprint=key.fingerprint,
+                        last4=key.last4,
+                    )
+                if stale:
+                    self.store.save_all(tenant)
+                return len(stale)
+
+            resealed += self._run("reseal_provider_keys", attempt, retry=True)
+        return resealed
 
     def remove_provider_key(self, cmd: RemoveProviderKey, actor: Actor) -> Written:
         def attempt() -> Written:
@@ -790,6 +868,9 @@ class CommandHandlers:
         except (InvalidInput, NotAllowed, NotFound, NotAuthenticated, Conflict) as e:
             outcome = e.code.lower()
             raise
+        except SubjectErased:
+            outcome = "not_found"
+            raise NotFound("not found: its data was erased") from None
         finally:
             CURRENT_ACTOR.reset(actor_token)
             COMMANDS.labels(name, outcome).inc()

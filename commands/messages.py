@@ -118,6 +118,10 @@ class DeleteChat(Command):
     chat_id: UUID
 
 
+class EraseUser(Command):
+    user_id: UUID
+
+
 class RecordReply(Command):
     """Issued by the responder, not by clients: the finished assistant reply to a user message."""
 

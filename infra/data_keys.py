@@ -218,7 +218,8 @@ class DataKeys:
         so no event is re-encrypted)."""
         with self._pool.connection() as conn:
             for key_id, wrapped in rows:
-                key = self._master.open_bytes(wrapped, _context(key_id))
+                key = self._unwrap(key_id, wrapped)
+                assert key is not None
                 conn.execute(
                     """UPDATE data_keys SET wrapped = %s, master_key_id = %s
                        WHERE key_id = %s AND wrapped = %s""",

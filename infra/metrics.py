@@ -109,6 +109,11 @@ GEN_AI_FALLBACKS = Counter(
     "Replies that needed a fallback model, by the model that answered.",
     ["gen_ai_provider_name", "gen_ai_request_model"],
 )
+CHATS_EXPIRED = Counter(
+    "parley_retention_chats_erased_total",
+    "Chats erased because they were idle beyond their tenant's retention period.",
+)
+USERS_ERASED = Counter("parley_users_erased_total", "Users erased on request (GDPR art. 17).")
 GEN_AI_SPEND = Counter(
     "parley_gen_ai_spend_usd_total",
     "Spend on model calls from the price table, by tenant (no user or chat ids).",

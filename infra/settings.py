@@ -85,8 +85,27 @@ class Settings(BaseSettings):
 
     master_key: SecretStr | None = Field(
         default=None,
-        description="Base64 of 32 random bytes: encrypts tenants' provider API keys at rest. "
-        "Unset: generated once in data_dir (back it up with the database).",
+        description="Base64 of 32 random bytes: wraps the data keys that encrypt personal data "
+        "in events, and tenants' provider API keys. Unset: generated once in data_dir (back it "
+        "up separately from the database).",
+    )
+    master_key_previous: SecretStr | None = Field(
+        default=None,
+        description="Former master keys (comma-separated base64) during a rotation: they still "
+        "open what they wrapped until `parley keys rotate-master` re-wrapped it all.",
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0,
+        description="How often the retention worker erases chats idle beyond their tenant's "
+        "retentionDays.",
+    )
+    data_key_cache_size: int = Field(
+        default=10_000, description="Unwrapped data keys kept in memory per process (LRU)."
+    )
+    data_key_cache_seconds: float = Field(
+        default=60.0,
+        description="How long a process trusts a cached data key: an erasure made by another "
+        "process takes effect here within this time.",
     )
     oidc_state_ttl_seconds: int = Field(
         default=600,

@@ -20,7 +20,7 @@ from kafka import KafkaConsumer, TopicPartition
 from infra.master_key import new_master_key
 from infra.services.postgres import _bin_dir
 from tests.client import ApiClient
-from tests.conftest import Server, fresh_database, target_url
+from tests.conftest import PARLEY, ROOT, Server, fresh_database, target_url
 
 REGISTER = """mutation($i: RegisterUserInput!) { registerUser(input: $i) { userId position } }"""
 START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
@@ -220,6 +220,13 @@ def test_an_erased_users_plaintext_is_nowhere_and_the_audit_chain_still_verifies
         },
     )
     assert login["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    refresh = ApiClient(world.server.url).raw(
+        "mutation($i: RefreshTokenInput!) { refreshToken(input: $i) { accessToken } }",
+        {"i": {"refreshToken": victim.client.login_payload["refreshToken"]}},  # type: ignore[attr-defined]
+    )
+    assert refresh["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    stale = victim.client.raw(CHAT, {"id": victim.chat_id})  # their unexpired access token
+    assert stale["errors"][0]["extensions"]["code"] in ("FORBIDDEN", "UNAUTHENTICATED")
 
     verified = world.server.cli("audit", "verify", "--json")
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -314,3 +321,38 @@ def test_retention_erases_idle_chats_and_auditors_see_it(world: World) -> None:
     world.admin.run(  # leave the tenant without retention for the other tests
         SETTINGS, {"i": {"defaultModel": "echo", "allowedModels": ["echo"]}}
     )
+
+
+def test_rotating_the_master_key_rewraps_data_keys_and_the_old_key_can_go(world: World) -> None:
+    """Last in this module: it restarts the server under a new master key."""
+    subject = person(world, "rotated")
+    settle(world, 3, subject)
+    env = world.server.env
+    old, new = env["PARLEY_MASTER_KEY"], new_master_key()
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        keys = {"PARLEY_MASTER_KEY": new, **extra}
+        return subprocess.run(
+            [*PARLEY, *args], cwd=ROOT, env={**env, **keys}, capture_output=True, text=True
+        )
+
+    refused = cli("keys", "status")  # the new key alone cannot open what the old one wrapped
+    assert refused.returncode != 0 and "PARLEY_MASTER_KEY" in refused.stderr
+    rotated = cli("keys", "rotate-master", PARLEY_MASTER_KEY_PREVIOUS=old)
+    assert rotated.returncode == 0, rotated.stderr
+    report = json.loads(rotated.stdout)
+    assert report["data_keys_rewrapped"] > 0 and report["stale_left"] == 0
+
+    world.server.stop()
+    env["PARLEY_MASTER_KEY"] = new  # and the old one is gone
+    world.server.start()
+    nodes = subject.client.run(CHAT, {"id": subject.chat_id})["chat"]["messages"]["nodes"]
+    assert subject.marker in nodes[0]["content"]
+    subject.client.run(SEND, {"i": {"chatId": subject.chat_id, "content": "after rotation"}})
+    settle(world, 4, subject)  # written under the re-wrapped chat key
+    export = cli("gdpr", "export", "--user", subject.user_id)
+    assert export.returncode == 0, export.stderr
+    assert subject.email in export.stdout
+    [chat] = json.loads(export.stdout)["chats"]
+    asked, answered = (m["content"] for m in chat["messages"][-2:])
+    assert asked == "after rotation" and answered.endswith("after rotation")
