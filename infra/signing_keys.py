@@ -225,18 +225,20 @@ class SigningKeys:
 
 
 def reseal_private_keys(conn: Connection[Any], master_key: MasterKey) -> int:
-    """Re-seal every live private key under the current master key (master key rotation)."""
+    """Re-seal the live private keys not sealed under the current master key yet (master key
+    rotation); returns how many."""
     rows = conn.execute(
         "SELECT kid, sealed_private_key FROM auth_signing_keys"
         " WHERE sealed_private_key IS NOT NULL FOR UPDATE"
     ).fetchall()
-    for kid, sealed in rows:
+    stale = [(kid, sealed) for kid, sealed in rows if not master_key.is_current(sealed)]
+    for kid, sealed in stale:
         plain = master_key.open(sealed, _context(kid))
         conn.execute(
             "UPDATE auth_signing_keys SET sealed_private_key = %s WHERE kid = %s",
             (master_key.seal(plain, _context(kid)), kid),
         )
-    return len(rows)
+    return len(stale)
 
 
 def _insert_key(conn: Connection[Any], master_key: MasterKey) -> str:
