@@ -293,14 +293,12 @@ def stack_servers(
 ) -> Iterator[tuple[Worker, Server]]:
     """The full stack as deployed: a `parley worker` process and an API-only server sharing
     one PostgreSQL database and Redis (live events cross processes through Redis)."""
-    import secrets
 
     database = fresh_database(postgres_url)
     env = {
         "PARLEY_DATABASE_URL": target_url(database),
         "PARLEY_READER_DATABASE_URL": target_url(replace(database, user="parley_reader")),
         "PARLEY_REDIS_URL": redis_url,
-        "PARLEY_JWT_SECRET": secrets.token_urlsafe(48),
         "PARLEY_MASTER_KEY": MASTER_KEY,  # processes of one deployment share it
     }
     worker = Worker(tmp_path_factory.mktemp("stack-worker"), env).start()
