@@ -29,16 +29,19 @@ from commands.messages import (
     ChangeTenantSettings,
     ChangeUserRole,
     ConfigureOidc,
+    CreateApiKey,
     CreatePlatformAdmin,
     CreateTenant,
     DeactivateTenant,
     DeactivateUser,
     DeleteChat,
+    EraseUser,
     RegisterUser,
     RemoveOidc,
     RemoveProviderKey,
     RenameChat,
     RenameTenant,
+    RevokeApiKey,
     SendMessage,
     SetProviderKey,
     StartChat,
@@ -309,6 +312,8 @@ def run_flow(runtime: Runtime) -> None:
         acme,
     )
     h.remove_oidc(RemoveOidc(), acme)
+    issued = h.create_api_key(CreateApiKey(name="warehouse", role=Role.AUDITOR), acme)
+    h.revoke_api_key(RevokeApiKey(key_id=issued.key.key_id), acme)
     member_id = h.register_user(
         RegisterUser(email="ann@acme.example", password=PASSWORD, display_name="Ann"), acme
     ).id
@@ -318,6 +323,7 @@ def run_flow(runtime: Runtime) -> None:
     ).id
     h.change_user_role(ChangeUserRole(user_id=leaver, role=Role.AUDITOR), acme)
     h.deactivate_user(DeactivateUser(user_id=leaver), acme)
+    h.erase_user(EraseUser(user_id=leaver), acme)
     # What `authenticate` does when the hashing parameters change (no command triggers it).
     ann = runtime.store.get_or_none(member_id)
     assert isinstance(ann, User)
@@ -335,8 +341,10 @@ def run_flow(runtime: Runtime) -> None:
     other = h.start_chat(StartChat(title="Globex plans"), globex).id
     for text in ("one", "two"):
         h.send_message(SendMessage(chat_id=other, content=text), globex)
+    idle = h.start_chat(StartChat(title="Old notes"), member).id
     settle(runtime)  # every reply written before the chat and the tenant go
     h.delete_chat(DeleteChat(chat_id=dropped), member)
+    h.expire_chat(idle, 30, datetime(2026, 1, 2, tzinfo=UTC))  # what retention does
     h.deactivate_tenant(DeactivateTenant(tenant_id=globex.tenant_id), root)
     settle(runtime)
 
