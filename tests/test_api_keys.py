@@ -62,8 +62,9 @@ def server(servers: tuple[Server, Server]) -> Server:
     return servers[0]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def admin(server: Server) -> ApiClient:
+    """One tenant's admin for the module (creating a tenant takes seconds)."""
     tenant = server.create_tenant()
     client = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
     client.tenant = tenant  # type: ignore[attr-defined]
@@ -89,7 +90,7 @@ def test_a_created_key_is_shown_once_and_listed_only_by_prefix_and_last_four(
     assert key["prefix"] == f"pk_{key['keyId']}" and key["last4"] == secret[-4:]
     assert key["role"] == "MEMBER" and key["revoked"] is False
     listed = admin.run(LIST)["apiKeys"]
-    assert [k["keyId"] for k in listed] == [key["keyId"]]
+    assert key["keyId"] in [k["keyId"] for k in listed]
     assert secret not in json.dumps(listed) and secret.split("_", 2)[2][:-4] not in json.dumps(
         listed
     )
@@ -144,7 +145,7 @@ def test_a_tenant_admin_key_administers_but_cannot_mint_or_revoke_keys(
 ) -> None:
     other = issue(admin)
     key_admin = ApiClient(server.url, issue(admin, "TENANT_ADMIN")["secret"])
-    assert len(key_admin.run(LIST)["apiKeys"]) == 2
+    assert other["key"]["keyId"] in [k["keyId"] for k in key_admin.run(LIST)["apiKeys"]]
     assert codes_of(lambda: issue(key_admin)) == ["FORBIDDEN"]
     assert codes_of(lambda: key_admin.run(REVOKE, {"k": other["key"]["keyId"]})) == ["FORBIDDEN"]
 
