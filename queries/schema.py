@@ -80,6 +80,13 @@ async def visible_chat_row(info: Info[QueryContext, None], actor: Actor, chat_id
     return row
 
 
+def breaker_visible(actor: Actor, deployment: str) -> bool:
+    """The platform's breakers are everyone's; a tenant's own-key breaker, which the router names
+    `<model> (<tenant id>)`, is that tenant's alone (its name and errors are the tenant's)."""
+    _, scoped, scope = deployment.partition(" (")
+    return not scoped or actor.is_platform_admin or scope == f"{actor.tenant_id})"
+
+
 SUBSCRIPTION_RECHECK_SECONDS = 30.0
 
 
@@ -231,6 +238,7 @@ class Query:
                     last_error=b.last_error,
                 )
                 for b in breakers
+                if breaker_visible(actor, b.deployment)
             ],
         )
 

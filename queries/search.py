@@ -89,6 +89,9 @@ def check_query(q: SearchQuery) -> SearchQuery:
     text = q.text.strip() if isinstance(q.text, str) else ""
     if not text:
         raise InvalidInput("query must not be empty")
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL: refused here rather than failing in the database.
+        raise InvalidInput("query must not contain NUL characters")
     if len(text) > MAX_QUERY_LENGTH:
         raise InvalidInput(f"query must be at most {MAX_QUERY_LENGTH} characters")
     if not 1 <= q.first <= MAX_FIRST:
