@@ -17,14 +17,6 @@ from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError
 
-from commands.authorization import (
-    ADMIN_ROLES,
-    CHATTING_ROLES,
-    Actor,
-    require_role,
-    target_tenant,
-    writable_chat,
-)
 from commands.messages import (
     ArchiveChat,
     ChangePassword,
@@ -49,6 +41,7 @@ from commands.messages import (
     SetProviderKey,
     StartChat,
 )
+from domain.actor import Actor
 from domain.base import stable_id
 from domain.chat import ChatSession, MessageRole, reply_id_for
 from domain.errors import (
@@ -58,6 +51,14 @@ from domain.errors import (
     NotAuthenticated,
     NotFound,
     WrongPassword,
+)
+from domain.policy import (
+    ADMINISTER,
+    CHAT,
+    PLATFORM,
+    require_role,
+    target_tenant,
+    writable_chat,
 )
 from domain.tenant import (
     ApiKey,
@@ -157,7 +158,7 @@ class CommandHandlers:
         def attempt() -> TenantCreated:
             if actor is not None:  # inside _run: the events name the platform admin
                 me = self.acting(actor)
-                require_role(me, frozenset({Role.PLATFORM_ADMIN}), "create tenants")
+                require_role(me, PLATFORM, "create tenants")
             tenant = Tenant.create(name=cmd.name, slug=cmd.slug)
             admin = User.register(
                 tenant_id=tenant.id,
@@ -204,7 +205,7 @@ class CommandHandlers:
     def rename_tenant(self, cmd: RenameTenant, actor: Actor) -> Written:
         def attempt() -> Written:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "rename the tenant")
+            require_role(me, ADMINISTER, "rename the tenant")
             tenant = self._tenant(me.tenant_id)
             tenant.rename(cmd.name)
             return Written(id=tenant.id, position=self.store.save_all(tenant))
@@ -216,7 +217,7 @@ class CommandHandlers:
 
         def attempt() -> Written:
             me = self.acting(actor)
-            require_role(me, frozenset({Role.PLATFORM_ADMIN}), "deactivate tenants")
+            require_role(me, PLATFORM, "deactivate tenants")
             if cmd.tenant_id == me.tenant_id:
                 raise InvalidInput("you cannot deactivate your own tenant")
             tenant = self._tenant(cmd.tenant_id)
@@ -228,7 +229,7 @@ class CommandHandlers:
     def register_user(self, cmd: RegisterUser, actor: Actor) -> Written:
         def attempt() -> Written:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "register users")
+            require_role(me, ADMINISTER, "register users")
             tenant_id = target_tenant(me, cmd.tenant_id)
             if cmd.role is Role.PLATFORM_ADMIN and not me.is_platform_admin:
                 raise NotAllowed("only platform admins may grant platform_admin")
@@ -253,7 +254,7 @@ class CommandHandlers:
     def change_user_role(self, cmd: ChangeUserRole, actor: Actor) -> Written:
         def attempt() -> Written:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "change roles")
+            require_role(me, ADMINISTER, "change roles")
             user = self._user_in_tenant(cmd.user_id, me)
             if cmd.role is Role.PLATFORM_ADMIN and not me.is_platform_admin:
                 raise NotAllowed("only platform admins may grant platform_admin")
@@ -265,7 +266,7 @@ class CommandHandlers:
     def deactivate_user(self, cmd: DeactivateUser, actor: Actor) -> Written:
         def attempt() -> Written:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "deactivate users")
+            require_role(me, ADMINISTER, "deactivate users")
             user = self._user_in_tenant(cmd.user_id, me)
             if user.id == me.user_id:
                 raise InvalidInput("you cannot deactivate yourself")
@@ -287,7 +288,7 @@ class CommandHandlers:
                     raise NotFound("user not found")
             else:
                 me = self.acting(actor)
-                require_role(me, ADMIN_ROLES, "erase users")
+                require_role(me, ADMINISTER, "erase users")
                 user = self._user_in_tenant(cmd.user_id, me)
                 if user.id == me.user_id:
                     raise InvalidInput("you cannot erase yourself: ask another admin")
@@ -321,7 +322,7 @@ class CommandHandlers:
     def change_tenant_settings(self, cmd: ChangeTenantSettings, actor: Actor) -> Written:
         def attempt() -> Written:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "change tenant settings")
+            require_role(me, ADMINISTER, "change tenant settings")
             tenant = self._tenant(me.tenant_id)
             tenant.change_settings(
                 default_model=cmd.default_model,
@@ -350,7 +351,7 @@ class CommandHandlers:
 
         def attempt() -> Written:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "set provider keys")
+            require_role(me, ADMINISTER, "set provider keys")
             tenant = self._tenant(me.tenant_id)
             tenant.set_provider_key(
                 provider=cmd.provider,
@@ -397,7 +398,7 @@ class CommandHandlers:
     def remove_provider_key(self, cmd: RemoveProviderKey, actor: Actor) -> Written:
         def attempt() -> Written:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "remove provider keys")
+            require_role(me, ADMINISTER, "remove provider keys")
             tenant = self._tenant(me.tenant_id)
             tenant.remove_provider_key(cmd.provider)
             return Written(id=tenant.id, position=self.store.save_all(tenant))
@@ -407,7 +408,7 @@ class CommandHandlers:
     def provider_keys(self, actor: Actor) -> list[ProviderKey]:
         def attempt() -> list[ProviderKey]:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "see provider keys")
+            require_role(me, ADMINISTER, "see provider keys")
             return sorted(
                 self._tenant(me.tenant_id).provider_keys.values(), key=lambda k: k.provider
             )
@@ -426,7 +427,7 @@ class CommandHandlers:
 
         def attempt() -> Written:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "configure OIDC sign-in")
+            require_role(me, ADMINISTER, "configure OIDC sign-in")
             tenant = self._tenant(me.tenant_id)
             issuer, client_id = cmd.issuer.strip(), cmd.client_id.strip()
             current = tenant.oidc
@@ -458,7 +459,7 @@ class CommandHandlers:
     def remove_oidc(self, cmd: RemoveOidc, actor: Actor) -> Written:
         def attempt() -> Written:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "remove OIDC sign-in")
+            require_role(me, ADMINISTER, "remove OIDC sign-in")
             tenant = self._tenant(me.tenant_id)
             tenant.remove_oidc()
             return Written(id=tenant.id, position=self.store.save_all(tenant))
@@ -468,7 +469,7 @@ class CommandHandlers:
     def oidc_config(self, actor: Actor) -> OidcConfig | None:
         def attempt() -> OidcConfig | None:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "see the OIDC configuration")
+            require_role(me, ADMINISTER, "see the OIDC configuration")
             return self._tenant(me.tenant_id).oidc
 
         return self._run("oidc_config", attempt)
@@ -678,7 +679,7 @@ class CommandHandlers:
     def api_keys(self, actor: Actor) -> list[ApiKey]:
         def attempt() -> list[ApiKey]:
             me = self.acting(actor)
-            require_role(me, ADMIN_ROLES, "see API keys")
+            require_role(me, ADMINISTER, "see API keys")
             keys = self._tenant(me.tenant_id).api_keys.values()
             return sorted(keys, key=lambda k: k.created_at)
 
@@ -687,7 +688,7 @@ class CommandHandlers:
     def _managing_api_keys(self, actor: Actor, action: str) -> Actor:
         """Only people manage keys: a leaked key must not be able to mint or keep others."""
         me = self.acting(actor)
-        require_role(me, ADMIN_ROLES, action)
+        require_role(me, ADMINISTER, action)
         if me.api_key_id is not None:
             raise NotAllowed(f"API keys may not {action}; a tenant admin signs in for that")
         return me
@@ -697,7 +698,7 @@ class CommandHandlers:
     def start_chat(self, cmd: StartChat, actor: Actor) -> Written:
         def attempt() -> Written:
             me = self.acting(actor)
-            require_role(me, CHATTING_ROLES, "start chats")
+            require_role(me, CHAT, "start chats")
             key = check_client_mutation_id(cmd.client_mutation_id)
             chat_id = stable_id("chat", me.user_id, key) if key else uuid4()
             if key:

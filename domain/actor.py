@@ -19,8 +19,3 @@ class Actor:
     @property
     def is_platform_admin(self) -> bool:
         return self.role is Role.PLATFORM_ADMIN
-
-    @property
-    def sees_all_chats(self) -> bool:
-        """Auditors read every chat of their tenant; everyone else reads their own."""
-        return self.role is Role.AUDITOR

@@ -16,8 +16,8 @@ import strawberry
 from strawberry.types import Info
 
 from domain.actor import Actor
-from domain.errors import NotAllowed, NotFound
-from domain.user import Role
+from domain.errors import NotFound
+from domain.policy import AUDIT, may_audit, require_role
 from infra.event_store import EventStore
 from queries.context import QueryContext
 from queries.replay import AuditEntry, audit_log, state_at, tenant_of_aggregate
@@ -26,7 +26,6 @@ from queries.types import MessageRole, PageInfo, decode_cursor, encode_cursor
 
 T = TypeVar("T")
 
-AUDIT_ROLES = frozenset({Role.AUDITOR, Role.PLATFORM_ADMIN})
 CURSOR_KIND = "audit"
 
 
@@ -52,12 +51,12 @@ async def audited_tenant(info: Info[QueryContext, None], actor: Actor, aggregate
 
     Other tenants' aggregates look missing, exactly like ids that do not exist.
     """
-    if actor.role not in AUDIT_ROLES:
-        raise NotAllowed(f"role {actor.role.value} may not read the audit trail")
+    require_role(actor, AUDIT, "read the audit trail")
     runtime = event_log(info)
     tenant = await runtime.run_blocking(tenant_of_aggregate, runtime.store, aggregate_id)
-    if tenant is None or (tenant != actor.tenant_id and not actor.is_platform_admin):
+    if not may_audit(actor, tenant):
         raise NotFound("not found")
+    assert tenant is not None
     return tenant
 
 

@@ -14,6 +14,14 @@ from strawberry.types import Info
 from commands.responder import ReplyDelta as LiveReplyDelta
 from domain.actor import Actor
 from domain.errors import InvalidInput, NotAllowed, NotFound
+from domain.policy import (
+    ADMINISTER,
+    allows,
+    chat_owner_filter,
+    may_read_chat,
+    require_role,
+    usage_user_filter,
+)
 from domain.user import Role
 from projections.read_models import ChatRemoved, MessageRow
 from queries.context import QueryContext
@@ -75,7 +83,7 @@ async def viewer(info: Info[QueryContext, None], after_position: int | None = No
 
 async def visible_chat_row(info: Info[QueryContext, None], actor: Actor, chat_id: UUID) -> Any:
     row = await info.context.read_models.chat(actor.tenant_id, chat_id)
-    if row is None or not (actor.sees_all_chats or row["owner_id"] == actor.user_id):
+    if row is None or not may_read_chat(actor, row["tenant_id"], row["owner_id"]):
         raise NotFound("chat not found")
     return row
 
@@ -187,7 +195,7 @@ class Query:
         row = await info.context.read_models.tenant_row(actor.tenant_id)
         if row is None:
             raise NotFound("tenant not found (yet): pass afterPosition")
-        return Tenant.from_row(row, admin=actor.role in (Role.TENANT_ADMIN, Role.PLATFORM_ADMIN))
+        return Tenant.from_row(row, admin=allows(actor, ADMINISTER))
 
     @strawberry.field(
         description="Usage of your tenant between two days (inclusive, UTC), grouped by any of "
@@ -204,13 +212,12 @@ class Query:
         actor = await viewer(info, after_position)
         if to < from_ or (to - from_).days > 3660:
             raise InvalidInput("`to` must be on or after `from`, at most ten years later")
-        sees_everyone = actor.role in (Role.TENANT_ADMIN, Role.AUDITOR, Role.PLATFORM_ADMIN)
         rows = await info.context.read_models.usage(
             actor.tenant_id,
             start=from_,
             end=to,
             group_by=[d.value for d in group_by or []],
-            user_id=None if sees_everyone else actor.user_id,
+            user_id=usage_user_filter(actor),
         )
         return [UsageRow.from_row(r) for r in rows if r["user_messages"] is not None]
 
@@ -221,8 +228,7 @@ class Query:
     )
     async def model_gateway(self, info: Info[QueryContext, None]) -> ModelGatewayStatus | None:
         actor = await viewer(info)
-        if actor.role not in (Role.TENANT_ADMIN, Role.PLATFORM_ADMIN):
-            raise NotAllowed("only admins see the model gateway's status")
+        require_role(actor, ADMINISTER, "see the model gateway's status")
         status = info.context.model_status()
         if status is None:
             return None
@@ -254,7 +260,7 @@ class Query:
         first = check_first(first)
         rows = await info.context.read_models.chats(
             actor.tenant_id,
-            None if actor.sees_all_chats else actor.user_id,
+            chat_owner_filter(actor),
             first=first + 1,
             before_seq=decode_cursor("chat", after),
         )

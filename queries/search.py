@@ -27,6 +27,7 @@ from elasticsearch import ApiError, AsyncElasticsearch
 from domain.actor import Actor
 from domain.chat import MessageRole
 from domain.errors import InvalidInput, SearchUnavailable
+from domain.policy import chat_owner_filter
 from queries.read_models import ReadModels
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ class PostgresSearch:
         params = {
             "text": q.text,
             "tenant": actor.tenant_id,
-            "owner": None if actor.sees_all_chats else actor.user_id,
+            "owner": chat_owner_filter(actor),
             "chat": q.chat_id,
             "role": None if q.role is None else q.role.value,
             "from": q.from_ts,
@@ -284,8 +285,9 @@ def tenant_scope(actor: Actor) -> list[dict[str, Any]]:
 
     Built from the authenticated actor only, so no query input can widen them."""
     filters: list[dict[str, Any]] = [{"term": {"tenant_id": str(actor.tenant_id)}}]
-    if not actor.sees_all_chats:
-        filters.append({"term": {"owner_id": str(actor.user_id)}})
+    owner = chat_owner_filter(actor)
+    if owner is not None:
+        filters.append({"term": {"owner_id": str(owner)}})
     return filters
 
 

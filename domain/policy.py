@@ -1,0 +1,92 @@
+"""Who may do what, in which tenant, to whose data: the one place that decides.
+
+Commands (commands/handlers.py), queries, subscriptions and search (queries/) and the audit
+queries all ask here. Decisions are role × tenant × ownership:
+
+- PLATFORM (platform_admin): create and deactivate tenants, grant platform_admin, act in
+  any tenant where a command names it.
+- ADMINISTER (tenant_admin, platform_admin): users, roles, erasure, tenant settings, provider
+  keys, API keys, OIDC, the gateway's status.
+- CHAT (member, tenant_admin, platform_admin): start chats and write to one's own.
+- READ_ALL_CHATS (auditor): read every chat of the tenant, not only one's own.
+- AUDIT (auditor, platform_admin): the audit log and point-in-time replay.
+- SEE_ALL_USAGE (tenant_admin, auditor, platform_admin): everyone's usage (others: their own).
+
+Data of another tenant is never "forbidden" but "not found": ids must not be probeable. Platform
+admins act in another tenant only where a command names it explicitly (`target_tenant`); reads
+are always scoped to the caller's own tenant.
+"""
+
+from uuid import UUID
+
+from domain.actor import Actor
+from domain.chat import ChatSession
+from domain.errors import NotAllowed, NotFound
+from domain.user import Role
+
+PLATFORM = frozenset({Role.PLATFORM_ADMIN})
+ADMINISTER = frozenset({Role.TENANT_ADMIN, Role.PLATFORM_ADMIN})
+CHAT = frozenset({Role.MEMBER, Role.TENANT_ADMIN, Role.PLATFORM_ADMIN})
+READ_ALL_CHATS = frozenset({Role.AUDITOR})
+AUDIT = frozenset({Role.AUDITOR, Role.PLATFORM_ADMIN})
+SEE_ALL_USAGE = frozenset({Role.TENANT_ADMIN, Role.AUDITOR, Role.PLATFORM_ADMIN})
+
+
+def allows(actor: Actor, permission: frozenset[Role]) -> bool:
+    return actor.role in permission
+
+
+def require_role(actor: Actor, permission: frozenset[Role], action: str) -> None:
+    if actor.role not in permission:
+        raise NotAllowed(f"role {actor.role.value} may not {action}")
+
+
+def target_tenant(actor: Actor, requested: UUID | None) -> UUID:
+    """The tenant a command acts on: the caller's own, or any for a platform admin."""
+    if requested is None or requested == actor.tenant_id:
+        return actor.tenant_id
+    if actor.is_platform_admin:
+        return requested
+    raise NotAllowed("cannot act in another tenant")
+
+
+def may_read_chat(actor: Actor, tenant_id: UUID, owner_id: UUID) -> bool:
+    """A chat is readable by its owner and, in its tenant, by auditors."""
+    return tenant_id == actor.tenant_id and (
+        owner_id == actor.user_id or allows(actor, READ_ALL_CHATS)
+    )
+
+
+def chat_owner_filter(actor: Actor) -> UUID | None:
+    """For lists and search: whose chats the caller sees in their tenant (None: everyone's)."""
+    return None if allows(actor, READ_ALL_CHATS) else actor.user_id
+
+
+def usage_user_filter(actor: Actor) -> UUID | None:
+    """For usage: whose usage the caller sees in their tenant (None: everyone's)."""
+    return None if allows(actor, SEE_ALL_USAGE) else actor.user_id
+
+
+def may_audit(actor: Actor, tenant_id: UUID | None) -> bool:
+    """Raises NotAllowed for roles that never audit; False for aggregates of another tenant (to
+    be answered as not found)."""
+    require_role(actor, AUDIT, "read the audit trail")
+    return tenant_id is not None and (tenant_id == actor.tenant_id or actor.is_platform_admin)
+
+
+def visible_chat(actor: Actor, chat: object) -> ChatSession:
+    """The chat if it is in the caller's tenant; otherwise NotFound (never reveal foreign ids)."""
+    # Any id may arrive here (a user's, a tenant's): only a live chat of this tenant is found.
+    if not isinstance(chat, ChatSession) or chat.tenant_id != actor.tenant_id or chat.is_deleted:
+        raise NotFound("chat not found")
+    return chat
+
+
+def writable_chat(actor: Actor, chat: object) -> ChatSession:
+    """Only the chat's owner writes to it."""
+    chat = visible_chat(actor, chat)
+    if chat.owner_id != actor.user_id:
+        # Same answer as a missing chat: members must not learn which ids exist.
+        raise NotFound("chat not found")
+    require_role(actor, CHAT, "write to chats")
+    return chat
