@@ -37,6 +37,7 @@ STABLE_CODES = {
     "RATE_LIMITED",
     "QUOTA_EXCEEDED",
     "UNAVAILABLE",
+    "QUERY_TOO_COMPLEX",
 }
 INTERNALS = re.compile(
     r"Traceback|File \"|\.py\b|line \d+, in|psycopg|asyncpg|sqlalchemy|"

@@ -58,6 +58,7 @@ READ_PROBES = {
     "auditLog",
     "providerKeys",
     "apiKeys",
+    "oidcConfig",
 }
 # Fields that take an id: every foreign id must be refused (`foreign_id_probes` below).
 FOREIGN_ID_FIELDS = {
@@ -92,6 +93,8 @@ NO_FOREIGN_TARGET = {
     "Mutation.logout": "takes the caller's own refresh token",
     "Mutation.logoutEverywhere": "acts on the caller's own sign-ins",
     "Mutation.changePassword": "acts on the caller's own account",
+    "Mutation.configureOidc": "acts on the caller's tenant; oidcConfig is probed",
+    "Mutation.removeOidc": "acts on the caller's tenant; oidcConfig is probed",
 }
 
 
@@ -190,7 +193,8 @@ class Tenant:
 
     def ids(self) -> list[str]:
         """Every id of the tenant, each of which a foreign caller might try anywhere."""
-        ids = [self.id, *(u.id for u in self.users), *(c.id for c in self.chats), *self.api_keys]
+        # API key ids are not UUIDs (refused as malformed anywhere else): revokeApiKey gets them.
+        ids = [self.id, *(u.id for u in self.users), *(c.id for c in self.chats)]
         return ids + [m for c in self.chats for m in c.message_ids]
 
 
@@ -416,10 +420,10 @@ def check_reads(
         """query($p: Int, $from: Date!, $to: Date!, $mine: String!) {
              me(afterPosition: $p) { id tenantId email }
              tenant { id name slug modelSettings { systemPrompt } }
-             chats(first: 100) { nodes { id title ownerId
-               messages(first: 200) { nodes { id chatId content } } } }
+             chats(first: 20) { nodes { id title ownerId
+               messages(first: 50) { nodes { id chatId content } } } }
              usage(from: $from, to: $to, groupBy: [DAY, USER, MODEL]) { userId userMessages }
-             searchMessages(query: $mine, first: 100) { nodes { chatId messageId content
+             searchMessages(query: $mine, first: 50) { nodes { chatId messageId content
                chatTitle highlights chat { id ownerId } message { id content } } } }""",
         {
             "p": head,
@@ -471,6 +475,8 @@ def check_reads(
     ]
     if "Query.apiKeys" in schema:
         admin_reads.append("{ apiKeys { keyId name prefix last4 serviceAccountId } }")
+    if "Query.oidcConfig" in schema:
+        admin_reads.append("{ oidcConfig { issuer clientId allowedDomains } }")
     for query in admin_reads:
         body = user.client.raw(query)
         if user.role == "TENANT_ADMIN":
