@@ -27,10 +27,19 @@ class TenantScopedAggregate(Aggregate):
         super().trigger_event(event_class, **kwargs)
 
 
-def check_length(value: str, *, field: str, low: int, high: int) -> str:
-    """Strip and bound a text field; raise InvalidInput when outside [low, high] characters."""
+def check_text(value: object, *, field: str) -> str:
+    """Text that every store downstream can hold: PostgreSQL text cannot contain NUL, and an
+    event the read models cannot store would stall them for every tenant."""
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be text")
+    if "\x00" in value:
+        raise InvalidInput(f"{field} must not contain NUL characters")
+    return value
+
+
+def check_length(value: str, *, field: str, low: int, high: int) -> str:
+    """Strip and bound a text field; raise InvalidInput when outside [low, high] characters."""
+    value = check_text(value, field=field)
     stripped = value.strip()
     if not low <= len(stripped) <= high:
         raise InvalidInput(f"{field} must be {low}..{high} characters (got {len(stripped)})")

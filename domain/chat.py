@@ -7,7 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import TenantScopedAggregate, check_length, stable_id
+from domain.base import TenantScopedAggregate, check_length, check_text, stable_id
 from domain.erased import ERASED
 from domain.errors import Conflict, InvalidInput, NotFound
 
@@ -55,7 +55,7 @@ def reply_id_for(message_id: UUID) -> UUID:
 
 
 def check_content(content: str) -> str:
-    if not isinstance(content, str) or not content.strip():
+    if not check_text(content, field="content").strip():
         raise InvalidInput("content must not be empty")
     if len(content) > MAX_CONTENT:
         raise InvalidInput(f"content must be at most {MAX_CONTENT} characters (got {len(content)})")

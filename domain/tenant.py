@@ -9,7 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import TenantScopedAggregate, check_length, stable_id
+from domain.base import TenantScopedAggregate, check_length, check_text, stable_id
 from domain.errors import InvalidInput, NotAllowed, NotFound
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -229,6 +229,8 @@ class Tenant(TenantScopedAggregate):
             raise InvalidInput(f"fallback models must be allowed models: {', '.join(unknown)}")
         if len(fallbacks) > 5:
             raise InvalidInput("at most 5 fallback models")
+        if system_prompt is not None:
+            check_text(system_prompt, field="system prompt")
         prompt = self.system_prompt if system_prompt is None else system_prompt.strip() or None
         if prompt is not None and len(prompt) > MAX_SYSTEM_PROMPT:
             raise InvalidInput(f"system prompt must be at most {MAX_SYSTEM_PROMPT} characters")

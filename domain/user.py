@@ -6,7 +6,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import TenantScopedAggregate, check_length, stable_id
+from domain.base import TenantScopedAggregate, check_length, check_text, stable_id
 from domain.erased import ERASED
 from domain.errors import InvalidInput, NotAllowed
 
@@ -21,9 +21,7 @@ class Role(StrEnum):
 
 
 def normalize_email(email: str) -> str:
-    if not isinstance(email, str):
-        raise InvalidInput("email must be text")
-    email = email.strip().lower()
+    email = check_text(email, field="email").strip().lower()
     if len(email) > 320 or not EMAIL_PATTERN.match(email):
         raise InvalidInput("email is not a valid address")
     return email
