@@ -226,7 +226,13 @@ class Runtime:
         )
         self.data_keys.check_master()
         self.store = open_event_store(
-            self.target, create_tables=False, pool_size=s.db_pool_size, keys=self.data_keys
+            self.target,
+            create_tables=False,
+            pool_size=s.db_pool_size,
+            keys=self.data_keys,
+            group_commit=s.group_commit,
+            group_commit_max_events=s.group_commit_max_events,
+            group_commit_window_ms=s.group_commit_window_ms,
         )
         self.handlers = CommandHandlers(
             self.store, max_attempts=s.command_max_attempts, master_key=self.master_key

@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, Notification
 
 from infra.data_keys import DataKeys
+from infra.group_commit import GroupCommitter
 from infra.personal_data import PersonalDataMapper
 from infra.postgres import PostgresTarget
 
@@ -41,15 +42,30 @@ class EventStore(Application[UUID]):
     # Snapshots stay off until aggregate state has explicit transcodings (see docs/architecture.md).
     is_snapshotting_enabled = False
 
-    def __init__(self, env: dict[str, str], keys: DataKeys) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        keys: DataKeys,
+        *,
+        group_commit: bool = False,
+        max_events: int = 200,
+        window_ms: float = 0.0,
+    ) -> None:
         self.data_keys = keys
         super().__init__(env=env)
+        self._committer: GroupCommitter | None = None
+        if group_commit:
+            self._committer = GroupCommitter(
+                lambda events: self.save(*events), max_events=max_events, window=window_ms / 1000
+            )
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Personal fields encrypted per data subject (infra/personal_data.py)."""
         return PersonalDataMapper(self.construct_transcoder(), self.data_keys)
 
     def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
         super().close()
         self.data_keys.close()
 
@@ -70,7 +86,13 @@ class EventStore(Application[UUID]):
             for pending in aggregate.pending_events:
                 if "actor_id" not in vars(pending):
                     object.__setattr__(pending, "actor_id", actor)
-        recordings = self.save(*aggregates)
+        if self._committer is None:
+            recordings = self.save(*aggregates)
+        else:
+            # Collected here (it empties the aggregates' pending events): a batch that fails is
+            # saved again request by request, from these very events.
+            events = [e for a in aggregates for e in a.collect_events()]
+            recordings = self._committer.save(events) if events else []
         ids = [r.notification.id for r in recordings if r.notification.id is not None]
         return max(ids) if ids else self.head()
 
@@ -88,8 +110,16 @@ class EventStore(Application[UUID]):
 
 
 def open_event_store(
-    target: PostgresTarget, *, create_tables: bool, pool_size: int, keys: DataKeys
+    target: PostgresTarget,
+    *,
+    create_tables: bool,
+    pool_size: int,
+    keys: DataKeys,
+    group_commit: bool = False,
+    group_commit_max_events: int = 200,
+    group_commit_window_ms: float = 0.0,
 ) -> EventStore:
+    """`group_commit`: concurrent `save_all` calls share transactions (infra/group_commit.py)."""
     env = target.eventsourcing_env() | {
         "CREATE_TABLE": "y" if create_tables else "n",
         "POSTGRES_POOL_SIZE": str(pool_size),
@@ -99,7 +129,13 @@ def open_event_store(
         "POSTGRES_LOCK_TIMEOUT": "5",
         "POSTGRES_PRE_PING": "y",
     }
-    return EventStore(env, keys)
+    return EventStore(
+        env,
+        keys,
+        group_commit=group_commit,
+        max_events=group_commit_max_events,
+        window_ms=group_commit_window_ms,
+    )
 
 
 __all__ = ["EVENTS_TABLE", "EventStore", "IntegrityError", "open_event_store"]

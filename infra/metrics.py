@@ -109,6 +109,15 @@ GEN_AI_FALLBACKS = Counter(
     "Replies that needed a fallback model, by the model that answered.",
     ["gen_ai_provider_name", "gen_ai_request_model"],
 )
+GROUP_COMMIT_BATCH = Histogram(
+    "parley_group_commit_batch_saves",
+    "Saves (commands) committed together in one transaction by the group committer.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+GROUP_COMMIT_FALLBACKS = Counter(
+    "parley_group_commit_fallbacks_total",
+    "Batches that failed as a whole and were saved again one by one (a conflict inside).",
+)
 CHATS_EXPIRED = Counter(
     "parley_retention_chats_erased_total",
     "Chats erased because they were idle beyond their tenant's retention period.",

@@ -94,6 +94,19 @@ class Settings(BaseSettings):
         description="Former master keys (comma-separated base64) during a rotation: they still "
         "open what they wrapped until `parley keys rotate-master` re-wrapped it all.",
     )
+    group_commit: bool = Field(
+        default=True,
+        description="Concurrent commands share one transaction (one table lock, one fsync); "
+        "each still succeeds or fails on its own.",
+    )
+    group_commit_max_events: int = Field(
+        default=200, description="Most events committed in one group transaction."
+    )
+    group_commit_window_ms: float = Field(
+        default=0.0,
+        description="How long a group waits for more commands before committing (0: only "
+        "those that queued while the previous transaction ran).",
+    )
     retention_interval_seconds: float = Field(
         default=3600.0,
         description="How often the retention worker erases chats idle beyond their tenant's "
