@@ -181,6 +181,28 @@ def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """Run benchmarks from the source tree's bench/ (they are not part of the installed
+    package): each prints its table and writes bench/results/<name>-<time>.json."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "__main__.py").exists():
+        print("the benchmarks come with Parley's source tree (bench/)", file=sys.stderr)
+        return 2
+    words = list(args.words)
+    split = words.index("--") if "--" in words else len(words)
+    names, options = words[:split], words[split + 1 :]
+    if not names:
+        return subprocess.call([sys.executable, "-m", "bench"], cwd=root)
+    failed = 0
+    for name in names:
+        print(f"== bench {name}", file=sys.stderr)
+        failed |= subprocess.call([sys.executable, "-m", "bench", name, *options], cwd=root)
+    return 1 if failed else 0
+
+
 def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
     from commands.messages import CreateTenant
 
@@ -389,6 +411,15 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_migrate
     )
     sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(func=cmd_schema)
+    bench = sub.add_parser(
+        "bench",
+        help="run benchmarks (write, projections, relay, gateway); none named: list them",
+        description="Runs `python -m bench NAME` for each NAME from the source tree, against "
+        "the services `parley services up` runs (or PARLEY_DATABASE_URL …). Options after -- "
+        "go to every benchmark, e.g. `parley bench write -- --callers 1,64`.",
+    )
+    bench.add_argument("words", nargs=argparse.REMAINDER, metavar="NAME … [-- OPTIONS]")
+    bench.set_defaults(func=cmd_bench)
 
     tenants = sub.add_parser("tenants", help="manage tenants").add_subparsers(
         dest="tenants_command", required=True, metavar="ACTION"

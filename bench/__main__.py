@@ -7,6 +7,10 @@ from types import FrameType
 
 # name -> (module with `main(argv) -> int`, what it measures)
 BENCHMARKS = {
+    "write": (
+        "bench.write",
+        "durable sendMessage commands/s with group commit vs plain eventsourcing and its ceiling",
+    ),
     "projections": (
         "bench.projections",
         "catch-up rate of the Postgres read models and the search index, batched vs per event",

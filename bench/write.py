@@ -1,0 +1,309 @@
+"""`python -m bench write`: durable single-event commands per second on the write path.
+
+Three ways of writing the same kind of event, at 1, 16, 64 and 256 concurrent callers, in one run
+against one PostgreSQL server (fsync and synchronous_commit as the server has them):
+
+- parley: `sendMessage` through the command layer (`CommandHandlers.send_message`: the caller's
+  user and tenant checked, the chat loaded, the event encrypted, then saved), with group commit
+  (the default write path);
+- baseline: the plain `eventsourcing` application, one aggregate saved per call (what a command
+  layer without group commit gets at best: no loading, no checks, no encryption);
+- ceiling: the same events saved 200 aggregates per `save()` by one caller.
+
+Prints commands/s and p50/p99 latency per step, the parley/baseline ratio at each step and the
+parley/ceiling ratio, and writes bench/results/write-<time>.json.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from bench.database import create_scratch_database, drop_database, server_url
+from bench.report import machine_info, now_iso, package_versions, write_result
+from commands.handlers import CommandHandlers
+from commands.messages import CreateTenant, SendMessage, StartChat
+from domain.actor import Actor
+from domain.user import Role
+from infra.data_keys import DataKeys
+from infra.event_store import open_event_store
+from infra.master_key import MasterKey
+from infra.postgres import PostgresTarget
+from infra.settings import Settings
+
+CEILING_BATCH = 200
+MESSAGES_PER_CHAT = 40
+"""A caller moves to a fresh chat after this many messages (long chats cost more to load)."""
+
+
+@dataclass
+class Options:
+    callers: list[int]
+    commands: int
+    """Commands per step (at least 20 per caller)."""
+    keep: bool
+
+
+def parse_options(argv: Sequence[str]) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench write", description=__doc__)
+    parser.add_argument("--callers", default="1,16,64,256", help="concurrency steps")
+    parser.add_argument("--commands", type=int, default=3000, help="commands per step")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args(argv)
+    return Options([int(c) for c in args.callers.split(",")], args.commands, args.keep)
+
+
+@dataclass
+class Step:
+    mode: str
+    callers: int
+    commands: int
+    seconds: float
+    latencies: list[float] = field(repr=False)
+
+    @property
+    def rate(self) -> float:
+        return self.commands / self.seconds
+
+    def figures(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        return {
+            "mode": self.mode,
+            "callers": self.callers,
+            "commands": self.commands,
+            "seconds": round(self.seconds, 3),
+            "commands_per_second": round(self.rate, 1),
+            "latency_ms_p50": round(1000 * statistics.median(ordered), 2) if ordered else None,
+            "latency_ms_p99": round(1000 * ordered[int(len(ordered) * 0.99) - 1], 2)
+            if ordered
+            else None,
+        }
+
+
+def run_step(
+    mode: str, callers: int, commands: int, one: Callable[[int], Callable[[], None]]
+) -> Step:
+    """`one(caller)` gives that caller's command function; every caller runs its share."""
+    per_caller = max(20, commands // callers)
+    start = threading.Barrier(callers + 1)
+    latencies: list[list[float]] = [[] for _ in range(callers)]
+
+    def caller(n: int) -> None:
+        command = one(n)
+        start.wait()
+        for _ in range(per_caller):
+            t = time.perf_counter()
+            command()
+            latencies[n].append(time.perf_counter() - t)
+
+    with ThreadPoolExecutor(callers) as pool:
+        futures = [pool.submit(caller, n) for n in range(callers)]
+        start.wait()
+        began = time.perf_counter()
+        for f in futures:
+            f.result()
+        seconds = time.perf_counter() - began
+    flat = [x for xs in latencies for x in xs]
+    return Step(mode, callers, len(flat), seconds, flat)
+
+
+# -- parley: the command layer -------------------------------------------------------------
+
+
+class Parley:
+    def __init__(self, target: PostgresTarget) -> None:
+        keys = DataKeys.standalone(target.conninfo(), MasterKey(os.urandom(32)))
+        self.store = open_event_store(
+            target,
+            create_tables=False,
+            pool_size=20,
+            keys=keys,
+            group_commit=True,
+            aggregate_cache=int(os.environ.get("BENCH_AGGREGATE_CACHE", "10000")),
+        )
+        self.handlers = CommandHandlers(self.store)
+        slug = f"bench-{uuid.uuid4().hex[:8]}"
+        created = self.handlers.create_tenant(
+            CreateTenant(
+                name="Bench",
+                slug=slug,
+                admin_email=f"admin@{slug}.example",
+                admin_password="bench-password-123",
+            )
+        )
+        self.actor = Actor(created.admin_user_id, created.tenant_id, Role.TENANT_ADMIN)
+
+    def caller(self, n: int) -> Callable[[], None]:
+        state = {"chat": self._chat(), "sent": 0}
+
+        def send() -> None:
+            if state["sent"] == MESSAGES_PER_CHAT:
+                state["chat"], state["sent"] = self._chat(), 0
+            self.handlers.send_message(
+                SendMessage(chat_id=state["chat"], content="hello from the benchmark"), self.actor
+            )
+            state["sent"] += 1
+
+        return send
+
+    def _chat(self) -> Any:
+        return self.handlers.start_chat(StartChat(title="bench"), self.actor).id
+
+    def close(self) -> None:
+        self.store.close()
+
+
+# -- baseline and ceiling: the plain eventsourcing application -----------------------------
+
+
+class Conversation(Aggregate):
+    @event("Started")
+    def __init__(self) -> None:
+        self.count = 0
+
+    @event("Posted")
+    def post(self, content: str) -> None:
+        self.count += 1
+
+
+class PlainApp(Application[uuid.UUID]):
+    name = "bench_plain"
+
+
+def plain_app(target: PostgresTarget) -> PlainApp:
+    env = target.eventsourcing_env() | {
+        "CREATE_TABLE": "y",
+        "POSTGRES_POOL_SIZE": "20",
+        "POSTGRES_MAX_OVERFLOW": "300",
+    }
+    return PlainApp(env=env)
+
+
+def baseline_caller(app: PlainApp) -> Callable[[int], Callable[[], None]]:
+    def one(n: int) -> Callable[[], None]:
+        aggregate = Conversation()
+        app.save(aggregate)
+
+        def post() -> None:
+            aggregate.post(content="hello from the benchmark")
+            app.save(aggregate)
+
+        return post
+
+    return one
+
+
+def ceiling(app: PlainApp, commands: int) -> Step:
+    aggregates = [Conversation() for _ in range(CEILING_BATCH)]
+    app.save(*aggregates)
+    rounds = max(1, commands // CEILING_BATCH)
+    latencies = []
+    began = time.perf_counter()
+    for _ in range(rounds):
+        for a in aggregates:
+            a.post(content="hello from the benchmark")
+        t = time.perf_counter()
+        app.save(*aggregates)
+        latencies.append(time.perf_counter() - t)
+    seconds = time.perf_counter() - began
+    return Step("ceiling", 1, rounds * CEILING_BATCH, seconds, latencies)
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str]) -> int:
+    opts = parse_options(argv)
+    settings = Settings()
+    target = create_scratch_database(server_url(settings), "parley_bench")
+    print(f"bench database {target.dbname} on {target.host}:{target.port}", file=sys.stderr)
+    started_at, load_at_start = now_iso(), os.getloadavg()
+    steps: list[Step] = []
+    parley: Parley | None = None
+    plain: PlainApp | None = None
+    try:
+        parley, plain = Parley(target), plain_app(target)
+        fsync = _server_setting(target, "fsync"), _server_setting(target, "synchronous_commit")
+        for callers in opts.callers:
+            for mode, one in (("parley", parley.caller), ("baseline", baseline_caller(plain))):
+                step = run_step(mode, callers, opts.commands, one)
+                steps.append(step)
+                print(
+                    f"{mode:>8} {callers:>4} callers: {step.rate:8,.0f} commands/s",
+                    file=sys.stderr,
+                )
+        steps.append(ceiling(plain, opts.commands * 2))
+    finally:
+        if parley is not None:
+            parley.close()
+        if plain is not None:
+            plain.close()
+        if not opts.keep:
+            drop_database(target)
+    load_at_end = os.getloadavg()
+    ratios = print_report(steps)
+    result = {
+        "benchmark": "write",
+        "started_at": started_at,
+        "finished_at": now_iso(),
+        "settings": {
+            **asdict(opts),
+            "postgres_fsync": fsync[0],
+            "postgres_synchronous_commit": fsync[1],
+            "group_commit": "on (max 200 events, no window)",
+            "messages_per_chat": MESSAGES_PER_CHAT,
+            "ceiling_batch": CEILING_BATCH,
+            "load_generator": "threads in the benchmark process, which also runs the command "
+            "layer (as an API process does); PostgreSQL runs on the same machine",
+        },
+        "machine": {
+            **machine_info(),
+            "load_average_at_start": [round(x, 2) for x in load_at_start],
+            "load_average_at_end": [round(x, 2) for x in load_at_end],
+        },
+        "packages": package_versions("eventsourcing", "psycopg"),
+        "steps": [s.figures() for s in steps],
+        "ratios": ratios,
+    }
+    print(f"results: {write_result('write', result)}")
+    return 0
+
+
+def print_report(steps: list[Step]) -> dict[str, float]:
+    print(f"{'mode':<9}{'callers':>8}{'commands':>10}{'cmd/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    for s in steps:
+        f = s.figures()
+        print(
+            f"{s.mode:<9}{s.callers:>8}{s.commands:>10,}{s.rate:>10,.0f}"
+            f"{f['latency_ms_p50']:>9}{f['latency_ms_p99']:>9}"
+        )
+    ratios: dict[str, float] = {}
+    by = {(s.mode, s.callers): s for s in steps}
+    ceiling_rate = next(s.rate for s in steps if s.mode == "ceiling")
+    for (mode, callers), s in by.items():
+        if mode == "parley" and ("baseline", callers) in by:
+            ratios[f"parley/baseline at {callers}"] = round(
+                s.rate / by["baseline", callers].rate, 2
+            )
+            ratios[f"parley/ceiling at {callers}"] = round(s.rate / ceiling_rate, 3)
+    for name, value in ratios.items():
+        print(f"{name}: {value}")
+    return ratios
+
+
+def _server_setting(target: PostgresTarget, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(target.conninfo()) as conn:
+        row = conn.execute(f"SHOW {name}").fetchone()
+    return str(row[0]) if row else "?"
