@@ -274,6 +274,8 @@ class Responder:
         chat = self._store.get_or_none(chat_id)
         if not isinstance(chat, ChatSession) or chat.is_deleted:
             return True
+        if self._store.data_keys.destroyed(chat_id):
+            return True  # its owner was erased: nothing of it goes to a provider
         reply_id = reply_id_for(message_id)
         if chat.has_message(reply_id):
             return True  # answered before a restart

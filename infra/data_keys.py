@@ -113,6 +113,16 @@ class DataKeys:
         self._remember(key_id, key or _DESTROYED)
         return key
 
+    def destroyed(self, key_id: UUID) -> bool:
+        """True once the subject's key was destroyed (False too when it never had one)."""
+        if self._cached(key_id) == _DESTROYED:
+            return True
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT destroyed_at IS NOT NULL FROM data_keys WHERE key_id = %s", (key_id,)
+            ).fetchone()
+        return bool(row and row[0])
+
     def for_writing(self, subject: Subject) -> bytes:
         """The subject's key, created on first use. Raises SubjectErased once destroyed."""
         key = self.get(subject.key_id)
