@@ -33,6 +33,8 @@ from projections.audit_ledger import AuditLedger
 from tests.conftest import MASTER_KEY, PARLEY, ROOT, data_keys, fresh_database, target_url
 
 CHECKPOINT_EVENTS = 5
+USER_ROLE = b'"role":"user"'
+"""Plain in every stored user message (its content is ciphertext): what the tamper tests alter."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,8 @@ def test_a_modified_event_is_named(history: History, copy: PostgresTarget) -> No
     tamper(
         copy,
         "UPDATE parley_events SET state = convert_to(replace(convert_from(state, 'UTF8'),"
-        f" 'hello', 'HELLO'), 'UTF8') WHERE notification_id = {position}",
+        ' \'"role":"user"\', \'"role":"assistant"\'), \'UTF8\')'
+        f" WHERE notification_id = {position}",
     )
     code, report = verify(history, copy)
     assert code == 1
@@ -314,7 +317,8 @@ def test_a_rewritten_chain_resigned_with_another_key_is_refused(
     tamper(
         copy,
         "UPDATE parley_events SET state = convert_to(replace(convert_from(state, 'UTF8'),"
-        f" 'hello', 'bye'), 'UTF8') WHERE notification_id = {position}",
+        ' \'"role":"user"\', \'"role":"system"\'), \'UTF8\')'
+        f" WHERE notification_id = {position}",
     )
     forger = generate_signing_key(tmp_path / "forger.pem")
     _rewrite_chain(copy, forger)
@@ -433,7 +437,7 @@ def test_kafka_tampering_is_named(history: History) -> None:
     by_position = sorted(records, key=_position)
     victim = by_position[10]
     modified = [
-        r._replace(value=r.value.replace(b"hello", b"HELLO")) if r is victim else r
+        r._replace(value=r.value.replace(USER_ROLE, b'"role":"assistant"')) if r is victim else r
         for r in by_position
     ]
     code, report = verify(
@@ -507,13 +511,13 @@ def test_an_exported_tenant_bundle_verifies_offline_and_a_tampered_one_does_not(
     assert code == 0, report
     assert report["events_checked"] == summary["events"]
 
-    target = next(e for e in events if b"hello" in base64.b64decode(e["state_base64"]))
+    target = next(e for e in events if USER_ROLE in base64.b64decode(e["state_base64"]))
 
     def modify(data: bytes) -> bytes:
         rows = [json.loads(line) for line in data.decode().splitlines()]
         for row in rows:
             if row["position"] == target["position"]:
-                state = base64.b64decode(row["state_base64"]).replace(b"hello", b"jello")
+                state = base64.b64decode(row["state_base64"]).replace(USER_ROLE, b'"role":"x"')
                 row["state_base64"] = base64.b64encode(state).decode()
         return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
@@ -565,7 +569,10 @@ def test_kcat_shows_readable_records(history: History) -> None:
         assert f"position={record['position']}" in headers
         assert "chain_hash=" in headers
         assert record["payload"]["tenant_id"]["_data_"] == uuid.UUID(record["tenant_id"]).hex
-    assert any("hello acme" in line for line in lines)
+    # Analytics fields are plain; personal ones are ciphertext, on the topic as in the log.
+    assert any('"role":"user"' in line for line in lines)
+    assert any('"content":"enc:v1:' in line for line in lines)
+    assert not any("hello acme" in line for line in lines)
 
 
 def test_a_truncated_tail_is_caught_against_kafka(history: History, copy: PostgresTarget) -> None:
