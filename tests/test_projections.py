@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
+from pydantic import SecretStr
 
 from api.runtime import Runtime
 from commands.messages import SendMessage, StartChat
@@ -199,7 +200,10 @@ def test_a_rebuild_under_traffic_swaps_in_an_identical_copy_and_readers_never_se
     target, store, pool = database
     owners = load_log(store, tenants=2, chats=20, messages=6_000)
     settings = Settings(
-        database_url=target_url(target), data_dir=tmp_path, follower_poll_seconds=0.2
+        database_url=target_url(target),
+        data_dir=tmp_path,
+        follower_poll_seconds=0.2,
+        master_key=SecretStr(MASTER_KEY),  # what the store that loaded the log wrapped with
     )
     runtime = Runtime(settings)
     runtime.start(workers={"projections"})
