@@ -233,6 +233,7 @@ class Runtime:
             group_commit=s.group_commit,
             group_commit_max_events=s.group_commit_max_events,
             group_commit_window_ms=s.group_commit_window_ms,
+            aggregate_cache=s.aggregate_cache_size,
         )
         self.handlers = CommandHandlers(
             self.store, max_attempts=s.command_max_attempts, master_key=self.master_key

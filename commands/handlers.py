@@ -610,9 +610,10 @@ class CommandHandlers:
 
         return self._run("change_password", attempt, retry=True, key=actor.user_id)
 
-    def active_user(self, actor: Actor) -> User:
-        """The caller's own aggregate; no action by a deactivated (or vanished) user."""
-        user = self.store.get_or_none(actor.user_id)
+    def active_user(self, actor: Actor, *, readonly: bool = False) -> User:
+        """The caller's own aggregate; no action by a deactivated (or vanished) user.
+        `readonly`: only to be looked at (see EventStore.get_or_none)."""
+        user = self.store.get_or_none(actor.user_id, readonly=readonly)
         if not isinstance(user, User) or user.tenant_id != actor.tenant_id:
             raise NotAuthenticated("unknown user")
         user.ensure_active()
@@ -625,8 +626,8 @@ class CommandHandlers:
         """
         if actor.api_key_id is not None:
             return self._acting_service_account(actor)
-        user = self.active_user(actor)
-        tenant = self.store.get_or_none(user.tenant_id)
+        user = self.active_user(actor, readonly=True)
+        tenant = self.store.get_or_none(user.tenant_id, readonly=True)
         if not isinstance(tenant, Tenant) or not tenant.active:
             raise NotAllowed("tenant is deactivated")
         # Who the events of this command name; only commands run through _run, which resets it
@@ -636,7 +637,7 @@ class CommandHandlers:
 
     def _acting_service_account(self, actor: Actor) -> Actor:
         """An API key's actor as it is now: its key unrevoked, its tenant active."""
-        tenant = self.store.get_or_none(actor.tenant_id)
+        tenant = self.store.get_or_none(actor.tenant_id, readonly=True)
         key = tenant.api_keys.get(actor.api_key_id or "") if isinstance(tenant, Tenant) else None
         if tenant is None or key is None or key.revoked_at is not None:
             raise NotAuthenticated("API key revoked")

@@ -35,6 +35,9 @@ class Message:
     role: MessageRole
     content: str
 
+    def __deepcopy__(self, memo: dict[int, object]) -> "Message":
+        return self  # immutable all the way down: copying a cached chat need not copy it
+
 
 @dataclass(frozen=True)
 class Generation:

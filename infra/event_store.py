@@ -69,9 +69,11 @@ class EventStore(Application[UUID]):
         super().close()
         self.data_keys.close()
 
-    def get_or_none(self, aggregate_id: UUID) -> Any | None:
+    def get_or_none(self, aggregate_id: UUID, *, readonly: bool = False) -> Any | None:
+        """The aggregate, or None. `readonly`: the caller promises not to change it, so a cached
+        aggregate is handed out as it is instead of deep-copied (a third of a command's CPU)."""
         try:
-            return self.repository.get(aggregate_id)
+            return self.repository.get(aggregate_id, deepcopy_from_cache=not readonly)
         except AggregateNotFoundError:
             return None
 

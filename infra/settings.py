@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="How long a group waits for more commands before committing (0: only "
         "those that queued while the previous transaction ran).",
     )
+    aggregate_cache_size: int = Field(
+        default=2000,
+        description="Aggregates kept in memory per process (LRU): a command then reads only "
+        "the events written since, not the whole history (0: off).",
+    )
     retention_interval_seconds: float = Field(
         default=3600.0,
         description="How often the retention worker erases chats idle beyond their tenant's "
