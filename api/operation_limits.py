@@ -2,6 +2,7 @@
 estimated cost, then the caller's rate limits. Refusals are typed: QUERY_TOO_COMPLEX,
 RATE_LIMITED (with `retryAfterSeconds`)."""
 
+import functools
 import logging
 import math
 from collections.abc import Iterator
@@ -59,6 +60,19 @@ class _Coded:
         self._context.report_error(error)
 
 
+@functools.lru_cache(maxsize=8)
+def _rules(
+    base: tuple[type[ValidationRule], ...], max_depth: int, max_aliases: int
+) -> tuple[type[ValidationRule], ...]:
+    """The same rule objects for the same limits on every request, so that validation results
+    can be cached per query text (strawberry's ValidationCache keys on the rules too)."""
+    return (
+        *base,
+        _coded(depth_validator(max_depth, None, None)),
+        _coded(aliases_validator(max_aliases)),
+    )
+
+
 def _coded(rule: type[ValidationRule]) -> type[ValidationRule]:
     class Coded(rule):  # type: ignore[valid-type, misc]
         def __init__(self, context: ValidationContext) -> None:
@@ -78,10 +92,10 @@ class OperationLimits(SchemaExtension):
         s = self._settings()
         if s is not None:
             self.execution_context.parse_options["max_tokens"] = s.graphql_max_tokens
-            self.execution_context.validation_rules = (
-                *self.execution_context.validation_rules,
-                _coded(depth_validator(s.graphql_max_depth, None, None)),
-                _coded(aliases_validator(s.graphql_max_aliases)),
+            self.execution_context.validation_rules = _rules(
+                tuple(self.execution_context.validation_rules),
+                s.graphql_max_depth,
+                s.graphql_max_aliases,
             )
         yield
 

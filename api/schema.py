@@ -1,6 +1,7 @@
 """The GraphQL schema: queries and subscriptions from `queries/`, mutations from `api/`."""
 
 import strawberry
+from strawberry.extensions import ValidationCache
 from strawberry.tools import merge_types
 
 from api.api_keys import ApiKeyMutations, ApiKeyQueries
@@ -37,6 +38,9 @@ schema = strawberry.Schema(
         ParleyErrors,
         OperationMetrics,
         OperationLimits,
+        # Clients send the same few documents again and again: validate each once (a bounded
+        # LRU keyed by the document; variables and the cost limit are checked per request).
+        lambda: ValidationCache(maxsize=512),
     ],
 )
 

@@ -11,6 +11,14 @@ BENCHMARKS = {
         "bench.write",
         "durable sendMessage commands/s with group commit vs plain eventsourcing and its ceiling",
     ),
+    "api": (
+        "bench.api",
+        "GraphQL over HTTP with auth: sendMessage, messages(first: 50), chats; req/s, p50/p99",
+    ),
+    "freshness": (
+        "bench.freshness",
+        "acknowledged sendMessage to visible: read model, Elasticsearch, Kafka (p50/p99)",
+    ),
     "projections": (
         "bench.projections",
         "catch-up rate of the Postgres read models and the search index, batched vs per event",

@@ -1,0 +1,289 @@
+"""`python -m bench freshness`: from a command's acknowledgement to visibility downstream.
+
+A real `parley serve` (read models, search index on Elasticsearch, audit ledger, Kafka relay and
+the responder all in process, as deployed on one machine) on a scratch database. A client sends
+`sendMessage` over GraphQL/HTTP at a fixed rate; for each acknowledged message the benchmark
+watches, from threads of its own:
+
+- the read model: the message's row in `rm_messages` (PostgreSQL full-text search reads the same
+  row, written in the same transaction, so this is also "searchable in Postgres");
+- Elasticsearch: the message's document found by a search (what `searchMessages` sees; the index
+  refreshes every second by default);
+- Kafka: the message's record on the topic (behind the audit ledger, which chains it first).
+
+Prints p50/p99/max lag per sink and how many never arrived, and writes
+bench/results/freshness-<time>.json.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from kafka import KafkaConsumer, TopicPartition
+
+from bench.database import create_scratch_database, drop_database, server_url
+from bench.report import machine_info, now_iso, package_versions, write_result
+from infra.services.registry import build_services
+from infra.settings import Settings
+from tests.client import ApiClient
+from tests.conftest import Server, target_url
+
+SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
+START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId } }"
+SINKS = ("read model", "elasticsearch", "kafka")
+
+
+@dataclass
+class Options:
+    messages: int
+    rate: float
+    timeout: float
+    keep: bool
+
+
+def parse_options(argv: Sequence[str]) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench freshness", description=__doc__)
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=20.0, help="messages per second")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait per sink")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    a = parser.parse_args(argv)
+    return Options(a.messages, a.rate, a.timeout, a.keep)
+
+
+class Watch:
+    """Acknowledgement and arrival times per message id, per sink."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.acked: dict[str, float] = {}
+        self.seen: dict[str, dict[str, float]] = {sink: {} for sink in SINKS}
+        self.stop = threading.Event()
+
+    def pending(self, sink: str) -> list[str]:
+        with self.lock:
+            return [m for m in self.acked if m not in self.seen[sink]]
+
+    def arrived(self, sink: str, message_id: str, at: float) -> None:
+        with self.lock:
+            self.seen[sink].setdefault(message_id, at)
+
+    def lags(self, sink: str) -> list[float]:
+        with self.lock:
+            return [self.seen[sink][m] - t for m, t in self.acked.items() if m in self.seen[sink]]
+
+
+def watch_read_model(watch: Watch, conninfo: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        while not watch.stop.is_set():
+            pending = watch.pending("read model")
+            if pending:
+                rows = conn.execute(
+                    "SELECT message_id::text FROM readmodels.rm_messages"
+                    " WHERE message_id = ANY(%s::uuid[])",
+                    (pending,),
+                ).fetchall()
+                now = time.perf_counter()
+                for (m,) in rows:
+                    watch.arrived("read model", m, now)
+            time.sleep(0.002)
+
+
+def watch_elasticsearch(watch: Watch, url: str, index: str) -> None:
+    with httpx.Client(base_url=url, timeout=10) as es:
+        while not watch.stop.is_set():
+            pending = watch.pending("elasticsearch")
+            if pending:
+                hits = es.post(
+                    f"/{index}/_search",
+                    json={
+                        "size": len(pending),
+                        "_source": ["message_id"],
+                        "query": {"terms": {"message_id": pending}},
+                    },
+                ).json()["hits"]["hits"]
+                now = time.perf_counter()
+                for hit in hits:
+                    watch.arrived("elasticsearch", hit["_source"]["message_id"], now)
+            time.sleep(0.01)
+
+
+def watch_kafka(watch: Watch, bootstrap: str, topic: str, ready: threading.Event) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        deadline = time.monotonic() + 60
+        while not consumer.partitions_for_topic(topic):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topic {topic} did not appear")
+            time.sleep(0.2)
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_end(*partitions)
+        for p in partitions:
+            consumer.position(p)
+        ready.set()
+        while not watch.stop.is_set():
+            for records in consumer.poll(timeout_ms=100).values():
+                now = time.perf_counter()
+                for record in records:
+                    envelope = json.loads(record.value)
+                    if envelope["type"] != "parley.ChatSession.MessagePosted":
+                        continue
+                    message = envelope["payload"].get("message_id")
+                    if isinstance(message, dict):  # eventsourcing's {"_type_": "uuid_hex", …}
+                        watch.arrived("kafka", str(uuid.UUID(hex=message["_data_"])), now)
+    finally:
+        consumer.close()
+
+
+@dataclass
+class Figures:
+    sink: str
+    arrived: int
+    missing: int
+    p50_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+def figures(watch: Watch, sent: int) -> list[Figures]:
+    out = []
+    for sink in SINKS:
+        lags = sorted(watch.lags(sink))
+
+        def ms(x: float) -> float:
+            return round(1000 * x, 1)
+
+        out.append(
+            Figures(
+                sink,
+                len(lags),
+                sent - len(lags),
+                ms(statistics.median(lags)) if lags else None,
+                ms(lags[max(0, int(len(lags) * 0.99) - 1)]) if lags else None,
+                ms(lags[-1]) if lags else None,
+            )
+        )
+    return out
+
+
+def main(argv: Sequence[str]) -> int:
+    opts = parse_options(argv)
+    settings = Settings()
+    services = build_services(settings)
+    kafka = (
+        settings.kafka_bootstrap_servers
+        or services["kafka"].env()["PARLEY_KAFKA_BOOTSTRAP_SERVERS"]
+    )
+    es_url = (
+        settings.elasticsearch_url or services["elasticsearch"].env()["PARLEY_ELASTICSEARCH_URL"]
+    )
+    target = create_scratch_database(server_url(settings), "parley_bench")
+    run = uuid.uuid4().hex[:8]
+    topic, index = f"bench-{run}.events", f"parley-bench-{run}"
+    data_dir = Path(tempfile.mkdtemp(prefix="parley-bench-freshness-"))
+    server = Server(
+        data_dir,
+        {
+            "PARLEY_DATABASE_URL": target_url(target),
+            "PARLEY_KAFKA_BOOTSTRAP_SERVERS": kafka,
+            "PARLEY_KAFKA_TOPIC": topic,
+            "PARLEY_KAFKA_CHECKPOINT_TOPIC": f"{topic}.checkpoints",
+            "PARLEY_ELASTICSEARCH_URL": es_url,
+            "PARLEY_ELASTICSEARCH_INDEX": index,
+            "PARLEY_ECHO_DELAY_MS": "1",
+        },
+    )
+    started_at, load_at_start = now_iso(), os.getloadavg()
+    watch = Watch()
+    sent = 0
+    try:
+        server.start()
+        tenant = server.create_tenant()
+        client = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
+        chat = client.run(START, {"i": {"title": "freshness"}})["startChat"]["chatId"]
+        kafka_ready = threading.Event()
+        threads = [
+            threading.Thread(target=watch_read_model, args=(watch, target.conninfo())),
+            threading.Thread(target=watch_elasticsearch, args=(watch, es_url, index)),
+            threading.Thread(target=watch_kafka, args=(watch, kafka, topic, kafka_ready)),
+        ]
+        for t in threads:
+            t.daemon = True
+            t.start()
+        if not kafka_ready.wait(90):
+            raise RuntimeError("the Kafka watcher did not start")
+        http = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {client.token}"})
+        began = time.perf_counter()
+        for n in range(opts.messages):
+            due = began + n / opts.rate
+            time.sleep(max(0.0, due - time.perf_counter()))
+            body = http.post(
+                f"{server.url}/graphql",
+                json={"query": SEND, "variables": {"i": {"chatId": chat, "content": f"m{n}"}}},
+            ).json()
+            acked = time.perf_counter()
+            if body.get("errors"):
+                raise RuntimeError(f"sendMessage failed: {body['errors']}")
+            with watch.lock:
+                watch.acked[body["data"]["sendMessage"]["messageId"]] = acked
+            sent += 1
+            if n and n % 50 == 0:
+                print(f"sent {n}/{opts.messages}", file=sys.stderr)
+        deadline = time.perf_counter() + opts.timeout
+        while time.perf_counter() < deadline and any(watch.pending(s) for s in SINKS):
+            time.sleep(0.1)
+        watch.stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    finally:
+        watch.stop.set()
+        server.stop()
+        if not opts.keep:
+            drop_database(target)
+            shutil.rmtree(data_dir, ignore_errors=True)
+            with httpx.Client(base_url=es_url, timeout=10) as es:
+                es.delete(f"/{index}*")
+    results = figures(watch, sent)
+    print(f"{'sink':<15}{'arrived':>8}{'missing':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for f in results:
+        print(
+            f"{f.sink:<15}{f.arrived:>8}{f.missing:>8}{f.p50_ms!s:>10}{f.p99_ms!s:>10}"
+            f"{f.max_ms!s:>10}"
+        )
+    load_at_end = os.getloadavg()
+    payload: dict[str, Any] = {
+        "benchmark": "freshness",
+        "started_at": started_at,
+        "finished_at": now_iso(),
+        "settings": {
+            **asdict(opts),
+            "server": "parley serve, workers in process, Elasticsearch search, Kafka relay, "
+            "echo replies (1 ms per word); scratch database on the local PostgreSQL",
+            "acknowledged": "the sendMessage HTTP response received by the client",
+            "watchers": "threads in the benchmark process: SQL every 2 ms, an ES search every "
+            "10 ms, a Kafka consumer (poll 100 ms timeout, returns as records arrive)",
+        },
+        "machine": {
+            **machine_info(),
+            "load_average_at_start": [round(x, 2) for x in load_at_start],
+            "load_average_at_end": [round(x, 2) for x in load_at_end],
+        },
+        "packages": package_versions("eventsourcing", "psycopg", "kafka-python", "elasticsearch"),
+        "sinks": [asdict(f) for f in results],
+    }
+    print(f"results: {write_result('freshness', payload)}")
+    return 1 if any(f.missing for f in results) else 0
