@@ -15,6 +15,10 @@ BENCHMARKS = {
         "bench.api",
         "GraphQL over HTTP with auth: sendMessage, messages(first: 50), chats; req/s, p50/p99",
     ),
+    "fanout": (
+        "bench.fanout",
+        "N WebSocket subscribers of chatEvents: delivery p50/p99, drops, memory per connection",
+    ),
     "freshness": (
         "bench.freshness",
         "acknowledged sendMessage to visible: read model, Elasticsearch, Kafka (p50/p99)",
