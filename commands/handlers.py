@@ -367,6 +367,27 @@ class CommandHandlers:
         """Master key rotation (an operator): re-record every provider key not sealed under
         the current master key, sealed under it (the recorded ones are immutable). Returns how
         many were re-sealed."""
+
+        def reseal(tenant: Tenant, master_key: MasterKey) -> int:
+            stale = [
+                k for k in tenant.provider_keys.values() if not master_key.is_current(k.sealed)
+            ]
+            for key in stale:
+                tenant.set_provider_key(
+                    provider=key.provider,
+                    sealed=master_key.reseal(key.sealed, f"{tenant.id}:{key.provider}"),
+                    fingerprint=key.fingerprint,
+                    last4=key.last4,
+                )
+            return len(stale)
+
+        return self._reseal("reseal_provider_keys", tenant_ids, reseal)
+
+    def _reseal(
+        self, name: str, tenant_ids: list[UUID], reseal: Callable[[Tenant, MasterKey], int]
+    ) -> int:
+        """Run `reseal` on each active tenant (one command each), saving what it re-recorded; a
+        deactivated tenant's secrets are never used again. Returns the total re-sealed."""
         master_key = self.master_key
         if master_key is None:
             return 0
@@ -376,23 +397,13 @@ class CommandHandlers:
             def attempt(tenant_id: UUID = tenant_id) -> int:
                 tenant = self._tenant(tenant_id)
                 if not tenant.active:
-                    return 0  # a deactivated tenant's keys are never used again
-                stale = [
-                    k for k in tenant.provider_keys.values() if not master_key.is_current(k.sealed)
-                ]
-                for key in stale:
-                    context = f"{tenant.id}:{key.provider}"
-                    tenant.set_provider_key(
-                        provider=key.provider,
-                        sealed=master_key.seal(master_key.open(key.sealed, context), context),
-                        fingerprint=key.fingerprint,
-                        last4=key.last4,
-                    )
-                if stale:
+                    return 0
+                count = reseal(tenant, master_key)
+                if count:
                     self.store.save_all(tenant)
-                return len(stale)
+                return count
 
-            resealed += self._run("reseal_provider_keys", attempt, retry=True)
+            resealed += self._run(name, attempt, retry=True)
         return resealed
 
     def remove_provider_key(self, cmd: RemoveProviderKey, actor: Actor) -> Written:
@@ -501,35 +512,25 @@ class CommandHandlers:
     def reseal_oidc_secrets(self, tenant_ids: list[UUID]) -> int:
         """Master key rotation (an operator): re-record each OIDC client secret not sealed under
         the current master key, sealed under it. Returns how many were re-sealed."""
-        master_key = self.master_key
-        if master_key is None:
-            return 0
-        resealed = 0
-        for tenant_id in tenant_ids:
 
-            def attempt(tenant_id: UUID = tenant_id) -> int:
-                tenant = self._tenant(tenant_id)
-                config = tenant.oidc
-                if not tenant.active or config is None or config.sealed_client_secret is None:
-                    return 0
-                if master_key.is_current(config.sealed_client_secret):
-                    return 0
-                context = _oidc_secret_context(tenant.id, config.issuer, config.client_id)
-                tenant.configure_oidc(
-                    issuer=config.issuer,
-                    client_id=config.client_id,
-                    sealed_client_secret=master_key.seal(
-                        master_key.open(config.sealed_client_secret, context), context
-                    ),
-                    allowed_domains=list(config.allowed_domains),
-                    auto_provision_role=config.auto_provision_role,
-                    redirect_uris=list(config.redirect_uris),
-                )
-                self.store.save_all(tenant)
-                return 1
+        def reseal(tenant: Tenant, master_key: MasterKey) -> int:
+            config = tenant.oidc
+            if config is None or config.sealed_client_secret is None:
+                return 0
+            if master_key.is_current(config.sealed_client_secret):
+                return 0
+            context = _oidc_secret_context(tenant.id, config.issuer, config.client_id)
+            tenant.configure_oidc(
+                issuer=config.issuer,
+                client_id=config.client_id,
+                sealed_client_secret=master_key.reseal(config.sealed_client_secret, context),
+                allowed_domains=list(config.allowed_domains),
+                auto_provision_role=config.auto_provision_role,
+                redirect_uris=list(config.redirect_uris),
+            )
+            return 1
 
-            resealed += self._run("reseal_oidc_secrets", attempt, retry=True)
-        return resealed
+        return self._reseal("reseal_oidc_secrets", tenant_ids, reseal)
 
     def sign_in_with_oidc(
         self, tenant_id: UUID, email: str, display_name: str | None

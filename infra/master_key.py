@@ -81,6 +81,10 @@ class MasterKey:
     def open(self, token: str, context: str) -> str:
         return self.open_bytes(token, context).decode()
 
+    def reseal(self, token: str, context: str) -> str:
+        """The same secret sealed under the current key (master key rotation)."""
+        return self.seal_bytes(self.open_bytes(token, context), context)
+
     def is_current(self, token: str) -> bool:
         """Sealed under the current key (nothing to re-seal at rotation)."""
         return token.startswith(f"{PREFIX}{self.key_id}.")

@@ -233,10 +233,9 @@ def reseal_private_keys(conn: Connection[Any], master_key: MasterKey) -> int:
     ).fetchall()
     stale = [(kid, sealed) for kid, sealed in rows if not master_key.is_current(sealed)]
     for kid, sealed in stale:
-        plain = master_key.open(sealed, _context(kid))
         conn.execute(
             "UPDATE auth_signing_keys SET sealed_private_key = %s WHERE kid = %s",
-            (master_key.seal(plain, _context(kid)), kid),
+            (master_key.reseal(sealed, _context(kid)), kid),
         )
     return len(stale)
 
