@@ -103,18 +103,23 @@ def admin_of_new_tenant(server: Server, model: str = "openai/gpt-4o-mini") -> Ap
     return admin
 
 
-def ask(user: ApiClient, content: str) -> dict:
-    """Send a message in a new chat; return the assistant's reply once recorded."""
-    chat = user.run(START, {"i": {"title": "Gateway"}})["startChat"]["chatId"]
-    user.run(SEND, {"i": {"chatId": chat, "content": content}})
+def replies_in(user: ApiClient, chat: str, count: int) -> list[dict]:
+    """The chat's assistant replies once there are `count` of them."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         nodes = user.run(REPLY, {"id": chat})["chat"]["messages"]["nodes"]
         replies = [m for m in nodes if m["role"] == "ASSISTANT"]
-        if replies:
-            return dict(replies[0])
+        if len(replies) >= count:
+            return replies
         time.sleep(0.1)
-    raise AssertionError("no reply within 30 s")
+    raise AssertionError(f"fewer than {count} replies within 30 s")
+
+
+def ask(user: ApiClient, content: str) -> dict:
+    """Send a message in a new chat; return the assistant's reply once recorded."""
+    chat = user.run(START, {"i": {"title": "Gateway"}})["startChat"]["chatId"]
+    user.run(SEND, {"i": {"chatId": chat, "content": content}})
+    return dict(replies_in(user, chat, 1)[0])
 
 
 def test_a_reply_streams_from_the_provider_with_usage_cost_and_the_system_prompt(
@@ -210,18 +215,6 @@ def test_azure_openai_answers_from_the_deployment_named_in_the_model(
     assert sent.path == oai.azure_path("chat-prod", AZURE_API_VERSION)
     assert sent.headers["api-key"] == other_keys["azure"]
     assert sent.body["messages"][0] == {"role": "system", "content": "Answer briefly."}
-
-
-def replies_in(user: ApiClient, chat: str, count: int) -> list[dict]:
-    """The chat's assistant replies once there are `count` of them."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        nodes = user.run(REPLY, {"id": chat})["chat"]["messages"]["nodes"]
-        replies = [m for m in nodes if m["role"] == "ASSISTANT"]
-        if len(replies) >= count:
-            return replies
-        time.sleep(0.1)
-    raise AssertionError(f"fewer than {count} replies within 30 s")
 
 
 def test_an_openai_compatible_server_gets_the_history_trimmed_to_its_context_window(
@@ -359,13 +352,7 @@ def test_disabling_a_provider_stops_its_use_even_in_existing_chats(
     assert change_settings(admin, echo_only)["enabledProviders"] == ["echo"]
     before = len(upstream.requests)
     admin.run(SEND, {"i": {"chatId": chat, "content": "who answers?"}})
-    deadline = time.monotonic() + 30
-    replies: list[dict] = []
-    while not replies and time.monotonic() < deadline:
-        nodes = admin.run(REPLY, {"id": chat})["chat"]["messages"]["nodes"]
-        replies = [m for m in nodes if m["role"] == "ASSISTANT"]
-        time.sleep(0.1)
-    [reply] = replies
+    [reply] = replies_in(admin, chat, 1)
     assert (reply["provider"], reply["model"]) == ("echo", "echo")  # the fallback, enabled
     assert len(upstream.requests) == before  # openai was never called
     started = admin.raw(START, {"i": {"title": "After", "model": "openai/gpt-4o-mini"}})
