@@ -114,11 +114,9 @@ class DataKeys:
         return key
 
     def destroyed(self, key_id: UUID) -> bool:
-        """True once the subject's key was destroyed (False too when it never had one).
-        Trusts the cache as decryption does: a cached live key answers without a query."""
-        cached = self._cached(key_id)
-        if cached is not None:
-            return cached == _DESTROYED
+        """True once the subject's key was destroyed (False too when it never had one)."""
+        if self._cached(key_id) == _DESTROYED:
+            return True
         with self._pool.connection() as conn:
             row = conn.execute(
                 "SELECT destroyed_at IS NOT NULL FROM data_keys WHERE key_id = %s", (key_id,)
