@@ -37,6 +37,7 @@ class ParleyContext(BaseContext):
         self.handlers = runtime.handlers
         self.model_status = runtime.model_status
         self.partial_replies = runtime.partial_replies
+        self.recheck_seconds = runtime.settings.subscription_recheck_seconds
         self._actor: Actor | None = None
         self._api_key_error: NotAuthenticated | None = None
 

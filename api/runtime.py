@@ -380,9 +380,13 @@ class Runtime:
                 READER_ROLE,
             )
             conninfo, set_role = self.target.conninfo(), True
-        pool = await open_reader_pool(conninfo, size=s.db_pool_size, set_role=set_role)
+        pool = await open_reader_pool(conninfo, size=s.read_pool_size, set_role=set_role)
         self._reader_pool = pool
-        self.read_models = ReadModels(pool, wait_timeout=self.settings.read_wait_timeout_seconds)
+        self.read_models = ReadModels(
+            pool,
+            wait_timeout=s.read_wait_timeout_seconds,
+            checkout_timeout=s.read_pool_timeout_seconds,
+        )
         if s.elasticsearch_url is not None:
             self._es_async = AsyncElasticsearch(
                 s.elasticsearch_url, node_class=HttpxAsyncHttpNode, request_timeout=10

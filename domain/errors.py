@@ -59,6 +59,16 @@ class SearchUnavailable(ParleyError):
     code = "UNAVAILABLE"
 
 
+class ReadModelsBusy(ParleyError):
+    """Every read connection stayed busy for longer than a query may wait; retry shortly."""
+
+    code = "UNAVAILABLE"
+
+    def __init__(self, message: str, retry_after: float = 1) -> None:
+        super().__init__(message)
+        self.extensions["retryAfterSeconds"] = max(1, math.ceil(retry_after))
+
+
 class ReadModelTimeout(ParleyError):
     """The read models did not reach the requested log position in time."""
 

@@ -133,3 +133,8 @@ OIDC_SIGN_INS = Counter(
     "OIDC sign-in steps (start, callback, exchange) by outcome (ok or an error code).",
     ["step", "outcome"],
 )
+READER_POOL_EXHAUSTED = Counter(
+    "parley_reader_pool_exhausted_total",
+    "Queries answered UNAVAILABLE because no read connection freed up in time "
+    "(PARLEY_READ_POOL_TIMEOUT_SECONDS; raise PARLEY_READ_POOL_SIZE or add API processes).",
+)

@@ -181,7 +181,16 @@ class Settings(BaseSettings):
     command_max_attempts: int = Field(
         default=20, description="Retries of a command on optimistic-concurrency conflicts."
     )
-    db_pool_size: int = 10
+    db_pool_size: int = Field(default=10, description="Write-side (command) connections.")
+    read_pool_size: int = Field(
+        default=20, ge=1, description="Query-side connections per API process (async pool)."
+    )
+    read_pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a query waits for a read connection before it is answered "
+        "UNAVAILABLE (retryable, with retryAfterSeconds).",
+    )
 
     password_hash_concurrency: int = Field(
         default=2,
@@ -228,6 +237,12 @@ class Settings(BaseSettings):
         default=30.0, description="How long an open circuit skips its deployment."
     )
     echo_delay_ms: int = Field(default=25, description="Delay between words of the echo model.")
+    subscription_recheck_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Live subscriptions re-check their caller (deactivation, role, token expiry) "
+        "this often.",
+    )
     subscriber_queue_size: int = Field(
         default=1000, description="Events buffered per subscriber before it is disconnected."
     )

@@ -15,6 +15,8 @@ class QueryContext(Protocol):
     live_feed: LiveFeed
     search: SearchIndex
     partial_replies: ReplyBuffer
+    recheck_seconds: float
+    """How often a live subscription re-checks its caller."""
 
     def actor(self) -> Actor:
         """The authenticated caller; raises NotAuthenticated."""

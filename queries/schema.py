@@ -1,6 +1,7 @@
 """Query and subscription resolvers. They read only read models and the live feed."""
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import replace
@@ -95,14 +96,15 @@ def breaker_visible(actor: Actor, deployment: str) -> bool:
     return not scoped or actor.is_platform_admin or scope == f"{actor.tenant_id})"
 
 
-SUBSCRIPTION_RECHECK_SECONDS = 30.0
+def recheck_in(actor: Actor, every: float) -> float:
+    """Seconds until a subscription must re-check its caller (at the latest, token expiry).
 
-
-def recheck_in(actor: Actor) -> float:
-    """Seconds until a subscription must re-check its caller (at the latest, token expiry)."""
+    Jittered (75-100 % of `every`): subscriptions opened together, say after a deploy, do not
+    re-check together forever after."""
+    jittered = every * random.uniform(0.75, 1.0)
     if actor.expires_at is None:
-        return SUBSCRIPTION_RECHECK_SECONDS
-    return max(0.01, min(SUBSCRIPTION_RECHECK_SECONDS, actor.expires_at - time.time() + 0.01))
+        return jittered
+    return max(0.01, min(jittered, actor.expires_at - time.time() + 0.01))
 
 
 @strawberry.type
@@ -329,7 +331,9 @@ class Subscription:
                 )
             while True:
                 try:
-                    item = await asyncio.wait_for(live.next(), timeout=recheck_in(actor))
+                    item = await asyncio.wait_for(
+                        live.next(), timeout=recheck_in(actor, info.context.recheck_seconds)
+                    )
                 except TimeoutError:
                     # Long-lived subscriptions re-check the caller: token expiry, deactivation,
                     # a role change that takes this chat out of their sight.
