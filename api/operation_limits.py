@@ -5,10 +5,12 @@ RATE_LIMITED (with `retryAfterSeconds`)."""
 import functools
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -81,6 +83,31 @@ def _coded(rule: type[ValidationRule]) -> type[ValidationRule]:
     return Coded
 
 
+class _ParsedDocuments:
+    """Parsed documents by query text (and token limit): clients send the same few documents
+    again and again, and parsing one costs more than running it. Only successful parses are
+    kept, so a document over the limits gets its coded error every time."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._maxsize = maxsize
+        self._documents: OrderedDict[tuple[str | None, int | None], DocumentNode] = OrderedDict()
+
+    def get(self, key: tuple[str | None, int | None]) -> DocumentNode | None:
+        document = self._documents.get(key)
+        if document is not None:
+            self._documents.move_to_end(key)
+        return document
+
+    def put(self, key: tuple[str | None, int | None], document: DocumentNode) -> None:
+        self._documents[key] = document
+        self._documents.move_to_end(key)
+        while len(self._documents) > self._maxsize:
+            self._documents.popitem(last=False)
+
+
+_PARSED = _ParsedDocuments(512)
+
+
 class OperationLimits(SchemaExtension):
     """Every operation over HTTP or WebSocket passes here before it runs."""
 
@@ -100,9 +127,15 @@ class OperationLimits(SchemaExtension):
         yield
 
     def on_parse(self) -> Iterator[None]:
-        yield
+        ec = self.execution_context
         s = self._settings()
-        for error in self.execution_context.pre_execution_errors or ():
+        key = (ec.query, s.graphql_max_tokens if s is not None else None)
+        if ec.graphql_document is None and ec.query is not None:
+            ec.graphql_document = _PARSED.get(key)  # strawberry parses only when None
+        yield
+        if ec.graphql_document is not None and not ec.pre_execution_errors:
+            _PARSED.put(key, ec.graphql_document)
+        for error in ec.pre_execution_errors or ():
             # graphql-core's own message for its max_tokens parse option.
             if s is not None and f"more than {s.graphql_max_tokens} tokens" in error.message:
                 error.extensions = {**(error.extensions or {}), "code": TOO_COMPLEX}

@@ -176,6 +176,8 @@ class Runtime:
         )
         self._pending_sign_ins = 0
         self.live_feed = LiveFeed(settings.subscriber_queue_size)
+        # Half the read pool at most for subscriptions' queries; the rest stays for queries.
+        self.subscription_reads = asyncio.Semaphore(max(1, settings.read_pool_size // 2))
         self._fanout: RedisFanout | None = None
         self.publish_live: Callable[[UUID, Any], None] = self.live_feed.publish
         self.live_feed.control = self._control

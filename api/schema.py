@@ -1,8 +1,12 @@
 """The GraphQL schema: queries and subscriptions from `queries/`, mutations from `api/`."""
 
+import logging
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ValidationCache
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from api.api_keys import ApiKeyMutations, ApiKeyQueries
 from api.auth import AuthMutations
@@ -17,7 +21,21 @@ from queries.audit_schema import AuditQueries
 from queries.schema import Query, Subscription
 from queries.search_schema import SearchQueries
 
-schema = strawberry.Schema(
+log = logging.getLogger("parley.api.graphql")
+
+
+class ParleySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Errors the client caused (typed codes) are routine: DEBUG, not a traceback at ERROR
+        each. Internal errors were already logged with their traceback and errorId by
+        `ParleyErrors` (api/errors.py)."""
+        for error in errors:
+            log.debug("graphql error: %s (%s)", error.message, (error.extensions or {}).get("code"))
+
+
+schema = ParleySchema(
     query=merge_types(
         "Query",
         (Query, SearchQueries, AuditQueries, ProviderKeyQueries, ApiKeyQueries, OidcQueries),

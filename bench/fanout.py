@@ -2,7 +2,8 @@
 
 A real `parley serve` (workers in process, echo replies) on a scratch database. N clients
 (`--clients`, default 1000) each open a WebSocket (graphql-transport-ws) and subscribe to
-`chatEvents` of a chat of their own; then messages are sent at a fixed rate (`--rate`) to chats
+`chatEvents` of a chat of their own; once the server reports every subscription live (its
+`parley_live_subscribers` gauge), messages are sent at a fixed rate (`--rate`) to chats
 chosen round-robin, over HTTP. For every message: the time from its `sendMessage`
 acknowledgement to its `MessageAdded` reaching that chat's subscriber (delivery p50/p99/max) and
 whether it arrived at all (drops). Server memory per connection = (RSS with every subscriber
@@ -111,6 +112,24 @@ class Subscribers:
             self.errors.append(f"{type(e).__name__}: {e}"[:200])
 
 
+async def live_subscriptions(http: httpx.AsyncClient) -> int:
+    for line in (await http.get("/metrics")).text.splitlines():
+        if line.startswith("parley_live_subscribers "):
+            return int(float(line.split()[1]))
+    return 0
+
+
+async def wait_for_subscriptions(url: str, wanted: int, timeout: float) -> int:
+    """The server's live subscription count once it reaches `wanted` (or at `timeout`)."""
+    deadline = time.perf_counter() + timeout
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        while (live := await live_subscriptions(http)) < wanted:
+            if time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.5)
+    return live
+
+
 async def run(opts: Options, server: Server, token: str, chats: list[tuple[str, int]]) -> dict:
     assert server.proc is not None
     subscribers = Subscribers()
@@ -124,6 +143,10 @@ async def run(opts: Options, server: Server, token: str, chats: list[tuple[str, 
         if start and start % 1000 == 0:
             print(f"{start} subscribers connected", file=sys.stderr)
     connected_in = time.perf_counter() - began
+    # Sent is not subscribed: wait until the server holds every subscription live (its
+    # parley_live_subscribers gauge), so that delivery is measured on a settled server.
+    live = await wait_for_subscriptions(server.url, len(chats), timeout=600)
+    subscribed_in = time.perf_counter() - began
     await asyncio.sleep(2.0)
     after = rss_kib(server.proc.pid)
     acked: dict[str, float] = {}
@@ -156,6 +179,8 @@ async def run(opts: Options, server: Server, token: str, chats: list[tuple[str, 
     return {
         "clients": len(chats),
         "connected_seconds": round(connected_in, 1),
+        "subscribed_seconds": round(subscribed_in, 1),
+        "live_subscriptions": live,
         "messages_acknowledged": len(acked),
         "delivered": len(lags),
         "dropped": len(acked) - len(lags),

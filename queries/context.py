@@ -1,5 +1,6 @@
 """What query and subscription resolvers need from the request context."""
 
+import asyncio
 from typing import Protocol
 
 from domain.actor import Actor
@@ -17,6 +18,8 @@ class QueryContext(Protocol):
     partial_replies: ReplyBuffer
     recheck_seconds: float
     """How often a live subscription re-checks its caller."""
+    subscription_reads: asyncio.Semaphore
+    """Read-model queries of subscriptions (start, backlog, re-check) at once."""
 
     def actor(self) -> Actor:
         """The authenticated caller; raises NotAuthenticated."""

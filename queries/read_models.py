@@ -22,6 +22,12 @@ from projections.read_models import PROJECTION_NAME, READ_SCHEMA, READER_ROLE, T
 
 Row = dict[str, Any]
 
+_USER = """SELECT u.user_id, u.tenant_id, u.email, u.display_name, u.role, u.active,
+                  u.created_at, t.active AS tenant_active
+           FROM rm_users u JOIN rm_tenants t ON t.tenant_id = u.tenant_id
+           WHERE u.user_id = %s"""
+_CHAT = "SELECT * FROM rm_chats WHERE tenant_id = %s AND chat_id = %s"
+
 
 IDLE_BEFORE_CHECK = 2.0
 """A pooled connection idle for longer is pinged before it is handed out (one that sat through a
@@ -79,6 +85,9 @@ class ReadModels:
         self._pool = pool
         self._wait_timeout = wait_timeout
         self._checkout_timeout = checkout_timeout
+        self._reached = 0
+        """The highest position the read models were seen at (they never go back; a rebuild
+        swaps in a generation that is caught up)."""
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection[DictRow]]:
@@ -116,28 +125,32 @@ class ReadModels:
 
     async def wait_for(self, position: int | None) -> None:
         """Read-your-writes: wait (bounded) until the read models include `position`."""
-        if not position:
+        if not position or position <= self._reached:
             return
         deadline = time.monotonic() + self._wait_timeout
         delay = 0.002
-        while await self.position() < position:
+        while (reached := await self.position()) < position:
             if time.monotonic() >= deadline:
                 raise ReadModelTimeout(
                     f"read models have not reached position {position} yet; retry shortly"
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
+        self._reached = max(self._reached, reached)
 
     async def user(self, tenant_id: UUID, user_id: UUID) -> Row | None:
         async with self.tenant(tenant_id) as conn:
-            cur = await conn.execute(
-                """SELECT u.user_id, u.tenant_id, u.email, u.display_name, u.role, u.active,
-                          u.created_at, t.active AS tenant_active
-                   FROM rm_users u JOIN rm_tenants t ON t.tenant_id = u.tenant_id
-                   WHERE u.user_id = %s""",
-                (user_id,),
-            )
+            cur = await conn.execute(_USER, (user_id,))
             return await cur.fetchone()
+
+    async def user_and_chat(
+        self, tenant_id: UUID, user_id: UUID, chat_id: UUID
+    ) -> tuple[Row | None, Row | None]:
+        """`user` and `chat` in one transaction: both queries travel in one round trip."""
+        async with self.tenant(tenant_id) as conn:
+            user = await conn.execute(_USER, (user_id,))
+            chat = await conn.execute(_CHAT, (tenant_id, chat_id))
+            return await user.fetchone(), await chat.fetchone()
 
     async def tenant_row(self, tenant_id: UUID) -> Row | None:
         async with self.tenant(tenant_id) as conn:
@@ -161,9 +174,7 @@ class ReadModels:
 
     async def chat(self, tenant_id: UUID, chat_id: UUID) -> Row | None:
         async with self.tenant(tenant_id) as conn:
-            cur = await conn.execute(
-                "SELECT * FROM rm_chats WHERE tenant_id = %s AND chat_id = %s", (tenant_id, chat_id)
-            )
+            cur = await conn.execute(_CHAT, (tenant_id, chat_id))
             return await cur.fetchone()
 
     async def messages(

@@ -72,7 +72,11 @@ async def viewer(info: Info[QueryContext, None], after_position: int | None = No
     actor = info.context.actor()
     read_models = info.context.read_models
     await read_models.wait_for(after_position)
-    row = await read_models.user(actor.tenant_id, actor.user_id)
+    return current_actor(actor, await read_models.user(actor.tenant_id, actor.user_id))
+
+
+def current_actor(actor: Actor, row: Any) -> Actor:
+    """`actor` with the role its user row has now; refused when the user or tenant is inactive."""
     if row is None:
         return actor
     if not row["active"]:
@@ -82,11 +86,22 @@ async def viewer(info: Info[QueryContext, None], after_position: int | None = No
     return replace(actor, role=Role(row["role"]))
 
 
-async def visible_chat_row(info: Info[QueryContext, None], actor: Actor, chat_id: UUID) -> Any:
-    row = await info.context.read_models.chat(actor.tenant_id, chat_id)
-    if row is None or not may_read_chat(actor, row["tenant_id"], row["owner_id"]):
+async def viewer_and_chat(
+    info: Info[QueryContext, None], chat_id: UUID, after_position: int | None = None
+) -> tuple[Actor, Any]:
+    """`viewer` and the chat it may read (else NotFound), in one read transaction."""
+    actor = info.context.actor()
+    read_models = info.context.read_models
+    await read_models.wait_for(after_position)
+    user, chat = await read_models.user_and_chat(actor.tenant_id, actor.user_id, chat_id)
+    actor = current_actor(actor, user)
+    return actor, visible(actor, chat)
+
+
+def visible(actor: Actor, chat: Any) -> Any:
+    if chat is None or not may_read_chat(actor, chat["tenant_id"], chat["owner_id"]):
         raise NotFound("chat not found")
-    return row
+    return chat
 
 
 def breaker_visible(actor: Actor, deployment: str) -> bool:
@@ -284,8 +299,8 @@ class Query:
         id: strawberry.ID,
         after_position: AfterPosition = None,
     ) -> Chat:
-        actor = await viewer(info, after_position)
-        return Chat.from_row(await visible_chat_row(info, actor, parse_id(id, "chat id")))
+        _, row = await viewer_and_chat(info, parse_id(id, "chat id"), after_position)
+        return Chat.from_row(row)
 
 
 @strawberry.type
@@ -301,17 +316,22 @@ class Subscription:
         chat_id: strawberry.ID,
         after_position: AfterPosition = None,
     ) -> AsyncGenerator[ChatEvent, None]:
-        actor = await viewer(info, after_position)
         chat_uuid = parse_id(chat_id, "chat id")
-        await visible_chat_row(info, actor, chat_uuid)
+        # Subscriptions read the read models in turns (`subscription_reads`): a storm of them,
+        # say 10,000 clients reconnecting after a deploy, queues here instead of taking every
+        # read connection from queries (or timing out in the pool).
+        reads = info.context.subscription_reads
+        async with reads:
+            actor, _ = await viewer_and_chat(info, chat_uuid, after_position)
         with info.context.live_feed.open(chat_uuid) as live:
             # Registered for live items before reading the backlog; de-duplicate by position.
             delivered = after_position or 0
             if after_position:
                 while True:
-                    rows = await info.context.read_models.messages(
-                        actor.tenant_id, chat_uuid, first=200, after_seq=delivered
-                    )
+                    async with reads:
+                        rows = await info.context.read_models.messages(
+                            actor.tenant_id, chat_uuid, first=200, after_seq=delivered
+                        )
                     for row in rows:
                         delivered = row["seq"]
                         yield MessageAdded(message=Message.from_row(row))
@@ -337,8 +357,8 @@ class Subscription:
                 except TimeoutError:
                     # Long-lived subscriptions re-check the caller: token expiry, deactivation,
                     # a role change that takes this chat out of their sight.
-                    actor = await viewer(info)
-                    await visible_chat_row(info, actor, chat_uuid)
+                    async with reads:
+                        actor, _ = await viewer_and_chat(info, chat_uuid)
                     continue
                 if isinstance(item, MessageRow):
                     if item.seq <= delivered:

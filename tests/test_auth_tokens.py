@@ -513,6 +513,9 @@ def test_an_emergency_rotation_retires_the_previous_keys_at_once(
     _, email = new_user(api, tenant)
     before = api.login(tenant, email, PASSWORD)
     old_kid = jwt.get_unverified_header(before["accessToken"])["kid"]
+    # Verified once before the rotation: the server's cache of verified tokens must not keep
+    # accepting it once its key is retired.
+    assert api.run(ME, token=before["accessToken"])["me"]
 
     done = server.cli("auth", "rotate-keys", "--retire-previous")
     assert done.returncode == 0, done.stderr

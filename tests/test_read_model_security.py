@@ -17,9 +17,11 @@ from psycopg import errors, sql
 from api.runtime import Runtime
 from commands.messages import CreateTenant, SendMessage, StartChat
 from domain.actor import Actor
+from domain.errors import ReadModelsBusy
 from domain.user import Role
 from infra.postgres import PostgresTarget
 from projections.read_models import PROJECTION_NAME, READER_ROLE, TENANT_SETTING, TENANT_TABLES
+from queries import read_models as read_models_module
 from queries.read_models import ReadModels, open_reader_pool
 
 READ_MODEL_TABLES = ("rm_messages", "rm_chats", "rm_users", "rm_tenants", "rm_usage")
@@ -267,6 +269,58 @@ async def test_read_models_transaction_is_read_only_and_scoped_to_one_tenant(
         with pytest.raises(errors.ReadOnlySqlTransaction):
             async with reads.tenant(a.tenant_id) as conn:
                 await conn.execute("UPDATE rm_chats SET title = 'x' WHERE false")
+    finally:
+        await pool.close()
+
+
+async def test_user_and_chat_read_together_stay_in_one_tenant(
+    pg_target: PostgresTarget, two_tenants: tuple[TenantData, TenantData]
+) -> None:
+    a, b = two_tenants
+    pool = await open_reader_pool(reader_login(pg_target), size=1)
+    try:
+        reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT)
+        assert await reads.user_and_chat(b.tenant_id, a.admin_id, a.chat_id) == (None, None)
+        user, chat = await reads.user_and_chat(a.tenant_id, a.admin_id, a.chat_id)
+        assert user is not None and user["user_id"] == a.admin_id and user["tenant_active"]
+        assert chat is not None and chat["chat_id"] == a.chat_id
+    finally:
+        await pool.close()
+
+
+async def test_an_exhausted_read_pool_answers_unavailable_then_recovers(
+    pg_target: PostgresTarget, two_tenants: tuple[TenantData, TenantData]
+) -> None:
+    a, _ = two_tenants
+    pool = await open_reader_pool(reader_login(pg_target), size=1)
+    try:
+        reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT, checkout_timeout=0.2)
+        async with reads.tenant(a.tenant_id):  # holds the only connection
+            with pytest.raises(ReadModelsBusy) as refused:
+                await reads.chat(a.tenant_id, a.chat_id)
+        assert refused.value.code == "UNAVAILABLE"
+        assert refused.value.extensions["retryAfterSeconds"] >= 1
+        assert await reads.chat(a.tenant_id, a.chat_id) is not None
+    finally:
+        await pool.close()
+
+
+async def test_a_read_connection_killed_while_idle_is_replaced_not_handed_out(
+    pg_target: PostgresTarget,
+    two_tenants: tuple[TenantData, TenantData],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A database restart kills idle pooled connections; the next query must not fail on one."""
+    a, _ = two_tenants
+    monkeypatch.setattr(read_models_module, "IDLE_BEFORE_CHECK", 0.0)
+    pool = await open_reader_pool(reader_login(pg_target), size=1)
+    try:
+        reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT)
+        async with reads.tenant(a.tenant_id) as conn:
+            pid = conn.info.backend_pid
+        with psycopg.connect(pg_target.conninfo(), autocommit=True) as owner:
+            owner.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert await reads.chat(a.tenant_id, a.chat_id) is not None
     finally:
         await pool.close()
 
