@@ -84,6 +84,19 @@ class ChatSession(TenantScopedAggregate):
             model=model,
         )
 
+    def __deepcopy__(self, memo: dict[int, object]) -> "ChatSession":
+        """Commands change a copy of the cached chat. Its containers are copied one level (a
+        deep copy of a long chat was an eighth of a command's CPU); what they hold is immutable
+        (UUIDs, strings, datetimes, frozen Messages and events) and shared."""
+        copy = object.__new__(type(self))
+        copy.__dict__.update(
+            {
+                name: type(value)(value) if isinstance(value, list | dict | set) else value
+                for name, value in self.__dict__.items()
+            }
+        )
+        return copy
+
     @event("Started", topic="parley.ChatSession.Started")
     def __init__(self, id: UUID, tenant_id: UUID, owner_id: UUID, title: str, model: str) -> None:
         self.tenant_id = tenant_id

@@ -28,7 +28,7 @@ from infra.metrics import GROUP_COMMIT_BATCH, GROUP_COMMIT_FALLBACKS
 log = logging.getLogger(__name__)
 
 Save = Callable[[Sequence[Any]], list[Any]]
-"""Records domain events in one transaction; returns their recordings in order."""
+"""Records events in one transaction; returns their recordings in the same order."""
 
 
 @dataclass
@@ -107,9 +107,11 @@ class GroupCommitter:
             for request in batch:
                 self._alone(request)
             return
-        by_event = {id(r.domain_event): r for r in recordings}
+        offset = 0  # recordings come in the order of the events
         for request in batch:
-            request.done.set_result([by_event[id(e)] for e in request.events])
+            size = len(request.events)
+            request.done.set_result(recordings[offset : offset + size])
+            offset += size
 
     def _alone(self, request: _Request) -> None:
         try:

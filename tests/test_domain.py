@@ -1,5 +1,6 @@
 """The aggregates' invariants, as pure unit tests: no database, no event store."""
 
+from copy import deepcopy
 from uuid import UUID, uuid4
 
 import pytest
@@ -421,3 +422,24 @@ def test_aggregate_topics_are_stable_parley_prefixed_strings() -> None:
     assert get_topic(Tenant) == "parley.Tenant"
     assert get_topic(User) == "parley.User"
     assert get_topic(ChatSession) == "parley.ChatSession"
+
+
+def test_a_copied_chat_shares_no_mutable_state_with_the_cached_one() -> None:
+    """Commands change a copy of the cached chat (ChatSession.__deepcopy__ copies one level)."""
+    cached = new_chat()
+    post(cached, "first", client_mutation_id="k1")
+    cached.collect_events()
+    copy = deepcopy(cached)
+    for name, value in vars(copy).items():
+        if isinstance(value, list | dict | set):
+            assert value is not vars(cached)[name], name
+        assert value == vars(cached)[name], name
+
+    post(copy, "second", client_mutation_id="k2")
+    copy.rename("Renamed")
+
+    assert [m.content for m in cached.messages] == ["first"]
+    assert set(cached.client_mutation_ids) == {"k1"}
+    assert cached.title == "Planning" and cached.version == 2
+    assert cached.pending_events == []
+    assert [m.content for m in copy.messages] == ["first", "second"] and copy.version == 4

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from uuid import UUID
 
+import psycopg
 import pytest
 
 from domain.chat import ChatSession, MessageRole
@@ -237,3 +238,58 @@ def test_a_process_killed_mid_batch_loses_only_unacknowledged_saves(
             assert messages <= stored, f"acknowledged saves of chat {chat_id} were lost"
     finally:
         reader.close()
+
+
+def cached_store(target: PostgresTarget) -> EventStore:
+    return open_event_store(
+        target,
+        create_tables=False,
+        pool_size=4,
+        keys=data_keys(target),
+        group_commit=True,
+        aggregate_cache=100,
+    )
+
+
+def test_load_reads_what_another_process_wrote_since_it_cached_each_aggregate(
+    target: PostgresTarget,
+) -> None:
+    """`EventStore.load` fast-forwards every cached aggregate in one query: nothing another
+    writer recorded since is missed, and read-only loads share the cached object."""
+    ours, theirs = cached_store(target), cached_store(target)
+    try:
+        chats = [new_chat(ours, f"chat {n}") for n in range(3)]
+        first = ours.load(*((c, True) for c in chats))  # now cached, version 1 each
+        assert [c.title for c in first] == ["chat 0", "chat 1", "chat 2"]
+
+        post(theirs, chats[0], "one")
+        post(theirs, chats[0], "two")
+        post(theirs, chats[2], "three")
+        missing = uuid.uuid4()
+        loaded = ours.load((chats[0], True), (chats[1], False), (chats[2], False), (missing, True))
+
+        assert [m.content for m in loaded[0].messages] == ["one", "two"]
+        assert loaded[0] is first[0]  # read-only: the cached object itself, fast-forwarded
+        assert loaded[1] is not first[1] and loaded[1].version == 1  # writable: a copy
+        assert [m.content for m in loaded[2].messages] == ["three"]
+        assert loaded[3] is None
+        # The copy is changed and saved by us; the next load sees the saved version.
+        loaded[2].rename("renamed")
+        ours.save_all(loaded[2])
+        (again,) = ours.load((chats[2], True))
+        assert again.title == "renamed" and again.version == 3
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_a_database_without_the_insert_function_is_refused_with_a_hint(
+    postgres_url: str,
+) -> None:
+    bare = fresh_database(postgres_url)  # migrated: it has the function, until we drop it
+    with psycopg.connect(bare.conninfo(), autocommit=True) as conn:
+        conn.execute("DROP FUNCTION parley_insert_events")
+    with pytest.raises(RuntimeError, match="parley migrate"):
+        open_event_store(
+            bare, create_tables=False, pool_size=1, keys=data_keys(bare), group_commit=True
+        )
