@@ -37,7 +37,7 @@ class ParleyContext(BaseContext):
         self.handlers = runtime.handlers
         self.model_status = runtime.model_status
         self.partial_replies = runtime.partial_replies
-        self.recheck_seconds = runtime.settings.subscription_recheck_seconds
+        self.subscription_checks = runtime.subscription_checks
         self.subscription_reads = runtime.subscription_reads
         self._actor: Actor | None = None
         self._api_key_error: NotAuthenticated | None = None

@@ -69,6 +69,7 @@ from projections.read_models import (
 from projections.search_index import INDEX_VERSION, IndexSpec, SearchProjection
 from queries.read_models import ReadModels, open_reader_pool
 from queries.search import ElasticsearchSearch, PostgresSearch, SearchIndex
+from queries.subscription_checks import SubscriptionChecks
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,7 @@ class Runtime:
         self.live_feed = LiveFeed(settings.subscriber_queue_size)
         # Half the read pool at most for subscriptions' queries; the rest stays for queries.
         self.subscription_reads = asyncio.Semaphore(max(1, settings.read_pool_size // 2))
+        self.subscription_checks = SubscriptionChecks(settings.subscription_recheck_seconds)
         self._fanout: RedisFanout | None = None
         self.publish_live: Callable[[UUID, Any], None] = self.live_feed.publish
         self.live_feed.control = self._control

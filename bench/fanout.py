@@ -50,6 +50,7 @@ class Options:
     messages: int
     rate: float
     keep: bool
+    recheck_seconds: float
 
 
 def parse_options(argv: Sequence[str]) -> Options:
@@ -58,8 +59,15 @@ def parse_options(argv: Sequence[str]) -> Options:
     parser.add_argument("--messages", type=int, default=500)
     parser.add_argument("--rate", type=float, default=50.0, help="messages per second")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--recheck-seconds",
+        type=float,
+        default=30.0,
+        help="the server's PARLEY_SUBSCRIPTION_RECHECK_SECONDS (each subscription re-checks its "
+        "caller this often)",
+    )
     a = parser.parse_args(argv)
-    return Options(a.clients, a.messages, a.rate, a.keep)
+    return Options(a.clients, a.messages, a.rate, a.keep, a.recheck_seconds)
 
 
 def rss_kib(pid: int) -> int:
@@ -237,6 +245,7 @@ def main(argv: Sequence[str]) -> int:
             "PARLEY_USER_OPERATIONS_PER_MINUTE": "0",
             "PARLEY_TENANT_OPERATIONS_PER_MINUTE": "0",
             "PARLEY_WS_MAX_CONNECTIONS_PER_USER": str(opts.clients + 10),
+            "PARLEY_SUBSCRIPTION_RECHECK_SECONDS": str(opts.recheck_seconds),
         },
     )
     started_at, load_at_start = now_iso(), os.getloadavg()

@@ -102,6 +102,11 @@ class Subscription:
             raise SubscriberTooSlow("subscriber fell behind; reconnect with afterPosition")
         return item
 
+    def offer(self, item: Any) -> None:
+        """Put an item of this process (not the chat's) in this subscriber's queue; call on its
+        loop."""
+        self._sub.offer(item)
+
     def close(self) -> None:
         if self._feed._remove(self._chat_id, self._sub):
             LIVE_SUBSCRIBERS.dec()

@@ -9,6 +9,7 @@ from infra.llm.router import BreakerStatus
 from infra.reply_buffer import ReplyBuffer
 from queries.read_models import ReadModels
 from queries.search import SearchIndex
+from queries.subscription_checks import SubscriptionChecks
 
 
 class QueryContext(Protocol):
@@ -16,8 +17,8 @@ class QueryContext(Protocol):
     live_feed: LiveFeed
     search: SearchIndex
     partial_replies: ReplyBuffer
-    recheck_seconds: float
-    """How often a live subscription re-checks its caller."""
+    subscription_checks: SubscriptionChecks
+    """Re-checks every live subscription's caller (deactivation, role, chat in sight)."""
     subscription_reads: asyncio.Semaphore
     """Read-model queries of subscriptions (start, backlog, re-check) at once."""
 

@@ -27,6 +27,8 @@ _USER = """SELECT u.user_id, u.tenant_id, u.email, u.display_name, u.role, u.act
            FROM rm_users u JOIN rm_tenants t ON t.tenant_id = u.tenant_id
            WHERE u.user_id = %s"""
 _CHAT = "SELECT * FROM rm_chats WHERE tenant_id = %s AND chat_id = %s"
+_USERS = _USER.replace("u.user_id = %s", "u.user_id = ANY(%s)")
+_CHATS = "SELECT * FROM rm_chats WHERE tenant_id = %s AND chat_id = ANY(%s)"
 
 
 IDLE_BEFORE_CHECK = 2.0
@@ -151,6 +153,18 @@ class ReadModels:
             user = await conn.execute(_USER, (user_id,))
             chat = await conn.execute(_CHAT, (tenant_id, chat_id))
             return await user.fetchone(), await chat.fetchone()
+
+    async def users_and_chats(
+        self, tenant_id: UUID, user_ids: Sequence[UUID], chat_ids: Sequence[UUID]
+    ) -> tuple[dict[UUID, Row], dict[UUID, Row]]:
+        """Many users and chats of one tenant by id, in one round trip."""
+        async with self.tenant(tenant_id) as conn:
+            users = await conn.execute(_USERS, (list(user_ids),))
+            chats = await conn.execute(_CHATS, (tenant_id, list(chat_ids)))
+            return (
+                {r["user_id"]: r for r in await users.fetchall()},
+                {r["chat_id"]: r for r in await chats.fetchall()},
+            )
 
     async def tenant_row(self, tenant_id: UUID) -> Row | None:
         async with self.tenant(tenant_id) as conn:

@@ -1,7 +1,6 @@
 """Query and subscription resolvers. They read only read models and the live feed."""
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import replace
@@ -14,18 +13,18 @@ from strawberry.types import Info
 
 from commands.responder import ReplyDelta as LiveReplyDelta
 from domain.actor import Actor
-from domain.errors import InvalidInput, NotAllowed, NotFound
+from domain.errors import InvalidInput, NotFound
 from domain.policy import (
     ADMINISTER,
     allows,
     chat_owner_filter,
-    may_read_chat,
     require_role,
     usage_user_filter,
 )
-from domain.user import Role
 from projections.read_models import ChatRemoved, MessageRow
+from queries.callers import current_actor, visible
 from queries.context import QueryContext
+from queries.subscription_checks import CallerRechecked, CallerRefused
 from queries.types import (
     ChatDeleted,
     ChatEvent,
@@ -75,17 +74,6 @@ async def viewer(info: Info[QueryContext, None], after_position: int | None = No
     return current_actor(actor, await read_models.user(actor.tenant_id, actor.user_id))
 
 
-def current_actor(actor: Actor, row: Any) -> Actor:
-    """`actor` with the role its user row has now; refused when the user or tenant is inactive."""
-    if row is None:
-        return actor
-    if not row["active"]:
-        raise NotAllowed("user is deactivated")
-    if not row["tenant_active"]:
-        raise NotAllowed("tenant is deactivated")
-    return replace(actor, role=Role(row["role"]))
-
-
 async def viewer_and_chat(
     info: Info[QueryContext, None], chat_id: UUID, after_position: int | None = None
 ) -> tuple[Actor, Any]:
@@ -98,12 +86,6 @@ async def viewer_and_chat(
     return actor, visible(actor, chat)
 
 
-def visible(actor: Actor, chat: Any) -> Any:
-    if chat is None or not may_read_chat(actor, chat["tenant_id"], chat["owner_id"]):
-        raise NotFound("chat not found")
-    return chat
-
-
 def breaker_visible(actor: Actor, deployment: str) -> bool:
     """The platform's breakers are everyone's; a tenant's own-key breaker, which the router names
     `<model> (<tenant id>)`, is that tenant's alone (its name and errors are the tenant's)."""
@@ -111,15 +93,11 @@ def breaker_visible(actor: Actor, deployment: str) -> bool:
     return not scoped or actor.is_platform_admin or scope == f"{actor.tenant_id})"
 
 
-def recheck_in(actor: Actor, every: float) -> float:
-    """Seconds until a subscription must re-check its caller (at the latest, token expiry).
-
-    Jittered (75-100 % of `every`): subscriptions opened together, say after a deploy, do not
-    re-check together forever after."""
-    jittered = every * random.uniform(0.75, 1.0)
+def until_expiry(actor: Actor) -> float | None:
+    """Seconds until the caller's token expires (None: it does not)."""
     if actor.expires_at is None:
-        return jittered
-    return max(0.01, min(jittered, actor.expires_at - time.time() + 0.01))
+        return None
+    return max(0.01, actor.expires_at - time.time() + 0.01)
 
 
 @strawberry.type
@@ -323,7 +301,15 @@ class Subscription:
         reads = info.context.subscription_reads
         async with reads:
             actor, _ = await viewer_and_chat(info, chat_uuid, after_position)
-        with info.context.live_feed.open(chat_uuid) as live:
+        token_actor = info.context.actor()
+        with (
+            info.context.live_feed.open(chat_uuid) as live,
+            # Deactivation, a role change, a chat out of sight: re-checked with every other
+            # subscription of this process (queries/subscription_checks.py).
+            info.context.subscription_checks.watch(
+                info.context.read_models, reads, token_actor, actor, chat_uuid, live
+            ),
+        ):
             # Registered for live items before reading the backlog; de-duplicate by position.
             delivered = after_position or 0
             if after_position:
@@ -351,14 +337,14 @@ class Subscription:
                 )
             while True:
                 try:
-                    item = await asyncio.wait_for(
-                        live.next(), timeout=recheck_in(actor, info.context.recheck_seconds)
-                    )
+                    item = await asyncio.wait_for(live.next(), timeout=until_expiry(actor))
                 except TimeoutError:
-                    # Long-lived subscriptions re-check the caller: token expiry, deactivation,
-                    # a role change that takes this chat out of their sight.
-                    async with reads:
-                        actor, _ = await viewer_and_chat(info, chat_uuid)
+                    info.context.actor()  # raises UNAUTHENTICATED: the token expired
+                    continue
+                if isinstance(item, CallerRefused):
+                    raise item.error
+                if isinstance(item, CallerRechecked):
+                    actor = replace(item.actor, expires_at=actor.expires_at)
                     continue
                 if isinstance(item, MessageRow):
                     if item.seq <= delivered:

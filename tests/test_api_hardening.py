@@ -117,6 +117,18 @@ async def acked(ws: Any) -> bool:
         return False
 
 
+async def test_websocket_compression_is_not_negotiated_by_default(user: ApiClient) -> None:
+    """The client offers permessage-deflate; the server declines (PARLEY_WS_COMPRESSION): its
+    zlib state would cost ~110 KiB per connection."""
+    ws = await connect(user)
+    try:
+        assert await acked(ws)
+        assert "permessage-deflate" in ws.request.headers.get("Sec-WebSocket-Extensions", "")
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+    finally:
+        await ws.close()
+
+
 async def test_a_user_holds_at_most_the_allowed_websockets_and_gets_them_back_on_disconnect(
     user: ApiClient,
 ) -> None:

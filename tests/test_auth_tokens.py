@@ -6,6 +6,7 @@ One `parley serve` on its own PostgreSQL database and the services' Redis serves
 tokens are forged with keys made here, or with the server's own key (read from its database
 with its master key, as another process of the deployment would)."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -41,6 +42,7 @@ ADDRESS_LIMIT = 6
 KEY_CACHE_SECONDS = 0.3
 
 ME = "{ me { id } }"
+RECHECK_SECONDS = 0.5
 START_CHAT = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
 REGISTER = "mutation($i: RegisterUserInput!) { registerUser(input: $i) { userId position } }"
@@ -84,6 +86,7 @@ def server(
             "PARLEY_LOGIN_FAILURES_PER_ADDRESS": str(ADDRESS_LIMIT),
             "PARLEY_PASSWORD_HASH_CONCURRENCY": "4",
             "PARLEY_FOLLOWER_POLL_SECONDS": "0.2",
+            "PARLEY_SUBSCRIPTION_RECHECK_SECONDS": str(RECHECK_SECONDS),
         },
     ).start()
     yield srv
@@ -420,6 +423,47 @@ async def test_a_deactivated_users_tokens_are_refused_everywhere(
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
         refused = json.loads(await ws.recv())
         assert refused["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
+
+
+async def test_a_live_subscription_ends_when_its_user_is_deactivated_and_others_go_on(
+    api: Api, server: Server
+) -> None:
+    """Subscriptions are re-checked together every PARLEY_SUBSCRIPTION_RECHECK_SECONDS
+    (queries/subscription_checks.py): the deactivated user's ends with FORBIDDEN, the admin's
+    on the same process keeps delivering."""
+    tenant = server.create_tenant()  # its own: another test rate-limits the shared one
+    user_id, email = new_user(api, tenant)
+    token = api.login(tenant, email, PASSWORD)["accessToken"]
+    admin = api.login(tenant, tenant["email"], tenant["password"])["accessToken"]
+    mine = api.run(START_CHAT, {"i": {"title": "Mine"}}, token)["startChat"]
+    theirs = api.run(START_CHAT, {"i": {"title": "Admin's"}}, admin)["startChat"]
+    ws_url = server.url.replace("http://", "ws://") + "/graphql"
+
+    async def subscribe(bearer: str, chat: dict) -> Any:
+        ws = await websockets.connect(ws_url, subprotocols=["graphql-transport-ws"])
+        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {bearer}"}}
+        await ws.send(json.dumps(init))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        query = "subscription($c: ID!) { chatEvents(chatId: $c) { __typename } }"
+        payload = {"query": query, "variables": {"c": chat["chatId"]}}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        return ws
+
+    user_ws, admin_ws = await subscribe(token, mine), await subscribe(admin, theirs)
+    try:
+        await asyncio.sleep(3 * RECHECK_SECONDS)  # re-checked, still allowed: nothing arrives
+        api.run(DEACTIVATE, {"i": {"userId": user_id}}, admin)
+        ended = json.loads(await asyncio.wait_for(user_ws.recv(), 10))
+        assert ended["type"] == "next", ended
+        assert ended["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN", ended
+        assert json.loads(await asyncio.wait_for(user_ws.recv(), 5))["type"] == "complete"
+
+        api.run(SEND, {"i": {"chatId": theirs["chatId"], "content": "still here"}}, admin)
+        delivered = json.loads(await asyncio.wait_for(admin_ws.recv(), 10))
+        assert delivered["payload"]["data"]["chatEvents"]["__typename"] == "MessageAdded"
+    finally:
+        await user_ws.close()
+        await admin_ws.close()
 
 
 async def test_a_websocket_with_a_forged_token_is_rejected(
