@@ -74,6 +74,11 @@ ANALYSIS = {"analyzer": {ANALYZER: {"type": "standard", "stopwords": "_english_"
 _DOC_IDS_PAGE = 1000
 
 
+class ShardsUnavailable(Exception):
+    """Elasticsearch could not answer for every shard (it just restarted): whether a chat's
+    title document exists, or which documents to delete. The batch is retried."""
+
+
 class SearchIndexingFailed(RuntimeError):
     """Elasticsearch refused part of a batch for a reason other than a newer version."""
 
@@ -302,6 +307,14 @@ class SearchProjection:
             docs=[{"_id": chat, "routing": tenant} for chat, tenant in wanted.items()],
             source=["owner_id", "created_at", "position"],
         )
+        failed = [doc for doc in response["docs"] if "error" in doc]
+        if failed:
+            # A shard that is not available yet (Elasticsearch just restarted) answers its
+            # documents with an error, not "not found": taking that for a deleted chat would drop
+            # this batch's messages for good. Fail the batch; the follower retries it.
+            raise ShardsUnavailable(
+                f"{len(failed)} chat document(s) unreadable: {failed[0]['error']}"
+            )
         return {
             doc["_id"]: ChatFacts(
                 doc["_source"]["owner_id"], doc["_source"]["created_at"], doc["_source"]["position"]
@@ -337,6 +350,11 @@ class SearchProjection:
                 source=False,
                 track_total_hits=False,
             )
+            shards = response.get("_shards", {})
+            if shards.get("failed"):
+                # Partial results (a shard not available yet) would leave documents of a
+                # deleted chat or an erased user behind: fail the batch, the follower retries.
+                raise ShardsUnavailable(f"the search for documents to delete was partial: {shards}")
             hits = response["hits"]["hits"]
             actions += [
                 {
