@@ -5,7 +5,6 @@ RATE_LIMITED (with `retryAfterSeconds`)."""
 import functools
 import logging
 import math
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +34,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 
 from api.context import ParleyContext
 from domain.errors import NotAuthenticated, ParleyError, RateLimited
+from infra.lru import Lru
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,29 +83,10 @@ def _coded(rule: type[ValidationRule]) -> type[ValidationRule]:
     return Coded
 
 
-class _ParsedDocuments:
-    """Parsed documents by query text (and token limit): clients send the same few documents
-    again and again, and parsing one costs more than running it. Only successful parses are
-    kept, so a document over the limits gets its coded error every time."""
-
-    def __init__(self, maxsize: int) -> None:
-        self._maxsize = maxsize
-        self._documents: OrderedDict[tuple[str | None, int | None], DocumentNode] = OrderedDict()
-
-    def get(self, key: tuple[str | None, int | None]) -> DocumentNode | None:
-        document = self._documents.get(key)
-        if document is not None:
-            self._documents.move_to_end(key)
-        return document
-
-    def put(self, key: tuple[str | None, int | None], document: DocumentNode) -> None:
-        self._documents[key] = document
-        self._documents.move_to_end(key)
-        while len(self._documents) > self._maxsize:
-            self._documents.popitem(last=False)
-
-
-_PARSED = _ParsedDocuments(512)
+_PARSED: Lru[tuple[str | None, int | None], DocumentNode] = Lru(512)
+"""Parsed documents by query text (and token limit): clients send the same few documents again
+and again, and parsing one costs more than running it. Only successful parses are kept, so a
+document over the limits gets its coded error every time."""
 
 
 class OperationLimits(SchemaExtension):

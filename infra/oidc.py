@@ -13,7 +13,6 @@ import logging
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote_plus
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from domain.errors import InvalidInput, NotAuthenticated, ParleyError, RateLimited
 from domain.tenant import check_web_url
+from infra.lru import Lru
 
 log = logging.getLogger(__name__)
 
@@ -84,29 +84,6 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class _TtlCache:
-    """A small LRU of values that expire."""
-
-    def __init__(self, ttl: float, max_entries: int) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-
-    def get(self, key: str) -> Any | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            self._entries.pop(key, None)
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
-
-    def put(self, key: str, value: Any) -> None:
-        self._entries[key] = (time.monotonic() + self.ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-
 class Issuers:
     """The OpenID Connect issuers tenants trust: discovery, code exchange, ID token checks."""
 
@@ -118,18 +95,19 @@ class Issuers:
         max_issuers: int = 256,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._discovery = _TtlCache(cache_seconds, max_issuers)
-        self._keys = _TtlCache(cache_seconds, max_issuers)
+        self._cache_seconds = cache_seconds
+        self._discovery: Lru[str, Discovery] = Lru(max_issuers)
+        self._keys: Lru[str, list[tuple[str | None, jwt.PyJWK]]] = Lru(max_issuers)
         self._timeout = timeout_seconds
         self._transport = transport
 
     async def discover(self, issuer: str) -> Discovery:
         cached = self._discovery.get(issuer)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         doc = await self._get_json(issuer.rstrip("/") + "/.well-known/openid-configuration")
         discovery = _parse_discovery(doc, issuer)
-        self._discovery.put(issuer, discovery)
+        self._discovery.put(issuer, discovery, ttl=self._cache_seconds)
         return discovery
 
     async def exchange_code(
@@ -202,9 +180,9 @@ class Issuers:
     ) -> list[tuple[str | None, jwt.PyJWK]]:
         cached = None if refresh else self._keys.get(discovery.jwks_uri)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         keys = _parse_jwks(await self._get_json(discovery.jwks_uri))
-        self._keys.put(discovery.jwks_uri, keys)
+        self._keys.put(discovery.jwks_uri, keys, ttl=self._cache_seconds)
         return keys
 
     def _client(self) -> httpx.AsyncClient:

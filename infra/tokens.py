@@ -3,10 +3,8 @@
 
 import os
 import secrets
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +12,8 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 import jwt
+
+from infra.lru import Lru
 
 VERIFIED_TOKENS_CACHED = 10_000
 
@@ -60,8 +60,7 @@ class TokenService:
         self._access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self._leeway = leeway
-        self._verified: OrderedDict[str, tuple[str, Claims]] = OrderedDict()
-        self._verified_lock = threading.Lock()
+        self._verified: Lru[str, tuple[str, Claims]] = Lru(VERIFIED_TOKENS_CACHED)
 
     def issue(
         self,
@@ -107,10 +106,7 @@ class TokenService:
         signature included): a client sends the same token with every request for its lifetime,
         and an Ed25519 verification is the dearest part of one. The cache still refuses it once
         expired or once its signing key is retired."""
-        with self._verified_lock:
-            known = self._verified.get(token)
-            if known is not None:
-                self._verified.move_to_end(token)
+        known = self._verified.get(token)
         if known is not None:
             kid, claims = known
             if (
@@ -120,10 +116,7 @@ class TokenService:
             ):
                 return claims
         claims, kid = self._verify(token, token_type)
-        with self._verified_lock:
-            self._verified[token] = (kid, claims)
-            while len(self._verified) > VERIFIED_TOKENS_CACHED:
-                self._verified.popitem(last=False)
+        self._verified.put(token, (kid, claims))
         return claims
 
     def _verify(self, token: str, token_type: str) -> tuple[Claims, str]:

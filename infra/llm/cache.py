@@ -8,14 +8,12 @@ otherwise a bounded in-process LRU."""
 import hashlib
 import json
 import logging
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Protocol
 from uuid import UUID
 
 from infra.llm.base import ChatTurn, GenerationParams
+from infra.lru import Lru
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +54,13 @@ class ResponseCache(Protocol):
 
 class MemoryCache:
     def __init__(self, max_entries: int = 10_000) -> None:
-        self._entries: OrderedDict[str, tuple[float, CachedReply]] = OrderedDict()
-        self._max = max_entries
-        self._lock = threading.Lock()
+        self._entries: Lru[str, CachedReply] = Lru(max_entries)
 
     def get(self, key: str) -> CachedReply | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                return None
-            expires, reply = found
-            if expires < time.monotonic():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return reply
+        return self._entries.get(key)
 
     def put(self, key: str, reply: CachedReply, ttl_seconds: int) -> None:
-        with self._lock:
-            self._entries[key] = (time.monotonic() + ttl_seconds, reply)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+        self._entries.put(key, reply, ttl=ttl_seconds)
 
 
 class RedisCache:
