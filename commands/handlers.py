@@ -613,14 +613,9 @@ class CommandHandlers:
 
         return self._run("change_password", attempt, retry=True, key=actor.user_id)
 
-    def active_user(self, actor: Actor, *, readonly: bool = False) -> User:
-        """The caller's own aggregate; no action by a deactivated (or vanished) user.
-        `readonly`: only to be looked at (see EventStore.get_or_none)."""
-        user = self.store.get_or_none(actor.user_id, readonly=readonly)
-        if not isinstance(user, User) or user.tenant_id != actor.tenant_id:
-            raise NotAuthenticated("unknown user")
-        user.ensure_active()
-        return user
+    def active_user(self, actor: Actor) -> User:
+        """The caller's own aggregate, to change; no action by a deactivated (or vanished) user."""
+        return _active(actor, self.store.get_or_none(actor.user_id))
 
     def acting(self, actor: Actor) -> Actor:
         """The caller as they are now: active, in an active tenant, with their current role.
@@ -643,9 +638,7 @@ class CommandHandlers:
         return self._current(actor, user, tenant), target
 
     def _current(self, actor: Actor, user: Any, tenant: Any) -> Actor:
-        if not isinstance(user, User) or user.tenant_id != actor.tenant_id:
-            raise NotAuthenticated("unknown user")
-        user.ensure_active()
+        user = _active(actor, user)
         if not isinstance(tenant, Tenant) or not tenant.active:
             raise NotAllowed("tenant is deactivated")
         # Who the events of this command name; only commands run through _run, which resets it
@@ -892,6 +885,14 @@ class CommandHandlers:
             CURRENT_ACTOR.reset(actor_token)
             COMMANDS.labels(name, outcome).inc()
             COMMAND_DURATION.labels(name).observe(time.perf_counter() - started)
+
+
+def _active(actor: Actor, user: Any) -> User:
+    """`user` if it is the caller's own, active aggregate."""
+    if not isinstance(user, User) or user.tenant_id != actor.tenant_id:
+        raise NotAuthenticated("unknown user")
+    user.ensure_active()
+    return user
 
 
 def _limits(current: Limits, cmd: ChangeTenantSettings) -> Limits | None:
