@@ -38,13 +38,17 @@ class Conflict(ParleyError):
     code = "CONFLICT"
 
 
-class RateLimited(ParleyError):
-    code = "RATE_LIMITED"
+class Retryable(ParleyError):
+    """An error that tells the client when to try again (`retryAfterSeconds`, whole seconds)."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         if retry_after is not None:
             self.extensions["retryAfterSeconds"] = max(1, math.ceil(retry_after))
+
+
+class RateLimited(Retryable):
+    code = "RATE_LIMITED"
 
 
 class QuotaExceeded(ParleyError):
@@ -59,14 +63,10 @@ class SearchUnavailable(ParleyError):
     code = "UNAVAILABLE"
 
 
-class ReadModelsBusy(ParleyError):
+class ReadModelsBusy(Retryable):
     """Every read connection stayed busy for longer than a query may wait; retry shortly."""
 
     code = "UNAVAILABLE"
-
-    def __init__(self, message: str, retry_after: float = 1) -> None:
-        super().__init__(message)
-        self.extensions["retryAfterSeconds"] = max(1, math.ceil(retry_after))
 
 
 class ReadModelTimeout(ParleyError):
