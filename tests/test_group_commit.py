@@ -30,7 +30,9 @@ def target(postgres_url: str) -> PostgresTarget:
     return fresh_database(postgres_url)
 
 
-def grouped_store(target: PostgresTarget, window_ms: float = 0.0) -> EventStore:
+def grouped_store(
+    target: PostgresTarget, window_ms: float = 0.0, aggregate_cache: int = 0
+) -> EventStore:
     return open_event_store(
         target,
         create_tables=False,
@@ -38,6 +40,7 @@ def grouped_store(target: PostgresTarget, window_ms: float = 0.0) -> EventStore:
         keys=data_keys(target),
         group_commit=True,
         group_commit_window_ms=window_ms,
+        aggregate_cache=aggregate_cache,
     )
 
 
@@ -243,23 +246,12 @@ def test_a_process_killed_mid_batch_loses_only_unacknowledged_saves(
         reader.close()
 
 
-def cached_store(target: PostgresTarget) -> EventStore:
-    return open_event_store(
-        target,
-        create_tables=False,
-        pool_size=4,
-        keys=data_keys(target),
-        group_commit=True,
-        aggregate_cache=100,
-    )
-
-
 def test_load_reads_what_another_process_wrote_since_it_cached_each_aggregate(
     target: PostgresTarget,
 ) -> None:
     """`EventStore.load` fast-forwards every cached aggregate in one query: nothing another
     writer recorded since is missed, and read-only loads share the cached object."""
-    ours, theirs = cached_store(target), cached_store(target)
+    ours, theirs = (grouped_store(target, aggregate_cache=100) for _ in range(2))
     try:
         chats = [new_chat(ours, f"chat {n}") for n in range(3)]
         first = ours.load(*((c, True) for c in chats))  # now cached, version 1 each

@@ -6,7 +6,8 @@ projection has caught up we query the rm_* tables as `parley_reader` with no WHE
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from uuid import UUID
 
@@ -231,14 +232,21 @@ def test_reader_role_cannot_read_the_event_log(reader: psycopg.Connection) -> No
 # -- the query side's own API ---------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def reading(target: PostgresTarget, size: int, **options: float) -> AsyncIterator[ReadModels]:
+    """The query side over a pool of its own that logs in as the reader, closed afterwards."""
+    pool = await open_reader_pool(reader_login(target), size=size)
+    try:
+        yield ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT, **options)
+    finally:
+        await pool.close()
+
+
 async def test_read_models_hide_first_tenants_rows_from_second_tenant(
     pg_target: PostgresTarget, two_tenants: tuple[TenantData, TenantData]
 ) -> None:
     a, b = two_tenants
-    pool = await open_reader_pool(reader_login(pg_target), size=2)
-    try:
-        reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT)
-
+    async with reading(pg_target, size=2) as reads:
         assert await reads.chat(b.tenant_id, a.chat_id) is None
         assert await reads.messages(b.tenant_id, a.chat_id, first=100, after_seq=None) == []
         assert await reads.message(b.tenant_id, a.message_id) is None
@@ -252,57 +260,43 @@ async def test_read_models_hide_first_tenants_rows_from_second_tenant(
         messages = await reads.messages(a.tenant_id, a.chat_id, first=100, after_seq=None)
         assert a.message_id in {m["message_id"] for m in messages}
         assert {m["tenant_id"] for m in messages} == {a.tenant_id}
-    finally:
-        await pool.close()
 
 
 async def test_read_models_transaction_is_read_only_and_scoped_to_one_tenant(
     pg_target: PostgresTarget, two_tenants: tuple[TenantData, TenantData]
 ) -> None:
     a, b = two_tenants
-    pool = await open_reader_pool(reader_login(pg_target), size=2)
-    try:
-        reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT)
+    async with reading(pg_target, size=2) as reads:
         async with reads.tenant(b.tenant_id) as conn:
             cur = await conn.execute("SELECT tenant_id FROM rm_chats")  # no tenant filter
             assert {r["tenant_id"] for r in await cur.fetchall()} == {b.tenant_id}
         with pytest.raises(errors.ReadOnlySqlTransaction):
             async with reads.tenant(a.tenant_id) as conn:
                 await conn.execute("UPDATE rm_chats SET title = 'x' WHERE false")
-    finally:
-        await pool.close()
 
 
 async def test_user_and_chat_read_together_stay_in_one_tenant(
     pg_target: PostgresTarget, two_tenants: tuple[TenantData, TenantData]
 ) -> None:
     a, b = two_tenants
-    pool = await open_reader_pool(reader_login(pg_target), size=1)
-    try:
-        reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT)
+    async with reading(pg_target, size=1) as reads:
         assert await reads.user_and_chat(b.tenant_id, a.admin_id, a.chat_id) == (None, None)
         user, chat = await reads.user_and_chat(a.tenant_id, a.admin_id, a.chat_id)
         assert user is not None and user["user_id"] == a.admin_id and user["tenant_active"]
         assert chat is not None and chat["chat_id"] == a.chat_id
-    finally:
-        await pool.close()
 
 
 async def test_an_exhausted_read_pool_answers_unavailable_then_recovers(
     pg_target: PostgresTarget, two_tenants: tuple[TenantData, TenantData]
 ) -> None:
     a, _ = two_tenants
-    pool = await open_reader_pool(reader_login(pg_target), size=1)
-    try:
-        reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT, checkout_timeout=0.2)
+    async with reading(pg_target, size=1, checkout_timeout=0.2) as reads:
         async with reads.tenant(a.tenant_id):  # holds the only connection
             with pytest.raises(ReadModelsBusy) as refused:
                 await reads.chat(a.tenant_id, a.chat_id)
         assert refused.value.code == "UNAVAILABLE"
         assert refused.value.extensions["retryAfterSeconds"] >= 1
         assert await reads.chat(a.tenant_id, a.chat_id) is not None
-    finally:
-        await pool.close()
 
 
 async def test_a_read_connection_killed_while_idle_is_replaced_not_handed_out(
@@ -313,16 +307,12 @@ async def test_a_read_connection_killed_while_idle_is_replaced_not_handed_out(
     """A database restart kills idle pooled connections; the next query must not fail on one."""
     a, _ = two_tenants
     monkeypatch.setattr(read_models_module, "IDLE_BEFORE_CHECK", 0.0)
-    pool = await open_reader_pool(reader_login(pg_target), size=1)
-    try:
-        reads = ReadModels(pool, wait_timeout=CATCH_UP_TIMEOUT)
+    async with reading(pg_target, size=1) as reads:
         async with reads.tenant(a.tenant_id) as conn:
             pid = conn.info.backend_pid
         with psycopg.connect(pg_target.conninfo(), autocommit=True) as owner:
             owner.execute("SELECT pg_terminate_backend(%s)", (pid,))
         assert await reads.chat(a.tenant_id, a.chat_id) is not None
-    finally:
-        await pool.close()
 
 
 async def test_query_pool_logs_in_as_the_reader_and_cannot_reset_its_role(read_models) -> None:
