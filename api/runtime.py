@@ -395,7 +395,9 @@ class Runtime:
             self._es_async = AsyncElasticsearch(
                 s.elasticsearch_url, node_class=HttpxAsyncHttpNode, request_timeout=10
             )
-            self.search = ElasticsearchSearch(self._es_async, s.elasticsearch_index)
+            self.search = ElasticsearchSearch(
+                self._es_async, s.elasticsearch_index, snapshot_seconds=s.search_cursor_seconds
+            )
         else:
             self.search = PostgresSearch(self.read_models)
 

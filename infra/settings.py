@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     )
     elasticsearch_shards: int = 1
     elasticsearch_replicas: int = 0
+    search_cursor_seconds: int = Field(
+        default=300,
+        gt=0,
+        description="Elasticsearch search pages read one snapshot of the index (a point in time) "
+        "for this long after the last page fetched; an older cursor continues on a new snapshot.",
+    )
     services_dir: Path = Field(
         default=Path(".services"),
         description="Where `parley services` keeps the servers it runs (data, logs, pids).",

@@ -117,15 +117,26 @@ def _aware(ts: datetime | None) -> datetime | None:
 
 # -- cursors ---------------------------------------------------------------------------------------
 # A cursor is the (score, position) of the last hit, tagged with its adapter so that a cursor from
-# one engine is refused by the other instead of silently paging wrongly.
+# one engine is refused by the other instead of silently paging wrongly. Elasticsearch cursors also
+# carry the id of the snapshot (point in time) their search reads.
 
 
-def encode_cursor(adapter: str, score: float, position: int) -> str:
-    raw = json.dumps([adapter, score, position], separators=(",", ":"))
+@dataclass(frozen=True)
+class Cursor:
+    score: float
+    position: int
+    snapshot: str | None = None
+
+
+def encode_cursor(adapter: str, score: float, position: int, snapshot: str | None = None) -> str:
+    fields: list[Any] = [adapter, score, position]
+    if snapshot is not None:
+        fields.append(snapshot)
+    raw = json.dumps(fields, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def decode_cursor(adapter: str, cursor: str | None) -> tuple[float, int] | None:
+def decode_cursor(adapter: str, cursor: str | None) -> Cursor | None:
     if cursor is None:
         return None
     try:
@@ -133,14 +144,18 @@ def decode_cursor(adapter: str, cursor: str | None) -> tuple[float, int] | None:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("invalid cursor") from None
     match value:
-        case [str() as tag, int() | float() as score, int() as position] if (
+        case [str() as tag, int() | float() as score, int() as position, *rest] if (
             tag == adapter
             and not isinstance(score, bool)
             and not isinstance(position, bool)
             and math.isfinite(score)
             and 0 <= position < 2**63
         ):
-            return float(score), position
+            match rest:
+                case []:
+                    return Cursor(float(score), position)
+                case [str() as snapshot] if adapter == ElasticsearchSearch.adapter and snapshot:
+                    return Cursor(float(score), position, snapshot)
     raise InvalidInput("invalid cursor")
 
 
@@ -223,8 +238,8 @@ class PostgresSearch:
             "role": None if q.role is None else q.role.value,
             "from": q.from_ts,
             "to": q.to_ts,
-            "after_score": None if after is None else after[0],
-            "after_position": None if after is None else after[1],
+            "after_score": None if after is None else after.score,
+            "after_position": None if after is None else after.position,
             "limit": q.first + 1,
             "marks": _START + _STOP + _FRAGMENTS,
             "title_headline": _TITLE_HEADLINE,
@@ -292,13 +307,23 @@ def tenant_scope(actor: Actor) -> list[dict[str, Any]]:
 
 
 class ElasticsearchSearch:
-    """Search over the Elasticsearch index (when PARLEY_ELASTICSEARCH_URL is set)."""
+    """Search over the Elasticsearch index (when PARLEY_ELASTICSEARCH_URL is set).
+
+    Scores depend on the index's statistics (how many documents hold a word), so a page read
+    after new messages were indexed would rank earlier hits differently, and a score cursor would
+    then repeat or skip hits. Every page of one search therefore reads the snapshot (point in
+    time) its first page opened: the cursors carry its id, each page extends it by
+    `snapshot_seconds`, and the last page closes it. A cursor whose snapshot is gone (expired,
+    its index replaced by a rebuild) continues from the same place on a new snapshot."""
 
     adapter = "es"
 
-    def __init__(self, client: AsyncElasticsearch, alias: str) -> None:
+    def __init__(
+        self, client: AsyncElasticsearch, alias: str, *, snapshot_seconds: int = 300
+    ) -> None:
         self._client = client
         self._alias = alias
+        self._keep_alive = f"{snapshot_seconds}s"
 
     async def search(self, actor: Actor, q: SearchQuery) -> SearchPage:
         q = check_query(q)
@@ -330,35 +355,71 @@ class ElasticsearchSearch:
                 "filter": filters,
             }
         }
+        request = {
+            "query": query,
+            "sort": [{"_score": "desc"}, {"position": "desc"}],
+            "search_after": None if after is None else [after.score, after.position],
+            "size": q.first + 1,
+            "source": {"includes": _SOURCE_FIELDS},
+            "highlight": _HIGHLIGHT,
+            "track_total_hits": False,
+        }
         try:
-            response = await self._client.search(
-                index=self._alias,
-                routing=str(actor.tenant_id),
-                query=query,
-                sort=[{"_score": "desc"}, {"position": "desc"}],
-                search_after=list(after) if after is not None else None,
-                size=q.first + 1,
-                source={"includes": _SOURCE_FIELDS},
-                highlight=_HIGHLIGHT,
-                track_total_hits=False,
-            )
-            raw = response["hits"]["hits"]
+            snapshot, raw = await self._page(actor, after, request)
             page = raw[: q.first]
+            if any(not h["_index"].startswith(f"{self._alias}-v") for h in page):
+                raise InvalidInput("invalid cursor")  # a forged snapshot id naming another index
             titles = await self._chat_titles(actor, {h["_source"]["chat_id"] for h in page})
+            if len(raw) <= q.first:
+                await self._close(snapshot)
         except (ApiError, TransportError) as e:
             log.warning("search on %s failed: %s", self._alias, e)
             raise SearchUnavailable("search is unavailable at the moment; retry later") from e
         hits = [
-            _es_hit(h, titles[h["_source"]["chat_id"]])
+            _es_hit(h, titles[h["_source"]["chat_id"]], snapshot)
             for h in page
             # A chat being deleted right now loses its title document first: skip its messages.
             if h["_source"]["chat_id"] in titles
         ]
+        end_cursor = None
+        if page:
+            score, position = page[-1]["sort"][:2]  # then the snapshot's own tiebreaker
+            end_cursor = encode_cursor(self.adapter, score, position, snapshot)
         return SearchPage(
             hits=hits,
-            end_cursor=encode_cursor(self.adapter, *page[-1]["sort"]) if page else None,
+            end_cursor=end_cursor,
             has_next_page=len(raw) > q.first,
         )
+
+    async def _page(
+        self, actor: Actor, after: Cursor | None, request: dict[str, Any]
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """The page's hits, read from the cursor's snapshot or a new one; and that snapshot's id."""
+        if after is not None and after.snapshot is not None:
+            try:
+                return await self._read(after.snapshot, request)
+            except ApiError as e:
+                # Expired, closed, its index replaced by a rebuild, or not an id at all.
+                log.info("search snapshot unusable (%s): continuing on a new one", e.message)
+        opened = await self._client.open_point_in_time(
+            index=self._alias, keep_alive=self._keep_alive, routing=str(actor.tenant_id)
+        )
+        return await self._read(opened["id"], request)
+
+    async def _read(
+        self, snapshot: str, request: dict[str, Any]
+    ) -> tuple[str, list[dict[str, Any]]]:
+        response = await self._client.search(
+            pit={"id": snapshot, "keep_alive": self._keep_alive}, **request
+        )
+        return response.get("pit_id", snapshot), response["hits"]["hits"]
+
+    async def _close(self, snapshot: str) -> None:
+        """Free the snapshot once its last page is read (else it lives until it expires)."""
+        try:
+            await self._client.close_point_in_time(id=snapshot)
+        except (ApiError, TransportError) as e:
+            log.info("closing search snapshot failed (it expires on its own): %s", e)
 
     async def _chat_titles(self, actor: Actor, chat_ids: set[str]) -> dict[str, str]:
         """Current titles of the hits' chats (message documents do not copy the title, so a
@@ -386,11 +447,11 @@ class ElasticsearchSearch:
         }
 
 
-def _es_hit(hit: dict[str, Any], chat_title: str) -> SearchHit:
+def _es_hit(hit: dict[str, Any], chat_title: str, snapshot: str) -> SearchHit:
     source = hit["_source"]
     kind: HitKind = "chat_title" if source["kind"] == "chat_title" else "message"
     field = "chat_title" if kind == "chat_title" else "content"
-    score, position = hit["sort"]
+    score, position = hit["sort"][:2]
     return SearchHit(
         kind=kind,
         chat_id=UUID(source["chat_id"]),
@@ -402,5 +463,5 @@ def _es_hit(hit: dict[str, Any], chat_title: str) -> SearchHit:
         position=position,
         score=score,
         highlights=list(hit.get("highlight", {}).get(field, [])),
-        cursor=encode_cursor(ElasticsearchSearch.adapter, score, position),
+        cursor=encode_cursor(ElasticsearchSearch.adapter, score, position, snapshot),
     )

@@ -21,7 +21,7 @@ import pytest
 import strawberry
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import HttpxAsyncHttpNode
-from elasticsearch import AsyncElasticsearch, Elasticsearch
+from elasticsearch import AsyncElasticsearch, Elasticsearch, NotFoundError
 from eventsourcing.persistence import Notification
 from psycopg_pool import ConnectionPool
 from strawberry.tools import merge_types
@@ -55,6 +55,7 @@ from queries.search import (
     SearchIndex,
     SearchQuery,
     SearchUnavailable,
+    decode_cursor,
     encode_cursor,
 )
 from queries.search_schema import SearchQueries
@@ -415,6 +416,63 @@ async def test_pages_of_mixed_hits_match_one_big_page(engine: Engine, indexed: W
     assert [(h.kind, h.message_id, h.chat_id) for h in walked] == [
         (h.kind, h.message_id, h.chat_id) for h in one_page.hits
     ]
+
+
+async def test_pages_of_one_search_neither_repeat_nor_skip_while_new_matches_arrive(
+    engine: Engine, runtime: Runtime
+) -> None:
+    """New matching messages change Elasticsearch's scores (how many documents hold the word):
+    pages read after them must still continue the first page's ranking, not re-rank it."""
+    owner = create_tenant(runtime).admin
+    chat = seed_chat(runtime, owner, "Marsupials", *(f"quokka sighting {n}" for n in range(6)))
+    await engine.catch_up()
+    before = keys(await search_all(engine, owner, "quokka"))
+
+    first = await engine.search.search(owner, SearchQuery(text="quokka", first=2))
+    for n in range(20):
+        runtime.handlers.send_message(
+            SendMessage(chat_id=chat.id, content=f"quokka quokka {n}"), owner
+        )
+    await engine.catch_up()
+    walked = list(first.hits)
+    after = first.end_cursor
+    while after is not None:
+        page = await engine.search.search(owner, SearchQuery(text="quokka", first=2, after=after))
+        walked += page.hits
+        after = page.end_cursor if page.has_next_page else None
+
+    assert len(before) == 12  # six messages and their six echoed replies
+    assert before <= keys(walked)  # keys() also fails on a hit that came back twice
+
+
+async def test_the_last_page_closes_its_snapshot_and_a_cursor_outliving_it_continues(
+    es_engine: Engine, world: World, es: Elasticsearch
+) -> None:
+    w = world
+    await es_engine.catch_up()
+    query = SearchQuery(text="zephyr", chat_id=w.roadmap.id, role=MessageRole.USER, first=2)
+    pages = [await es_engine.search.search(w.alice, query)]
+    while pages[-1].has_next_page:
+        pages.append(
+            await es_engine.search.search(
+                w.alice, SearchQuery(**{**vars(query), "after": pages[-1].end_cursor})
+            )
+        )
+    snapshot = decode_cursor("es", pages[0].end_cursor)
+    assert snapshot is not None and snapshot.snapshot is not None
+    with pytest.raises(NotFoundError):  # closed by the last page
+        es.search(pit={"id": snapshot.snapshot}, size=1)
+
+    again = await es_engine.search.search(
+        w.alice, SearchQuery(**{**vars(query), "after": pages[0].end_cursor})
+    )
+    forged = encode_cursor("es", snapshot.score, snapshot.position, "bm90IGEgc25hcHNob3Q")
+    from_forged = await es_engine.search.search(
+        w.alice, SearchQuery(**{**vars(query), "after": forged})
+    )
+    assert [len(p.hits) for p in pages] == [2, 2, 1]
+    assert [h.message_id for h in again.hits] == [h.message_id for h in pages[1].hits]
+    assert [h.message_id for h in from_forged.hits] == [h.message_id for h in pages[1].hits]
 
 
 async def test_highlights_mark_every_match_with_em(engine: Engine, indexed: World) -> None:
