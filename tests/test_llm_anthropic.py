@@ -2,6 +2,7 @@
 
 import socket
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -20,16 +21,12 @@ from infra.llm.base import (
     ProviderUnavailable,
 )
 from tests.llm_fakes import anthropic as fake
+from tests.llm_fakes import harness
+from tests.llm_fakes.harness import TURNS
 from tests.llm_fakes.server import FakeProviderServer, Stream
 
 KEY = "sk-ant-test-0123456789"
 PARAMS = GenerationParams(model="claude-test")
-TURNS = [
-    ChatTurn("system", "You are terse."),
-    ChatTurn("user", "Hi"),
-    ChatTurn("assistant", "Hello."),
-    ChatTurn("user", "Name a colour."),
-]
 
 
 @pytest.fixture
@@ -43,18 +40,7 @@ def provider(server: FakeProviderServer) -> AnthropicProvider:
     return AnthropicProvider(api_key=KEY, base_url=server.url, timeout=5.0)
 
 
-def drain(
-    provider: AnthropicProvider,
-    turns: list[ChatTurn] = TURNS,
-    params: GenerationParams = PARAMS,
-    cancel: CancelToken | None = None,
-) -> tuple[list[str], Completion]:
-    """The reply's texts and its completion; checks the completion comes once, last."""
-    items = list(provider.stream(turns, params, cancel or CancelToken()))
-    *deltas, completion = items
-    assert isinstance(completion, Completion)
-    assert all(isinstance(d, Delta) for d in deltas)
-    return [d.text for d in deltas if isinstance(d, Delta)], completion
+drain = partial(harness.drain, params=PARAMS)
 
 
 def test_streams_text_deltas_then_one_completion_with_usage(
@@ -121,7 +107,7 @@ def test_sends_no_system_parameter_without_system_turns_and_uses_the_requested_m
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     server.queue(fake.reply(["Blue."]))
-    drain(provider, [ChatTurn("user", "Name a colour.")], GenerationParams("claude-x", 64))
+    drain(provider, [ChatTurn("user", "Name a colour.")], params=GenerationParams("claude-x", 64))
     [request] = server.requests
     assert "system" not in request.body
     assert request.body["max_tokens"] == 64

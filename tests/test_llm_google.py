@@ -2,6 +2,7 @@
 
 import socket
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -20,16 +21,12 @@ from infra.llm.base import (
 )
 from infra.llm.google_provider import GoogleProvider
 from tests.llm_fakes import google as fake
+from tests.llm_fakes import harness
+from tests.llm_fakes.harness import TURNS
 from tests.llm_fakes.server import FakeProviderServer, Stream
 
 KEY = "AIza-test-0123456789"
 PARAMS = GenerationParams(model="gemini-test")
-TURNS = [
-    ChatTurn("system", "You are terse."),
-    ChatTurn("user", "Hi"),
-    ChatTurn("assistant", "Hello."),
-    ChatTurn("user", "Name a colour."),
-]
 
 
 @pytest.fixture
@@ -43,18 +40,7 @@ def provider(server: FakeProviderServer) -> GoogleProvider:
     return GoogleProvider(api_key=KEY, base_url=server.url, timeout=5.0)
 
 
-def drain(
-    provider: GoogleProvider,
-    turns: list[ChatTurn] = TURNS,
-    params: GenerationParams = PARAMS,
-    cancel: CancelToken | None = None,
-) -> tuple[list[str], Completion]:
-    """The reply's texts and its completion; checks the completion comes once, last."""
-    items = list(provider.stream(turns, params, cancel or CancelToken()))
-    *deltas, completion = items
-    assert isinstance(completion, Completion)
-    assert all(isinstance(d, Delta) for d in deltas)
-    return [d.text for d in deltas if isinstance(d, Delta)], completion
+drain = partial(harness.drain, params=PARAMS)
 
 
 def test_streams_text_deltas_then_one_completion_with_usage(
@@ -96,7 +82,7 @@ def test_sends_system_turns_as_the_system_instruction_and_assistant_turns_as_mod
         ChatTurn("assistant", "Red."),
         ChatTurn("user", "Another."),
     ]
-    drain(provider, turns, GenerationParams("gemini-test", max_tokens=50, temperature=0.2))
+    drain(provider, turns, params=GenerationParams("gemini-test", max_tokens=50, temperature=0.2))
     [request] = server.requests
     assert (request.method, request.path) == (
         "POST",
