@@ -19,7 +19,8 @@ from psycopg_pool import ConnectionPool
 from domain.erased import ERASED
 from domain.tenant import DEFAULT_MODEL
 from infra.event_store import EventStore
-from infra.follower_positions import read_position, store_position
+from infra.follower_positions import store_position
+from projections.fencing import FencedProjection
 
 log = logging.getLogger(__name__)
 
@@ -194,12 +195,7 @@ LiveItem = MessageRow | ChatRemoved
 Committed = Callable[[int, list[LiveItem]], None]
 
 
-def projection_lock(conn: Connection, name: str) -> None:
-    """Serialise writers of one projection (its follower, a rebuild's final swap)."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"projection:{name}",))
-
-
-class ReadModelProjection:
+class ReadModelProjection(FencedProjection):
     """Builds the rm_* tables from the log. Position and rows commit together (exactly-once).
 
     `schema` and `name` default to the live generation; a rebuild runs another instance into
@@ -222,21 +218,9 @@ class ReadModelProjection:
         self.name = name
         self._position: int | None = None
 
-    def position(self) -> int:
-        if self._position is None:
-            with self._pool.connection() as conn:
-                self._position = read_position(conn, self.name)
-        return self._position
-
     def handle(self, batch: Sequence[Notification]) -> None:
-        with self._pool.connection() as conn, conn.transaction():
-            projection_lock(conn, self.name)
-            stored = read_position(conn, self.name)
-            if stored != self.position():
-                # Someone else moved this projection (a rebuild swapped in a new generation):
-                # drop the batch and continue from the stored position.
-                log.info("%s moved from %d to %d; re-reading", self.name, self._position, stored)
-                self._position = stored
+        with self.fenced() as conn:
+            if conn is None:  # a rebuild swapped in a new generation: continue from there
                 return
             added = self.apply(conn, batch)
         self._position = batch[-1].id

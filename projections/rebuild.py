@@ -17,12 +17,12 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from infra.event_store import EventStore
+from projections.fencing import projection_lock
 from projections.read_models import (
     PROJECTION_NAME,
     READ_SCHEMA,
     READ_SCHEMA_NEXT,
     ReadModelProjection,
-    projection_lock,
     read_model_ddl,
     security_ddl,
 )

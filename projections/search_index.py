@@ -27,8 +27,8 @@ from eventsourcing.persistence import Notification
 from psycopg_pool import ConnectionPool
 
 from infra.event_store import EventStore
-from infra.follower_positions import read_position, store_position
-from projections.read_models import projection_lock
+from infra.follower_positions import store_position
+from projections.fencing import FencedProjection
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class ChatFacts:
     position: int
 
 
-class SearchProjection:
+class SearchProjection(FencedProjection):
     """Follows the log into the search index; the position is stored after ES acknowledged."""
 
     name = PROJECTION_NAME
@@ -183,12 +183,6 @@ class SearchProjection:
         self._alias = alias
         self._position: int | None = None
 
-    def position(self) -> int:
-        if self._position is None:
-            with self._pool.connection() as conn:
-                self._position = read_position(conn, self.name)
-        return self._position
-
     def handle(self, batch: Sequence[Notification]) -> None:
         if self._create is not None and self.position() == 0:
             # Here, not at start-up: Elasticsearch being down must not stop the process, and
@@ -200,19 +194,13 @@ class SearchProjection:
             self._create = None
         # The transaction holds the projection's lock and commits the position only after
         # Elasticsearch acknowledged the batch (a rebuild's swap waits for it, or fences it).
-        with self._pool.connection() as conn, conn.transaction():
-            projection_lock(conn, self.name)
-            stored = read_position(conn, self.name)
-            if stored != self.position():
-                # Someone else moved this projection (a rebuild swapped in a new index): drop
-                # the batch and continue from the stored position.
-                log.info("%s moved from %d to %d; re-reading", self.name, self._position, stored)
-                self._position = stored
+        with self.fenced() as conn:
+            if conn is None:  # a rebuild swapped in a new index: continue from there
                 return
             self._index_batch(batch)
             store_position(conn, self.name, batch[-1].id)
         # store_position never moves backwards: a replayed old batch leaves the position alone.
-        self._position = max(stored, batch[-1].id)
+        self._position = max(self.position(), batch[-1].id)
 
     def index(self, batch: Sequence[Notification]) -> None:
         """Index a batch without touching the position (a rebuild's swap, under the lock)."""
