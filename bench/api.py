@@ -18,23 +18,19 @@ bench/results/api-<time>.json.
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.database import create_scratch_database, drop_database, server_url
+from bench.database import scratch_server
 from bench.report import machine_info, now_iso, package_versions, write_result
-from infra.settings import Settings
 from tests.client import ApiClient
-from tests.conftest import Server, target_url
+from tests.conftest import Server
 
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
 START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
@@ -148,35 +144,21 @@ async def measure(server: Server, scenarios: dict[str, list[dict[str, Any]]], op
 
 def main(argv: Sequence[str]) -> int:
     opts = parse_options(argv)
-    settings = Settings()
-    target = create_scratch_database(server_url(settings), "parley_bench")
-    data_dir = Path(tempfile.mkdtemp(prefix="parley-bench-api-"))
-    server = Server(
-        data_dir,
-        {
-            "PARLEY_DATABASE_URL": target_url(target),
-            "PARLEY_ECHO_DELAY_MS": "0",
-            # The benchmark is one user: the per-user and per-tenant limits would measure
-            # themselves.
-            "PARLEY_USER_OPERATIONS_PER_MINUTE": "0",
-            "PARLEY_TENANT_OPERATIONS_PER_MINUTE": "0",
-        },
-    )
+    env = {
+        "PARLEY_ECHO_DELAY_MS": "0",
+        # The benchmark is one user: the per-user and per-tenant limits would measure themselves.
+        "PARLEY_USER_OPERATIONS_PER_MINUTE": "0",
+        "PARLEY_TENANT_OPERATIONS_PER_MINUTE": "0",
+    }
     started_at, load_at_start = now_iso(), os.getloadavg()
     pinned = False
-    try:
-        server.start()
+    with scratch_server("api", env, keep=opts.keep) as (server, _):
         if server.proc is not None and (os.cpu_count() or 1) >= 2:
             os.sched_setaffinity(server.proc.pid, {0})
             os.sched_setaffinity(0, {1})
             pinned = True
         scenarios = prepare(server, opts)
         results = asyncio.run(measure(server, scenarios, opts))
-    finally:
-        server.stop()
-        if not opts.keep:
-            drop_database(target)
-            shutil.rmtree(data_dir, ignore_errors=True)
     print(f"{'scenario':<22}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for r in results:
         print(

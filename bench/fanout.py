@@ -18,25 +18,21 @@ import asyncio
 import json
 import os
 import resource
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from bench.database import create_scratch_database, drop_database, server_url
+from bench.database import scratch_server
 from bench.report import machine_info, now_iso, package_versions, write_result
-from infra.settings import Settings
 from tests.client import ApiClient
-from tests.conftest import Server, target_url
+from tests.conftest import Server
 
 START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
@@ -234,24 +230,15 @@ def main(argv: Sequence[str]) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = min(hard, max(soft, 4 * opts.clients + 1000))
     resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))  # inherited by the server too
-    settings = Settings()
-    target = create_scratch_database(server_url(settings), "parley_bench")
-    data_dir = Path(tempfile.mkdtemp(prefix="parley-bench-fanout-"))
-    server = Server(
-        data_dir,
-        {
-            "PARLEY_DATABASE_URL": target_url(target),
-            "PARLEY_ECHO_DELAY_MS": "1",
-            "PARLEY_USER_OPERATIONS_PER_MINUTE": "0",
-            "PARLEY_TENANT_OPERATIONS_PER_MINUTE": "0",
-            "PARLEY_WS_MAX_CONNECTIONS_PER_USER": str(opts.clients + 10),
-            "PARLEY_SUBSCRIPTION_RECHECK_SECONDS": str(opts.recheck_seconds),
-        },
-    )
+    env = {
+        "PARLEY_ECHO_DELAY_MS": "1",
+        "PARLEY_USER_OPERATIONS_PER_MINUTE": "0",
+        "PARLEY_TENANT_OPERATIONS_PER_MINUTE": "0",
+        "PARLEY_WS_MAX_CONNECTIONS_PER_USER": str(opts.clients + 10),
+        "PARLEY_SUBSCRIPTION_RECHECK_SECONDS": str(opts.recheck_seconds),
+    }
     started_at, load_at_start = now_iso(), os.getloadavg()
-    figures: dict[str, Any] = {}
-    try:
-        server.start()
+    with scratch_server("fanout", env, keep=opts.keep) as (server, _):
         tenant = server.create_tenant()
         admin = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
         assert admin.token is not None
@@ -260,11 +247,6 @@ def main(argv: Sequence[str]) -> int:
         admin = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
         assert admin.token is not None
         figures = asyncio.run(run(opts, server, admin.token, chats))
-    finally:
-        server.stop()
-        if not opts.keep:
-            drop_database(target)
-            shutil.rmtree(data_dir, ignore_errors=True)
     shown = {k: v for k, v in figures.items() if k != "errors"}
     for key, value in shown.items():
         print(f"{key:<26}{value}")

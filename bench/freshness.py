@@ -18,28 +18,26 @@ bench/results/freshness-<time>.json.
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
-from bench.database import create_scratch_database, drop_database, server_url
+from bench.database import scratch_server
 from bench.report import machine_info, now_iso, package_versions, write_result
+from infra.postgres import PostgresTarget
 from infra.services.registry import build_services
 from infra.settings import Settings
 from tests.client import ApiClient
-from tests.conftest import Server, target_url
+from tests.conftest import Server
 
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
 START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId } }"
@@ -180,38 +178,22 @@ def figures(watch: Watch, sent: int) -> list[Figures]:
     return out
 
 
-def main(argv: Sequence[str]) -> int:
-    opts = parse_options(argv)
-    settings = Settings()
-    services = build_services(settings)
-    kafka = (
-        settings.kafka_bootstrap_servers
-        or services["kafka"].env()["PARLEY_KAFKA_BOOTSTRAP_SERVERS"]
-    )
-    es_url = (
-        settings.elasticsearch_url or services["elasticsearch"].env()["PARLEY_ELASTICSEARCH_URL"]
-    )
-    target = create_scratch_database(server_url(settings), "parley_bench")
-    run = uuid.uuid4().hex[:8]
-    topic, index = f"bench-{run}.events", f"parley-bench-{run}"
-    data_dir = Path(tempfile.mkdtemp(prefix="parley-bench-freshness-"))
-    server = Server(
-        data_dir,
-        {
-            "PARLEY_DATABASE_URL": target_url(target),
-            "PARLEY_KAFKA_BOOTSTRAP_SERVERS": kafka,
-            "PARLEY_KAFKA_TOPIC": topic,
-            "PARLEY_KAFKA_CHECKPOINT_TOPIC": f"{topic}.checkpoints",
-            "PARLEY_ELASTICSEARCH_URL": es_url,
-            "PARLEY_ELASTICSEARCH_INDEX": index,
-            "PARLEY_ECHO_DELAY_MS": "1",
-        },
-    )
-    started_at, load_at_start = now_iso(), os.getloadavg()
-    watch = Watch()
+@dataclass(frozen=True)
+class Sinks:
+    kafka: str
+    topic: str
+    elasticsearch: str
+    index: str
+
+
+def send_and_watch(
+    opts: Options, server: Server, target: PostgresTarget, watch: Watch, sinks: Sinks
+) -> int:
+    """Send the messages at the fixed rate, noting each acknowledgement, while threads watch
+    for them in every sink; the number sent."""
+    kafka, topic, es_url, index = sinks.kafka, sinks.topic, sinks.elasticsearch, sinks.index
     sent = 0
     try:
-        server.start()
         tenant = server.create_tenant()
         client = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
         chat = client.run(START, {"i": {"title": "freshness"}})["startChat"]["chatId"]
@@ -233,7 +215,10 @@ def main(argv: Sequence[str]) -> int:
             time.sleep(max(0.0, due - time.perf_counter()))
             body = http.post(
                 f"{server.url}/graphql",
-                json={"query": SEND, "variables": {"i": {"chatId": chat, "content": f"m{n}"}}},
+                json={
+                    "query": SEND,
+                    "variables": {"i": {"chatId": chat, "content": f"m{n}"}},
+                },
             ).json()
             acked = time.perf_counter()
             if body.get("errors"):
@@ -251,10 +236,37 @@ def main(argv: Sequence[str]) -> int:
             t.join(timeout=10)
     finally:
         watch.stop.set()
-        server.stop()
+    return sent
+
+
+def main(argv: Sequence[str]) -> int:
+    opts = parse_options(argv)
+    settings = Settings()
+    services = build_services(settings)
+    kafka = (
+        settings.kafka_bootstrap_servers
+        or services["kafka"].env()["PARLEY_KAFKA_BOOTSTRAP_SERVERS"]
+    )
+    es_url = (
+        settings.elasticsearch_url or services["elasticsearch"].env()["PARLEY_ELASTICSEARCH_URL"]
+    )
+    run = uuid.uuid4().hex[:8]
+    topic, index = f"bench-{run}.events", f"parley-bench-{run}"
+    env = {
+        "PARLEY_KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "PARLEY_KAFKA_TOPIC": topic,
+        "PARLEY_KAFKA_CHECKPOINT_TOPIC": f"{topic}.checkpoints",
+        "PARLEY_ELASTICSEARCH_URL": es_url,
+        "PARLEY_ELASTICSEARCH_INDEX": index,
+        "PARLEY_ECHO_DELAY_MS": "1",
+    }
+    started_at, load_at_start = now_iso(), os.getloadavg()
+    watch = Watch()
+    try:
+        with scratch_server("freshness", env, keep=opts.keep) as (server, target):
+            sent = send_and_watch(opts, server, target, watch, Sinks(kafka, topic, es_url, index))
+    finally:
         if not opts.keep:
-            drop_database(target)
-            shutil.rmtree(data_dir, ignore_errors=True)
             with httpx.Client(base_url=es_url, timeout=10) as es:
                 es.delete(f"/{index}*")
     results = figures(watch, sent)

@@ -17,10 +17,8 @@ import math
 import multiprocessing
 import os
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -35,13 +33,12 @@ import openai
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from bench.database import create_scratch_database, drop_database, server_url
+from bench.database import scratch_server
 from bench.projections import postgres_info
 from bench.report import machine_info, now_iso, package_versions, write_result
-from infra.postgres import PostgresTarget
 from infra.settings import Settings
 from tests.client import ApiClient
-from tests.conftest import ROOT, Server, target_url
+from tests.conftest import ROOT, Server
 
 log = logging.getLogger("bench.gateway")
 
@@ -597,13 +594,12 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
-def parley_env(opts: Options, target: PostgresTarget, upstream: Upstream) -> dict[str, str]:
+def parley_env(opts: Options, upstream: Upstream) -> dict[str, str]:
     """`parley serve` as deployed on one machine: the workers (read models, responder, audit
     ledger) in process, live events in process (no Redis), Postgres search, no Kafka."""
     return {
         "OPENAI_API_KEY": "sk-bench-" + secrets.token_hex(16),  # the fake checks nothing
         "OPENAI_BASE_URL": f"{upstream.url}/v1",
-        "PARLEY_DATABASE_URL": target_url(target),
         "PARLEY_RESPONDER_CONCURRENCY": str(opts.responder_concurrency),
     }
 
@@ -697,44 +693,26 @@ def progress(
     )
 
 
-def run(opts: Options, settings: Settings, outcome: Outcome) -> PostgresTarget:
-    target = create_scratch_database(server_url(settings), "parley_bench")
-    print(f"bench database {target.dbname} on {target.host}:{target.port}", file=sys.stderr)
-    data_dir = Path(tempfile.mkdtemp(prefix="parley-bench-gateway-"))
-    upstream: Upstream | None = None
-    server: Server | None = None
+def run(opts: Options, outcome: Outcome) -> None:
+    upstream = Upstream(opts)
+    print(f"upstream (fixed reply) at {upstream.url}", file=sys.stderr)
     try:
-        outcome.servers["postgres"] = postgres_info(target)
-        upstream = Upstream(opts)
-        print(f"upstream (fixed reply) at {upstream.url}", file=sys.stderr)
-        server = Server(data_dir, parley_env(opts, target, upstream))
-        try:
-            server.start()
-            print(f"parley serve at {server.url}, log {server.log}", file=sys.stderr)
+        with scratch_server("gateway", parley_env(opts, upstream), keep=opts.keep) as (
+            server,
+            target,
+        ):
+            outcome.servers["postgres"] = {"database": target.dbname, **postgres_info(target)}
             asyncio.run(measure(opts, server, upstream, outcome))
-        except Exception as e:
-            log.exception("the measurement stopped")
-            outcome.problems.append(f"{type(e).__name__}: {e!r}")
-            if server.log.exists():
-                tail = server.log.read_text(errors="replace").splitlines()[-20:]
-                print("parley serve's log, last lines:\n  " + "\n  ".join(tail), file=sys.stderr)
+    except Exception as e:
+        log.exception("the measurement stopped")
+        outcome.problems.append(f"{type(e).__name__}: {e!r}")
     finally:
-        if server is not None:
-            server.stop()
-        if upstream is not None:
-            upstream.stop()
-        if opts.keep:
-            print(f"kept database {target.dbname} and {data_dir}", file=sys.stderr)
-        else:
-            drop_database(target)
-            shutil.rmtree(data_dir, ignore_errors=True)
-    return target
+        upstream.stop()
 
 
 def main(argv: Sequence[str]) -> int:
     opts = parse_options(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = Settings()
     code = code_version()
     if code.get("changed_outside_bench"):
         print(
@@ -744,7 +722,7 @@ def main(argv: Sequence[str]) -> int:
         )
     started_at, load_at_start = now_iso(), os.getloadavg()
     outcome = Outcome()
-    target = run(opts, settings, outcome)
+    run(opts, outcome)
     load_at_end = os.getloadavg()
     print_report(outcome, opts)
     print(
@@ -760,7 +738,6 @@ def main(argv: Sequence[str]) -> int:
             "rounds_by_concurrency": {c: opts.rounds_at(c) for c in opts.concurrency},
             "reply_chars": len("".join(opts.pieces())),
             "model": MODEL,
-            "database": target.dbname,
             "server": "parley serve: one uvicorn process, workers in process, no Redis, Kafka "
             "or Elasticsearch; the scratch database on the PostgreSQL below",
             "upstream": "tests/llm_fakes FakeProviderServer (threads) in a process of its own, "
