@@ -232,8 +232,9 @@ async def test_a_websocket_authenticated_by_a_revoked_key_is_closed(
                     "id": "1",
                     "type": "subscribe",
                     "payload": {
-                        "query": "subscription($c: ID!) { chatEvents(chatId: $c) { __typename } }",
-                        "variables": {"c": chat["chatId"]},
+                        "query": "subscription($c: ID!, $p: Int) { chatEvents(chatId: $c, "
+                        "afterPosition: $p) { __typename } }",
+                        "variables": {"c": chat["chatId"], "p": chat["position"]},
                     },
                 }
             )

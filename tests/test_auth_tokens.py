@@ -444,8 +444,11 @@ async def test_a_live_subscription_ends_when_its_user_is_deactivated_and_others_
         init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {bearer}"}}
         await ws.send(json.dumps(init))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        query = "subscription($c: ID!) { chatEvents(chatId: $c) { __typename } }"
-        payload = {"query": query, "variables": {"c": chat["chatId"]}}
+        # afterPosition: else a subscription reaching the server before the read models hold
+        # the chat is refused NOT_FOUND.
+        query = """subscription($c: ID!, $p: Int) {
+          chatEvents(chatId: $c, afterPosition: $p) { __typename } }"""
+        payload = {"query": query, "variables": {"c": chat["chatId"], "p": chat["position"]}}
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
         return ws
 
