@@ -61,8 +61,9 @@ class Settings(BaseSettings):
     elasticsearch_shards: int = 1
     elasticsearch_replicas: int = 0
     search_cursor_seconds: int = Field(
-        default=300,
+        default=120,
         gt=0,
+        le=86_400,  # Elasticsearch's search.max_keep_alive: longer fails every search
         description="Elasticsearch search pages read one snapshot of the index (a point in time) "
         "for this long after the last page fetched; an older cursor continues on a new snapshot.",
     )

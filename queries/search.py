@@ -16,6 +16,7 @@ import html
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_LENGTH = 500
 MAX_FIRST = 100
+MAX_SNAPSHOT_ID = 4096
+"""A point-in-time id grows with the index's shards (~100 bytes each); longer is not one."""
 
 HitKind = Literal["message", "chat_title"]
 
@@ -154,7 +157,9 @@ def decode_cursor(adapter: str, cursor: str | None) -> Cursor | None:
             match rest:
                 case []:
                     return Cursor(float(score), position)
-                case [str() as snapshot] if adapter == ElasticsearchSearch.adapter and snapshot:
+                case [str() as snapshot] if (
+                    adapter == ElasticsearchSearch.adapter and 0 < len(snapshot) <= MAX_SNAPSHOT_ID
+                ):
                     return Cursor(float(score), position, snapshot)
     raise InvalidInput("invalid cursor")
 
@@ -319,11 +324,12 @@ class ElasticsearchSearch:
     adapter = "es"
 
     def __init__(
-        self, client: AsyncElasticsearch, alias: str, *, snapshot_seconds: int = 300
+        self, client: AsyncElasticsearch, alias: str, *, snapshot_seconds: int = 120
     ) -> None:
         self._client = client
         self._alias = alias
         self._keep_alive = f"{snapshot_seconds}s"
+        self._generation = re.compile(re.escape(alias) + r"-v\d+")
 
     async def search(self, actor: Actor, q: SearchQuery) -> SearchPage:
         q = check_query(q)
@@ -366,10 +372,14 @@ class ElasticsearchSearch:
         }
         try:
             snapshot, raw = await self._page(actor, after, request)
-            page = raw[: q.first]
-            if any(not h["_index"].startswith(f"{self._alias}-v") for h in page):
-                raise InvalidInput("invalid cursor")  # a forged snapshot id naming another index
-            titles = await self._chat_titles(actor, {h["_source"]["chat_id"] for h in page})
+            try:
+                page = raw[: q.first]
+                if any(not self._generation.fullmatch(h["_index"]) for h in page):
+                    raise InvalidInput("invalid cursor")  # a forged id naming another index
+                titles = await self._chat_titles(actor, {h["_source"]["chat_id"] for h in page})
+            except BaseException:
+                await self._close(snapshot)  # nobody will page on with it
+                raise
             if len(raw) <= q.first:
                 await self._close(snapshot)
         except (ApiError, TransportError) as e:
@@ -397,19 +407,29 @@ class ElasticsearchSearch:
         """The page's hits, read from the cursor's snapshot or a new one; and that snapshot's id."""
         if after is not None and after.snapshot is not None:
             try:
-                return await self._read(after.snapshot, request)
+                # Not retried by the client: a deleted index's 503 would be, three times over.
+                return await self._read(after.snapshot, request, retry=False)
             except ApiError as e:
-                # Expired, closed, its index replaced by a rebuild, or not an id at all.
+                # 404: expired or closed; 400: not an id at all; 503: its index is gone (a
+                # rebuild swapped the alias). Anything else (an overloaded cluster: 429) is
+                # answered UNAVAILABLE, so that the retried cursor keeps its snapshot.
+                if e.status_code not in (400, 404, 503):
+                    raise
                 log.info("search snapshot unusable (%s): continuing on a new one", e.message)
         opened = await self._client.open_point_in_time(
             index=self._alias, keep_alive=self._keep_alive, routing=str(actor.tenant_id)
         )
-        return await self._read(opened["id"], request)
+        try:
+            return await self._read(opened["id"], request)
+        except BaseException:
+            await self._close(opened["id"])
+            raise
 
     async def _read(
-        self, snapshot: str, request: dict[str, Any]
+        self, snapshot: str, request: dict[str, Any], *, retry: bool = True
     ) -> tuple[str, list[dict[str, Any]]]:
-        response = await self._client.search(
+        client = self._client if retry else self._client.options(retry_on_status=())
+        response = await client.search(
             pit={"id": snapshot, "keep_alive": self._keep_alive}, **request
         )
         return response.get("pit_id", snapshot), response["hits"]["hits"]
