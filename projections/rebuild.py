@@ -156,6 +156,9 @@ def rebuild_search(
         while batch := store.read(position, batch_size):
             copy.index(batch)
             position = batch[-1].id
+        # Searchable before readers arrive: else the first searches after the swap see the new
+        # index as of its last periodic refresh (up to a second behind, or empty).
+        client.indices.refresh(index=new)
         point_alias(client, alias, new)  # atomic: readers see the old index or the new one
         conn.execute(
             """INSERT INTO follower_positions (name, position) VALUES (%s, %s)

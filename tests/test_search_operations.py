@@ -140,6 +140,14 @@ async def test_rebuilding_the_search_index_under_traffic_swaps_the_alias_to_a_fu
             n += 1
             await asyncio.sleep(0.02)
 
+    # A search paged before the rebuild: its snapshot's index is deleted by the swap.
+    deadline = time.monotonic() + 10  # the index refreshes about once a second
+    while True:
+        before_rebuild = await runtime.search.search(admin, SearchQuery(text="alpha", first=10))
+        if before_rebuild.has_next_page or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert before_rebuild.has_next_page
     writer = asyncio.create_task(traffic())
     with Elasticsearch(runtime.settings.elasticsearch_url) as client:
         before = list(client.indices.get_alias(name=alias).body)
@@ -158,6 +166,10 @@ async def test_rebuilding_the_search_index_under_traffic_swaps_the_alias_to_a_fu
         assert not client.indices.exists(index=f"{alias}-v1")
         assert not client.indices.exists_alias(name=f"{alias}-rebuild")
     await wait_for_search(runtime, 30)
+    continued = await runtime.search.search(
+        admin, SearchQuery(text="alpha", first=10, after=before_rebuild.end_cursor)
+    )
+    assert len(continued.hits) == 10  # on a snapshot of the new index, not an error
     messages = len(runtime.store.repository.get(chat.id).messages)
     deadline = time.monotonic() + 10  # the index refreshes about once a second
     while True:
