@@ -14,9 +14,6 @@ process with a bound and a time to live: an erasure in another process takes eff
 import base64
 import logging
 import os
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +23,7 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from infra.lru import Lru
 from infra.master_key import MasterKey
 
 log = logging.getLogger(__name__)
@@ -75,10 +73,8 @@ class DataKeys:
         self._pool = pool
         self._owns_pool = owns_pool
         self._master = master_key
-        self._cache_size = cache_size
         self._ttl = ttl
-        self._cache: OrderedDict[UUID, tuple[bytes, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: Lru[UUID, bytes] = Lru(cache_size)
 
     @classmethod
     def standalone(cls, conninfo: str, master_key: MasterKey | None = None) -> "DataKeys":
@@ -261,23 +257,10 @@ class DataKeys:
         return base64.b64decode(self._master.open_bytes(wrapped, _context(key_id)))
 
     def _cached(self, key_id: UUID) -> bytes | None:
-        with self._lock:
-            hit = self._cache.get(key_id)
-            if hit is None:
-                return None
-            key, until = hit
-            if until < time.monotonic():
-                del self._cache[key_id]
-                return None
-            self._cache.move_to_end(key_id)
-            return key
+        return self._cache.get(key_id)
 
     def _remember(self, key_id: UUID, key: bytes) -> None:
-        with self._lock:
-            self._cache[key_id] = (key, time.monotonic() + self._ttl)
-            self._cache.move_to_end(key_id)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        self._cache.put(key_id, key, ttl=self._ttl)
 
 
 def _context(key_id: UUID) -> str:

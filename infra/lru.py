@@ -1,5 +1,5 @@
 """One bounded, thread-safe LRU map for the process-local caches (parsed documents, verified
-tokens, OIDC discovery and keys, model replies); an entry may also carry an expiry."""
+tokens, OIDC discovery and keys, model replies, data keys); an entry may also carry an expiry."""
 
 import threading
 import time
