@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from bench.database import scratch_server
 from bench.report import machine_info, now_iso, package_versions, write_result
+from bench.server import scratch_server
 from tests.client import ApiClient
 from tests.conftest import Server
 

@@ -1,14 +1,7 @@
-"""A scratch PostgreSQL database per benchmark run: created on the server, migrated, dropped;
-and `parley serve` on one."""
+"""A scratch PostgreSQL database per benchmark run: created on the server, migrated, dropped."""
 
-import shutil
-import sys
-import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -17,7 +10,6 @@ from api.runtime import migrate
 from infra.postgres import PostgresTarget
 from infra.services.postgres import PostgresService
 from infra.settings import Settings
-from tests.conftest import Server, target_url
 
 
 def server_url(settings: Settings) -> str:
@@ -50,31 +42,3 @@ def drop_database(target: PostgresTarget, maintenance_db: str = "postgres") -> N
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target.dbname))
         )
-
-
-@contextmanager
-def scratch_server(
-    name: str, env: Mapping[str, str], *, keep: bool = False
-) -> Iterator[tuple[Server, PostgresTarget]]:
-    """A started `parley serve` with `env` on a new scratch database; on the way out it is
-    stopped (its log's last lines printed if the benchmark failed) and the database and its data
-    directory are removed, unless `keep`."""
-    target = create_scratch_database(server_url(Settings()), "parley_bench")
-    data_dir = Path(tempfile.mkdtemp(prefix=f"parley-bench-{name}-"))
-    server = Server(data_dir, {**env, "PARLEY_DATABASE_URL": target_url(target)})
-    try:
-        server.start()
-        print(f"parley serve at {server.url} on database {target.dbname}", file=sys.stderr)
-        yield server, target
-    except BaseException:
-        if server.log.exists():
-            tail = server.log.read_text(errors="replace").splitlines()[-20:]
-            print("parley serve's log, last lines:\n  " + "\n  ".join(tail), file=sys.stderr)
-        raise
-    finally:
-        server.stop()
-        if keep:
-            print(f"kept database {target.dbname} and {data_dir}", file=sys.stderr)
-        else:
-            drop_database(target)
-            shutil.rmtree(data_dir, ignore_errors=True)

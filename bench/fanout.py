@@ -29,8 +29,8 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from bench.database import scratch_server
 from bench.report import machine_info, now_iso, package_versions, write_result
+from bench.server import scratch_server
 from tests.client import ApiClient
 from tests.conftest import Server
 

@@ -31,8 +31,8 @@ import httpx
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
-from bench.database import scratch_server
 from bench.report import machine_info, now_iso, package_versions, write_result
+from bench.server import scratch_server
 from infra.postgres import PostgresTarget
 from infra.services.registry import build_services
 from infra.settings import Settings

@@ -33,9 +33,9 @@ import openai
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from bench.database import scratch_server
 from bench.projections import postgres_info
 from bench.report import machine_info, now_iso, package_versions, write_result
+from bench.server import scratch_server
 from infra.settings import Settings
 from tests.client import ApiClient
 from tests.conftest import ROOT, Server

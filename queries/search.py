@@ -435,7 +435,7 @@ class ElasticsearchSearch:
         return response.get("pit_id", snapshot), response["hits"]["hits"]
 
     async def _close(self, snapshot: str) -> None:
-        """Free the snapshot once its last page is read (else it lives until it expires)."""
+        """Free a snapshot nobody will page on with (else it lives until it expires)."""
         try:
             await self._client.close_point_in_time(id=snapshot)
         except (ApiError, TransportError) as e:
