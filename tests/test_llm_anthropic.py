@@ -19,6 +19,7 @@ from infra.llm.base import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    StreamCut,
 )
 from tests.llm_fakes import anthropic as fake
 from tests.llm_fakes import harness
@@ -206,19 +207,20 @@ def test_a_stream_cut_in_the_middle_is_unavailable_after_the_text_so_far(
 ) -> None:
     server.queue(fake.reply(["One", " two", " three", " four"], cut_after=fake.TEXT_STARTS_AT + 2))
     received: list[str] = []
-    with pytest.raises(ProviderUnavailable, match="closed before the reply was complete"):
+    with pytest.raises(StreamCut) as raised:
         for item in provider.stream(TURNS, PARAMS, CancelToken()):
             assert isinstance(item, Delta)
             received.append(item.text)
+    assert raised.value.retryable
     assert received == ["One", " two"]
 
 
-def test_a_stream_that_ends_without_a_stop_reason_is_unavailable(
+def test_a_stream_that_ends_without_a_stop_reason_is_cut(
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     events = fake.message_events(["One", " two"])
     server.queue(Stream(events[: fake.TEXT_STARTS_AT + 2]))  # ends cleanly, but early
-    with pytest.raises(ProviderUnavailable, match="no stop reason"):
+    with pytest.raises(StreamCut):
         drain(provider)
 
 
@@ -285,5 +287,7 @@ def test_a_refused_connection_is_unavailable() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     provider = AnthropicProvider(api_key=KEY, base_url=f"http://127.0.0.1:{port}", timeout=2.0)
-    with pytest.raises(ProviderUnavailable, match="connection failed"):
+    with pytest.raises(ProviderUnavailable) as raised:
         drain(provider)
+    assert raised.value.retryable
+    assert not isinstance(raised.value, StreamCut)  # nothing had started

@@ -18,6 +18,7 @@ from infra.llm.base import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    StreamCut,
 )
 from infra.llm.openai_provider import AzureOpenAIProvider, OpenAIProvider
 from tests.llm_fakes import openai as wire
@@ -230,8 +231,10 @@ def test_a_server_that_cannot_be_reached_is_unavailable() -> None:
         base_url = f"{gone.url}/v1"
     provider = OpenAIProvider(api_key="sk-test-key", base_url=base_url, timeout=2.0)
 
-    with pytest.raises(ProviderUnavailable, match="connection failed"):
+    with pytest.raises(ProviderUnavailable) as raised:
         collect(provider)
+    assert raised.value.retryable
+    assert not isinstance(raised.value, StreamCut)  # nothing had started
 
 
 def test_silence_longer_than_the_timeout_is_a_timeout(server: FakeProviderServer) -> None:
@@ -248,20 +251,24 @@ def test_a_stream_cut_in_the_middle_is_unavailable_after_the_partial_text(
     server.queue(wire.chat_stream(["Hello", ", ", "world"], cut_after=3))
     texts: list[str] = []
 
-    with pytest.raises(ProviderUnavailable, match="cut after 3 chunks"):
+    with pytest.raises(StreamCut) as raised:
         collect(openai_at(server), texts=texts)
 
+    assert raised.value.retryable
     assert texts == ["Hello", ", "]
 
 
-def test_a_stream_that_ends_without_a_finish_reason_is_unavailable(
+def test_a_stream_that_ends_without_a_finish_reason_is_cut(
     server: FakeProviderServer,
 ) -> None:
     events = wire.chat_events(["Hello", " there"])[:3]  # role, two deltas; a clean end
     server.queue(Stream(events))
+    texts: list[str] = []
 
-    with pytest.raises(ProviderUnavailable, match="before a finish reason"):
-        collect(openai_at(server))
+    with pytest.raises(StreamCut):
+        collect(openai_at(server), texts=texts)
+
+    assert texts == ["Hello", " there"]
 
 
 def test_a_connection_lost_after_the_finish_reason_completes_with_estimated_usage(

@@ -20,10 +20,9 @@ from infra.llm.base import (
     Delta,
     GenerationParams,
     ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
+    StreamCut,
 )
-from infra.llm.http_errors import retry_after, status_error, transport_error
+from infra.llm.http_errors import connection_error, retry_after, status_error
 from infra.llm.turns import split_system
 
 _FINISH = {
@@ -98,7 +97,8 @@ class AnthropicProvider:
                 stream=True,
             )
         except (anthropic.APIError, httpx2.TransportError) as e:
-            raise self._error(e) from e
+            raise self._error(e, None) from e
+        deltas = 0
         with events:  # closes the response (and its connection) however we leave
             try:
                 for event in events:
@@ -111,6 +111,7 @@ class AnthropicProvider:
                         model, response_id = event.message.model, event.message.id
                     elif isinstance(event, RawContentBlockDeltaEvent):
                         if isinstance(event.delta, TextDelta) and event.delta.text:
+                            deltas += 1
                             yield Delta(event.delta.text)
                             if cancel.cancelled:  # don't wait for another event to notice
                                 stopped = True
@@ -121,13 +122,14 @@ class AnthropicProvider:
                         if event.usage.input_tokens is not None:
                             input_tokens = event.usage.input_tokens
             except (anthropic.APIError, httpx2.TransportError) as e:
-                raise self._error(e) from e
+                raise self._error(e, f"after {deltas} text deltas") from e
         if stopped:
             yield self._completion("cancelled", input_tokens, output_tokens, model, response_id)
             return
         if stop_reason is None:
-            raise ProviderUnavailable(
-                f"{self.name}: the stream ended before the reply was complete (no stop reason)"
+            raise StreamCut(
+                f"{self.name}: the stream ended before the reply was complete, after {deltas} "
+                "text deltas (no stop reason)"
             )
         yield self._completion(
             _FINISH.get(stop_reason, "stop"), input_tokens, output_tokens, model, response_id
@@ -138,14 +140,9 @@ class AnthropicProvider:
     ) -> Completion:
         return Completion(finish, input_tokens, output_tokens, self.name, model, rid)
 
-    def _error(self, error: Exception) -> ProviderError:
-        if isinstance(error, anthropic.APITimeoutError):
-            return ProviderTimeout(f"{self.name}: timed out waiting for the provider")
-        if isinstance(error, anthropic.APIConnectionError):
-            cause = error.__cause__ or error
-            return ProviderUnavailable(f"{self.name}: connection failed ({cause})")
-        if isinstance(error, httpx2.TransportError):
-            return transport_error(self.name, error)
+    def _error(self, error: Exception, cut_after: str | None) -> ProviderError:
+        if isinstance(error, anthropic.APIConnectionError | httpx2.TransportError):
+            return connection_error(self.name, error, cut_after)
         if not isinstance(error, anthropic.APIStatusError):
             return ProviderError(f"{self.name}: {error}")
         kind, text = _error_body(error.body)

@@ -71,6 +71,11 @@ class ProviderUnavailable(ProviderError):
     retryable = True
 
 
+class StreamCut(ProviderUnavailable):
+    """The reply stopped before it was complete (the connection broke, or the stream ended
+    without a finish reason): the text streamed so far stands, the rest never came."""
+
+
 @dataclass
 class CancelToken:
     """Set by `stopGeneration`; providers check it between chunks and close their stream."""

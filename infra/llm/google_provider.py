@@ -20,8 +20,9 @@ from infra.llm.base import (
     ProviderAuthError,
     ProviderError,
     ProviderUnavailable,
+    StreamCut,
 )
-from infra.llm.http_errors import retry_after, status_error, transport_error
+from infra.llm.http_errors import connection_error, retry_after, status_error, transport_cause
 from infra.llm.turns import split_system
 
 _FILTERED = {
@@ -108,8 +109,10 @@ class GoogleProvider:
                 model=params.model, contents=contents, config=config
             ),
         )
+        received = 0  # chunks: until the first, a failure is the request's, not a cut stream
         try:
             for chunk in chunks:
+                received += 1
                 if cancel.cancelled:
                     stopped = finish is None  # a finished reply stays finished
                     break
@@ -139,7 +142,7 @@ class GoogleProvider:
             genai_errors.UnknownApiResponseError,
             httpx2.TransportError,
         ) as e:
-            raise self._error(e) from e
+            raise self._error(e, f"after {received} chunks" if received else None) from e
         finally:
             # Closing the SDK's generator chain closes the HTTP response, and with it the
             # connection when the body was not read to the end.
@@ -148,8 +151,9 @@ class GoogleProvider:
             yield self._completion("cancelled", input_tokens, output_tokens, model, response_id)
             return
         if finish is None:
-            raise ProviderUnavailable(
-                f"{self.name}: the stream ended before the reply was complete (no finish reason)"
+            raise StreamCut(
+                f"{self.name}: the stream ended before the reply was complete, after {received} "
+                "chunks (no finish reason)"
             )
         yield self._completion(finish, input_tokens, output_tokens, model, response_id)
 
@@ -158,9 +162,9 @@ class GoogleProvider:
     ) -> Completion:
         return Completion(finish, input_tokens, output_tokens, self.name, model, rid)
 
-    def _error(self, error: Exception) -> ProviderError:
-        if isinstance(error, httpx2.TransportError):
-            return transport_error(self.name, error)
+    def _error(self, error: Exception, cut_after: str | None) -> ProviderError:
+        if transport_cause(error) is not None:
+            return connection_error(self.name, error, cut_after)
         if isinstance(error, genai_errors.UnknownApiResponseError):
             return ProviderUnavailable(f"{self.name}: unreadable response ({error})")
         if not isinstance(error, genai_errors.APIError):

@@ -1,8 +1,10 @@
 """From HTTP failures to the typed provider errors the router acts on.
 
-The provider SDKs raise their own errors for a bad status, but let the transport's errors
-(httpx2, which both the Anthropic and Google SDKs stream over) out of a stream's iterator
-unwrapped: a read timeout or a connection cut in the middle of a reply arrives as one of those.
+The provider SDKs raise their own errors for a bad status. A timeout or a broken connection
+reaches us from whichever layer noticed it, and which one that is changes between releases: the
+transport's own error (httpx2, which the OpenAI, Anthropic and Google SDKs all use), or an SDK's
+connection error raised `from` it. `connection_error` classifies by the transport error behind
+either, so a release that starts (or stops) wrapping cannot change what the router sees.
 """
 
 import time
@@ -18,6 +20,7 @@ from infra.llm.base import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    StreamCut,
 )
 
 
@@ -36,15 +39,38 @@ def status_error(status: int, message: str, retry_after: float | None = None) ->
     return ProviderError(message)
 
 
-def transport_error(provider: str, error: httpx2.TransportError) -> ProviderError:
-    """A timeout or a broken connection, before or during a stream."""
-    if isinstance(error, httpx2.TimeoutException):
-        return ProviderTimeout(f"{provider}: timed out waiting for the provider ({error})")
-    if isinstance(error, httpx2.RemoteProtocolError):
-        return ProviderUnavailable(
-            f"{provider}: the connection closed before the reply was complete ({error})"
+def connection_error(provider: str, error: BaseException, cut_after: str | None) -> ProviderError:
+    """A timeout or a broken connection, reported by the transport or by an SDK wrapping it.
+
+    `cut_after` says how far the reply had come (e.g. "after 3 chunks") when the stream had
+    started, and is None when the failure came before any of it: a connection that breaks in
+    the middle of a reply is a `StreamCut`, one that never delivered a reply is unavailable.
+    """
+    cause = transport_cause(error) or error
+    detail = f"{type(cause).__name__}: {cause}"
+    where = f", {cut_after}" if cut_after is not None else ""
+    if isinstance(cause, httpx2.TimeoutException):
+        return ProviderTimeout(f"{provider}: timed out waiting for the provider{where} ({detail})")
+    if cut_after is not None:
+        return StreamCut(
+            f"{provider}: the connection closed before the reply was complete{where} ({detail})"
         )
-    return ProviderUnavailable(f"{provider}: connection failed ({type(error).__name__}: {error})")
+    return ProviderUnavailable(f"{provider}: connection failed ({detail})")
+
+
+def transport_cause(error: BaseException) -> httpx2.TransportError | None:
+    """The transport's error behind `error` (itself, or what it was raised `from`), if any.
+
+    Only the explicit chain: an error merely raised while another was being handled (a status
+    error after a retried connection failure) is not caused by it."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, httpx2.TransportError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__
+    return None
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:

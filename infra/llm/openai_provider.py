@@ -13,8 +13,8 @@ Behaviour the router relies on:
   4xx → plain `ProviderError` (not retryable). An `{"error": …}` event inside the stream is mapped
   the same way, by the status its `code`/`type` stands for (`server_error` → unavailable).
 - The reply is complete once a choice carries a `finish_reason`. A stream that is cut or ends
-  before that raises `ProviderUnavailable`; deltas already yielded stay yielded (the router keeps
-  the partial text). If the connection drops *after* the finish reason, only the usage chunk is
+  before that raises `StreamCut` (a `ProviderUnavailable`; a timeout mid-stream stays a
+  `ProviderTimeout`); deltas already yielded stay yielded (the router keeps the partial text). If the connection drops *after* the finish reason, only the usage chunk is
   lost: the reply completes with estimated usage.
 - Finish reason `content_filter` with text already streamed completes with finish reason
   `content_filter` and the real usage (the partial reply is kept and billed); with no text at all
@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
@@ -48,10 +49,10 @@ from infra.llm.base import (
     GenerationParams,
     ProviderAuthError,
     ProviderError,
-    ProviderTimeout,
     ProviderUnavailable,
+    StreamCut,
 )
-from infra.llm.http_errors import retry_after, status_error
+from infra.llm.http_errors import connection_error, retry_after, status_error
 
 MaxTokensParam = Literal["max_completion_tokens", "max_tokens"]
 
@@ -102,7 +103,7 @@ class ChatCompletionsProvider:
                 max_tokens=self._limit(params, "max_tokens"),
                 max_completion_tokens=self._limit(params, "max_completion_tokens"),
             )
-        except openai.APIError as e:
+        except (openai.APIError, httpx2.TransportError) as e:
             raise _typed(self.name, e) from e
         try:
             for chunk in upstream:
@@ -113,9 +114,9 @@ class ChatCompletionsProvider:
                     yield Delta(text)
                     if cancel.cancelled:
                         break  # do not wait for the next chunk
-        except openai.APIConnectionError as e:
+        except (openai.APIConnectionError, httpx2.TransportError) as e:
             if reply.finish_reason is None:
-                raise _cut(self.name, reply, e) from e
+                raise connection_error(self.name, e, reply.progress()) from e
             # The reply had finished; only the usage chunk was lost, so usage is estimated.
         except openai.APIError as e:
             raise _typed(self.name, e) from e
@@ -134,7 +135,10 @@ class ChatCompletionsProvider:
 
     def _completion(self, reply: "_Reply", params: GenerationParams, cancelled: bool) -> Completion:
         if reply.finish_reason is None and not cancelled:
-            raise _cut(self.name, reply, None)
+            raise StreamCut(
+                f"{self.name}: the stream ended before the reply was complete, "
+                f"{reply.progress()} (no finish reason)"
+            )
         if reply.finish_reason == "content_filter" and not reply.content_chunks:
             raise ContentFiltered(f"{self.name}: the reply was withheld by the content filter")
         if reply.finish_reason is None:
@@ -255,6 +259,10 @@ class _Reply:
             self.content_chunks += 1
         return text
 
+    def progress(self) -> str:
+        """How far the stream came, for error messages."""
+        return f"after {self.chunks} chunks ({self.content_chunks} with text)"
+
 
 def _message(turn: ChatTurn) -> ChatCompletionMessageParam:
     if turn.role == "system":
@@ -271,22 +279,11 @@ def _estimate_tokens(turns: list[ChatTurn]) -> int:
     return math.ceil(sum(len(turn.content) for turn in turns) / 4)
 
 
-def _cut(name: str, reply: _Reply, error: openai.APIConnectionError | None) -> ProviderError:
-    """The stream stopped before the reply finished."""
-    where = f"after {reply.chunks} chunks ({reply.content_chunks} with text)"
-    if isinstance(error, openai.APITimeoutError):
-        return ProviderTimeout(f"{name}: no data within the read timeout, {where}")
-    cause = f": {type(error.__cause__).__name__}: {error.__cause__}" if error else ""
-    return ProviderUnavailable(f"{name}: the stream was cut {where}, before a finish reason{cause}")
-
-
-def _typed(name: str, error: openai.APIError) -> ProviderError:
-    """The typed error for an SDK error: an HTTP error response or an error event in the stream."""
-    if isinstance(error, openai.APITimeoutError):
-        return ProviderTimeout(f"{name}: request timed out")
-    if isinstance(error, openai.APIConnectionError):
-        cause = error.__cause__
-        return ProviderUnavailable(f"{name}: connection failed: {type(cause).__name__}: {cause}")
+def _typed(name: str, error: openai.APIError | httpx2.TransportError) -> ProviderError:
+    """The typed error for an SDK error: an HTTP error response or an error event in the stream
+    (a connection that fails before the stream starts, too)."""
+    if isinstance(error, openai.APIConnectionError | httpx2.TransportError):
+        return connection_error(name, error, None)
     body = error.body if isinstance(error.body, dict) else {}
     message = str(body.get("message") or error.message)
     code = (error.code or "").lower()
