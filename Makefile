@@ -5,14 +5,25 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every package at the version and hash the lock names, so an upstream release cannot change
+# what `make run` and `make test` install between two commits. pyproject.toml keeps the ranges
+# (for installing Parley as a library); `make lock` moves the lock within them, on purpose.
+LOCK := requirements/lock.txt
 
-.PHONY: run test lint tools check-schema install clean
+.PHONY: run test lint tools check-schema install lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $(STAMP)
+
+# The newest versions pyproject.toml allows, for every platform; commit the result on its own.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml requirements/tools.in --extra dev --universal \
+		--python-version 3.11 --generate-hashes --upgrade \
+		--custom-compile-command "make lock" -o $(LOCK)
 
 install: $(STAMP)
 
