@@ -20,10 +20,12 @@ $(STAMP): pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 # The newest versions pyproject.toml allows, for every platform; commit the result on its own.
+# requirements/runtime.txt (the container image: no dev tools) takes the same versions.
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml requirements/tools.in --universal \
+	--python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml requirements/tools.in --extra dev --universal \
-		--python-version 3.11 --generate-hashes --upgrade \
-		--custom-compile-command "make lock" -o $(LOCK)
+	$(UV_COMPILE) --extra dev --upgrade -o $(LOCK)
+	$(UV_COMPILE) --constraint $(LOCK) -o requirements/runtime.txt
 
 install: $(STAMP)
 
