@@ -38,10 +38,17 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # kcat: the tests read the event topic with it, as analytics consumers would (Debian package).
+# Node.js: the tests run the GraphQL-over-HTTP audit (npm graphql-http, pinned in
+# tests/http_audit/package-lock.json) with it; `npm ci` again only when the lock file changed.
 tools:
 	@command -v kcat >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq kcat \
 		|| { apt-get update -qq && apt-get install -y -qq kcat; }; }; } \
 		|| { echo "the tests need kcat: apt-get install kcat (or brew install kcat)"; exit 1; }
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq nodejs npm \
+		|| { apt-get update -qq && apt-get install -y -qq nodejs npm; }; }; } \
+		|| { echo "the tests need Node.js 18+ and npm: apt-get install nodejs npm"; exit 1; }
+	@[ tests/http_audit/node_modules/.package-lock.json -nt tests/http_audit/package-lock.json ] \
+		|| npm ci --prefix tests/http_audit --no-audit --no-fund --loglevel=error
 
 test: lint tools
 	$(BIN)/parley services up

@@ -11,11 +11,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from api.api_keys import ApiKeyVerifier
 from api.context import ParleyContext
+from api.graphql_over_http import GraphQLOverHttpRouter
 from api.hardening import (
     BodySizeLimit,
     GuardedTransportWS,
@@ -33,7 +33,7 @@ from infra.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class ParleyGraphQLRouter(GraphQLRouter[ParleyContext, None]):
+class ParleyGraphQLRouter(GraphQLOverHttpRouter):
     graphql_transport_ws_handler_class = GuardedTransportWS
     limits: TransportLimits
 

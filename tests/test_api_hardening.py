@@ -328,3 +328,21 @@ def test_unauthenticated_callers_are_limited_per_client_address(server: Server) 
     )
     elsewhere = anonymous.raw("{ __typename }", **{"X-Forwarded-For": "203.0.113.8"})
     assert elsewhere == {"data": {"__typename": "Query"}}
+
+
+def test_a_rate_limited_request_is_429_without_data_in_graphql_response_json(
+    server: Server,
+) -> None:
+    """Refused before it ran: a request error, so no `data` and a status that says why
+    (application/json clients still get 200)."""
+    headers = {"X-Forwarded-For": "203.0.113.9", "Accept": "application/graphql-response+json"}
+    answers = [
+        httpx.post(f"{server.url}/graphql", json={"query": "{ __typename }"}, headers=headers)
+        for _ in range(8)
+    ]
+    assert answers[0].status_code == 200 and answers[0].json() == {"data": {"__typename": "Query"}}
+    limited = answers[-1]
+    assert limited.status_code == 429
+    assert limited.headers["content-type"].startswith("application/graphql-response+json")
+    body = limited.json()
+    assert "data" not in body and body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
