@@ -117,9 +117,25 @@ def _timeouts(settings: RelaySettings) -> dict[str, int]:
     }
 
 
+class _AdminClient(KafkaAdminClient):
+    """A KafkaAdminClient that does not outlive a failed connection."""
+
+    def __init__(self, **configs: Any) -> None:
+        try:
+            super().__init__(**configs)
+        except Exception:
+            # kafka-python 3 starts the client's IO thread before it bootstraps and leaves it
+            # running when that fails, with no client to close: while Kafka is down every retry
+            # of the relay would leak one thread.
+            if hasattr(self, "_net"):
+                self._closed = False  # close() skips a client whose __init__ did not finish
+                self.close()
+            raise
+
+
 def ensure_topics(settings: RelaySettings) -> None:
     """Create the event topic (unlimited retention, no compaction) and the checkpoint topic."""
-    admin = KafkaAdminClient(
+    admin = _AdminClient(
         bootstrap_servers=settings.bootstrap_servers,
         client_id="parley-relay-admin",
         **_timeouts(settings),

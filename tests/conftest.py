@@ -118,6 +118,10 @@ def settings(pg_target: PostgresTarget, tmp_path_factory: pytest.TempPathFactory
         data_dir=tmp_path_factory.mktemp("data"),
         echo_delay_ms=1,
         follower_poll_seconds=0.5,
+        # Never a relay, even with PARLEY_KAFKA_BOOTSTRAP_SERVERS exported: it would run for the
+        # whole session beside the relays tests/test_relay.py starts, sharing their lag gauge
+        # (labelled only "relay") and producer thread name, and publish to the shared topic.
+        kafka_bootstrap_servers=None,
     )
 
 
