@@ -347,6 +347,9 @@ def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if args.action == "down":
         for service in reversed(services):
+            if service.external:
+                print(f"{service.name:<14} external ({service.address}), not stopped")
+                continue
             stopped = service.down()
             print(f"{service.name:<14} {'stopped' if stopped else 'was not running'}")
         return 0

@@ -1,9 +1,11 @@
 """The four real servers `parley services` runs, each proven by using it for real."""
 
+import os
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -13,9 +15,9 @@ from elasticsearch import ConflictError, Elasticsearch, helpers
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from infra.services.base import LocalService, ServiceError, process_alive
+from infra.services.base import LocalService, ServiceError, port_in_use, process_alive
 from infra.services.redis import RedisService
-from tests.conftest import ROOT, free_port
+from tests.conftest import PARLEY, ROOT, free_port
 
 
 def test_postgres_service_writes_and_reads_a_row(postgres_url: str) -> None:
@@ -239,3 +241,77 @@ def test_a_database_url_is_used_not_started(postgres_url: str, tmp_path: Path) -
     assert not (tmp_path / "postgres").exists()
     with pytest.raises(ServiceError, match="not reachable"):
         ExternalPostgres(tmp_path, f"postgresql://postgres@127.0.0.1:{free_port()}/x").up()
+
+
+def services_cli(settings: dict[str, str], *args: str, exit_code: int = 0) -> dict[str, str]:
+    """Run `parley services …` with these settings only (not the developer's own PARLEY_*);
+    returns the lines it printed by their first word (a service's name)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    done = subprocess.run(
+        [*PARLEY, "services", *args],
+        cwd=ROOT,
+        env={**env, **settings},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    rows = (line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
+    return {row[0]: row[1].strip() if len(row) > 1 else "" for row in rows}
+
+
+@pytest.fixture
+def own_services(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Settings of a services folder and a PostgreSQL port of our own (not the shared ones)."""
+    settings = {
+        "PARLEY_SERVICES_DIR": str(tmp_path / "services"),
+        "PARLEY_SERVICES_POSTGRES_PORT": str(free_port()),
+    }
+    yield settings
+    services_cli(settings, "down", "postgres")
+
+
+def exports_of_up(settings: dict[str, str]) -> dict[str, str]:
+    """`parley services up postgres`, then the shell of someone who did what it says: the
+    settings plus the `export` lines it printed."""
+    printed = services_cli(settings, "up", "postgres")
+    assert printed["postgres"].endswith("healthy"), printed
+    return {**settings, **dict([printed["export"].split("=", 1)])}
+
+
+def test_down_stops_the_postgres_that_up_started_when_its_url_is_exported(
+    own_services: dict[str, str],
+) -> None:
+    shell = exports_of_up(own_services)
+    assert services_cli(shell, "down", "postgres") == {"postgres": "stopped"}
+    assert not port_in_use(int(own_services["PARLEY_SERVICES_POSTGRES_PORT"]))
+
+
+def test_status_shows_the_postgres_that_up_started_as_ours_when_its_url_is_exported(
+    own_services: dict[str, str],
+) -> None:
+    shell = exports_of_up(own_services)
+    row = services_cli(shell, "status", "postgres")["postgres"].split()
+    assert row[-1] == "healthy" and row[-2].isdigit(), row  # a pid: ours, not "external"
+
+
+def test_up_starts_the_postgres_its_exported_url_names_again_after_down(
+    own_services: dict[str, str],
+) -> None:
+    shell = exports_of_up(own_services)
+    services_cli(own_services, "down", "postgres")
+    status = services_cli(shell, "status", "postgres", exit_code=1)
+    assert status["postgres"].endswith("not running")
+    assert services_cli(shell, "up", "postgres")["postgres"].endswith("healthy")
+
+
+def test_down_leaves_an_external_postgres_running_and_says_so(
+    own_services: dict[str, str], postgres_url: str
+) -> None:
+    shell = {**own_services, "PARLEY_DATABASE_URL": postgres_url}
+    address = postgres_url.split("@", 1)[1].split("/", 1)[0]
+    assert services_cli(shell, "down", "postgres") == {
+        "postgres": f"external ({address}), not stopped"
+    }
+    with psycopg.connect(postgres_url, connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -123,6 +123,8 @@ class LocalService(ABC):
 
     name: str
     start_timeout = 120.0
+    external = False
+    """A server someone else runs, that we only use: never started or stopped."""
 
     def __init__(self, root: Path) -> None:
         self.root = root

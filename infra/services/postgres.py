@@ -48,6 +48,11 @@ class PostgresService(LocalService):
     def ports(self) -> Sequence[int]:
         return (self.port,)
 
+    def started_here(self) -> bool:
+        """`up` started the server that runs at this address (not only one on another port)."""
+        state = self.state()
+        return state is not None and state.address == self.address and self.owned_pid() is not None
+
     def run_as(self) -> str | None:
         return PG_USER
 
@@ -126,6 +131,8 @@ class PostgresService(LocalService):
 
 class ExternalPostgres(PostgresService):
     """The server `PARLEY_DATABASE_URL` names: checked and reported, never started or stopped."""
+
+    external = True
 
     def __init__(self, root: Path, url: str) -> None:
         super().__init__(root, port=0)

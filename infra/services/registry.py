@@ -1,6 +1,7 @@
 """The local services Parley can run, in start order."""
 
-from infra.services.base import LocalService
+from infra.postgres import PostgresTarget
+from infra.services.base import LocalService, port_in_use
 from infra.services.elasticsearch import ElasticsearchService
 from infra.services.kafka import KafkaService
 from infra.services.postgres import ExternalPostgres, PostgresService
@@ -9,15 +10,33 @@ from infra.settings import Settings
 
 SERVICE_NAMES = ("postgres", "redis", "kafka", "elasticsearch")
 
+LOOPBACK = ("127.0.0.1", "localhost")
+
+
+def _postgres(settings: Settings) -> LocalService:
+    """Ours, or the server `PARLEY_DATABASE_URL` names.
+
+    `up` tells people to export a URL naming our server, so a URL is ours when it names the
+    address where `up` started a server that still runs, or where `up` would start one and no
+    one else listens; any other server is external: used, never started or stopped.
+    """
+    root = settings.services_dir
+    if not settings.database_url:
+        return PostgresService(root, settings.services_postgres_port)
+    target = PostgresTarget.from_url(settings.database_url)
+    if target.host in LOOPBACK:
+        ours = PostgresService(root, target.port)
+        if ours.started_here() or (
+            target.port == settings.services_postgres_port and not port_in_use(target.port)
+        ):
+            return ours
+    return ExternalPostgres(root, settings.database_url)
+
 
 def build_services(settings: Settings) -> dict[str, LocalService]:
     root = settings.services_dir
     services: dict[str, LocalService] = {
-        "postgres": (
-            ExternalPostgres(root, settings.database_url)
-            if settings.database_url
-            else PostgresService(root, settings.services_postgres_port)
-        ),
+        "postgres": _postgres(settings),
         "redis": RedisService(root, settings.services_redis_port),
         "kafka": KafkaService(
             root,
