@@ -2,6 +2,7 @@
 WebSocket, PostgreSQL started by Parley itself."""
 
 import asyncio
+import time
 import uuid
 
 import httpx
@@ -44,6 +45,26 @@ def start_chat(user: ApiClient, title: str = "First chat") -> dict:
     return user.run(START_CHAT, {"i": {"title": title}})["startChat"]
 
 
+def live_subscribers(url: str) -> float:
+    """The server's open chatEvents subscriptions (its parley_live_subscribers gauge)."""
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("parley_live_subscribers "):
+            return float(line.split()[1])
+    raise AssertionError("the server reports no parley_live_subscribers")
+
+
+async def until_registered(url: str, listener: asyncio.Task, more_than: float) -> None:
+    """Return once the server holds more than `more_than` live subscriptions: `listener`'s is
+    registered, so it gets the live deltas of a reply started from now on."""
+    deadline = time.monotonic() + 20
+    while await asyncio.to_thread(live_subscribers, url) <= more_than:
+        if listener.done():
+            listener.result()  # raises what ended it
+            raise AssertionError("the subscription ended before it was registered")
+        assert time.monotonic() < deadline, "the subscription was not registered within 20 s"
+        await asyncio.sleep(0.02)
+
+
 async def test_client_signs_in_chats_and_watches_the_reply_arrive_live(
     api: ApiClient, tenant: dict
 ) -> None:
@@ -65,8 +86,9 @@ async def test_client_signs_in_chats_and_watches_the_reply_arrive_live(
                 ):
                     return
 
+        subscribers = await asyncio.to_thread(live_subscribers, api.url)
         listener = asyncio.create_task(collect())
-        await asyncio.sleep(0.3)  # let the subscription register before we write
+        await until_registered(api.url, listener, subscribers)
         sent = (
             await asyncio.to_thread(
                 admin.run, SEND, {"i": {"chatId": chat["chatId"], "content": "hello live world"}}
@@ -128,19 +150,21 @@ def test_twenty_concurrent_messages_to_one_chat_all_get_replies(
         results = [r["sendMessage"] for r in pool.map(send, range(20))]
     assert len({r["messageId"] for r in results}) == 20
 
-    nodes = wait_for_messages(admin, chat["chatId"], 40)
+    nodes = wait_for_messages(admin, chat["chatId"], 40, max(r["position"] for r in results))
     users = sorted(m["content"] for m in nodes if m["role"] == "USER")
     assert users == sorted(f"message {n}" for n in range(20))
     replies = [m for m in nodes if m["role"] == "ASSISTANT"]
     assert sorted(r["content"].split("] ", 1)[1] for r in replies) == users
 
 
-def wait_for_messages(user: ApiClient, chat_id: str, count: int, timeout: float = 30) -> list:
-    import time
-
+def wait_for_messages(
+    user: ApiClient, chat_id: str, count: int, after: int, timeout: float = 30
+) -> list:
+    """The chat's `count` messages, once there are (`after`: the position of a write of ours,
+    so that the read models hold the chat at all)."""
     deadline = time.monotonic() + timeout
     while True:
-        nodes = user.run(MESSAGES, {"id": chat_id})["chat"]["messages"]["nodes"]
+        nodes = user.run(MESSAGES, {"id": chat_id, "after": after})["chat"]["messages"]["nodes"]
         if len(nodes) >= count or time.monotonic() > deadline:
             assert len(nodes) == count, nodes
             return nodes
@@ -157,7 +181,7 @@ def test_repeated_client_mutation_id_stores_one_message(api: ApiClient, tenant: 
     assert first["duplicate"] is False and second["duplicate"] is True
     assert second["messageId"] == first["messageId"]
     assert second["message"]["content"] == "only once"
-    nodes = wait_for_messages(admin, chat["chatId"], 2)
+    nodes = wait_for_messages(admin, chat["chatId"], 2, first["position"])
     assert [m["role"] for m in nodes] == ["USER", "ASSISTANT"]
 
 
@@ -168,8 +192,8 @@ def test_parley_keeps_everything_across_a_restart(tmp_path) -> None:
         api = ApiClient(server.url)
         admin = sign_in(api, tenant)
         chat = start_chat(admin, "Survives restarts")
-        admin.run(SEND, {"i": {"chatId": chat["chatId"], "content": "remember me"}})
-        wait_for_messages(admin, chat["chatId"], 2)
+        sent = admin.run(SEND, {"i": {"chatId": chat["chatId"], "content": "remember me"}})
+        wait_for_messages(admin, chat["chatId"], 2, sent["sendMessage"]["position"])
     finally:
         server.stop()
     with pytest.raises(httpx.HTTPError):
@@ -183,7 +207,7 @@ def test_parley_keeps_everything_across_a_restart(tmp_path) -> None:
             "email": tenant["email"],
             "role": "TENANT_ADMIN",
         }
-        nodes = wait_for_messages(admin, chat["chatId"], 2)
+        nodes = wait_for_messages(admin, chat["chatId"], 2, sent["sendMessage"]["position"])
         assert [m["content"] for m in nodes][0] == "remember me"
         title = admin.run(MESSAGES, {"id": chat["chatId"]})["chat"]["title"]
         assert title == "Survives restarts"

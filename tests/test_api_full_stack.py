@@ -9,6 +9,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from tests.client import ApiClient
 from tests.conftest import Server, Worker
+from tests.test_api_end_to_end import live_subscribers, until_registered
 
 CHAT_EVENTS = gql(
     """subscription($chatId: ID!, $after: Int) {
@@ -56,8 +57,9 @@ async def test_a_client_of_an_api_only_process_sees_replies_made_by_the_worker_p
                 if item["__typename"] == "MessageAdded" and item["message"]["role"] == "ASSISTANT":
                     return
 
+        subscribers = await asyncio.to_thread(live_subscribers, api_only.url)
         listener = asyncio.create_task(collect())
-        await asyncio.sleep(0.3)
+        await until_registered(api_only.url, listener, subscribers)
         await asyncio.to_thread(
             user.run,
             'mutation($c: ID!) { sendMessage(input: {chatId: $c, content: "over redis"}) '

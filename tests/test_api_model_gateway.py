@@ -31,7 +31,8 @@ SETTINGS = """mutation($i: UpdateTenantSettingsInput!) { updateTenantSettings(in
 START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
 STOP = "mutation($i: ChatIdInput!) { stopGeneration(input: $i) { chatId requested } }"
-REPLY = """query($id: ID!) { chat(id: $id) { messages(first: 50) { nodes {
+REPLY = """query($id: ID!, $after: Int) { chat(id: $id, afterPosition: $after) {
+    messages(first: 50) { nodes {
     role content model provider attempts fallbacks timeToFirstTokenMs costUsd cached
     inputTokens outputTokens finishReason } } } }"""
 
@@ -103,11 +104,12 @@ def admin_of_new_tenant(server: Server, model: str = "openai/gpt-4o-mini") -> Ap
     return admin
 
 
-def replies_in(user: ApiClient, chat: str, count: int) -> list[dict]:
-    """The chat's assistant replies once there are `count` of them."""
+def replies_in(user: ApiClient, chat: str, count: int, after: int) -> list[dict]:
+    """The chat's assistant replies once there are `count` of them (`after`: the position of
+    a write of ours, so that the read models hold the chat at all)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        nodes = user.run(REPLY, {"id": chat})["chat"]["messages"]["nodes"]
+        nodes = user.run(REPLY, {"id": chat, "after": after})["chat"]["messages"]["nodes"]
         replies = [m for m in nodes if m["role"] == "ASSISTANT"]
         if len(replies) >= count:
             return replies
@@ -118,8 +120,8 @@ def replies_in(user: ApiClient, chat: str, count: int) -> list[dict]:
 def ask(user: ApiClient, content: str) -> dict:
     """Send a message in a new chat; return the assistant's reply once recorded."""
     chat = user.run(START, {"i": {"title": "Gateway"}})["startChat"]["chatId"]
-    user.run(SEND, {"i": {"chatId": chat, "content": content}})
-    return dict(replies_in(user, chat, 1)[0])
+    sent = user.run(SEND, {"i": {"chatId": chat, "content": content}})["sendMessage"]
+    return dict(replies_in(user, chat, 1, sent["position"])[0])
 
 
 def test_a_reply_streams_from_the_provider_with_usage_cost_and_the_system_prompt(
@@ -236,8 +238,8 @@ def test_an_openai_compatible_server_gets_the_history_trimmed_to_its_context_win
     questions = [f"Question {n}: " + "words " * 21 for n in (1, 2, 3)]
     for n, question in enumerate(questions, start=1):
         upstream.queue(oai.chat_stream([f"Answer {n}."], model="small"))
-        admin.run(SEND, {"i": {"chatId": chat, "content": question}})
-        replies_in(admin, chat, n)
+        sent = admin.run(SEND, {"i": {"chatId": chat, "content": question}})["sendMessage"]
+        replies_in(admin, chat, n, sent["position"])
     first, _, third = upstream.requests[before:]
     assert first.path == "/v1/chat/completions"
     assert first.headers["authorization"] == f"Bearer {COMPATIBLE_KEY}"
@@ -247,7 +249,7 @@ def test_an_openai_compatible_server_gets_the_history_trimmed_to_its_context_win
         {"role": "assistant", "content": "Answer 2."},
         {"role": "user", "content": questions[2]},
     ]
-    assert replies_in(admin, chat, 3)[-1]["provider"] == "vllm"
+    assert replies_in(admin, chat, 3, sent["position"])[-1]["provider"] == "vllm"
 
 
 def test_a_deployment_that_keeps_failing_is_skipped_while_its_circuit_is_open(
@@ -351,8 +353,8 @@ def test_disabling_a_provider_stops_its_use_even_in_existing_chats(
     echo_only = {"defaultModel": "echo", "allowedModels": ["echo"], "enabledProviders": ["echo"]}
     assert change_settings(admin, echo_only)["enabledProviders"] == ["echo"]
     before = len(upstream.requests)
-    admin.run(SEND, {"i": {"chatId": chat, "content": "who answers?"}})
-    [reply] = replies_in(admin, chat, 1)
+    sent = admin.run(SEND, {"i": {"chatId": chat, "content": "who answers?"}})["sendMessage"]
+    [reply] = replies_in(admin, chat, 1, sent["position"])
     assert (reply["provider"], reply["model"]) == ("echo", "echo")  # the fallback, enabled
     assert len(upstream.requests) == before  # openai was never called
     started = admin.raw(START, {"i": {"title": "After", "model": "openai/gpt-4o-mini"}})
@@ -414,6 +416,38 @@ def test_a_stream_cut_in_the_middle_keeps_the_text_and_says_so(
     assert (reply["finishReason"], reply["attempts"]) == ("error", 1)
 
 
+RESUME_EVENTS = """subscription($chatId: ID!, $after: Int) {
+  chatEvents(chatId: $chatId, afterPosition: $after) {
+    __typename
+    ... on MessageAdded { message { role content } }
+    ... on ReplyDelta { messageId delta offset }
+  }
+}"""
+
+
+def streamed_so_far(user: ApiClient, chat: str, after: int, enough: int) -> str:
+    """The reply being generated in `chat`, as a subscriber sees it, once at least `enough`
+    characters of it were streamed: proof that the server holds that much of it."""
+    from websockets.sync.client import connect
+
+    subscribe = {"query": RESUME_EVENTS, "variables": {"chatId": chat, "after": after}}
+    text = ""
+    with connect(user.ws_url(), subprotocols=["graphql-transport-ws"]) as ws:
+        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {user.token}"}}
+        ws.send(json.dumps(init))
+        assert json.loads(ws.recv(10))["type"] == "connection_ack"
+        ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+        while len(text) < enough:
+            event = json.loads(ws.recv(30))
+            assert event["type"] == "next", event
+            item = event["payload"]["data"]["chatEvents"]
+            if item["__typename"] == "ReplyDelta":
+                text += item["delta"]
+            else:
+                assert item["message"]["role"] == "USER", f"the reply ended at {text!r}"
+    return text
+
+
 def test_stop_generation_closes_the_upstream_connection_and_keeps_the_text_so_far(
     gateway: Server, upstream: FakeProviderServer
 ) -> None:
@@ -421,25 +455,17 @@ def test_stop_generation_closes_the_upstream_connection_and_keeps_the_text_so_fa
     words = [f" word{n}" for n in range(200)]
     upstream.queue(oai.chat_stream(words, delay=0.05))  # ten seconds of streaming
     chat = admin.run(START, {"i": {"title": "Long"}})["startChat"]["chatId"]
-    before = len(upstream.requests)
-    admin.run(SEND, {"i": {"chatId": chat, "content": "Write a long essay"}})
-    deadline = time.monotonic() + 10
-    while len(upstream.requests) == before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.5)  # some words streamed
+    sent = admin.run(SEND, {"i": {"chatId": chat, "content": "Write a long essay"}})
+    position = sent["sendMessage"]["position"]
+    so_far = streamed_so_far(admin, chat, position, len(" word0"))
+    disconnects = upstream.disconnects
     stopped = admin.run(STOP, {"i": {"chatId": chat}})["stopGeneration"]
     assert stopped == {"chatId": chat, "requested": True}
-    assert upstream.wait_for_disconnects(upstream.disconnects + 1, timeout=5)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        nodes = admin.run(REPLY, {"id": chat})["chat"]["messages"]["nodes"]
-        replies = [m for m in nodes if m["role"] == "ASSISTANT"]
-        if replies:
-            break
-        time.sleep(0.1)
-    [reply] = replies
+    assert upstream.wait_for_disconnects(disconnects + 1, timeout=5)
+    [reply] = replies_in(admin, chat, 1, position)
     assert reply["finishReason"] == "cancelled"
-    assert reply["content"].startswith(" word0") and "word199" not in reply["content"]
+    assert reply["content"].startswith(so_far) and so_far.startswith(" word0")
+    assert "word199" not in reply["content"]
 
 
 def test_only_the_chats_owner_can_stop_its_reply(gateway: Server) -> None:
@@ -493,8 +519,10 @@ def test_an_identical_conversation_is_answered_from_the_cache_at_no_cost(
     assert len(upstream.requests) == before + 2
 
 
-def user_messages(user: ApiClient, chat: str) -> list[str]:
-    nodes = user.run(REPLY, {"id": chat})["chat"]["messages"]["nodes"]
+def user_messages(user: ApiClient, chat: str, settled: int) -> list[str]:
+    """The chat's user messages once the read models hold everything up to `settled` (a
+    settled head: whatever a refused request might have recorded would be in it)."""
+    nodes = user.run(REPLY, {"id": chat, "after": settled})["chat"]["messages"]["nodes"]
     return [m["content"] for m in nodes if m["role"] == "USER"]
 
 
@@ -519,8 +547,7 @@ def test_a_user_over_their_rate_limit_is_refused_before_anything_is_recorded(
     refused = admin.raw(SEND, {"i": {"chatId": chat, "content": "one too many"}})
     assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     assert "retry in" in refused["errors"][0]["message"]
-    time.sleep(0.5)
-    assert user_messages(admin, chat) == ["message 0", "message 1"]
+    assert user_messages(admin, chat, gateway.settled_head()) == ["message 0", "message 1"]
 
 
 def test_the_tenants_token_rate_counts_the_replies_real_usage(
@@ -541,14 +568,14 @@ def test_the_tenants_token_rate_counts_the_replies_real_usage(
     # reported by the provider) drains the tenant's minute.
     upstream.queue(oai.chat_stream(["Long", " context."], prompt_tokens=5000))
     chat = admin.run(START, {"i": {"title": "Tokens"}})["startChat"]["chatId"]
-    admin.run(SEND, {"i": {"chatId": chat, "content": "Summarise the long document."}})
-    replies_in(admin, chat, 1)
+    sent = admin.run(SEND, {"i": {"chatId": chat, "content": "Summarise the long document."}})
+    replies_in(admin, chat, 1, sent["sendMessage"]["position"])
     calls = len(upstream.requests)
     refused = admin.raw(SEND, {"i": {"chatId": chat, "content": "And the next one?"}})
     assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     assert "token rate limit of 600" in refused["errors"][0]["message"]
-    time.sleep(0.5)
-    assert user_messages(admin, chat) == ["Summarise the long document."]
+    head = gateway.settled_head()
+    assert user_messages(admin, chat, head) == ["Summarise the long document."]
     assert len(upstream.requests) == calls
 
 
@@ -600,8 +627,8 @@ def test_a_spent_monthly_budget_refuses_new_messages_before_the_provider_is_call
     before = len(upstream.requests)
     refused = admin.raw(SEND, {"i": {"chatId": chat, "content": "more please"}})
     assert refused["errors"][0]["extensions"]["code"] == "QUOTA_EXCEEDED"
-    time.sleep(0.5)
-    assert user_messages(admin, chat) == [] and len(upstream.requests) == before
+    head = gateway.settled_head()
+    assert user_messages(admin, chat, head) == [] and len(upstream.requests) == before
 
 
 def test_admins_see_the_providers_and_each_deployments_circuit(
@@ -627,15 +654,6 @@ def test_admins_see_the_providers_and_each_deployments_circuit(
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-RESUME_EVENTS = """subscription($chatId: ID!, $after: Int) {
-  chatEvents(chatId: $chatId, afterPosition: $after) {
-    __typename
-    ... on MessageAdded { message { role content } }
-    ... on ReplyDelta { messageId delta offset }
-  }
-}"""
-
-
 async def test_a_client_joining_mid_reply_gets_the_text_so_far_then_the_rest(
     gateway: Server, upstream: FakeProviderServer
 ) -> None:
@@ -649,14 +667,10 @@ async def test_a_client_joining_mid_reply_gets_the_text_so_far_then_the_rest(
     upstream.queue(oai.chat_stream(words, delay=0.05))  # three seconds of streaming
     chat = admin.run(START, {"i": {"title": "Resume"}})["startChat"]
     sent = admin.run(SEND, {"i": {"chatId": chat["chatId"], "content": "go"}})["sendMessage"]
-    deadline = time.monotonic() + 10
-    while not any(
-        r.path.endswith("/chat/completions") and r.body["messages"][-1]["content"] == "go"
-        for r in upstream.requests
-    ):
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(1.0)  # the reply is well under way
+    # The reply is well under way: a first subscriber saw more than three words of it.
+    await asyncio.to_thread(
+        streamed_so_far, admin, chat["chatId"], sent["position"], len(" w0 w1 w2") + 1
+    )
 
     transport = WebsocketsTransport(
         url=admin.ws_url(),

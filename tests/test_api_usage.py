@@ -14,15 +14,18 @@ USAGE = """query($from: Date!, $to: Date!, $by: [UsageDimension!], $p: Int) {
 def chat_with_replies(user: ApiClient, count: int) -> None:
     chat = user.run('mutation { startChat(input: {title: "Usage"}) { chatId } }')["startChat"]
     for n in range(count):
-        user.run(
+        sent = user.run(
             "mutation($c: ID!, $t: String!) { sendMessage(input: {chatId: $c, content: $t}) "
             "{ position } }",
             {"c": chat["chatId"], "t": f"count these words {n}"},
         )
+    # afterPosition: else a poll reaching the read models before the chat does is NOT_FOUND.
+    variables = {"id": chat["chatId"], "p": sent["sendMessage"]["position"]}
     deadline = time.monotonic() + 30
     while True:
         chat_row = user.run(
-            "query($id: ID!) { chat(id: $id) { messageCount } }", {"id": chat["chatId"]}
+            "query($id: ID!, $p: Int) { chat(id: $id, afterPosition: $p) { messageCount } }",
+            variables,
         )["chat"]
         if chat_row["messageCount"] == 2 * count or time.monotonic() > deadline:
             break
