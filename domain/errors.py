@@ -1,6 +1,7 @@
 """Errors a client can cause. Each carries a stable `code` that the API exposes unchanged."""
 
 import math
+from uuid import UUID
 
 
 class ParleyError(Exception):
@@ -73,3 +74,25 @@ class ReadModelTimeout(ParleyError):
     """The read models did not reach the requested log position in time."""
 
     code = "CONFLICT"
+
+
+class HistoryTampered(ParleyError):
+    """A stored event cannot be decoded: its bytes are not what Parley wrote, so someone got past
+    the append-only guard. Not the client's doing, but an auditor must be told which event it is
+    (not INTERNAL_SERVER_ERROR); `parley audit verify` finds the rest."""
+
+    code = "HISTORY_TAMPERED"
+
+    def __init__(self, aggregate_id: UUID, version: int, position: int | None) -> None:
+        where = f"position {position}" if position is not None else "an unknown position"
+        super().__init__(
+            f"history was altered: the event at {where} (aggregate {aggregate_id}, version "
+            f"{version}) cannot be decoded, its stored bytes do not match what was written; run "
+            "`parley audit verify` to find every altered event"
+        )
+        self.aggregate_id = aggregate_id
+        self.version = version
+        self.position = position
+        self.extensions.update(
+            position=position, aggregateId=str(aggregate_id), aggregateVersion=version
+        )

@@ -106,7 +106,7 @@ class EventStore(Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Personal fields encrypted per data subject (infra/personal_data.py)."""
-        return PersonalDataMapper(self.construct_transcoder(), self.data_keys)
+        return PersonalDataMapper(self.construct_transcoder(), self.data_keys, self.position_of)
 
     def close(self) -> None:
         if self._committer is not None:
@@ -250,6 +250,22 @@ class EventStore(Application[UUID]):
             )
             for (event, stored), notification_id in zip(pairs, ids, strict=True)
         ]
+
+    def position_of(self, aggregate_id: UUID, version: int) -> int | None:
+        """The log position of an aggregate's event; None when there is no such event."""
+        recorder = self.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        statement = sql.SQL(
+            "SELECT notification_id FROM {schema}.{table}"
+            " WHERE originator_id = %s AND originator_version = %s"
+        ).format(
+            schema=sql.Identifier(recorder.datastore.schema),
+            table=sql.Identifier(recorder.events_table_name),
+        )
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, (aggregate_id, version))
+            row = cursor.fetchone()
+        return int(row["notification_id"]) if row else None
 
     def head(self) -> int:
         """The highest log position written so far (0 for an empty log)."""

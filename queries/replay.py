@@ -21,7 +21,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from domain.errors import InvalidInput, NotFound
-from infra.audit_store import tenant_of
+from infra.audit_store import tenant_in_state
 from infra.event_store import EVENTS_TABLE, EventStore
 
 Progress = Callable[[int, int], None]
@@ -43,9 +43,26 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def tenant_of_aggregate(store: EventStore, aggregate_id: UUID) -> UUID | None:
-    """The tenant an aggregate belongs to (from its first event); None when there is none."""
+    """The tenant an aggregate belongs to (from its first event); None when there is none.
+
+    Read from the plaintext tenant id in the stored bytes, not by decoding the event: callers
+    check the tenant before anything else, so an event altered since (HistoryTampered) must not
+    tell another tenant's auditor that the aggregate exists. Bytes too mangled for even that
+    give the tenant the audit chain recorded when the event was written."""
     first = store.recorder.select_events(aggregate_id, limit=1)
-    return tenant_of(decode(store, first[0])) if first else None
+    if not first:
+        return None
+    tenant = tenant_in_state(first[0].state)
+    if tenant is None:
+        with _log_cursor(store) as cursor:
+            cursor.execute(
+                "SELECT tenant_id FROM audit_chain"
+                " WHERE originator_id = %s AND originator_version = %s",
+                (aggregate_id, first[0].originator_version),
+            )
+            row = cursor.fetchone()
+        tenant = row["tenant_id"] if row else None
+    return tenant
 
 
 def decode(store: EventStore, stored: StoredEvent) -> Aggregate.Event:

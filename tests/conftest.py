@@ -102,6 +102,14 @@ def pg_target(postgres_url: str) -> Iterator[PostgresTarget]:
         conn.execute(f'DROP DATABASE IF EXISTS "{target.dbname}" WITH (FORCE)')
 
 
+def tamper(target: PostgresTarget, *statements: str) -> None:
+    """Run SQL as a superuser with triggers off (what it takes to get past append-only)."""
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn, conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")
+        for statement in statements:
+            conn.execute(statement)
+
+
 def target_url(target: PostgresTarget) -> str:
     auth = target.user + (f":{target.password}" if target.password else "")
     if target.host.startswith("/"):

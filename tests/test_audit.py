@@ -30,7 +30,15 @@ from infra.follower_positions import read_position
 from infra.kafka_relay import KafkaRelay, RelaySettings
 from infra.postgres import PostgresTarget, open_pool
 from projections.audit_ledger import AuditLedger
-from tests.conftest import MASTER_KEY, PARLEY, ROOT, data_keys, fresh_database, target_url
+from tests.conftest import (
+    MASTER_KEY,
+    PARLEY,
+    ROOT,
+    data_keys,
+    fresh_database,
+    tamper,
+    target_url,
+)
 
 CHECKPOINT_EVENTS = 5
 USER_ROLE = b'"role":"user"'
@@ -136,14 +144,6 @@ def copy(history: History) -> Iterator[PostgresTarget]:
     target = replace(history.target, dbname=name)
     yield target
     _drop(target)
-
-
-def tamper(target: PostgresTarget, *statements: str) -> None:
-    """Run SQL as a superuser with triggers off (what it takes to get past append-only)."""
-    with psycopg.connect(target.conninfo(), autocommit=True) as conn, conn.transaction():
-        conn.execute("SET LOCAL session_replication_role = replica")
-        for statement in statements:
-            conn.execute(statement)
 
 
 def verify(history: History, target: PostgresTarget | None, *args: str) -> tuple[int, dict]:

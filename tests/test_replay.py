@@ -8,8 +8,9 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -31,9 +32,9 @@ from domain.errors import InvalidInput
 from domain.user import Role
 from infra.postgres import PostgresTarget
 from infra.settings import Settings
-from queries.replay import NoStateAt, audit_log, state_at, state_of
+from queries.replay import NoStateAt, audit_log, state_at, state_of, tenant_of_aggregate
 from tests.client import ApiClient, GraphQLFailed
-from tests.conftest import PARLEY, ROOT, Server, fresh_database, target_url
+from tests.conftest import MASTER_KEY, PARLEY, ROOT, Server, fresh_database, tamper, target_url
 
 # -- the write side in this process, on a database of its own -------------------------------------
 
@@ -496,3 +497,178 @@ def test_a_platform_admin_reads_any_tenants_audit_trail(
     assert ops.run(AUDIT_LOG, {"id": audited.chat_id}) == audited.auditor.run(
         AUDIT_LOG, {"id": audited.chat_id}
     )
+
+
+# -- history altered behind the append-only guard -------------------------------------------------
+
+ALTERATIONS = {
+    "bytes cut short": "state = substring(state from 1 for length(state) / 2)",
+    # A fixed nonce in place of the random one: the AEAD tag no longer matches.
+    "ciphertext changed": "state = convert_to(regexp_replace(convert_from(state, 'UTF8'),"
+    " '(\"content\":\"enc:v1:[0-9a-f-]{36}:)[A-Za-z0-9_-]{16}', '\\1AAAAAAAAAAAAAAAA'), 'UTF8')",
+}
+
+
+@dataclass(frozen=True)
+class Alteration:
+    """A member's message whose stored event was overwritten, behind the trigger's back."""
+
+    user_id: str
+    chat_id: str
+    position: int
+
+
+@dataclass
+class Altered:
+    """A `parley serve` on a database of its own (this module alters its history), a tenant
+    with an auditor, one member's chat per kind of alteration, and an auditor of another
+    tenant."""
+
+    server: Server
+    auditor: ApiClient
+    outsider: ApiClient
+    by_kind: dict[str, Alteration]
+
+
+@pytest.fixture(scope="module")
+def altered(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Altered]:
+    database = fresh_database(postgres_url)
+    server = Server(
+        tmp_path_factory.mktemp("altered"),
+        {
+            "PARLEY_DATABASE_URL": target_url(database),
+            "PARLEY_READER_DATABASE_URL": target_url(replace(database, user="parley_reader")),
+            "PARLEY_MASTER_KEY": MASTER_KEY,
+            "PARLEY_ECHO_DELAY_MS": "1",
+            "PARLEY_FOLLOWER_POLL_SECONDS": "0.2",
+        },
+    ).start()
+    api = ApiClient(server.url)
+    tenant = server.create_tenant()
+    admin = api.login(tenant["slug"], tenant["email"], tenant["password"])
+    auditor, _ = register(admin, api, tenant, "AUDITOR")
+    other = server.create_tenant()
+    outsider, _ = register(
+        api.login(other["slug"], other["email"], other["password"]), api, other, "AUDITOR"
+    )
+    by_kind = {}
+    for kind in ALTERATIONS:
+        member, member_id = register(admin, api, tenant, "MEMBER")
+        chat_id = member.run(START_CHAT, {"i": {"title": kind}})["startChat"]["chatId"]
+        sent = member.run(SEND, {"i": {"chatId": chat_id, "content": "hello"}})["sendMessage"]
+        by_kind[kind] = Alteration(member_id, chat_id, sent["position"])
+    server.settled_head()  # chained by the audit ledger, replied to, projected
+    for kind, alteration in by_kind.items():
+        tamper(
+            database,
+            f"UPDATE parley_events SET {ALTERATIONS[kind]}"
+            f" WHERE notification_id = {alteration.position}",
+        )
+    yield Altered(server, auditor, outsider, by_kind)
+    server.stop()
+    with psycopg.connect(replace(database, dbname="postgres").conninfo(), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{database.dbname}" WITH (FORCE)')
+
+
+@pytest.fixture(params=list(ALTERATIONS))
+def alteration(request: pytest.FixtureRequest, altered: Altered) -> Alteration:
+    return altered.by_kind[request.param]
+
+
+def names_the_altered_event(message: str, alteration: Alteration) -> bool:
+    return (
+        f"position {alteration.position}" in message
+        and alteration.chat_id in message
+        and "parley audit verify" in message
+    )
+
+
+def exits_naming_the_altered_event(
+    done: subprocess.CompletedProcess[str], alteration: Alteration
+) -> None:
+    """A clear error and a non-zero exit status, not a traceback."""
+    assert done.returncode == 2 and done.stdout == ""
+    assert "error (HISTORY_TAMPERED): " in done.stderr
+    assert names_the_altered_event(done.stderr, alteration), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_parley_replay_of_an_altered_event_names_it_instead_of_a_traceback(
+    altered: Altered, alteration: Alteration
+) -> None:
+    done = altered.server.cli("replay", alteration.chat_id)
+    exits_naming_the_altered_event(done, alteration)
+
+
+def test_chat_at_over_an_altered_event_answers_history_tampered(
+    altered: Altered, alteration: Alteration
+) -> None:
+    now = datetime.now(UTC).isoformat()
+    [error] = errors(lambda: altered.auditor.run(CHAT_AT, {"id": alteration.chat_id, "at": now}))
+    assert error["extensions"] == {
+        "code": "HISTORY_TAMPERED",
+        "position": alteration.position,
+        "aggregateId": alteration.chat_id,
+        "aggregateVersion": 2,
+    }
+    assert names_the_altered_event(error["message"], alteration), error
+
+
+def test_audit_log_over_an_altered_event_answers_history_tampered(
+    altered: Altered, alteration: Alteration
+) -> None:
+    [error] = errors(lambda: altered.auditor.run(AUDIT_LOG, {"id": alteration.chat_id}))
+    assert error["extensions"]["code"] == "HISTORY_TAMPERED"
+    assert error["extensions"]["position"] == alteration.position
+    assert names_the_altered_event(error["message"], alteration), error
+
+
+def test_an_auditor_of_another_tenant_finds_nothing_in_altered_history(
+    altered: Altered, alteration: Alteration
+) -> None:
+    now = datetime.now(UTC).isoformat()
+    outsider, chat_id = altered.outsider, alteration.chat_id
+    assert codes(lambda: outsider.run(CHAT_AT, {"id": chat_id, "at": now})) == ["NOT_FOUND"]
+    assert codes(lambda: outsider.run(AUDIT_LOG, {"id": chat_id})) == ["NOT_FOUND"]
+
+
+def test_parley_gdpr_export_over_an_altered_event_names_it_instead_of_a_traceback(
+    altered: Altered, alteration: Alteration
+) -> None:
+    done = altered.server.cli("gdpr", "export", "--user", alteration.user_id)
+    exits_naming_the_altered_event(done, alteration)
+
+
+def test_parley_audit_verify_still_names_every_altered_event(altered: Altered) -> None:
+    done = altered.server.cli("audit", "verify", "--json")
+    assert done.returncode == 1, done.stderr
+    findings = {(f["kind"], f["position"]) for f in json.loads(done.stdout)["findings"]}
+    assert findings == {("modified", a.position) for a in altered.by_kind.values()}
+
+
+def test_parley_audit_export_exports_altered_events_as_stored_for_verify_to_name(
+    altered: Altered, tmp_path: Path
+) -> None:
+    """Export decodes nothing: the bundle is the evidence, its verification names the events."""
+    bundle = tmp_path / "altered.zip"
+    done = altered.server.cli("audit", "export", "--out", str(bundle))
+    assert done.returncode == 0, done.stderr
+    verified = altered.server.cli("audit", "verify", "--bundle", str(bundle), "--json")
+    assert verified.returncode == 1, verified.stderr
+    findings = {(f["kind"], f["position"]) for f in json.loads(verified.stdout)["findings"]}
+    assert findings == {("modified", a.position) for a in altered.by_kind.values()}
+
+
+def test_the_tenant_of_an_aggregate_whose_first_event_was_altered_is_still_known(
+    quiet: Quiet,
+) -> None:
+    """Every auditor query checks the tenant first: other tenants' auditors must find nothing,
+    and its own auditors must reach the replay that names the altered event."""
+    chat_id, _ = chat_history(quiet)
+    started = chained(quiet, chat_id, 5)[0]
+    tamper(
+        PostgresTarget.from_url(quiet.settings.database_url or ""),
+        f"UPDATE parley_events SET {ALTERATIONS['bytes cut short']}"
+        f" WHERE notification_id = {started.position}",
+    )
+    assert tenant_of_aggregate(quiet.store, chat_id) == quiet.owner.tenant_id
