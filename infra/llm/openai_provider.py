@@ -14,8 +14,9 @@ Behaviour the router relies on:
   the same way, by the status its `code`/`type` stands for (`server_error` → unavailable).
 - The reply is complete once a choice carries a `finish_reason`. A stream that is cut or ends
   before that raises `StreamCut` (a `ProviderUnavailable`; a timeout mid-stream stays a
-  `ProviderTimeout`); deltas already yielded stay yielded (the router keeps the partial text). If the connection drops *after* the finish reason, only the usage chunk is
-  lost: the reply completes with estimated usage.
+  `ProviderTimeout`); deltas already yielded stay yielded (the router keeps the partial text).
+  If the connection drops *after* the finish reason, only the usage chunk is lost: the reply
+  completes with estimated usage.
 - Finish reason `content_filter` with text already streamed completes with finish reason
   `content_filter` and the real usage (the partial reply is kept and billed); with no text at all
   it raises `ContentFiltered`.
