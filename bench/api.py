@@ -29,8 +29,8 @@ import httpx
 
 from bench.report import machine_info, now_iso, package_versions, write_result
 from bench.server import scratch_server
-from tests.client import ApiClient
-from tests.conftest import Server
+from testbed.client import ApiClient
+from testbed.processes import Server
 
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
 START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"

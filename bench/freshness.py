@@ -36,8 +36,8 @@ from bench.server import scratch_server
 from infra.postgres import PostgresTarget
 from infra.services.registry import build_services
 from infra.settings import Settings
-from tests.client import ApiClient
-from tests.conftest import Server
+from testbed.client import ApiClient
+from testbed.processes import Server
 
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
 START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId } }"

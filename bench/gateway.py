@@ -2,7 +2,7 @@
 total time of a reply at 1, 10 and 100 concurrent chats, next to a baseline in the same run: the
 bare `openai` SDK calling the same local OpenAI-protocol server.
 
-Starts a local server that streams a fixed reply (tests/llm_fakes, in a process of its own) and a
+Starts a local server that streams a fixed reply (testbed/llm_fakes, in a process of its own) and a
 real `parley serve` (workers in process, a scratch database) whose OpenAI provider points at it.
 Each client starts a chat, subscribes to its `chatEvents` over WebSocket, sends one message over
 HTTP and times the first `ReplyDelta` and the assistant's `MessageAdded`; the baseline times the
@@ -37,8 +37,8 @@ from bench.projections import postgres_info
 from bench.report import machine_info, now_iso, package_versions, write_result
 from bench.server import scratch_server
 from infra.settings import Settings
-from tests.client import ApiClient
-from tests.conftest import ROOT, Server
+from testbed.client import ApiClient
+from testbed.processes import ROOT, Server
 
 log = logging.getLogger("bench.gateway")
 
@@ -322,8 +322,8 @@ class Step:
 
 def serve_upstream(pieces: list[str], first_delay: float, delay: float, ready: Connection) -> None:
     """Serve the fixed reply to every request until terminated (the upstream process)."""
-    from tests.llm_fakes import openai as oai
-    from tests.llm_fakes import server
+    from testbed.llm_fakes import openai as oai
+    from testbed.llm_fakes import server
 
     # Up to 100 clients connect at once; the default listen backlog (5) would drop their SYNs
     # and add the kernel's one-second retransmit to some of them.
@@ -740,7 +740,7 @@ def main(argv: Sequence[str]) -> int:
             "model": MODEL,
             "server": "parley serve: one uvicorn process, workers in process, no Redis, Kafka "
             "or Elasticsearch; the scratch database on the PostgreSQL below",
-            "upstream": "tests/llm_fakes FakeProviderServer (threads) in a process of its own, "
+            "upstream": "testbed/llm_fakes FakeProviderServer (threads) in a process of its own, "
             "127.0.0.1",
             "load_generator": "one asyncio process (httpx + websockets), one WebSocket per chat, "
             "all chats of one user; the baseline's threads run in it between Parley rounds",

@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.database import create_scratch_database, drop_database, server_url
 from infra.postgres import PostgresTarget
 from infra.settings import Settings
-from tests.conftest import Server, target_url
+from testbed.processes import Server, target_url
 
 
 @contextmanager

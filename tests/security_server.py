@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 
-from tests.client import ApiClient
-from tests.conftest import Server, fresh_database, target_url
+from testbed.client import ApiClient
+from testbed.processes import Server, target_url
+from tests.conftest import fresh_database
 
 PLATFORM_EMAIL = "root@platform.example"
 PLATFORM_PASSWORD = "platform-password-123"

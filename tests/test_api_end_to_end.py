@@ -10,8 +10,8 @@ import pytest
 from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.client import ApiClient
-from tests.conftest import Server
+from testbed.client import ApiClient
+from testbed.processes import Server
 
 START_CHAT = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
 SEND = """mutation($i: SendMessageInput!) { sendMessage(input: $i) {
@@ -218,7 +218,7 @@ def test_parley_keeps_everything_across_a_restart(tmp_path) -> None:
 def test_refresh_token_gives_a_working_pair_and_access_tokens_cannot_refresh(
     api: ApiClient, tenant: dict
 ) -> None:
-    from tests.client import GraphQLFailed
+    from testbed.client import GraphQLFailed
 
     admin = sign_in(api, tenant)
     refresh = "mutation($t: String!) { refreshToken(input: {refreshToken: $t}) { accessToken } }"

@@ -9,8 +9,8 @@ import pytest
 from infra.master_key import MasterKey
 from infra.postgres import EmbeddedPostgres, open_pool
 from infra.signing_keys import SigningKeys
-from tests.client import ApiClient, GraphQLFailed
-from tests.conftest import Server
+from testbed.client import ApiClient, GraphQLFailed
+from testbed.processes import Server
 
 START_CHAT = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"

@@ -7,8 +7,8 @@ import httpx
 from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.client import ApiClient
-from tests.conftest import Server, Worker
+from testbed.client import ApiClient
+from testbed.processes import Server, Worker
 from tests.test_api_end_to_end import live_subscribers, until_registered
 
 CHAT_EVENTS = gql(

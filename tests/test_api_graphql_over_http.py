@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from api.graphql_over_http import GRAPHQL_RESPONSE, JSON, response_media_type
-from tests.conftest import ROOT, Server
+from testbed.processes import ROOT, Server
 
 AUDIT = ROOT / "tests" / "http_audit"
 

@@ -16,8 +16,9 @@ import pytest
 import websockets
 
 from infra.postgres import PostgresTarget
-from tests.client import ApiClient, GraphQLFailed
-from tests.conftest import Server, fresh_database, target_url
+from testbed.client import ApiClient, GraphQLFailed
+from testbed.processes import Server, target_url
+from tests.conftest import fresh_database
 
 APP = "https://app.example"
 LIMITS = {

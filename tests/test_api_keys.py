@@ -16,8 +16,9 @@ import pytest
 import websockets
 
 from infra.postgres import PostgresTarget
-from tests.client import ApiClient, GraphQLFailed
-from tests.conftest import Server, fresh_database, target_url
+from testbed.client import ApiClient, GraphQLFailed
+from testbed.processes import Server, target_url
+from tests.conftest import fresh_database
 
 CREATE = """mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) {
     secret position key { keyId name role prefix last4 serviceAccountId createdAt revoked } } }"""

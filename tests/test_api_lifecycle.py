@@ -8,8 +8,8 @@ import uuid
 import pytest
 import websockets
 
-from tests.client import ApiClient, GraphQLFailed
-from tests.conftest import Server
+from testbed.client import ApiClient, GraphQLFailed
+from testbed.processes import Server
 
 REGISTER = "mutation($i: RegisterUserInput!) { registerUser(input: $i) { userId position } }"
 CHANGE_ROLE = "mutation($i: ChangeUserRoleInput!) { changeUserRole(input: $i) { position } }"

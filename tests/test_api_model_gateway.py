@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.client import ApiClient
-from tests.conftest import Server
-from tests.llm_fakes import anthropic as claude
-from tests.llm_fakes import google as gemini
-from tests.llm_fakes import openai as oai
-from tests.llm_fakes.server import FakeProviderServer, Stream
+from testbed.client import ApiClient
+from testbed.llm_fakes import anthropic as claude
+from testbed.llm_fakes import google as gemini
+from testbed.llm_fakes import openai as oai
+from testbed.llm_fakes.server import FakeProviderServer, Stream
+from testbed.processes import Server
 
 PRICES = {
     "openai/gpt-4o-mini": {"input": 0.15, "output": 0.6},

@@ -6,8 +6,8 @@ import json
 import pytest
 import websockets
 
-from tests.client import ApiClient, GraphQLFailed
-from tests.conftest import Server
+from testbed.client import ApiClient, GraphQLFailed
+from testbed.processes import Server
 
 START_CHAT = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"

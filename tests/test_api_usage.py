@@ -4,7 +4,7 @@ import datetime as dt
 import time
 import uuid
 
-from tests.client import ApiClient
+from testbed.client import ApiClient
 
 USAGE = """query($from: Date!, $to: Date!, $by: [UsageDimension!], $p: Int) {
   usage(from: $from, to: $to, groupBy: $by, afterPosition: $p) {

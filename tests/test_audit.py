@@ -30,15 +30,8 @@ from infra.follower_positions import read_position
 from infra.kafka_relay import KafkaRelay, RelaySettings
 from infra.postgres import PostgresTarget, open_pool
 from projections.audit_ledger import AuditLedger
-from tests.conftest import (
-    MASTER_KEY,
-    PARLEY,
-    ROOT,
-    data_keys,
-    fresh_database,
-    tamper,
-    target_url,
-)
+from testbed.processes import PARLEY, ROOT, target_url
+from tests.conftest import MASTER_KEY, data_keys, fresh_database, tamper
 
 CHECKPOINT_EVENTS = 5
 USER_ROLE = b'"role":"user"'

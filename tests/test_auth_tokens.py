@@ -34,8 +34,9 @@ from infra.passwords import needs_rehash, verify_password
 from infra.postgres import PostgresTarget, open_pool
 from infra.signing_keys import SigningKeys, reseal_private_keys
 from infra.tokens import InvalidToken, TokenService
-from tests.client import GraphQLFailed
-from tests.conftest import MASTER_KEY, Server, data_keys, fresh_database, target_url
+from testbed.client import GraphQLFailed
+from testbed.processes import Server, target_url
+from tests.conftest import MASTER_KEY, data_keys, fresh_database
 
 ACCOUNT_LIMIT = 3
 ADDRESS_LIMIT = 6

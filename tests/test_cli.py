@@ -4,8 +4,8 @@ import re
 import subprocess
 import sys
 
-from tests.client import ApiClient
-from tests.conftest import ROOT, Server
+from testbed.client import ApiClient
+from testbed.processes import ROOT, Server
 
 
 def test_help_lists_every_command() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from infra.postgres import server_processes
-from tests.client import ApiClient
-from tests.conftest import Server
+from testbed.client import ApiClient
+from testbed.processes import Server
 
 LOCK_FILES = ("postmaster.pid", ".s.PGSQL.5432.lock")
 """What a killed server leaves in its data directory (the socket lives there too), each naming

@@ -66,7 +66,8 @@ from infra.event_store import acting_as
 from infra.passwords import hash_password
 from infra.postgres import PostgresTarget
 from infra.settings import Settings
-from tests.conftest import ROOT, fresh_database, target_url
+from testbed.processes import ROOT, target_url
+from tests.conftest import fresh_database
 
 DOCS = ROOT / "docs" / "events"
 EXAMPLE = ROOT / "docs" / "examples" / "analytics_consumer.py"

@@ -19,8 +19,9 @@ from kafka import KafkaConsumer, TopicPartition
 
 from infra.master_key import new_master_key
 from infra.services.postgres import _bin_dir
-from tests.client import ApiClient
-from tests.conftest import PARLEY, ROOT, Server, fresh_database, target_url
+from testbed.client import ApiClient
+from testbed.processes import PARLEY, ROOT, Server, target_url
+from tests.conftest import fresh_database
 
 REGISTER = """mutation($i: RegisterUserInput!) { registerUser(input: $i) { userId position } }"""
 START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
-from tests.conftest import Server
+from testbed.processes import Server
 from tests.security_server import SessionClient, security_server
 
 PASSWORD = "fuzz-password-123"

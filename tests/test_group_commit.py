@@ -20,7 +20,8 @@ from domain.chat import ChatSession, MessageRole
 from infra.event_store import EventStore, IntegrityError, open_event_store
 from infra.metrics import GROUP_COMMIT_BATCH, GROUP_COMMIT_FALLBACKS
 from infra.postgres import PostgresTarget
-from tests.conftest import MASTER_KEY, ROOT, data_keys, fresh_database, target_url
+from testbed.processes import ROOT, target_url
+from tests.conftest import MASTER_KEY, data_keys, fresh_database
 
 TENANT, OWNER = uuid.uuid4(), uuid.uuid4()
 

@@ -35,8 +35,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
-from tests.client import GraphQLFailed
-from tests.conftest import Server
+from testbed.client import GraphQLFailed
+from testbed.processes import Server
 from tests.security_server import BYOK_MODEL, BYOK_PROVIDER, SessionClient, security_server
 
 DENIED = {"NOT_FOUND", "FORBIDDEN"}

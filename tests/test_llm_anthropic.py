@@ -21,10 +21,10 @@ from infra.llm.base import (
     ProviderUnavailable,
     StreamCut,
 )
-from tests.llm_fakes import anthropic as fake
-from tests.llm_fakes import harness
-from tests.llm_fakes.harness import TURNS
-from tests.llm_fakes.server import FakeProviderServer, Stream
+from testbed.llm_fakes import anthropic as fake
+from testbed.llm_fakes.server import FakeProviderServer, Stream
+from tests import provider_harness as harness
+from tests.provider_harness import TURNS
 
 KEY = "sk-ant-test-0123456789"
 PARAMS = GenerationParams(model="claude-test")

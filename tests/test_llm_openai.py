@@ -21,8 +21,8 @@ from infra.llm.base import (
     StreamCut,
 )
 from infra.llm.openai_provider import AzureOpenAIProvider, OpenAIProvider
-from tests.llm_fakes import openai as wire
-from tests.llm_fakes.server import Error, FakeProviderServer, Stream, sse
+from testbed.llm_fakes import openai as wire
+from testbed.llm_fakes.server import Error, FakeProviderServer, Stream, sse
 
 TURNS = [
     ChatTurn("system", "You are terse."),

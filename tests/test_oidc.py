@@ -29,8 +29,9 @@ from domain.actor import Actor
 from domain.user import Role
 from infra.oidc import InvalidIdToken, Issuers, MemorySignInStore, pkce_pair, validate_id_token
 from infra.postgres import PostgresTarget
-from tests.client import ApiClient, GraphQLFailed
-from tests.conftest import Server, fresh_database, target_url
+from testbed.client import ApiClient, GraphQLFailed
+from testbed.processes import Server, target_url
+from tests.conftest import fresh_database
 from tests.oidc_issuer import Client, OidcIssuer
 
 APP = "http://127.0.0.1:9/app/signed-in"

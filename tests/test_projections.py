@@ -34,7 +34,8 @@ from projections.read_models import (
     read_model_ddl,
 )
 from projections.rebuild import rebuild_read_models
-from tests.conftest import MASTER_KEY, PARLEY, ROOT, data_keys, fresh_database, target_url
+from testbed.processes import PARLEY, ROOT, target_url
+from tests.conftest import MASTER_KEY, data_keys, fresh_database
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"
 

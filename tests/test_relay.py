@@ -37,15 +37,8 @@ from infra.services.kafka import KafkaService
 from infra.services.registry import build_services
 from infra.settings import Settings
 from projections.audit_ledger import AuditLedger
-from tests.conftest import (
-    MASTER_KEY,
-    PARLEY,
-    ROOT,
-    data_keys,
-    free_port,
-    fresh_database,
-    target_url,
-)
+from testbed.processes import PARLEY, ROOT, free_port, target_url
+from tests.conftest import MASTER_KEY, data_keys, fresh_database
 from tests.test_projections import load_log
 
 PARTITIONS = 4

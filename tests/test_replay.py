@@ -33,8 +33,9 @@ from domain.user import Role
 from infra.postgres import PostgresTarget
 from infra.settings import Settings
 from queries.replay import NoStateAt, audit_log, state_at, state_of, tenant_of_aggregate
-from tests.client import ApiClient, GraphQLFailed
-from tests.conftest import MASTER_KEY, PARLEY, ROOT, Server, fresh_database, tamper, target_url
+from testbed.client import ApiClient, GraphQLFailed
+from testbed.processes import PARLEY, ROOT, Server, target_url
+from tests.conftest import MASTER_KEY, fresh_database, tamper
 
 # -- the write side in this process, on a database of its own -------------------------------------
 

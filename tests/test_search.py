@@ -59,7 +59,7 @@ from queries.search import (
     encode_cursor,
 )
 from queries.search_schema import SearchQueries
-from tests.conftest import free_port
+from testbed.processes import free_port
 from tests.test_commands import create_tenant, register, wait_for_quiet_log
 
 CATCH_UP_TIMEOUT = 30.0

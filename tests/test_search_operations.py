@@ -19,7 +19,8 @@ from infra.follower_positions import read_position
 from infra.services.registry import build_services
 from infra.settings import Settings
 from queries.search import SearchQuery
-from tests.conftest import fresh_database, target_url
+from testbed.processes import target_url
+from tests.conftest import fresh_database
 
 
 @pytest.fixture

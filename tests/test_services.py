@@ -17,7 +17,7 @@ from kafka.admin import NewTopic
 
 from infra.services.base import LocalService, ServiceError, port_in_use, process_alive
 from infra.services.redis import RedisService
-from tests.conftest import PARLEY, ROOT, free_port
+from testbed.processes import PARLEY, ROOT, free_port
 
 
 def test_postgres_service_writes_and_reads_a_row(postgres_url: str) -> None:

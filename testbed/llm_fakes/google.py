@@ -9,7 +9,7 @@ to `/<api_version>/models/<model>:streamGenerateContent?alt=sse`.
 import json
 from typing import Any
 
-from tests.llm_fakes.server import Error, Stream
+from testbed.llm_fakes.server import Error, Stream
 
 
 def data(payload: dict[str, Any]) -> bytes:

@@ -13,7 +13,7 @@ results, and `content_filter_results` in every choice; its errors often carry on
 from collections.abc import Sequence
 from typing import Any
 
-from tests.llm_fakes.server import Error, Stream, sse
+from testbed.llm_fakes.server import Error, Stream, sse
 
 CHAT_PATH = "/v1/chat/completions"
 MODEL = "gpt-4o-mini-2024-07-18"

@@ -6,7 +6,7 @@ Point `Anthropic(base_url=server.url)` at the server: the SDK posts to `/v1/mess
 
 from typing import Any
 
-from tests.llm_fakes.server import Error, Stream, sse
+from testbed.llm_fakes.server import Error, Stream, sse
 
 TEXT_STARTS_AT = 3
 """Events before the first text delta (message_start, content_block_start, ping): a stream cut

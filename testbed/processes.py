@@ -1,0 +1,160 @@
+"""Real Parley processes on loopback, for the tests and the benchmarks: `parley serve` and
+`parley worker` started as subprocesses on free ports, each with only the settings it is given."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from infra.postgres import PostgresTarget
+
+ROOT = Path(__file__).resolve().parent.parent
+PARLEY = [sys.executable, "-m", "api.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def target_url(target: PostgresTarget) -> str:
+    auth = target.user + (f":{target.password}" if target.password else "")
+    if target.host.startswith("/"):
+        return f"postgresql://{auth}@/{target.dbname}?host={target.host}&port={target.port}"
+    return f"postgresql://{auth}@{target.host}:{target.port}/{target.dbname}"
+
+
+class Server:
+    """A real `parley serve` process (uvicorn) on a free loopback port."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        # Only what we pass: a developer's exported PARLEY_* must not change the mode under test.
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")},
+            "PARLEY_DATA_DIR": str(data_dir),
+            "PARLEY_ECHO_DELAY_MS": "5",
+            "PARLEY_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / f"serve-{self.port}.log"
+
+    def start(self) -> "Server":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [*PARLEY, "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"parley serve exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"parley serve did not become ready:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def settled_head(self, timeout: float = 30) -> int:
+        """The log head once every follower has processed it and no reply is being written."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = httpx.get(f"{self.url}/readyz", timeout=5).json()
+            head = int(ready["log_head"])
+            followers = ready["followers"]
+            if (
+                ready["read_models_position"] == head
+                and all(f["position"] == head for f in followers.values())
+                and followers["responder"]["replies_in_flight"] == 0
+            ):
+                return head
+            if time.monotonic() > deadline:
+                raise AssertionError(f"followers did not settle: {ready}")
+            time.sleep(0.05)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the `parley` CLI against this server's data directory."""
+        return subprocess.run(
+            [*PARLEY, *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120
+        )
+
+    def create_tenant(self, slug: str | None = None, password: str = "admin-password-123") -> dict:
+        slug = slug or f"t-{uuid.uuid4().hex[:10]}"
+        email = f"admin@{slug}.example"
+        done = self.cli(
+            "tenants",
+            "create",
+            "--name",
+            slug.upper(),
+            "--slug",
+            slug,
+            "--admin-email",
+            email,
+            "--admin-password",
+            password,
+        )
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        return {**out, "email": email, "password": password}
+
+
+class Worker:
+    """A real `parley worker` process (followers only), ready once its metrics answer."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.server = Server(data_dir, env)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "Worker":
+        log = self.server.log.with_name(f"worker-{self.port}.log")
+        self.server.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [*PARLEY, "worker", "--metrics-port", str(self.port)],
+            cwd=ROOT,
+            env=self.server.env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"parley worker exited:\n{log.read_text()[-3000:]}")
+            try:
+                metrics = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=1).text
+                if 'parley_follower_position{follower="responder"}' in metrics:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"parley worker did not start:\n{log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
