@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,28 @@ def target_url(target: PostgresTarget) -> str:
     return f"postgresql://{auth}@{target.host}:{target.port}/{target.dbname}"
 
 
+def spawn(
+    args: list[str], env: dict[str, str], log: Path, ready: Callable[[], bool]
+) -> subprocess.Popen[bytes]:
+    """`parley ARGS` in the background, logging to `log`, once `ready()` says so (60 s at most)."""
+    proc = subprocess.Popen(
+        [*PARLEY, *args], cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"parley {args[0]} exited:\n{log.read_text()[-3000:]}")
+        try:
+            if ready():
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"parley {args[0]} did not become ready:\n{log.read_text()[-3000:]}")
+
+
 class Server:
     """A real `parley serve` process (uvicorn) on a free loopback port."""
 
@@ -51,24 +74,13 @@ class Server:
 
     def start(self) -> "Server":
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [*PARLEY, "serve", "--port", str(self.port)],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
+        self.proc = spawn(
+            ["serve", "--port", str(self.port)],
+            self.env,
+            self.log,
+            lambda: httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"parley serve exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"parley serve did not become ready:\n{self.log.read_text()[-3000:]}")
+        return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -134,25 +146,16 @@ class Worker:
     def start(self) -> "Worker":
         log = self.server.log.with_name(f"worker-{self.port}.log")
         self.server.data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [*PARLEY, "worker", "--metrics-port", str(self.port)],
-            cwd=ROOT,
-            env=self.server.env,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
+        self.proc = spawn(
+            ["worker", "--metrics-port", str(self.port)],
+            self.server.env,
+            log,
+            lambda: (
+                'parley_follower_position{follower="responder"}'
+                in httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=1).text
+            ),
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"parley worker exited:\n{log.read_text()[-3000:]}")
-            try:
-                metrics = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=1).text
-                if 'parley_follower_position{follower="responder"}' in metrics:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"parley worker did not start:\n{log.read_text()[-3000:]}")
+        return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
