@@ -1,16 +1,7 @@
-"""Service accounts in GraphQL (create, revoke, list keys; the secret shown once) and the check
-of a presented key.
-
-A key is checked against its tenant's aggregate in the event store, not a read model: a
-projection lags, and a revoked key must be refused at once by every API process. Each request
-asks the store for the tenant's current version (one primary-key lookup); the tenant's keys are
-reloaded only when that version moved, so the cache (bounded, LRU) saves the aggregate's replay,
-never the revocation check."""
+"""Service accounts in GraphQL: create, revoke, list keys (the secret shown once). The check of a
+presented key is `api.api_key_verifier`."""
 
 import logging
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -22,78 +13,14 @@ from strawberry.types import Info
 import commands.messages as cmd
 from api.context import ParleyContext
 from api.mutations import command, run
-from domain.actor import Actor
-from domain.errors import NotAuthenticated
-from domain.tenant import ApiKey, Tenant, service_account_id
+from domain.tenant import ApiKey, service_account_id
 from domain.user import Role
-from infra.api_keys import PREFIX, parse_api_key, secret_matches
+from infra.identity.api_keys import PREFIX
 
 if TYPE_CHECKING:
-    from api.runtime import Runtime
+    pass
 
 log = logging.getLogger(__name__)
-
-INVALID = "invalid API key"
-
-
-@dataclass(frozen=True)
-class _TenantKeys:
-    version: int
-    active: bool
-    keys: dict[str, ApiKey]
-
-
-class ApiKeyVerifier:
-    """Turns a presented `pk_…` key into the actor it authenticates (or NotAuthenticated)."""
-
-    def __init__(self, runtime: "Runtime", cache_size: int) -> None:
-        self._runtime = runtime  # its event store opens when the app starts
-        self._cache: OrderedDict[UUID, _TenantKeys] = OrderedDict()
-        self._cache_size = max(1, cache_size)
-        self._lock = threading.Lock()
-
-    def verify(self, credential: str) -> Actor:
-        """Blocking (the event store is): call it off the event loop."""
-        presented = parse_api_key(credential)
-        if presented is None:
-            raise NotAuthenticated(INVALID)
-        tenant = self._tenant_keys(presented.tenant_id)
-        key = tenant.keys.get(presented.key_id) if tenant else None
-        # One answer for an unknown key id and a wrong secret: nothing to learn by probing.
-        if tenant is None or key is None or not secret_matches(presented.secret, key.secret_sha256):
-            raise NotAuthenticated(INVALID)
-        if key.revoked_at is not None:
-            raise NotAuthenticated("API key revoked")
-        if not tenant.active:
-            raise NotAuthenticated("tenant is deactivated")
-        return Actor(
-            user_id=service_account_id(presented.tenant_id, key.key_id),
-            tenant_id=presented.tenant_id,
-            role=Role(key.role),
-            api_key_id=key.key_id,
-        )
-
-    def _tenant_keys(self, tenant_id: UUID) -> _TenantKeys | None:
-        latest = self._runtime.store.recorder.select_events(tenant_id, desc=True, limit=1)
-        if not latest:
-            return None
-        version = latest[0].originator_version
-        with self._lock:
-            cached = self._cache.get(tenant_id)
-            if cached is not None and cached.version == version:
-                self._cache.move_to_end(tenant_id)
-                return cached
-        aggregate = self._runtime.store.get_or_none(tenant_id)
-        if not isinstance(aggregate, Tenant):
-            return None
-        loaded = _TenantKeys(aggregate.version, aggregate.active, dict(aggregate.api_keys))
-        with self._lock:
-            self._cache[tenant_id] = loaded
-            self._cache.move_to_end(tenant_id)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return loaded
-
 
 # -- GraphQL ------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from api.api_keys import ApiKeyVerifier
+from api.api_key_verifier import ApiKeyVerifier
 from api.context import ParleyContext
 from api.graphql_over_http import GraphQLOverHttpRouter
 from api.hardening import (
@@ -27,7 +27,7 @@ from api.oidc_sign_in import oidc_router
 from api.runtime import Runtime
 from api.schema import schema
 from domain.errors import NotAuthenticated
-from infra.audit import public_key_pem
+from infra.audit.chain import public_key_pem
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)

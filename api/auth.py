@@ -13,7 +13,7 @@ from domain.actor import Actor
 from domain.errors import NotAllowed, NotAuthenticated, WrongPassword
 from domain.user import Role as DomainRole
 from domain.user import User as UserAggregate
-from infra.tokens import REFRESH, Claims, InvalidToken
+from infra.identity.tokens import REFRESH, Claims, InvalidToken
 
 
 @strawberry.input

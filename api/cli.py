@@ -12,20 +12,13 @@ from api.cli_audit import add_audit_commands
 from api.cli_auth import add_auth_commands
 from api.cli_gdpr import add_gdpr_commands
 from api.cli_replay import add_replay_command
+from api.cli_runtime import cli_runtime
 from infra.settings import Settings
 
 EXAMPLE_QUERY = """\
 curl -s http://{host}:{port}/graphql -H 'Content-Type: application/json' \\
   -H 'Authorization: Bearer {token}' \\
   -d '{{"query": "mutation {{ startChat(input: {{title: \\"Hello\\"}}) {{ chatId }} }}"}}'"""
-
-
-def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
-    from api.runtime import Runtime
-
-    runtime = Runtime(settings)
-    runtime.start(workers=False)
-    return runtime
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -88,8 +81,7 @@ def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
     from projections.rebuild import rebuild_read_models
     from projections.status import follower_statuses
 
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         if args.action == "status":
             with runtime.writer_pool.connection() as conn:
                 statuses = follower_statuses(runtime.store, conn)
@@ -108,7 +100,7 @@ def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"{'':<22} {s.failure}")
             return 1 if any(s.failure for s in statuses) else 0
         if args.action == "skip":
-            from infra.follower_positions import NotTheFailingEvent, skip_failed_event
+            from infra.eventstore.follower_positions import NotTheFailingEvent, skip_failed_event
 
             if args.name == "audit":
                 print(
@@ -152,8 +144,6 @@ def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         print(f"rebuilt {args.name}: the new generation serves from position {position}")
         return 0
-    finally:
-        runtime.stop()
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -209,8 +199,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
     from commands.messages import CreateTenant
 
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         result = runtime.handlers.create_tenant(
             CreateTenant(
                 name=args.name,
@@ -220,8 +209,6 @@ def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
                 admin_display_name=args.admin_name,
             )
         )
-    finally:
-        runtime.stop()
     print(
         json.dumps(
             {
@@ -238,13 +225,10 @@ def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_platform_admin_create(args: argparse.Namespace, settings: Settings) -> int:
     from commands.messages import CreatePlatformAdmin
 
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         result = runtime.handlers.create_platform_admin(
             CreatePlatformAdmin(email=args.email, password=args.password, display_name=args.name)
         )
-    finally:
-        runtime.stop()
     print(
         json.dumps({"user_id": str(result.id), "tenant": "platform", "position": result.position})
     )
@@ -269,12 +253,11 @@ def demo_model() -> str:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from commands.messages import ChangeTenantSettings, CreateTenant
     from domain.actor import Actor
-    from domain.tenant import tenant_id_for_slug
-    from domain.user import user_id_for
+    from domain.tenant import Tenant, tenant_id_for_slug
+    from domain.user import User, user_id_for
 
-    runtime = _runtime(settings)
     email = "demo@parley.example"
-    try:
+    with cli_runtime(settings) as runtime:
         tenant_id = tenant_id_for_slug("demo")
         password = None
         if runtime.store.get_or_none(tenant_id) is None:
@@ -289,11 +272,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 )
             )
         user = runtime.store.get_or_none(user_id_for(tenant_id, email))
+        tenant = runtime.store.get_or_none(tenant_id)
+        if not isinstance(user, User) or not isinstance(tenant, Tenant):
+            print(f"tenant 'demo' exists without its user {email}", file=sys.stderr)
+            return 1
         token = runtime.tokens.issue(
             user_id=user.id, tenant_id=tenant_id, role=user.role.value, token_type="access"
         )
         model = args.model or demo_model()
-        tenant = runtime.store.get_or_none(tenant_id)
         if tenant.default_model != model:
             runtime.handlers.change_tenant_settings(
                 ChangeTenantSettings(
@@ -303,8 +289,6 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 ),
                 Actor(user.id, tenant_id, user.role),
             )
-    finally:
-        runtime.stop()
     print(f"Demo tenant: slug 'demo', user {email}, model {model}")
     if model == "echo":
         print(
@@ -322,7 +306,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_events_schemas(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from infra.event_contract import ContractError, write_contract
+    from infra.eventstore.event_contract import ContractError, write_contract
 
     try:
         paths = write_contract(Path(args.out))

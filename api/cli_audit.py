@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from api.cli_runtime import cli_runtime
 from infra.settings import Settings
 
 log = logging.getLogger("parley.audit")
@@ -25,17 +26,9 @@ def _tenant(value: str | None) -> UUID | None:
         return tenant_id_for_slug(validate_slug(value))
 
 
-def _runtime(settings: Settings):  # type: ignore[no-untyped-def]
-    from api.runtime import Runtime
-
-    runtime = Runtime(settings)
-    runtime.start(workers=False)
-    return runtime
-
-
 def _trusted_keys(args: argparse.Namespace, conn: Any) -> dict[str, bytes]:
-    from infra.audit_store import public_keys
-    from infra.audit_verify import trusted_keys
+    from infra.audit.store import public_keys
+    from infra.audit.verify import trusted_keys
 
     if args.public_key:
         return trusted_keys(Path(p).read_bytes() for p in args.public_key)
@@ -71,7 +64,7 @@ def _print_report(report: Any, *, as_json: bool, what: str) -> int:
 
 
 def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.audit import generate_signing_key, public_key_path, public_key_pem
+    from infra.audit.chain import generate_signing_key, public_key_path, public_key_pem
 
     path = Path(args.out) if args.out else settings.signing_key_path
     try:
@@ -87,15 +80,11 @@ def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_public_key(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.audit import public_key_pem
-    from infra.audit_store import public_keys
+    from infra.audit.chain import public_key_pem
+    from infra.audit.store import public_keys
 
-    runtime = _runtime(settings)
-    try:
-        with runtime.writer_pool.connection() as conn:
-            keys = public_keys(conn)
-    finally:
-        runtime.stop()
+    with cli_runtime(settings) as runtime, runtime.writer_pool.connection() as conn:
+        keys = public_keys(conn)
     for key_id, raw in sorted(keys.items()):
         print(f"# key id {key_id} (Ed25519)")
         print(public_key_pem(raw), end="")
@@ -105,7 +94,7 @@ def cmd_public_key(args: argparse.Namespace, settings: Settings) -> int:
 def _signing_key(settings: Settings) -> Any:
     """The configured key, never a new one: a key made here would sign with a key nobody
     published (the ledger generates the first one when the deployment starts)."""
-    from infra.audit import load_signing_key
+    from infra.audit.chain import load_signing_key
 
     path = settings.signing_key_path
     if not path.exists():
@@ -120,11 +109,8 @@ def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
     from projections.audit_ledger import AuditLedger
 
     key = _signing_key(settings)
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         checkpoint = AuditLedger(runtime.store, runtime.writer_pool, key).seal_now()
-    finally:
-        runtime.stop()
     if checkpoint is None:
         print("nothing to seal: every chained event is in a signed checkpoint")
     else:
@@ -137,7 +123,7 @@ def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from api.progress import ProgressBar
-    from infra.audit_verify import read_bundle, trusted_keys, verify_bundle
+    from infra.audit.verify import read_bundle, trusted_keys, verify_bundle
 
     bar = ProgressBar("verify")
     if args.bundle:
@@ -153,46 +139,41 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             )
         report = verify_bundle(bundle, keys=keys, progress=bar.update)
         return _print_report(report, as_json=args.json, what=f"bundle {args.bundle}")
-    from infra.audit_sources import verify_database, verify_kafka
+    from infra.audit.sources import verify_database, verify_kafka
 
-    runtime = _runtime(settings)
-    try:
-        with runtime.writer_pool.connection() as conn:
-            keys = _trusted_keys(args, conn)
-            tenant = _tenant(args.tenant)
-            if args.source == "kafka":
-                if not settings.kafka_bootstrap_servers:
-                    print(
-                        "error: --source kafka needs PARLEY_KAFKA_BOOTSTRAP_SERVERS",
-                        file=sys.stderr,
-                    )
-                    return 2
-                report = verify_kafka(
-                    conn,
-                    keys,
-                    bootstrap=settings.kafka_bootstrap_servers,
-                    topic=args.topic or settings.kafka_topic,
-                    checkpoint_topic=settings.kafka_checkpoint_topic,
-                    tenant=tenant,
-                    progress=bar.update,
+    with cli_runtime(settings) as runtime, runtime.writer_pool.connection() as conn:
+        keys = _trusted_keys(args, conn)
+        tenant = _tenant(args.tenant)
+        if args.source == "kafka":
+            if not settings.kafka_bootstrap_servers:
+                print(
+                    "error: --source kafka needs PARLEY_KAFKA_BOOTSTRAP_SERVERS",
+                    file=sys.stderr,
                 )
-            else:
-                report = verify_database(
-                    conn, keys, tenant=tenant, lo=args.from_, hi=args.to, progress=bar.update
-                )
-    finally:
-        runtime.stop()
+                return 2
+            report = verify_kafka(
+                conn,
+                keys,
+                bootstrap=settings.kafka_bootstrap_servers,
+                topic=args.topic or settings.kafka_topic,
+                checkpoint_topic=settings.kafka_checkpoint_topic,
+                tenant=tenant,
+                progress=bar.update,
+            )
+        else:
+            report = verify_database(
+                conn, keys, tenant=tenant, lo=args.from_, hi=args.to, progress=bar.update
+            )
     return _print_report(report, as_json=args.json, what=f"{args.source} history")
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from api.progress import ProgressBar
-    from infra.audit_sources import export_bundle
+    from infra.audit.sources import export_bundle
     from projections.audit_ledger import AuditLedger
 
     key = None if args.no_seal else _signing_key(settings)
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         if key is not None:  # sign what is chained so far, so the whole range is covered
             AuditLedger(runtime.store, runtime.writer_pool, key).seal_now()
         with runtime.writer_pool.connection() as conn:
@@ -204,20 +185,17 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
                 hi=args.to,
                 progress=ProgressBar("export").update,
             )
-    finally:
-        runtime.stop()
     log.info("exported audit bundle %s", args.out)
     print(json.dumps({"bundle": args.out, **summary}, indent=2))
     return 0
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from infra.audit_store import LEDGER_NAME, last_checkpoint
-    from infra.follower_positions import read_position
-    from infra.kafka_relay import CHECKPOINTS_POSITION, RELAY_NAME
+    from infra.audit.store import LEDGER_NAME, last_checkpoint
+    from infra.eventstore.follower_positions import read_position
+    from infra.messaging.kafka_relay import CHECKPOINTS_POSITION, RELAY_NAME
 
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         head = runtime.store.head()
         with runtime.writer_pool.connection() as conn:
             last = last_checkpoint(conn)
@@ -230,8 +208,6 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
                 "relayed_to": read_position(conn, RELAY_NAME),
                 "checkpoints_relayed": read_position(conn, CHECKPOINTS_POSITION),
             }
-    finally:
-        runtime.stop()
     print(json.dumps(status, indent=2))
     return 0
 

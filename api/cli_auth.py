@@ -4,17 +4,14 @@ import argparse
 import json
 from typing import Any
 
+from api.cli_runtime import cli_runtime
 from infra.settings import Settings
 
 
 def cmd_auth_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from api.cli import _runtime
 
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         states = runtime.signing_keys.states()
-    finally:
-        runtime.stop()
     if args.json:
         print(json.dumps([_row(s) | {"state": s.state} for s in states], indent=2))
         return 0
@@ -26,14 +23,10 @@ def cmd_auth_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_auth_rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from api.cli import _runtime
 
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         kid, retired = runtime.signing_keys.rotate(retire_previous=args.retire_previous)
         delay = runtime.signing_keys.retire_delay
-    finally:
-        runtime.stop()
     print(f"new signing key: {kid}")
     if args.retire_previous:
         print(f"retired at once: {', '.join(retired) or 'none'} (their tokens no longer work)")

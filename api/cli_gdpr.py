@@ -11,11 +11,11 @@ from typing import Any
 from uuid import UUID
 
 from api.cli_replay import iso_time
+from api.cli_runtime import cli_runtime
 from infra.settings import Settings
 
 
 def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
-    from api.cli import _runtime
     from commands.messages import EraseUser
 
     if not args.yes:
@@ -25,27 +25,20 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         written = runtime.handlers.erase_user(EraseUser(user_id=args.user), None)
         runtime.refresh_tokens.revoke_user(written.id, "erased")
-    finally:
-        runtime.stop()
     print(json.dumps({"user_id": str(written.id), "position": written.position}))
     return 0
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from api.cli import _runtime
     from api.progress import ProgressBar
     from queries.subject_export import export_user
 
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         bar = ProgressBar(f"export {args.user}")
         data = export_user(runtime.store, args.user, progress=bar.update)
-    finally:
-        runtime.stop()
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     if args.out is None:
         print(text)
@@ -56,12 +49,10 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
-    from api.cli import _runtime
     from api.progress import ProgressBar
     from commands.retention import sweep
 
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         bar = ProgressBar("retention")
         due = sweep(
             runtime.handlers,
@@ -70,8 +61,6 @@ def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
             dry_run=args.dry_run,
             progress=bar.update,
         )
-    finally:
-        runtime.stop()
     for chat in due:
         print(
             json.dumps(
@@ -88,24 +77,18 @@ def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_keys_status(args: argparse.Namespace, settings: Settings) -> int:
-    from api.cli import _runtime
 
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         counts = runtime.data_keys.count()
         print(json.dumps({"master_key_id": runtime.master_key.key_id, "data_keys": counts}))
-    finally:
-        runtime.stop()
     return 0
 
 
 def cmd_rotate_master(args: argparse.Namespace, settings: Settings) -> int:
-    from api.cli import _runtime
     from api.progress import ProgressBar
-    from infra.signing_keys import reseal_private_keys
+    from infra.identity.signing_keys import reseal_private_keys
 
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         keys = runtime.data_keys
         total = keys.count()["stale"]
         bar = ProgressBar("re-wrap data keys")
@@ -127,8 +110,6 @@ def cmd_rotate_master(args: argparse.Namespace, settings: Settings) -> int:
             "token_signing_keys_resealed": signing,
             "stale_left": keys.count()["stale"],
         }
-    finally:
-        runtime.stop()
     print(json.dumps(report))
     return 0
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from api.cli_runtime import cli_runtime
 from infra.settings import Settings
 
 
@@ -19,12 +20,10 @@ def iso_time(value: str) -> datetime:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from api.cli import _runtime
     from api.progress import ProgressBar
     from queries.replay import state_at
 
-    runtime = _runtime(settings)
-    try:
+    with cli_runtime(settings) as runtime:
         bar = ProgressBar(f"replay {args.aggregate_id}")
         state = state_at(
             runtime.store,
@@ -33,8 +32,6 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             version=args.version,
             progress=bar.update,
         )
-    finally:
-        runtime.stop()
     print(json.dumps(state, indent=2, ensure_ascii=False))
     return 0
 

@@ -9,11 +9,11 @@ from strawberry.fastapi import BaseContext
 from domain.actor import Actor
 from domain.errors import NotAuthenticated
 from domain.user import Role
-from infra.api_keys import looks_like_api_key
-from infra.tokens import InvalidToken
+from infra.identity.api_keys import looks_like_api_key
+from infra.identity.tokens import InvalidToken
 
 if TYPE_CHECKING:
-    from api.api_keys import ApiKeyVerifier
+    from api.api_key_verifier import ApiKeyVerifier
     from api.runtime import Runtime
 
 

@@ -11,7 +11,7 @@ from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import MaskErrors
 
 from domain.errors import ParleyError
-from infra.live_feed import SubscriberTooSlow
+from infra.messaging.live_feed import SubscriberTooSlow
 
 log = logging.getLogger("parley.api.errors")
 

@@ -9,12 +9,14 @@ from strawberry.types import Info
 
 from api.context import ParleyContext
 from commands import messages as cmd
-from commands.responder import StopRequested
 from domain.errors import InvalidInput, NotFound
 from domain.user import Role as DomainRole
 from domain.user import User as UserAggregate
-from infra.refresh_tokens import RefreshGrant
-from infra.tokens import REFRESH
+from infra.identity.refresh_tokens import RefreshGrant
+from infra.identity.tokens import REFRESH
+from infra.messaging.live_items import (
+    StopRequested,
+)
 from queries.schema import parse_id
 from queries.types import Message, MessageRole, Role, User
 

@@ -27,8 +27,7 @@ from api.runtime import Runtime
 from domain.actor import Actor
 from domain.errors import InvalidInput, NotAuthenticated, ParleyError, RateLimited
 from domain.user import Role
-from infra.metrics import OIDC_SIGN_INS
-from infra.oidc import (
+from infra.identity.oidc import (
     FinishedSignIn,
     Issuers,
     MemorySignInStore,
@@ -41,6 +40,7 @@ from infra.oidc import (
     s256,
     take_entry,
 )
+from infra.metrics import OIDC_SIGN_INS
 
 log = logging.getLogger(__name__)
 

@@ -24,43 +24,53 @@ from psycopg import sql
 
 from commands.handlers import CommandHandlers
 from commands.login_throttle import LoginThrottle
-from commands.responder import FOLLOWER_NAME as RESPONDER
-from commands.responder import ModelPolicy, Responder, StopRequested
+from commands.responder import (
+    FOLLOWER_NAME as RESPONDER,
+)
+from commands.responder import (
+    ModelPolicy,
+    Responder,
+)
 from commands.retention import RetentionTimer
 from domain.actor import Actor
 from domain.errors import QuotaExceeded, RateLimited
 from domain.tenant import Limits, Tenant
-from infra.audit import SigningKey, generate_signing_key, load_signing_key
-from infra.audit_store import DDL as AUDIT_DDL
-from infra.audit_store import NOTIFY_CHANNEL as AUDIT_CHANNEL
-from infra.audit_store import public_keys
-from infra.data_keys import DATA_KEYS_DDL, DataKeys
-from infra.event_store import EventStore, open_event_store
-from infra.follower_positions import DDL as POSITIONS_DDL
-from infra.follower_positions import read_position, store_position
-from infra.kafka_relay import KafkaRelay, RelaySettings
-from infra.live_feed import LiveFeed
+from infra.audit.chain import SigningKey, generate_signing_key, load_signing_key
+from infra.audit.store import DDL as AUDIT_DDL
+from infra.audit.store import NOTIFY_CHANNEL as AUDIT_CHANNEL
+from infra.audit.store import public_keys
+from infra.eventstore.data_keys import DATA_KEYS_DDL, DataKeys
+from infra.eventstore.event_store import EventStore, open_event_store
+from infra.eventstore.follower_positions import DDL as POSITIONS_DDL
+from infra.eventstore.follower_positions import read_position, store_position
+from infra.eventstore.log_follower import LogFollower, Progress
+from infra.identity.master_key import MasterKey
+from infra.identity.refresh_tokens import DDL as REFRESH_TOKENS_DDL
+from infra.identity.refresh_tokens import RefreshTokens
+from infra.identity.signing_keys import DDL as SIGNING_KEYS_DDL
+from infra.identity.signing_keys import SigningKeys
+from infra.identity.tokens import TokenService
 from infra.llm.cache import MemoryCache, RedisCache
 from infra.llm.catalog import build_providers, keyed_provider
 from infra.llm.context import estimate_tokens
 from infra.llm.router import BreakerStatus, Router, RouterPolicy
-from infra.log_follower import LogFollower, Progress
-from infra.master_key import MasterKey
+from infra.messaging.kafka_relay import KafkaRelay, RelaySettings
+from infra.messaging.live_feed import LiveFeed
+from infra.messaging.live_items import (
+    StopRequested,
+)
+from infra.messaging.redis_fanout import RedisFanout
+from infra.messaging.reply_buffer import MemoryReplyBuffer, RedisReplyBuffer, ReplyBuffer
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
 from infra.rate_limits import Buckets, MemoryBuckets, RedisBuckets
-from infra.redis_fanout import RedisFanout
-from infra.refresh_tokens import DDL as REFRESH_TOKENS_DDL
-from infra.refresh_tokens import RefreshTokens
-from infra.reply_buffer import MemoryReplyBuffer, RedisReplyBuffer, ReplyBuffer
-from infra.settings import Settings
-from infra.signing_keys import DDL as SIGNING_KEYS_DDL
-from infra.signing_keys import SigningKeys
-from infra.tokens import TokenService
-from projections.audit_ledger import AuditLedger
-from projections.read_models import (
+from infra.read_model_schema import (
     PROJECTION_NAME,
     READ_SCHEMA,
     READER_ROLE,
+)
+from infra.settings import Settings
+from projections.audit_ledger import AuditLedger
+from projections.read_models import (
     ReadModelProjection,
     read_model_ddl,
     reader_role_ddl,

@@ -31,16 +31,18 @@ from bench.report import Row, machine_info, now_iso, package_versions, print_tab
 from domain.chat import ChatSession, MessageRole, reply_id_for
 from domain.tenant import DEFAULT_MODEL, Tenant
 from domain.user import Role, User
-from infra.data_keys import DataKeys
-from infra.event_store import EventStore, open_event_store
-from infra.follower_positions import read_position
-from infra.passwords import hash_password
+from infra.eventstore.data_keys import DataKeys
+from infra.eventstore.event_store import EventStore, open_event_store
+from infra.eventstore.follower_positions import read_position
+from infra.identity.passwords import hash_password
 from infra.postgres import PostgresTarget, open_pool
+from infra.read_model_schema import (
+    PROJECTION_NAME,
+    READ_SCHEMA,
+)
 from infra.services.elasticsearch import ElasticsearchService
 from infra.settings import Settings
 from projections.read_models import (
-    PROJECTION_NAME,
-    READ_SCHEMA,
     ReadModelProjection,
     read_model_ddl,
     security_ddl,

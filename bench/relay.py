@@ -28,13 +28,13 @@ from bench import projections
 from bench.database import create_scratch_database, drop_database, server_url
 from bench.projections import CatchUp, Handle, Loaded, catch_up, postgres_info, read_only
 from bench.report import Row, machine_info, now_iso, package_versions, print_table, write_result
-from infra.audit import SigningKey
-from infra.audit_sources import verify_database, verify_kafka
-from infra.audit_verify import Report
-from infra.data_keys import DataKeys
-from infra.event_store import EventStore, open_event_store
-from infra.follower_positions import read_position
-from infra.kafka_relay import (
+from infra.audit.chain import SigningKey
+from infra.audit.sources import verify_database, verify_kafka
+from infra.audit.verify import Report
+from infra.eventstore.data_keys import DataKeys
+from infra.eventstore.event_store import EventStore, open_event_store
+from infra.eventstore.follower_positions import read_position
+from infra.messaging.kafka_relay import (
     CHECKPOINTS_POSITION,
     KafkaRelay,
     RelaySettings,
@@ -50,8 +50,8 @@ log = logging.getLogger("bench.relay")
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
-# The relay's producer (infra/kafka_relay.py, `KafkaRelay._connect`) without the relay around
-# it, so that the ratio measures what the relay adds: reading, decoding, encoding, the chain
+# The relay's producer (infra/messaging/kafka_relay.py, `KafkaRelay._connect`) without the relay
+# around it, so that the ratio measures what the relay adds: reading, decoding, encoding, the chain
 # lookup, positions and checkpoints.
 BASELINE_PRODUCER = {
     "acks": "all",

@@ -35,9 +35,9 @@ from commands.handlers import CommandHandlers
 from commands.messages import CreateTenant, SendMessage, StartChat
 from domain.actor import Actor
 from domain.user import Role
-from infra.data_keys import DataKeys
-from infra.event_store import open_event_store
-from infra.master_key import MasterKey
+from infra.eventstore.data_keys import DataKeys
+from infra.eventstore.event_store import open_event_store
+from infra.identity.master_key import MasterKey
 from infra.postgres import PostgresTarget
 from infra.settings import Settings
 

@@ -70,12 +70,12 @@ from domain.tenant import (
     validate_slug,
 )
 from domain.user import Role, User, normalize_email, user_id_for
-from infra.api_keys import issue_api_key
-from infra.data_keys import SubjectErased
-from infra.event_store import CURRENT_ACTOR, EventStore, acting_as
-from infra.master_key import MasterKey, fingerprint
+from infra.eventstore.data_keys import SubjectErased
+from infra.eventstore.event_store import CURRENT_ACTOR, EventStore, acting_as
+from infra.identity.api_keys import issue_api_key
+from infra.identity.master_key import MasterKey, fingerprint
+from infra.identity.passwords import hash_password, needs_rehash, verify_password
 from infra.metrics import COMMAND_CONFLICTS, COMMAND_DURATION, COMMANDS, USERS_ERASED
-from infra.passwords import hash_password, needs_rehash, verify_password
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from commands.messages import RecordReply
 from domain.chat import ChatSession, Generation, MessageRole, reply_id_for
 from domain.errors import NotFound
 from domain.tenant import Tenant
-from infra.event_store import EventStore
+from infra.eventstore.event_store import EventStore
+from infra.identity.master_key import MasterKey
 from infra.llm.base import (
     CancelToken,
     ChatProvider,
@@ -36,7 +37,8 @@ from infra.llm.cache import CachedReply, MemoryCache, ResponseCache, cache_key
 from infra.llm.catalog import cost_nanos
 from infra.llm.context import build_context, estimate_tokens
 from infra.llm.router import Routed, Router
-from infra.master_key import MasterKey
+from infra.messaging.live_items import ReplyDelta
+from infra.messaging.reply_buffer import MemoryReplyBuffer, ReplyBuffer
 from infra.metrics import (
     GEN_AI_ATTEMPTS,
     GEN_AI_DURATION,
@@ -49,31 +51,11 @@ from infra.metrics import (
     REPLY_FIRST_DELTA,
 )
 from infra.rate_limits import Buckets
-from infra.reply_buffer import MemoryReplyBuffer, ReplyBuffer
 
 log = logging.getLogger(__name__)
 
 MESSAGE_POSTED_TOPIC = "parley.ChatSession.MessagePosted"
 FOLLOWER_NAME = "responder"
-
-
-@dataclass(frozen=True)
-class StopRequested:
-    """`stopGeneration`: travels like live items (through Redis to every process) and reaches
-    the responder of whichever process is generating the chat's reply."""
-
-    chat_id: UUID
-
-
-@dataclass(frozen=True)
-class ReplyDelta:
-    """An ephemeral piece of a reply in progress (not an event: only the finished reply is)."""
-
-    chat_id: UUID
-    message_id: UUID
-    delta: str
-    offset: int = 0
-    """Characters of the reply before this delta (a resumed stream skips what it has)."""
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from eventsourcing.persistence import Notification
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-from infra.audit import GENESIS, Checkpoint, SigningKey, chain_hash, leaf_hash, merkle_root
-from infra.audit_store import (
+from infra.audit.chain import GENESIS, Checkpoint, SigningKey, chain_hash, leaf_hash, merkle_root
+from infra.audit.store import (
     LEDGER_NAME,
     NOTIFY_CHANNEL,
     insert_checkpoint,
@@ -30,8 +30,8 @@ from infra.audit_store import (
     register_key,
     tenant_in_state,
 )
-from infra.event_store import EventStore
-from infra.follower_positions import store_position
+from infra.eventstore.event_store import EventStore
+from infra.eventstore.follower_positions import store_position
 from infra.metrics import AUDIT_CHECKPOINTS
 
 log = logging.getLogger(__name__)

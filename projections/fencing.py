@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-from infra.follower_positions import read_position
+from infra.eventstore.follower_positions import read_position
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ crash at any point replays nothing twice and skips nothing.
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -18,21 +17,19 @@ from psycopg_pool import ConnectionPool
 
 from domain.erased import ERASED
 from domain.tenant import DEFAULT_MODEL
-from infra.event_store import EventStore
-from infra.follower_positions import store_position
+from infra.eventstore.event_store import EventStore
+from infra.eventstore.follower_positions import store_position
+from infra.messaging.live_items import ChatRemoved, Committed, LiveItem, MessageRow
+from infra.read_model_schema import (
+    PROJECTION_NAME,
+    READ_SCHEMA,
+    READER_ROLE,
+    TENANT_SETTING,
+    TENANT_TABLES,
+)
 from projections.fencing import FencedProjection
 
 log = logging.getLogger(__name__)
-
-PROJECTION_NAME = "read_models"
-READER_ROLE = "parley_reader"
-TENANT_SETTING = "parley.tenant_id"
-TENANT_TABLES = ("rm_tenants", "rm_users", "rm_chats", "rm_messages", "rm_usage")
-
-# The live read models live in this schema; a rebuild fills READ_SCHEMA_NEXT and swaps the two
-# by renaming schemas in one transaction (readers resolve names per query: never half-built).
-READ_SCHEMA = "readmodels"
-READ_SCHEMA_NEXT = "readmodels_next"
 
 
 def read_model_ddl(schema: str) -> str:
@@ -156,43 +153,6 @@ def security_ddl(schema: str) -> list[str]:
             f"GRANT SELECT ON {table} TO {READER_ROLE}",
         ]
     return statements
-
-
-@dataclass(frozen=True)
-class MessageRow:
-    """A message as the read model stores it; also what live subscribers receive."""
-
-    message_id: UUID
-    tenant_id: UUID
-    chat_id: UUID
-    seq: int
-    role: str
-    content: str
-    model: str | None
-    author_id: UUID | None
-    reply_to: UUID | None
-    input_tokens: int
-    output_tokens: int
-    finish_reason: str | None
-    latency_ms: int | None
-    created_at: datetime
-    provider: str | None = None
-    attempts: int | None = None
-    fallbacks: int | None = None
-    time_to_first_token_ms: int | None = None
-    cost_nanos: int | None = None
-    cached: bool | None = None
-
-
-@dataclass(frozen=True)
-class ChatRemoved:
-    """Live signal: the chat was deleted; its subscribers are finished."""
-
-    chat_id: UUID
-
-
-LiveItem = MessageRow | ChatRemoved
-Committed = Callable[[int, list[LiveItem]], None]
 
 
 class ReadModelProjection(FencedProjection):

@@ -16,12 +16,14 @@ from elasticsearch import Elasticsearch
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from infra.event_store import EventStore
-from projections.fencing import projection_lock
-from projections.read_models import (
+from infra.eventstore.event_store import EventStore
+from infra.read_model_schema import (
     PROJECTION_NAME,
     READ_SCHEMA,
     READ_SCHEMA_NEXT,
+)
+from projections.fencing import projection_lock
+from projections.read_models import (
     ReadModelProjection,
     read_model_ddl,
     security_ddl,

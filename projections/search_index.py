@@ -26,8 +26,8 @@ from elasticsearch import Elasticsearch, helpers
 from eventsourcing.persistence import Notification
 from psycopg_pool import ConnectionPool
 
-from infra.event_store import EventStore
-from infra.follower_positions import store_position
+from infra.eventstore.event_store import EventStore
+from infra.eventstore.follower_positions import store_position
 from projections.fencing import FencedProjection
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from psycopg import Connection
 
-from infra.event_store import EventStore
-from infra.follower_positions import FollowerRecord, all_followers
+from infra.eventstore.event_store import EventStore
+from infra.eventstore.follower_positions import FollowerRecord, all_followers
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from strawberry.types import Info
 from domain.actor import Actor
 from domain.errors import NotFound
 from domain.policy import AUDIT, may_audit, require_role
-from infra.event_store import EventStore
+from infra.eventstore.event_store import EventStore
 from queries.context import QueryContext
 from queries.replay import AuditEntry, audit_log, state_at, tenant_of_aggregate
 from queries.schema import parse_id, viewer

@@ -4,9 +4,9 @@ import asyncio
 from typing import Protocol
 
 from domain.actor import Actor
-from infra.live_feed import LiveFeed
 from infra.llm.router import BreakerStatus
-from infra.reply_buffer import ReplyBuffer
+from infra.messaging.live_feed import LiveFeed
+from infra.messaging.reply_buffer import ReplyBuffer
 from queries.read_models import ReadModels
 from queries.search import SearchIndex
 from queries.subscription_checks import SubscriptionChecks

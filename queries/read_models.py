@@ -18,7 +18,12 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from domain.errors import ReadModelsBusy, ReadModelTimeout
 from infra.metrics import READER_POOL_EXHAUSTED
-from projections.read_models import PROJECTION_NAME, READ_SCHEMA, READER_ROLE, TENANT_SETTING
+from infra.read_model_schema import (
+    PROJECTION_NAME,
+    READ_SCHEMA,
+    READER_ROLE,
+    TENANT_SETTING,
+)
 
 Row = dict[str, Any]
 

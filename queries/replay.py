@@ -21,8 +21,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 
 from domain.errors import InvalidInput, NotFound
-from infra.audit_store import tenant_in_state
-from infra.event_store import EVENTS_TABLE, EventStore
+from infra.audit.store import tenant_in_state
+from infra.eventstore.event_store import EVENTS_TABLE, EventStore
 
 Progress = Callable[[int, int], None]
 

@@ -11,7 +11,6 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from commands.responder import ReplyDelta as LiveReplyDelta
 from domain.actor import Actor
 from domain.errors import InvalidInput, NotFound
 from domain.policy import (
@@ -21,7 +20,13 @@ from domain.policy import (
     require_role,
     usage_user_filter,
 )
-from projections.read_models import ChatRemoved, MessageRow
+from infra.messaging.live_items import (
+    ChatRemoved,
+    MessageRow,
+)
+from infra.messaging.live_items import (
+    ReplyDelta as LiveReplyDelta,
+)
 from queries.callers import current_actor, visible
 from queries.context import QueryContext
 from queries.subscription_checks import CallerRechecked, CallerRefused

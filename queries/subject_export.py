@@ -12,8 +12,8 @@ from eventsourcing.persistence import StoredEvent
 from domain.chat import ChatSession
 from domain.errors import NotFound
 from domain.user import User
-from infra.audit_store import tenant_of
-from infra.event_store import EVENTS_TABLE, EventStore
+from infra.audit.store import tenant_of
+from infra.eventstore.event_store import EVENTS_TABLE, EventStore
 from queries.replay import SECRET_FIELDS, _log_cursor, decode, to_json
 
 Progress = Callable[[int, int], None]

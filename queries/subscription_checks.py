@@ -21,7 +21,7 @@ from uuid import UUID
 
 from domain.actor import Actor
 from domain.errors import ParleyError
-from infra.live_feed import Subscription
+from infra.messaging.live_feed import Subscription
 from queries.callers import current_actor, visible
 from queries.read_models import ReadModels
 

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from api.runtime import Runtime, migrate
-from infra.data_keys import DataKeys
-from infra.master_key import MasterKey, new_master_key
+from infra.eventstore.data_keys import DataKeys
+from infra.identity.master_key import MasterKey, new_master_key
 from infra.postgres import PostgresTarget
 from infra.services.base import ServiceError
 from infra.services.registry import build_services

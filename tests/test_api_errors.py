@@ -6,9 +6,9 @@ import uuid
 import jwt
 import pytest
 
-from infra.master_key import MasterKey
+from infra.identity.master_key import MasterKey
+from infra.identity.signing_keys import SigningKeys
 from infra.postgres import EmbeddedPostgres, open_pool
-from infra.signing_keys import SigningKeys
 from testbed.client import ApiClient, GraphQLFailed
 from testbed.processes import Server
 

@@ -23,11 +23,11 @@ from commands.handlers import CommandHandlers
 from commands.messages import CreateTenant, RenameChat, SendMessage, StartChat
 from domain.actor import Actor
 from domain.user import Role
-from infra.audit import generate_signing_key, leaf_hash
-from infra.audit_store import LEDGER_NAME
-from infra.event_store import open_event_store
-from infra.follower_positions import read_position
-from infra.kafka_relay import KafkaRelay, RelaySettings
+from infra.audit.chain import generate_signing_key, leaf_hash
+from infra.audit.store import LEDGER_NAME
+from infra.eventstore.event_store import open_event_store
+from infra.eventstore.follower_positions import read_position
+from infra.messaging.kafka_relay import KafkaRelay, RelaySettings
 from infra.postgres import PostgresTarget, open_pool
 from projections.audit_ledger import AuditLedger
 from testbed.processes import PARLEY, ROOT, target_url
@@ -322,7 +322,7 @@ def test_a_rewritten_chain_resigned_with_another_key_is_refused(
 
 
 def _rewrite_chain(target: PostgresTarget, key: Any) -> None:
-    from infra.audit import GENESIS, chain_hash
+    from infra.audit.chain import GENESIS, chain_hash
 
     with psycopg.connect(target.conninfo(), autocommit=True) as conn, conn.transaction():
         conn.execute("SET LOCAL session_replication_role = replica")
@@ -593,7 +593,7 @@ def test_a_truncated_tail_is_caught_against_kafka(history: History, copy: Postgr
 def test_the_embedded_server_serves_its_key_and_its_history_verifies(server: Any) -> None:
     """The zero-setup default: `parley serve` chains and signs from the first event, publishes
     the key it generated, and `parley audit verify` with that key passes."""
-    from infra.audit import key_id_of, load_public_key
+    from infra.audit.chain import key_id_of, load_public_key
 
     server.create_tenant()
     head = server.settled_head()

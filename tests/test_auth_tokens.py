@@ -28,12 +28,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg_pool import ConnectionPool
 
-from infra.event_store import open_event_store
-from infra.master_key import MasterKey, new_master_key
-from infra.passwords import needs_rehash, verify_password
+from infra.eventstore.event_store import open_event_store
+from infra.identity.master_key import MasterKey, new_master_key
+from infra.identity.passwords import needs_rehash, verify_password
+from infra.identity.signing_keys import SigningKeys, reseal_private_keys
+from infra.identity.tokens import InvalidToken, TokenService
 from infra.postgres import PostgresTarget, open_pool
-from infra.signing_keys import SigningKeys, reseal_private_keys
-from infra.tokens import InvalidToken, TokenService
 from testbed.client import GraphQLFailed
 from testbed.processes import Server, target_url
 from tests.conftest import MASTER_KEY, data_keys, fresh_database

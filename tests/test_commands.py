@@ -22,13 +22,15 @@ from commands.messages import (
     SendMessage,
     StartChat,
 )
-from commands.responder import FOLLOWER_NAME as RESPONDER
+from commands.responder import (
+    FOLLOWER_NAME as RESPONDER,
+)
 from domain.actor import Actor
 from domain.chat import ChatSession, Message, MessageRole, reply_id_for
 from domain.errors import Conflict, NotAllowed, NotAuthenticated, NotFound
 from domain.tenant import Tenant
 from domain.user import Role, User
-from infra.follower_positions import read_position
+from infra.eventstore.follower_positions import read_position
 
 T = TypeVar("T")
 
@@ -456,7 +458,7 @@ def test_writers_in_two_processes_conflict_retry_and_lose_nothing(
 ) -> None:
     """Two handler stacks on separate stores (as two API processes): real version conflicts."""
     from commands.handlers import CommandHandlers
-    from infra.event_store import open_event_store
+    from infra.eventstore.event_store import open_event_store
     from infra.metrics import COMMAND_CONFLICTS
 
     other_store = open_event_store(
@@ -489,7 +491,7 @@ def test_concurrent_retries_with_one_client_mutation_id_store_one_message(
     runtime: Runtime, tenant: TenantFixture
 ) -> None:
     from commands.handlers import CommandHandlers
-    from infra.event_store import open_event_store
+    from infra.eventstore.event_store import open_event_store
 
     other_store = open_event_store(
         runtime.target, create_tables=False, pool_size=10, keys=runtime.data_keys

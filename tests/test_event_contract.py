@@ -49,7 +49,7 @@ from commands.messages import (
 from domain.actor import Actor
 from domain.tenant import tenant_id_for_slug
 from domain.user import Role, User
-from infra.event_contract import (
+from infra.eventstore.event_contract import (
     ENVELOPE_FILE,
     RECORD_HEADERS,
     SCHEMA_DIR,
@@ -62,8 +62,8 @@ from infra.event_contract import (
     events_of,
     stale_files,
 )
-from infra.event_store import acting_as
-from infra.passwords import hash_password
+from infra.eventstore.event_store import acting_as
+from infra.identity.passwords import hash_password
 from infra.postgres import PostgresTarget
 from infra.settings import Settings
 from testbed.processes import ROOT, target_url

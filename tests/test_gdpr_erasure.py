@@ -17,7 +17,7 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from infra.master_key import new_master_key
+from infra.identity.master_key import new_master_key
 from infra.services.postgres import _bin_dir
 from testbed.client import ApiClient
 from testbed.processes import PARLEY, ROOT, Server, target_url

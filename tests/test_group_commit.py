@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from domain.chat import ChatSession, MessageRole
-from infra.event_store import EventStore, IntegrityError, open_event_store
+from infra.eventstore.event_store import EventStore, IntegrityError, open_event_store
 from infra.metrics import GROUP_COMMIT_BATCH, GROUP_COMMIT_FALLBACKS
 from infra.postgres import PostgresTarget
 from testbed.processes import ROOT, target_url
@@ -189,9 +189,9 @@ def test_two_writers_of_one_aggregate_with_one_idempotency_key_store_one_message
 WRITER = """
 import sys, threading, uuid
 from domain.chat import ChatSession, MessageRole
-from infra.event_store import open_event_store
-from infra.data_keys import DataKeys
-from infra.master_key import MasterKey
+from infra.eventstore.event_store import open_event_store
+from infra.eventstore.data_keys import DataKeys
+from infra.identity.master_key import MasterKey
 from infra.postgres import PostgresTarget
 
 target = PostgresTarget.from_url(sys.argv[1])

@@ -27,7 +27,13 @@ from commands.handlers import CommandHandlers
 from commands.messages import ConfigureOidc, CreateTenant
 from domain.actor import Actor
 from domain.user import Role
-from infra.oidc import InvalidIdToken, Issuers, MemorySignInStore, pkce_pair, validate_id_token
+from infra.identity.oidc import (
+    InvalidIdToken,
+    Issuers,
+    MemorySignInStore,
+    pkce_pair,
+    validate_id_token,
+)
 from infra.postgres import PostgresTarget
 from testbed.client import ApiClient, GraphQLFailed
 from testbed.processes import Server, target_url
@@ -529,7 +535,7 @@ def _hs256(header: dict, claims: dict, secret: bytes) -> str:
 
 
 def test_a_master_key_rotation_reseals_the_client_secret(runtime: Runtime) -> None:
-    from infra.master_key import MasterKey
+    from infra.identity.master_key import MasterKey
 
     h = runtime.handlers
     slug = f"r-{uuid.uuid4().hex[:10]}"

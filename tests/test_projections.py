@@ -23,13 +23,15 @@ from domain.actor import Actor
 from domain.chat import ChatSession, MessageRole
 from domain.tenant import Tenant
 from domain.user import Role, User
-from infra.event_store import EventStore, open_event_store
-from infra.follower_positions import read_position
+from infra.eventstore.event_store import EventStore, open_event_store
+from infra.eventstore.follower_positions import read_position
 from infra.postgres import PostgresTarget, open_pool
-from infra.settings import Settings
-from projections.read_models import (
+from infra.read_model_schema import (
     PROJECTION_NAME,
     TENANT_TABLES,
+)
+from infra.settings import Settings
+from projections.read_models import (
     ReadModelProjection,
     read_model_ddl,
 )

@@ -21,7 +21,12 @@ from domain.actor import Actor
 from domain.errors import ReadModelsBusy
 from domain.user import Role
 from infra.postgres import PostgresTarget
-from projections.read_models import PROJECTION_NAME, READER_ROLE, TENANT_SETTING, TENANT_TABLES
+from infra.read_model_schema import (
+    PROJECTION_NAME,
+    READER_ROLE,
+    TENANT_SETTING,
+    TENANT_TABLES,
+)
 from queries import read_models as read_models_module
 from queries.read_models import ReadModels, open_reader_pool
 

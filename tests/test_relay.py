@@ -27,11 +27,11 @@ from api.runtime import Runtime
 from commands.messages import CreateTenant, SendMessage, StartChat
 from domain.actor import Actor
 from domain.user import Role
-from infra.audit import event_id, generate_signing_key
-from infra.audit_store import LEDGER_NAME
-from infra.event_store import open_event_store
-from infra.follower_positions import read_position
-from infra.kafka_relay import RELAY_NAME, decode_record
+from infra.audit.chain import event_id, generate_signing_key
+from infra.audit.store import LEDGER_NAME
+from infra.eventstore.event_store import open_event_store
+from infra.eventstore.follower_positions import read_position
+from infra.messaging.kafka_relay import RELAY_NAME, decode_record
 from infra.postgres import PostgresTarget, open_pool
 from infra.services.kafka import KafkaService
 from infra.services.registry import build_services

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.reply_buffer import MemoryReplyBuffer, RedisReplyBuffer, ReplyBuffer
+from infra.messaging.reply_buffer import MemoryReplyBuffer, RedisReplyBuffer, ReplyBuffer
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -33,8 +33,8 @@ from domain.actor import Actor
 from domain.chat import MessageRole, reply_id_for
 from domain.errors import InvalidInput
 from domain.user import Role
-from infra.follower_positions import read_position, store_position
-from infra.live_feed import LiveFeed
+from infra.eventstore.follower_positions import read_position, store_position
+from infra.messaging.live_feed import LiveFeed
 from infra.postgres import PostgresTarget, open_pool
 from projections.search_index import (
     CHAT_STARTED,

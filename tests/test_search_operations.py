@@ -15,7 +15,7 @@ from commands.messages import CreateTenant, SendMessage, StartChat
 from domain.actor import Actor
 from domain.errors import SearchUnavailable
 from domain.user import Role
-from infra.follower_positions import read_position
+from infra.eventstore.follower_positions import read_position
 from infra.services.registry import build_services
 from infra.settings import Settings
 from queries.search import SearchQuery

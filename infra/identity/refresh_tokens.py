@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-from infra.tokens import InvalidToken
+from infra.identity.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicatio
 from eventsourcing.utils import retry
 from psycopg import sql
 
-from infra.data_keys import DataKeys
-from infra.group_commit import GroupCommitter
-from infra.personal_data import PersonalDataMapper
+from infra.eventstore.data_keys import DataKeys
+from infra.eventstore.group_commit import GroupCommitter
+from infra.eventstore.personal_data import PersonalDataMapper
 from infra.postgres import PostgresTarget
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class EventStore(Application[UUID]):
             )
 
     def construct_mapper(self) -> Mapper[UUID]:
-        """Personal fields encrypted per data subject (infra/personal_data.py)."""
+        """Personal fields encrypted per data subject (infra/eventstore/personal_data.py)."""
         return PersonalDataMapper(self.construct_transcoder(), self.data_keys, self.position_of)
 
     def close(self) -> None:
@@ -291,7 +291,8 @@ def open_event_store(
     group_commit_window_ms: float = 0.0,
     aggregate_cache: int = 0,
 ) -> EventStore:
-    """`group_commit`: concurrent `save_all` calls share transactions (infra/group_commit.py)."""
+    """`group_commit`: concurrent `save_all` calls share transactions
+    (infra/eventstore/group_commit.py)."""
     env = target.eventsourcing_env() | {
         "CREATE_TABLE": "y" if create_tables else "n",
         "POSTGRES_POOL_SIZE": str(pool_size),

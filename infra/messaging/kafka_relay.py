@@ -29,10 +29,10 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from psycopg_pool import ConnectionPool
 
-from infra.audit import Checkpoint, canonical_json, event_id
-from infra.audit_store import LEDGER_NAME, checkpoint_from_row
-from infra.event_store import EventStore
-from infra.follower_positions import read_position, store_position
+from infra.audit.chain import Checkpoint, canonical_json, event_id
+from infra.audit.store import LEDGER_NAME, checkpoint_from_row
+from infra.eventstore.event_store import EventStore
+from infra.eventstore.follower_positions import read_position, store_position
 from infra.metrics import RELAY_RECORDS
 
 log = logging.getLogger(__name__)

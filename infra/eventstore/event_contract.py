@@ -36,9 +36,9 @@ from eventsourcing.domain import Aggregate, CommandMethodDecorator
 import domain
 from domain.chat import MessageRole
 from domain.user import Role
-from infra.audit import CHECKPOINT_FORMAT
-from infra.kafka_relay import TOPIC_CONFIG
-from infra.personal_data import ENCRYPTED_PREFIX, PERSONAL_DATA_FIELDS
+from infra.audit.chain import CHECKPOINT_FORMAT
+from infra.eventstore.personal_data import ENCRYPTED_PREFIX, PERSONAL_DATA_FIELDS
+from infra.messaging.kafka_relay import TOPIC_CONFIG
 from infra.settings import Settings
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -221,8 +221,8 @@ def event_schema(event: EventType) -> dict[str, Any]:
         parameter = parameters.get(name)
         if parameter is None or parameter.default is inspect.Parameter.empty:
             required.append(name)
-    # Stamped on every event by infra.event_store.EventStore.save_all, not a class field; not
-    # required, because events recorded before Parley stamped actors lack it.
+    # Stamped on every event by infra.eventstore.event_store.EventStore.save_all, not a class
+    # field; not required, because events recorded before Parley stamped actors lack it.
     properties["actor_id"] = _field_schema(event, "actor_id", UUID | None, defs)
     if event.version > 1:
         # eventsourcing adds it to the stored state of events whose class_version exceeds 1.
@@ -267,7 +267,8 @@ def _field_schema(event: EventType, name: str, hint: Any, defs: dict[str, Any]) 
         elif name not in NOT_PERSONAL_DATA_FIELDS:
             raise ContractError(
                 f"classify the text field {event.name}.{name}: add it to PERSONAL_DATA_FIELDS "
-                "(infra/personal_data.py) or NOT_PERSONAL_DATA_FIELDS in infra/event_contract.py"
+                "(infra/eventstore/personal_data.py) or NOT_PERSONAL_DATA_FIELDS in "
+                "infra/eventstore/event_contract.py"
             )
     return schema
 
@@ -313,7 +314,8 @@ def _type_schema(hint: Any, defs: dict[str, Any], *, where: str) -> dict[str, An
 
 
 def envelope_schema() -> dict[str, Any]:
-    """The JSON Schema of a record value on the event topic (infra.kafka_relay.encode_record)."""
+    """The JSON Schema of a record value on the event topic
+    (infra.messaging.kafka_relay.encode_record)."""
     return {
         "$schema": DIALECT,
         "$id": f"urn:parley:envelope:v{ENVELOPE_VERSION}",
@@ -416,7 +418,8 @@ def headers_schema() -> dict[str, Any]:
 
 
 def checkpoint_schema() -> dict[str, Any]:
-    """A record value on the checkpoint topic (infra.audit.Checkpoint.to_json, canonical JSON)."""
+    """A record value on the checkpoint topic (infra.audit.chain.Checkpoint.to_json, canonical
+    JSON)."""
     return {
         "description": "A signed audit checkpoint (canonical JSON: sorted keys, no spaces). The "
         "Ed25519 signature covers the canonical JSON of every other field; see docs/audit.md.",
@@ -576,7 +579,8 @@ _Dumper.add_representer(str, _represent_str)
 
 def _yaml(value: dict[str, Any]) -> str:
     header = (
-        "# Generated from the domain's event classes by infra/event_contract.py: do not edit.\n"
+        "# Generated from the domain's event classes by infra/eventstore/event_contract.py: "
+        "do not edit.\n"
     )
     return header + yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 

@@ -16,9 +16,13 @@ from uuid import UUID
 
 import redis
 
-from commands.responder import ReplyDelta, StopRequested
-from infra.live_feed import LiveFeed
-from projections.read_models import ChatRemoved, MessageRow
+from infra.messaging.live_feed import LiveFeed
+from infra.messaging.live_items import (
+    ChatRemoved,
+    MessageRow,
+    ReplyDelta,
+    StopRequested,
+)
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from infra.tokens import load_or_create_secret
+from infra.identity.secret_files import load_or_create_secret
 
 PREFIX_V1 = "v1."
 PREFIX = "v2."

@@ -1,5 +1,5 @@
 """Where verification reads history from: Postgres (events, chain, checkpoints) and Kafka, and
-the export of a self-contained bundle. The checks themselves are in `infra/audit_verify.py`."""
+the export of a self-contained bundle. The checks themselves are in `infra/audit/verify.py`."""
 
 import json
 import logging
@@ -13,9 +13,9 @@ from uuid import UUID
 from kafka import KafkaConsumer, TopicPartition
 from psycopg import Connection
 
-from infra.audit import GENESIS, Checkpoint, event_id
-from infra.audit_store import LEDGER_NAME, load_checkpoints, public_keys, tenant_in_state
-from infra.audit_verify import (
+from infra.audit.chain import GENESIS, Checkpoint, event_id
+from infra.audit.store import LEDGER_NAME, load_checkpoints, public_keys, tenant_in_state
+from infra.audit.verify import (
     ChainEntry,
     Finding,
     Progress,
@@ -26,9 +26,9 @@ from infra.audit_verify import (
     verify_events,
     write_bundle,
 )
-from infra.event_store import EVENTS_TABLE
-from infra.follower_positions import read_position
-from infra.kafka_relay import RELAY_NAME, decode_record
+from infra.eventstore.event_store import EVENTS_TABLE
+from infra.eventstore.follower_positions import read_position
+from infra.messaging.kafka_relay import RELAY_NAME, decode_record
 
 log = logging.getLogger(__name__)
 

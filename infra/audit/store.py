@@ -10,8 +10,8 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from infra.audit import Checkpoint, SigningKey
-from infra.event_store import EVENTS_TABLE
+from infra.audit.chain import Checkpoint, SigningKey
+from infra.eventstore.event_store import EVENTS_TABLE
 
 LEDGER_NAME = "audit"
 NOTIFY_CHANNEL = "parley_audit"

@@ -16,8 +16,8 @@ import psycopg
 from eventsourcing.persistence import Notification
 from psycopg import sql
 
-from infra.event_store import EVENTS_TABLE, EventStore
-from infra.follower_positions import clear_failure, record_failure
+from infra.eventstore.event_store import EVENTS_TABLE, EventStore
+from infra.eventstore.follower_positions import clear_failure, record_failure
 from infra.metrics import (
     FOLLOWER_BATCH_DURATION,
     FOLLOWER_ERRORS,

@@ -1,13 +1,9 @@
 """Signed JWTs: short-lived access tokens and rotating refresh tokens, signed with Ed25519
-(EdDSA) by the key ring in `infra/signing_keys.py`; every token names its key in `kid`."""
+(EdDSA) by the key ring in `infra/identity/signing_keys.py`; every token names its key in `kid`."""
 
-import os
-import secrets
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -17,8 +13,8 @@ from infra.lru import Lru
 
 VERIFIED_TOKENS_CACHED = 10_000
 
-if TYPE_CHECKING:  # infra.master_key imports this module
-    from infra.signing_keys import SigningKeys
+if TYPE_CHECKING:  # type only: signing_keys needs none of this module
+    from infra.identity.signing_keys import SigningKeys
 
 ALGORITHM = "EdDSA"
 REQUIRED_CLAIMS = ("exp", "iat", "nbf", "iss", "aud", "sub", "tid", "role", "typ", "jti")
@@ -159,23 +155,3 @@ class TokenService:
             raise InvalidToken("token not yet valid") from e
         except (jwt.InvalidTokenError, ValueError, KeyError, TypeError) as e:
             raise InvalidToken("token invalid") from e
-
-
-def load_or_create_secret(
-    path: Path, generate: Callable[[], str] = lambda: secrets.token_urlsafe(48)
-) -> str:
-    """An embedded default's secret: generated once, kept owner-readable only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # another process may be writing it right now
-            secret = path.read_text().strip()
-            if secret:
-                return secret
-            time.sleep(0.02)
-        raise RuntimeError(f"{path} is empty") from None
-    secret = generate()
-    with os.fdopen(fd, "w") as f:
-        f.write(secret)
-    return secret

@@ -2,7 +2,7 @@
 
 The mapper stores each personal field (PERSONAL_DATA_FIELDS) of an event as
 `enc:v1:<key id>:<base64url(nonce ‖ AES-256-GCM ciphertext+tag)>`, under the data key of the
-event's aggregate (infra/data_keys.py). The associated data binds the ciphertext to its
+event's aggregate (infra/eventstore/data_keys.py). The associated data binds the ciphertext to its
 aggregate, version and field, so it cannot be moved to another event or field. Everything else
 (type, ids, times, roles, models, token counts) stays readable for auditors and analytics.
 
@@ -31,12 +31,12 @@ from eventsourcing.persistence import (
 
 from domain.erased import ERASED
 from domain.errors import HistoryTampered
-from infra.data_keys import DataKeys, Subject
+from infra.eventstore.data_keys import DataKeys, Subject
 
 PERSONAL_DATA_FIELDS = frozenset({"email", "display_name", "password_hash", "title", "content"})
 """Text fields holding a data subject's personal data: encrypted per subject in the log (hence
 on Kafka). Every text field of an event must be classified here or in
-infra/event_contract.py NOT_PERSONAL_DATA_FIELDS, so a new field cannot slip through."""
+infra/eventstore/event_contract.py NOT_PERSONAL_DATA_FIELDS, so a new field cannot slip through."""
 
 ENCRYPTED_PREFIX = "enc:v1:"
 _NONCE = 12

@@ -23,8 +23,8 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from infra.identity.master_key import MasterKey
 from infra.lru import Lru
-from infra.master_key import MasterKey
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-from infra.master_key import MasterKey
+from infra.identity.master_key import MasterKey
 
 log = logging.getLogger(__name__)
 

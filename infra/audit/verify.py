@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from infra.audit import (
+from infra.audit.chain import (
     GENESIS,
     Checkpoint,
     chain_hash,
