@@ -36,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # kcat: the tests read the event topic with it, as analytics consumers would (Debian package).
 # Node.js: the tests run the GraphQL-over-HTTP audit (npm graphql-http, pinned in
