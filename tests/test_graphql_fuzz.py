@@ -38,6 +38,7 @@ STABLE_CODES = {
     "QUOTA_EXCEEDED",
     "UNAVAILABLE",
     "QUERY_TOO_COMPLEX",
+    "HISTORY_TAMPERED",
 }
 INTERNALS = re.compile(
     r"Traceback|File \"|\.py\b|line \d+, in|psycopg|asyncpg|sqlalchemy|"
