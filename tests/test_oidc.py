@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from joserfc.jwk import ECKey
 
 from api.runtime import Runtime
 from commands.handlers import CommandHandlers
@@ -496,7 +497,7 @@ async def test_unsigned_and_symmetric_id_tokens_are_refused(issuer: OidcIssuer) 
 
 def test_an_id_token_for_several_audiences_needs_parley_as_authorized_party() -> None:
     private = ec.generate_private_key(ec.SECP256R1())
-    key = jwt.PyJWK(json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key())))
+    key = ECKey.import_key(private.public_key())
     now = int(time.time())
     claims = {
         "iss": "https://issuer.example",

@@ -2,24 +2,27 @@
 authorization-code exchange, ID token validation, and the short-lived state of sign-ins in
 progress (Redis when configured, in process otherwise).
 
-Only what tenants' issuers say over TLS is trusted (http only on loopback addresses, see
+joserfc imports the issuers' keys and verifies signatures, authlib's `CodeIDToken` checks the
+claims. Only what tenants' issuers say over TLS is trusted (http only on loopback addresses, see
 `check_web_url`); redirects are never followed, answers are bounded in size."""
 
-import base64
 import hashlib
-import hmac
 import json
 import logging
 import secrets
 import threading
 import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote_plus
 
 import httpx
-import jwt
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from authlib.oidc.core import CodeIDToken
+from joserfc import jws, jwt
+from joserfc.errors import BadSignatureError, ClaimError, ExpiredTokenError, JoseError
+from joserfc.jwk import JWKRegistry, Key, RSAKey
 
 from domain.errors import InvalidInput, NotAuthenticated, ParleyError, RateLimited
 from domain.tenant import check_web_url
@@ -34,6 +37,12 @@ LEEWAY_SECONDS = 60
 MAX_DOCUMENT_BYTES = 256 * 1024
 MIN_RSA_BITS = 2048
 ERROR_CODE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz_")
+CLAIM_ERRORS = {
+    "iss": "the ID token is from another issuer",
+    "aud": "the ID token is for another client",
+    "azp": "the ID token was issued to another party (azp)",
+    "nonce": "the ID token's nonce does not match this sign-in",
+}
 
 T = TypeVar("T")
 
@@ -75,8 +84,7 @@ def pkce_pair() -> tuple[str, str]:
 
 
 def s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return str(create_s256_code_challenge(verifier))
 
 
 def digest(secret: str) -> str:
@@ -97,7 +105,7 @@ class Issuers:
     ) -> None:
         self._cache_seconds = cache_seconds
         self._discovery: Lru[str, Discovery] = Lru(max_issuers)
-        self._keys: Lru[str, list[tuple[str | None, jwt.PyJWK]]] = Lru(max_issuers)
+        self._keys: Lru[str, list[Key]] = Lru(max_issuers)
         self._timeout = timeout_seconds
         self._transport = transport
 
@@ -128,17 +136,16 @@ class Issuers:
             "code_verifier": code_verifier,
         }
         headers = {"Accept": "application/json"}
-        methods = discovery.token_auth_methods
+        auth, methods = None, discovery.token_auth_methods
         if client_secret is None:
             form["client_id"] = client_id
         elif "client_secret_basic" in methods or "client_secret_post" not in methods:
             # RFC 6749 §2.3.1: both form-encoded before Basic's base64.
-            pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+            auth = httpx.BasicAuth(quote_plus(client_id), quote_plus(client_secret))
         else:
             form |= {"client_id": client_id, "client_secret": client_secret}
         try:
-            async with self._client() as client:
+            async with self._client(auth) as client:
                 r = await client.post(discovery.token_endpoint, data=form, headers=headers)
         except httpx.HTTPError as e:
             raise _unavailable(discovery.issuer, f"token endpoint: {type(e).__name__}") from None
@@ -160,11 +167,11 @@ class Issuers:
         """Check the ID token against the issuer's published keys; refetch them once when it
         names a key they do not have (the issuer rotated its keys)."""
         try:
-            header = jwt.get_unverified_header(id_token)
-        except jwt.InvalidTokenError:
+            header = jws.extract_compact(id_token.encode()).headers()
+        except (JoseError, ValueError):
             raise InvalidIdToken("the ID token is not a JWT") from None
         alg, kid = header.get("alg"), header.get("kid")
-        if alg not in ALGORITHMS:
+        if not isinstance(alg, str) or alg not in ALGORITHMS:
             raise InvalidIdToken(f"ID tokens signed with {alg!r} are not accepted")
         key = _pick(await self._signing_keys(discovery), kid, alg)
         if key is None:
@@ -175,9 +182,7 @@ class Issuers:
             id_token, key, alg, issuer=discovery.issuer, client_id=client_id, nonce=nonce
         )
 
-    async def _signing_keys(
-        self, discovery: Discovery, *, refresh: bool = False
-    ) -> list[tuple[str | None, jwt.PyJWK]]:
+    async def _signing_keys(self, discovery: Discovery, *, refresh: bool = False) -> list[Key]:
         cached = None if refresh else self._keys.get(discovery.jwks_uri)
         if cached is not None:
             return cached
@@ -185,9 +190,9 @@ class Issuers:
         self._keys.put(discovery.jwks_uri, keys, ttl=self._cache_seconds)
         return keys
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self, auth: httpx.Auth | None = None) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            timeout=self._timeout, follow_redirects=False, transport=self._transport
+            auth=auth, timeout=self._timeout, follow_redirects=False, transport=self._transport
         )
 
     async def _get_json(self, url: str) -> dict[str, Any]:
@@ -213,7 +218,7 @@ class Issuers:
 
 def validate_id_token(
     id_token: str,
-    key: jwt.PyJWK,
+    key: Key,
     alg: str,
     *,
     issuer: str,
@@ -221,36 +226,35 @@ def validate_id_token(
     nonce: str,
     max_age_seconds: float = 3600,
 ) -> Identity:
-    """OpenID Connect Core §3.1.3.7: signature, iss, aud (and azp), exp, iat, nonce; then a
-    verified e-mail address."""
+    """OpenID Connect Core §3.1.3.7: the signature (joserfc), iss, aud, azp, exp, nbf, iat and
+    nonce (authlib); then Parley's own rules: not too old, a verified e-mail address."""
+    # Unknown header parameters are allowed, as the JWS specification allows them (not `crit`).
+    registry = jws.JWSRegistry(algorithms=[alg], strict_check_header=False)
     try:
-        claims = jwt.decode(
-            id_token,
-            key.key,
-            algorithms=[alg],
-            audience=client_id,
-            issuer=issuer,
-            leeway=LEEWAY_SECONDS,
-            options={"require": ["iss", "sub", "aud", "exp", "iat"]},
+        token = jwt.decode(id_token, key, registry=registry)
+        claims = CodeIDToken(
+            token.claims,
+            token.header,
+            options={
+                "iss": {"essential": True, "value": issuer},
+                "aud": {"essential": True, "value": client_id},
+                "nonce": {"essential": True, "value": nonce},
+                "azp": {"value": client_id},  # when present; authlib requires it for several aud
+            },
+            params={"client_id": client_id},
         )
-    except jwt.ExpiredSignatureError:
-        raise InvalidIdToken("the ID token has expired") from None
-    except jwt.InvalidAudienceError:
-        raise InvalidIdToken("the ID token is for another client") from None
-    except jwt.InvalidIssuerError:
-        raise InvalidIdToken("the ID token is from another issuer") from None
-    except jwt.InvalidSignatureError:
+        claims.validate(leeway=LEEWAY_SECONDS)
+    except BadSignatureError:
         raise InvalidIdToken("the ID token's signature does not verify") from None
-    except jwt.InvalidTokenError as e:
-        raise InvalidIdToken(f"the ID token is invalid ({type(e).__name__})") from None
-    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-    if ("azp" in claims or len(audiences) > 1) and claims.get("azp") != client_id:
-        raise InvalidIdToken("the ID token was issued to another party (azp)")
+    except ExpiredTokenError:
+        raise InvalidIdToken("the ID token has expired") from None
+    except ClaimError as e:
+        why = CLAIM_ERRORS.get(e.claim, f"the ID token is invalid ({e.description})")
+        raise InvalidIdToken(why) from None
+    except JoseError as e:
+        raise InvalidIdToken(f"the ID token is invalid ({e.error})") from None
     if claims["iat"] < time.time() - max_age_seconds - LEEWAY_SECONDS:
         raise InvalidIdToken("the ID token was issued too long ago")
-    got = claims.get("nonce")
-    if not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
-        raise InvalidIdToken("the ID token's nonce does not match this sign-in")
     email = claims.get("email")
     if not isinstance(email, str) or not email:
         raise InvalidIdToken("the ID token has no e-mail address")
@@ -259,7 +263,7 @@ def validate_id_token(
         raise InvalidIdToken("the issuer has not verified the e-mail address")
     name = claims.get("name")
     return Identity(
-        subject=str(claims["sub"]), email=email, name=name if isinstance(name, str) else None
+        subject=claims["sub"], email=email, name=name if isinstance(name, str) else None
     )
 
 
@@ -289,34 +293,32 @@ def _parse_discovery(doc: dict[str, Any], issuer: str) -> Discovery:
     )
 
 
-def _parse_jwks(doc: dict[str, Any]) -> list[tuple[str | None, jwt.PyJWK]]:
-    """The signature keys of a JWK set that Parley would accept; others are left out."""
-    keys: list[tuple[str | None, jwt.PyJWK]] = []
+def _parse_jwks(doc: dict[str, Any]) -> list[Key]:
+    """The keys of a JWK set that joserfc can import; `_fits` decides what each is good for."""
+    keys: list[Key] = []
     raw = doc.get("keys")
     for entry in raw if isinstance(raw, list) else []:
-        if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
-            continue
-        if entry.get("kty") == "oct":
-            continue  # a shared secret is never an issuer's signing key
-        try:
-            key = jwt.PyJWK(entry)
-        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
-            continue
-        if key.algorithm_name not in ALGORITHMS:
-            continue
-        if isinstance(key.key, RSAPublicKey) and key.key.key_size < MIN_RSA_BITS:
-            continue
-        kid = entry.get("kid")
-        keys.append((kid if isinstance(kid, str) else None, key))
+        with suppress(JoseError, ValueError, TypeError):
+            keys.append(JWKRegistry.import_key(entry))
     return keys
 
 
-def _pick(keys: list[tuple[str | None, jwt.PyJWK]], kid: object, alg: str) -> jwt.PyJWK | None:
-    """The key the token names, used only with the algorithm that key is for."""
-    fitting = [(k, key) for k, key in keys if key.algorithm_name == alg]
+def _fits(key: Key, alg: str) -> bool:
+    """Whether joserfc would verify `alg` with the key (use, type, curve, own `alg`); RSA ≥ 2048."""
+    if isinstance(key, RSAKey) and key.public_key.key_size < MIN_RSA_BITS:
+        return False
+    with suppress(JoseError):
+        jws.JWSRegistry.algorithms[alg].check_key(key)
+        return True
+    return False
+
+
+def _pick(keys: list[Key], kid: object, alg: str) -> Key | None:
+    """The key the token names, used only with an algorithm that key is for."""
+    fitting = [key for key in keys if _fits(key, alg)]
     if kid is not None:
-        return next((key for k, key in fitting if k == kid), None)
-    return fitting[0][1] if len(fitting) == 1 else None
+        return next((key for key in fitting if key.kid == kid), None)
+    return fitting[0] if len(fitting) == 1 else None
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:
