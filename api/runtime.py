@@ -8,6 +8,7 @@ import asyncio
 import functools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from commands.responder import (
     ModelPolicy,
     Responder,
 )
-from commands.retention import RetentionTimer
+from commands.retention import FIRST_SWEEP_WITHIN, sweep
 from domain.actor import Actor
 from domain.errors import QuotaExceeded, RateLimited
 from domain.tenant import Limits, Tenant
@@ -42,8 +43,7 @@ from infra.audit.store import public_keys
 from infra.eventstore.data_keys import DATA_KEYS_DDL, DataKeys
 from infra.eventstore.event_store import EventStore, open_event_store
 from infra.eventstore.follower_positions import DDL as POSITIONS_DDL
-from infra.eventstore.follower_positions import read_position, store_position
-from infra.eventstore.log_follower import LogFollower, Progress
+from infra.eventstore.follower_positions import delete_position, read_position, store_position
 from infra.identity.master_key import MasterKey
 from infra.identity.refresh_tokens import DDL as REFRESH_TOKENS_DDL
 from infra.identity.refresh_tokens import RefreshTokens
@@ -54,7 +54,9 @@ from infra.llm.cache import MemoryCache, RedisCache
 from infra.llm.catalog import build_providers, keyed_provider
 from infra.llm.context import estimate_tokens
 from infra.llm.router import BreakerStatus, Router, RouterPolicy
-from infra.messaging.kafka_relay import KafkaRelay, RelaySettings
+from infra.loops.log_follower import LogFollower, Progress
+from infra.loops.periodic_task import PeriodicTask
+from infra.messaging.kafka_relay import CHECKPOINT_PUBLISH_SECONDS, KafkaRelay, RelaySettings
 from infra.messaging.live_feed import LiveFeed
 from infra.messaging.live_items import (
     StopRequested,
@@ -138,7 +140,7 @@ def _retire_public_read_models(conn: psycopg.Connection[Any]) -> None:
         )
         for table in ("rm_messages", "rm_chats", "rm_users", "rm_tenants"):
             conn.execute(sql.SQL("DROP TABLE IF EXISTS public.{}").format(sql.Identifier(table)))
-        conn.execute("DELETE FROM follower_positions WHERE name = %s", (PROJECTION_NAME,))
+        delete_position(conn, PROJECTION_NAME)
 
 
 def check_schema(target: PostgresTarget) -> None:
@@ -173,9 +175,8 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._embedded: EmbeddedPostgres | None = None
-        self._retention: RetentionTimer | None = None
         self._followers: list[LogFollower] = []
-        self._ledger: AuditLedger | None = None
+        self._tasks: list[PeriodicTask] = []
         self._relay: KafkaRelay | None = None
         self._router: Router | None = None
         self._responder: Responder | None = None
@@ -294,8 +295,11 @@ class Runtime:
             self._start_workers(kinds)
 
     def _start_workers(self, kinds: set[str]) -> None:
+        """Every loop this process runs, built here: log followers and periodic tasks
+        (`infra/loops/`); the components give only their unit of work."""
         s = self.settings
         followers: list[tuple[str, Callable[[], int], Callable[[Any], None]]] = []
+        tasks: list[PeriodicTask] = []
         options: dict[str, dict[str, Any]] = {}
         """Per follower: LogFollower options (the relay stays behind the ledger, Kafka down is
         an outage, not a poison event)."""
@@ -343,25 +347,39 @@ class Runtime:
             )
             followers.append((RESPONDER, self._responder.position, self._responder.handle))
         if "retention" in kinds:
-            self._retention = RetentionTimer(
-                self.handlers, self.writer_pool, s.retention_interval_seconds
+            interval = s.retention_interval_seconds
+            sweep_stop = threading.Event()  # a long sweep ends at the next chat on stop()
+            tasks.append(
+                PeriodicTask(
+                    "retention",
+                    interval,
+                    functools.partial(sweep, self.handlers, self.writer_pool, stop=sweep_stop),
+                    stop=sweep_stop,
+                    first_delay=min(interval, FIRST_SWEEP_WITHIN),
+                )
             )
-            self._retention.start()
         if "audit" in kinds:
-            self._ledger = AuditLedger(
+            ledger = AuditLedger(
                 self.store,
                 self.writer_pool,
                 load_or_create_signing_key(s),
                 checkpoint_events=s.audit_checkpoint_events,
                 checkpoint_seconds=s.audit_checkpoint_seconds,
             )
-            self._ledger.start_timer()
-            followers.append((self._ledger.name, self._ledger.position, self._ledger.handle))
+            followers.append((ledger.name, ledger.position, ledger.handle))
+            tasks.append(PeriodicTask("audit-seal", ledger.seal_interval, ledger.seal_when_due))
         if "relay" in kinds:
             assert s.kafka_bootstrap_servers is not None
             self._relay = KafkaRelay(self.store, self.writer_pool, self.relay_settings())
-            self._relay.start_timer()
             followers.append((self._relay.name, self._relay.position, self._relay.handle))
+            tasks.append(
+                PeriodicTask(
+                    "relay-checkpoints",
+                    CHECKPOINT_PUBLISH_SECONDS,
+                    self._relay.publish_checkpoints,
+                    outages=(KafkaError,),
+                )
+            )
             options[self._relay.name] = {
                 "upto": self._relay.ledger_position,
                 "channel": AUDIT_CHANNEL,
@@ -379,6 +397,9 @@ class Runtime:
             )
             follower.start()
             self._followers.append(follower)
+        for task in tasks:
+            task.start()
+            self._tasks.append(task)
 
     async def open_read_side(self) -> None:
         s = self.settings
@@ -454,10 +475,8 @@ class Runtime:
     def stop(self) -> None:
         for follower in self._followers:
             follower.stop()
-        if self._retention is not None:
-            self._retention.stop()
-        if self._ledger is not None:
-            self._ledger.stop()
+        for task in self._tasks:
+            task.stop()
         if self._relay is not None:
             self._relay.stop()
         if self._responder is not None:

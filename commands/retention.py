@@ -6,7 +6,9 @@ use is never cut in the middle. Erasing destroys the chat's data key and records
 the chat as if it had been deleted.
 
 One sweep runs at a time across every process (a Postgres advisory lock); each chat is its own
-command, so a sweep interrupted half-way loses nothing and the next one finishes the job.
+command, so a sweep interrupted half-way loses nothing and the next one finishes the job. A
+worker sweeps every `PARLEY_RETENTION_INTERVAL_SECONDS` (a PeriodicTask, wired in the composition
+root), the first time within `FIRST_SWEEP_WITHIN` seconds of its start.
 """
 
 import logging
@@ -26,6 +28,8 @@ from infra.metrics import CHATS_EXPIRED
 log = logging.getLogger(__name__)
 
 SWEEP_LOCK = 0x7061726C6579_0005  # "parley" + 5: one retention sweep at a time
+FIRST_SWEEP_WITHIN = 30.0
+"""Seconds after a worker's start by which it runs its first sweep (or its interval, if shorter)."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,11 @@ def sweep(
     now: datetime | None = None,
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[DueChat]:
     """Erase every chat past its tenant's retention; returns them (all due ones on a dry run).
-    Returns [] without doing anything when another process is sweeping."""
+    Returns [] without doing anything when another process is sweeping; once `stop` is set, it
+    ends after the chat in hand and returns the ones it erased."""
     now = now or datetime.now(UTC)
     with pool.connection() as conn:
         locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (SWEEP_LOCK,)).fetchone()
@@ -74,41 +80,20 @@ def sweep(
             due = due_chats(pool, now)
             if dry_run:
                 return due
-            for n, chat in enumerate(due, start=1):
+            erased: list[DueChat] = []
+            for chat in due:
+                if stop is not None and stop.is_set():
+                    break  # the next sweep finishes the job
                 with suppress(NotFound):  # deleted since the read model listed it
                     handlers.expire_chat(chat.chat_id, chat.retention_days, chat.last_activity)
                 CHATS_EXPIRED.inc()
+                erased.append(chat)
                 if progress is not None:
-                    progress(n, len(due))
-            if due:
-                log.info("retention: erased %d chats idle beyond their tenant's period", len(due))
-            return due
+                    progress(len(erased), len(due))
+            if erased:
+                log.info(
+                    "retention: erased %d chats idle beyond their tenant's period", len(erased)
+                )
+            return erased
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_LOCK,))
-
-
-class RetentionTimer:
-    """Runs a sweep every `interval` seconds in a daemon thread (the worker's schedule)."""
-
-    def __init__(self, handlers: CommandHandlers, pool: ConnectionPool, interval: float) -> None:
-        self._handlers = handlers
-        self._pool = pool
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        delay = min(self._interval, 30.0)  # the first sweep soon after start
-        while not self._stop.wait(delay):
-            try:
-                sweep(self._handlers, self._pool)
-            except Exception:
-                log.exception("retention sweep failed; retrying in %.0f s", self._interval)
-            delay = self._interval

@@ -1,7 +1,8 @@
 """Adapters to the outside, one sub-package per capability:
 
 - `eventstore/`: the event log (the `eventsourcing` application, group commit, crypto-shredding
-  and data keys, log followers and their positions, the event contract);
+  and data keys, the followers' positions, the event contract);
+- `loops/`: every long-running loop's machinery: log followers and periodic tasks;
 - `identity/`: passwords, tokens and their signing keys, API keys, OpenID Connect, the master key;
 - `audit/`: the hash chain, signed checkpoints and their verification;
 - `messaging/`: the Kafka relay, live fan-out (in process, Redis), replies in progress;

@@ -50,6 +50,17 @@ FOLLOWER_BATCH_DURATION = Histogram(
 FOLLOWER_ERRORS = Counter(
     "parley_follower_errors_total", "Failed batches per follower (retried).", ["follower"]
 )
+PERIODIC_TASK_SUCCESS_AGE = Gauge(
+    "parley_periodic_task_last_success_age_seconds",
+    "Seconds since the periodic task last ran to completion (since its start before the first "
+    "time); normally below its interval.",
+    ["task"],
+)
+PERIODIC_TASK_ERRORS = Counter(
+    "parley_periodic_task_errors_total",
+    "Failed runs per periodic task (tried again at the next interval).",
+    ["task"],
+)
 REPLIES = Counter(
     "parley_replies_total",
     "Assistant replies produced, by model and outcome.",

@@ -2,7 +2,7 @@
 
 Exactly-once like the read models: the chain rows, any checkpoint and the ledger's position
 commit in one transaction, under a row lock on the ledger's position (so a second ledger process,
-or the sealing timer, waits instead of forking the chain). After commit it NOTIFYs
+or the periodic sealing, waits instead of forking the chain). After commit it NOTIFYs
 `parley_audit`, which wakes the Kafka relay (it publishes only chained events, with their hash).
 
 Tables (append-only: triggers refuse UPDATE, DELETE and TRUNCATE, like on the events table):
@@ -12,7 +12,6 @@ Tables (append-only: triggers refuse UPDATE, DELETE and TRUNCATE, like on the ev
 """
 
 import logging
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -31,14 +30,15 @@ from infra.audit.store import (
     tenant_in_state,
 )
 from infra.eventstore.event_store import EventStore
-from infra.eventstore.follower_positions import store_position
+from infra.eventstore.follower_positions import lock_position, read_position, store_position
 from infra.metrics import AUDIT_CHECKPOINTS
 
 log = logging.getLogger(__name__)
 
 
 class AuditLedger:
-    """Follows the log (LogFollower handler) and seals the chain every N events or T seconds."""
+    """Follows the log (a LogFollower's handler) and seals the chain every N events; partial
+    ranges are sealed after T seconds by `seal_when_due` (a PeriodicTask's `run_once`)."""
 
     name = LEDGER_NAME
 
@@ -56,23 +56,18 @@ class AuditLedger:
         self._key = key
         self.checkpoint_events = checkpoint_events
         self.checkpoint_seconds = checkpoint_seconds
-        self._stop = threading.Event()
-        self._timer: threading.Thread | None = None
         with pool.connection() as conn:
             register_key(conn, key)
 
     def position(self) -> int:
         with self._pool.connection() as conn:
-            row = conn.execute(
-                "SELECT position FROM follower_positions WHERE name = %s", (self.name,)
-            ).fetchone()
-        return int(row[0]) if row else 0
+            return read_position(conn, self.name)
 
     # -- chaining --------------------------------------------------------------------------------
 
     def handle(self, batch: Sequence[Notification]) -> None:
         with self._pool.connection() as conn, conn.transaction():
-            position = self._lock(conn)
+            position = lock_position(conn, self.name)
             fresh = [n for n in batch if n.id > position]
             if not fresh:
                 return  # another ledger process got here first
@@ -98,17 +93,6 @@ class AuditLedger:
                 pass
             conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
-    def _lock(self, conn: Connection[Any]) -> int:
-        conn.execute(
-            "INSERT INTO follower_positions (name, position) VALUES (%s, 0)"
-            " ON CONFLICT (name) DO NOTHING",
-            (self.name,),
-        )
-        row = conn.execute(
-            "SELECT position FROM follower_positions WHERE name = %s FOR UPDATE", (self.name,)
-        ).fetchone()
-        return int(row[0]) if row else 0
-
     @staticmethod
     def _chain_head(conn: Connection[Any], position: int) -> bytes:
         """The chain hash at our position (a row beyond it was not written by a ledger)."""
@@ -123,7 +107,7 @@ class AuditLedger:
     def seal_now(self) -> Checkpoint | None:
         """Seal every chained event not in a checkpoint yet (None when there is none)."""
         with self._pool.connection() as conn, conn.transaction():
-            self._lock(conn)
+            lock_position(conn, self.name)
             return self._seal(conn, full_only=False)
 
     def _seal(self, conn: Connection[Any], *, full_only: bool) -> Checkpoint | None:
@@ -166,9 +150,16 @@ class AuditLedger:
         )
         return checkpoint
 
-    def _seal_when_due(self) -> None:
+    @property
+    def seal_interval(self) -> float:
+        """How often `seal_when_due` should run: a partial range waits at most a quarter of
+        `checkpoint_seconds` (0.5 to 5 s) beyond its due time."""
+        return max(0.5, min(5.0, self.checkpoint_seconds / 4))
+
+    def seal_when_due(self) -> None:
+        """Seal the partial range once its oldest event is `checkpoint_seconds` old."""
         with self._pool.connection() as conn, conn.transaction():
-            self._lock(conn)
+            lock_position(conn, self.name)
             last = last_checkpoint(conn)
             row = conn.execute(
                 "SELECT min(recorded_at) < now() - make_interval(secs => %s)"
@@ -177,22 +168,3 @@ class AuditLedger:
             ).fetchone()
             if row and row[0]:
                 self._seal(conn, full_only=False)
-
-    def start_timer(self) -> None:
-        """Seal partial ranges once their oldest event is `checkpoint_seconds` old."""
-
-        def run() -> None:
-            interval = max(0.5, min(5.0, self.checkpoint_seconds / 4))
-            while not self._stop.wait(interval):
-                try:
-                    self._seal_when_due()
-                except Exception:
-                    log.exception("audit ledger could not seal a checkpoint; retrying")
-
-        self._timer = threading.Thread(target=run, name="audit-seal", daemon=True)
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._timer is not None:
-            self._timer.join(timeout=10)

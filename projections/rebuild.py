@@ -17,6 +17,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from infra.eventstore.event_store import EventStore
+from infra.eventstore.follower_positions import delete_position, move_position
 from infra.read_model_schema import (
     PROJECTION_NAME,
     READ_SCHEMA,
@@ -58,7 +59,7 @@ def rebuild_read_models(
         conn.execute(read_model_ddl(READ_SCHEMA_NEXT))
         for statement in security_ddl(READ_SCHEMA_NEXT):
             conn.execute(statement)
-        conn.execute("DELETE FROM follower_positions WHERE name = %s", (name,))
+        delete_position(conn, name)
     copy = ReadModelProjection(store, pool, schema=READ_SCHEMA_NEXT, name=name)
     log.info("rebuilding %s into %s", PROJECTION_NAME, READ_SCHEMA_NEXT)
 
@@ -89,14 +90,8 @@ def rebuild_read_models(
                 sql.Identifier(READ_SCHEMA_NEXT), sql.Identifier(READ_SCHEMA)
             )
         )
-        conn.execute(
-            """INSERT INTO follower_positions (name, position) VALUES (%s, %s)
-               ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now(),
-                   error = NULL, error_position = NULL, error_topic = NULL,
-                   error_attempts = NULL, error_since = NULL""",
-            (PROJECTION_NAME, position),
-        )
-        conn.execute("DELETE FROM follower_positions WHERE name = %s", (name,))
+        move_position(conn, PROJECTION_NAME, position)
+        delete_position(conn, name)
     progress(position, position)
     log.info(
         "swapped in the rebuilt %s at position %d (lock held %.2fs)",
@@ -141,7 +136,7 @@ def rebuild_search(
     point_alias(client, staging, new)
     name = SEARCH + REBUILD_SUFFIX
     with pool.connection() as conn:
-        conn.execute("DELETE FROM follower_positions WHERE name = %s", (name,))
+        delete_position(conn, name)
         conn.commit()
     copy = SearchProjection(store, pool, client, staging, name=name)
     log.info("rebuilding %s into %s", SEARCH, new)
@@ -162,14 +157,8 @@ def rebuild_search(
         # index as of its last periodic refresh (up to a second behind, or empty).
         client.indices.refresh(index=new)
         point_alias(client, alias, new)  # atomic: readers see the old index or the new one
-        conn.execute(
-            """INSERT INTO follower_positions (name, position) VALUES (%s, %s)
-               ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now(),
-                   error = NULL, error_position = NULL, error_topic = NULL,
-                   error_attempts = NULL, error_since = NULL""",
-            (SEARCH, position),
-        )
-        conn.execute("DELETE FROM follower_positions WHERE name = %s", (name,))
+        move_position(conn, SEARCH, position)
+        delete_position(conn, name)
     progress(position, position)
     client.options(ignore_status=404).indices.delete_alias(index=new, name=staging)
     for index in serving:

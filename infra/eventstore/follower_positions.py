@@ -1,4 +1,10 @@
-"""Durable follower positions (each follower's "high-water mark") and their failure reports."""
+"""Durable follower positions (each follower's "high-water mark") and their failure reports.
+
+The one module that writes `follower_positions`: followers, rebuilds, the audit ledger and the
+migration go through the functions below (each runs in the caller's connection, so inside the
+caller's transaction when there is one). The reader role's `SELECT` on the table is granted with
+that role's other grants (`projections/read_models.py`, `reader_role_ddl`).
+"""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +56,41 @@ def store_position(conn: Connection, name: str, position: int) -> None:
     )
 
 
+def _ensure_row(conn: Connection, name: str) -> None:
+    conn.execute(
+        "INSERT INTO follower_positions (name, position) VALUES (%s, 0)"
+        " ON CONFLICT (name) DO NOTHING",
+        (name,),
+    )
+
+
+def lock_position(conn: Connection, name: str) -> int:
+    """The position, row-locked until the transaction ends (the row is created at 0 when
+    missing): one writer of the follower at a time, the others wait."""
+    _ensure_row(conn, name)
+    row = conn.execute(
+        "SELECT position FROM follower_positions WHERE name = %s FOR UPDATE", (name,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def move_position(conn: Connection, name: str, position: int) -> None:
+    """Set the position, backwards too, and clear any failure report: a rebuild swapping its
+    copy in, an operator skipping an event. Not for followers: `store_position` is."""
+    conn.execute(
+        """INSERT INTO follower_positions (name, position) VALUES (%s, %s)
+           ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now(),
+               error = NULL, error_position = NULL, error_topic = NULL,
+               error_attempts = NULL, error_since = NULL""",
+        (name, position),
+    )
+
+
+def delete_position(conn: Connection, name: str) -> None:
+    """Forget a follower: it starts again from position 0 (a rebuild's copy, old read models)."""
+    conn.execute("DELETE FROM follower_positions WHERE name = %s", (name,))
+
+
 def record_failure(
     conn: Connection,
     name: str,
@@ -60,13 +101,7 @@ def record_failure(
     attempts: int,
 ) -> None:
     """What an operator needs to see: which event keeps failing, how, since when."""
-    conn.execute(
-        """
-        INSERT INTO follower_positions (name, position) VALUES (%s, 0)
-        ON CONFLICT (name) DO NOTHING
-        """,
-        (name,),
-    )
+    _ensure_row(conn, name)
     conn.execute(
         """
         UPDATE follower_positions SET error = %s, error_position = %s, error_topic = %s,
@@ -113,10 +148,4 @@ def skip_failed_event(conn: Connection, name: str, position: int) -> None:
             f"{name} has no reported failure at position {position} "
             f"(reported: {row[0] if row else 'none'})"
         )
-    conn.execute(
-        """UPDATE follower_positions SET position = %s, updated_at = now(), error = NULL,
-               error_position = NULL, error_topic = NULL, error_attempts = NULL,
-               error_since = NULL
-           WHERE name = %s""",
-        (position, name),
-    )
+    move_position(conn, name, position)

@@ -38,6 +38,15 @@ class _Request:
 
 
 class GroupCommitter:
+    """The event store's committer thread: a queue consumer on the write path.
+
+    Not one of the background loops of `infra/loops/` (not a PeriodicTask): it works when a
+    save arrives, not on a clock (a periodic wake-up would add up to its interval to every
+    command); `close()` drains the queue, so no caller is left waiting; a failure belongs to the
+    callers, each of whom gets it from their own `save`; and its backlog is the callers'
+    latency, measured as `parley_command_duration_seconds` (batch sizes in
+    `parley_group_commit_batch_saves`)."""
+
     def __init__(self, save: Save, *, max_events: int = 200, window: float = 0.0) -> None:
         self._save = save
         self._max_events = max_events

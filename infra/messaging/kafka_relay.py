@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 RELAY_NAME = "relay"
 CHECKPOINTS_POSITION = "relay-checkpoints"
 """follower_positions row holding the last checkpoint seq published."""
+CHECKPOINT_PUBLISH_SECONDS = 2.0
+"""How often `publish_checkpoints` runs (a PeriodicTask), for checkpoints sealed by time."""
 PAYLOAD_MARKER = b',"payload":'
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
 """(topic, key, value, headers)."""
@@ -172,8 +174,6 @@ class KafkaRelay:
         self.settings = settings
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._timer: threading.Thread | None = None
 
     def position(self) -> int:
         with self._pool.connection() as conn:
@@ -299,22 +299,8 @@ class KafkaRelay:
         RELAY_RECORDS.labels("checkpoints").inc(len(checkpoints))
         return len(checkpoints)
 
-    def start_timer(self, interval: float = 2.0) -> None:
-        """Checkpoints sealed by time (no new events) still reach Kafka."""
-
-        def run() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.publish_checkpoints()
-                except Exception as e:
-                    log.warning("relay could not publish checkpoints yet: %s", e)
-
-        self._timer = threading.Thread(target=run, name="relay-checkpoints", daemon=True)
-        self._timer.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._timer is not None:
-            self._timer.join(timeout=10)
+        """Close the producer (after the loops that call `handle` and `publish_checkpoints`
+        stopped)."""
         with self._lock:
             self._reset()

@@ -1,9 +1,9 @@
 """Following the event log: batches in log order from a durable position, woken by NOTIFY.
 
-Every follower (projection, responder, later the Kafka relay) is the same loop: read a bounded
-batch after its position, hand it to a handler that stores the new position (in the same
-transaction as its effects, or after them), and sleep until Postgres NOTIFYs a commit or the
-poll interval passes (a lost NOTIFY must not stall us).
+Every follower (read models, search index, audit ledger, Kafka relay, responder) is the same
+loop: read a bounded batch after its position, hand it to a handler that stores the new position
+(in the same transaction as its effects, or after them), and sleep until Postgres NOTIFYs a
+commit or the poll interval passes (a lost NOTIFY must not stall us).
 """
 
 import logging
