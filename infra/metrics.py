@@ -149,3 +149,8 @@ READER_POOL_EXHAUSTED = Counter(
     "Queries answered UNAVAILABLE because no read connection freed up in time "
     "(PARLEY_READ_POOL_TIMEOUT_SECONDS; raise PARLEY_READ_POOL_SIZE or add API processes).",
 )
+HISTORY_TAMPERED = Counter(
+    "parley_history_tampered_total",
+    "Stored events that no longer decode (bytes altered behind the append-only guard), each "
+    "time a read met one; alert on any increase and run `parley audit verify`.",
+)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -613,6 +614,25 @@ def test_chat_at_over_an_altered_event_answers_history_tampered(
         "aggregateVersion": 2,
     }
     assert names_the_altered_event(error["message"], alteration), error
+
+
+def test_an_altered_event_met_by_a_read_is_counted_and_logged_for_operators(
+    altered: Altered,
+) -> None:
+    alteration = next(iter(altered.by_kind.values()))
+    before = tampered_reads(altered.server)
+    now = datetime.now(UTC).isoformat()
+    errors(lambda: altered.auditor.run(CHAT_AT, {"id": alteration.chat_id, "at": now}))
+    assert tampered_reads(altered.server) > before
+    logged = altered.server.log.read_text(errors="replace")
+    assert f"history altered: the stored event at position {alteration.position} " in logged
+
+
+def tampered_reads(server: Server) -> float:
+    metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+    found = re.search(r"^parley_history_tampered_total (\S+)$", metrics, re.M)
+    assert found, "parley_history_tampered_total is not exported"
+    return float(found.group(1))
 
 
 def test_audit_log_over_an_altered_event_answers_history_tampered(

@@ -13,6 +13,7 @@ ciphertext does not authenticate, raises HistoryTampered naming its position.
 
 import base64
 import json
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,9 @@ from eventsourcing.persistence import (
 from domain.erased import ERASED
 from domain.errors import HistoryTampered
 from infra.eventstore.data_keys import DataKeys, Subject
+from infra.metrics import HISTORY_TAMPERED
+
+log = logging.getLogger(__name__)
 
 PERSONAL_DATA_FIELDS = frozenset({"email", "display_name", "password_hash", "title", "content"})
 """Text fields holding a data subject's personal data: encrypted per subject in the log (hence
@@ -109,6 +113,14 @@ class PersonalDataMapper(Mapper[UUID]):
             stored.id
             if isinstance(stored, Notification)
             else self.position_of(aggregate_id, version)
+        )
+        HISTORY_TAMPERED.inc()
+        log.error(
+            "history altered: the stored event at position %s (aggregate %s, version %s) does not "
+            "decode; run `parley audit verify`",
+            position,
+            aggregate_id,
+            version,
         )
         return HistoryTampered(aggregate_id, version, position)
 
