@@ -1,6 +1,7 @@
 """`python -m bench NAME [options]`: run one benchmark; with no name, list them."""
 
 import importlib
+import logging
 import signal
 import sys
 from types import FrameType
@@ -49,6 +50,7 @@ def main(argv: list[str]) -> int:
     if name not in BENCHMARKS:
         print(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # SIGTERM unwinds like Ctrl-C, so a stopped run still drops its database and indexes.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     module = importlib.import_module(BENCHMARKS[name][0])

@@ -15,10 +15,8 @@ PostgreSQL floats. Prints requests/s and p50/p99 latency per scenario and writes
 bench/results/api-<time>.json.
 """
 
-import argparse
 import asyncio
 import os
-import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -27,32 +25,22 @@ from typing import Any
 
 import httpx
 
-from bench.report import machine_info, now_iso, package_versions, write_result
-from bench.server import scratch_server
-from testbed.client import ApiClient
+from bench import options
+from bench.options import at_least_one, option
+from bench.report import Lags, Run, package_versions, print_columns
+from bench.server import SEND_MESSAGE, START_CHAT, bearer, new_tenant, scratch_server
 from testbed.processes import Server
 
-SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
-START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
 MESSAGES = """query($id: ID!) { chat(id: $id) { messages(first: 50) { nodes { id role content }
     pageInfo { hasNextPage } } } }"""
 CHATS = "{ chats(first: 20) { nodes { id title } } }"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
-    concurrency: int
-    seconds: float
-    keep: bool
-
-
-def parse_options(argv: Sequence[str]) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m bench api", description=__doc__)
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
-    parser.add_argument("--seconds", type=float, default=15.0, help="per scenario")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    a = parser.parse_args(argv)
-    return Options(a.concurrency, a.seconds, a.keep)
+    concurrency: int = option(32, "requests in flight", at_least_one)
+    seconds: float = option(15.0, "per scenario")
+    keep: bool = options.keep("the scratch database and the server's data directory")
 
 
 @dataclass
@@ -61,8 +49,8 @@ class Scenario:
     requests: int
     errors: int
     seconds: float
-    p50_ms: float
-    p99_ms: float
+    p50_ms: float | None
+    p99_ms: float | None
 
     @property
     def rps(self) -> float:
@@ -91,32 +79,24 @@ async def drive(
     began = time.perf_counter()
     await asyncio.gather(*(worker(n) for n in range(opts.concurrency)))
     seconds = time.perf_counter() - began
-    ordered = sorted(latencies)
-    return Scenario(
-        name,
-        len(ordered),
-        errors,
-        seconds,
-        round(1000 * statistics.median(ordered), 2),
-        round(1000 * ordered[max(0, int(len(ordered) * 0.99) - 1)], 2),
-    )
+    latency = Lags.of(latencies, 2)
+    return Scenario(name, len(latencies), errors, seconds, latency.p50, latency.p99)
 
 
 def prepare(server: Server, opts: Options) -> dict[str, list[dict[str, Any]]]:
-    tenant = server.create_tenant()
-    admin = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
-    auth = {"Authorization": f"Bearer {admin.token}"}
+    _, admin = new_tenant(server)
+    auth = bearer(admin.token)
     chats = [
-        admin.run(START, {"i": {"title": f"api {n}"}})["startChat"]["chatId"]
+        admin.run(START_CHAT, {"i": {"title": f"api {n}"}})["startChat"]["chatId"]
         for n in range(opts.concurrency)
     ]
     long_chat = chats[0]
     for n in range(30):  # 30 messages and their 30 replies
-        admin.run(SEND, {"i": {"chatId": long_chat, "content": f"filler {n}"}})
+        admin.run(SEND_MESSAGE, {"i": {"chatId": long_chat, "content": f"filler {n}"}})
     return {
         "sendMessage": [
             {
-                "json": {"query": SEND, "variables": {"i": {"chatId": c, "content": "hi"}}},
+                "json": {"query": SEND_MESSAGE, "variables": {"i": {"chatId": c, "content": "hi"}}},
                 "headers": auth,
             }
             for c in chats
@@ -143,14 +123,14 @@ async def measure(server: Server, scenarios: dict[str, list[dict[str, Any]]], op
 
 
 def main(argv: Sequence[str]) -> int:
-    opts = parse_options(argv)
+    opts = options.parse(Options, argv, "api", __doc__)
     env = {
         "PARLEY_ECHO_DELAY_MS": "0",
         # The benchmark is one user: the per-user and per-tenant limits would measure themselves.
         "PARLEY_USER_OPERATIONS_PER_MINUTE": "0",
         "PARLEY_TENANT_OPERATIONS_PER_MINUTE": "0",
     }
-    started_at, load_at_start = now_iso(), os.getloadavg()
+    run = Run("api")
     pinned = False
     with scratch_server("api", env, keep=opts.keep) as (server, _):
         if server.proc is not None and (os.cpu_count() or 1) >= 2:
@@ -159,29 +139,28 @@ def main(argv: Sequence[str]) -> int:
             pinned = True
         scenarios = prepare(server, opts)
         results = asyncio.run(measure(server, scenarios, opts))
-    print(f"{'scenario':<22}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    for r in results:
-        print(
-            f"{r.name:<22}{r.requests:>10,}{r.errors:>8}{r.rps:>10,.0f}{r.p50_ms:>10}{r.p99_ms:>10}"
-        )
-    load_at_end = os.getloadavg()
-    payload = {
-        "benchmark": "api",
-        "started_at": started_at,
-        "finished_at": now_iso(),
-        "settings": {
+    print_columns(
+        ("scenario", "requests", "errors", "req/s", "p50 ms", "p99 ms"),
+        [
+            (
+                r.name,
+                f"{r.requests:,}",
+                str(r.errors),
+                f"{r.rps:,.0f}",
+                str(r.p50_ms),
+                str(r.p99_ms),
+            )
+            for r in results
+        ],
+    )
+    run.record(
+        {
             **asdict(opts),
             "pinned": "server on CPU 0, load generator on CPU 1" if pinned else "not pinned",
             "server": "parley serve (one uvicorn process, workers in process, echo replies)",
             "auth": "an EdDSA access token per request (Authorization: Bearer)",
         },
-        "machine": {
-            **machine_info(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in load_at_end],
-        },
-        "packages": package_versions("uvicorn", "strawberry-graphql", "fastapi", "httpx"),
-        "scenarios": [{**asdict(r), "requests_per_second": round(r.rps, 1)} for r in results],
-    }
-    print(f"results: {write_result('api', payload)}")
+        packages=package_versions("uvicorn", "strawberry-graphql", "fastapi", "httpx"),
+        scenarios=[{**asdict(r), "requests_per_second": round(r.rps, 1)} for r in results],
+    )
     return 1 if any(r.errors for r in results) else 0

@@ -13,12 +13,9 @@ All clients run in this process (one asyncio loop); the server and the clients s
 machine's cores.
 """
 
-import argparse
 import asyncio
 import json
-import os
 import resource
-import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -26,44 +23,38 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Subprotocol
+from websockets.asyncio.client import ClientConnection
 
-from bench.report import machine_info, now_iso, package_versions, write_result
-from bench.server import scratch_server
-from testbed.client import ApiClient
+from bench import options
+from bench.options import at_least_one, option
+from bench.report import Lags, Run, package_versions
+from bench.server import (
+    SEND_MESSAGE,
+    START_CHAT,
+    access_token,
+    bearer,
+    graphql,
+    live_subscribers,
+    scratch_server,
+    subscribe,
+)
 from testbed.processes import Server
 
-START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
-SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
 EVENTS = """subscription($chatId: ID!, $after: Int) { chatEvents(chatId: $chatId,
     afterPosition: $after) { __typename ... on MessageAdded { message { id role } } } }"""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
-    clients: int
-    messages: int
-    rate: float
-    keep: bool
-    recheck_seconds: float
-
-
-def parse_options(argv: Sequence[str]) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m bench fanout", description=__doc__)
-    parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--messages", type=int, default=500)
-    parser.add_argument("--rate", type=float, default=50.0, help="messages per second")
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument(
-        "--recheck-seconds",
-        type=float,
-        default=30.0,
-        help="the server's PARLEY_SUBSCRIPTION_RECHECK_SECONDS (each subscription re-checks its "
+    clients: int = option(1000, "WebSocket subscribers", at_least_one)
+    messages: int = options.messages(500)
+    rate: float = options.rate(50.0)
+    keep: bool = options.keep("the scratch database and the server's data directory")
+    recheck_seconds: float = option(
+        30.0,
+        "the server's PARLEY_SUBSCRIPTION_RECHECK_SECONDS (each subscription re-checks its "
         "caller this often)",
     )
-    a = parser.parse_args(argv)
-    return Options(a.clients, a.messages, a.rate, a.keep, a.recheck_seconds)
 
 
 def rss_kib(pid: int) -> int:
@@ -79,18 +70,9 @@ class Subscribers:
         self.errors: list[str] = []
         self.sockets: list[ClientConnection] = []
 
-    async def open(self, url: str, token: str, chat: str, after: int) -> None:
-        ws = await connect(
-            url, subprotocols=[Subprotocol("graphql-transport-ws")], open_timeout=60, max_queue=64
-        )
-        await ws.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-        )
-        ack = json.loads(await asyncio.wait_for(ws.recv(), 60))
-        if ack.get("type") != "connection_ack":
-            raise RuntimeError(f"not acknowledged: {ack}")
-        payload = {"query": EVENTS, "variables": {"chatId": chat, "after": after}}
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+    async def open(self, server: Server, token: str, chat: str, after: int) -> None:
+        variables = {"chatId": chat, "after": after}
+        ws = await subscribe(server, token, EVENTS, variables, timeout=60, max_queue=64)
         self.sockets.append(ws)
         asyncio.get_running_loop().create_task(self._read(ws))
 
@@ -116,33 +98,25 @@ class Subscribers:
             self.errors.append(f"{type(e).__name__}: {e}"[:200])
 
 
-async def live_subscriptions(http: httpx.AsyncClient) -> int:
-    for line in (await http.get("/metrics")).text.splitlines():
-        if line.startswith("parley_live_subscribers "):
-            return int(float(line.split()[1]))
-    return 0
-
-
 async def wait_for_subscriptions(url: str, wanted: int, timeout: float) -> int:
     """The server's live subscription count once it reaches `wanted` (or at `timeout`)."""
     deadline = time.perf_counter() + timeout
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-        while (live := await live_subscriptions(http)) < wanted:
+        while (live := await live_subscribers(http)) < wanted:
             if time.perf_counter() > deadline:
                 break
             await asyncio.sleep(0.5)
     return live
 
 
-async def run(opts: Options, server: Server, token: str, chats: list[tuple[str, int]]) -> dict:
+async def measure(opts: Options, server: Server, token: str, chats: list[tuple[str, int]]) -> dict:
     assert server.proc is not None
     subscribers = Subscribers()
     before = rss_kib(server.proc.pid)
-    url = server.url.replace("http://", "ws://") + "/graphql"
     began = time.perf_counter()
     for start in range(0, len(chats), 100):  # connect in waves of 100
         await asyncio.gather(
-            *(subscribers.open(url, token, c, p) for c, p in chats[start : start + 100])
+            *(subscribers.open(server, token, c, p) for c, p in chats[start : start + 100])
         )
         if start and start % 1000 == 0:
             print(f"{start} subscribers connected", file=sys.stderr)
@@ -154,12 +128,11 @@ async def run(opts: Options, server: Server, token: str, chats: list[tuple[str, 
     await asyncio.sleep(2.0)
     after = rss_kib(server.proc.pid)
     acked: dict[str, float] = {}
-    auth = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=auth) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=bearer(token)) as http:
 
         async def send(n: int, chat: str) -> None:
             variables = {"i": {"chatId": chat, "content": f"fanout {n}"}}
-            r = await http.post("/graphql", json={"query": SEND, "variables": variables})
+            r = await http.post("/graphql", json={"query": SEND_MESSAGE, "variables": variables})
             at = time.perf_counter()
             body = r.json()
             if body.get("errors"):
@@ -177,7 +150,8 @@ async def run(opts: Options, server: Server, token: str, chats: list[tuple[str, 
     deadline = time.perf_counter() + 30
     while time.perf_counter() < deadline and any(m not in subscribers.arrived for m in acked):
         await asyncio.sleep(0.1)
-    lags = sorted(subscribers.arrived[m] - t for m, t in acked.items() if m in subscribers.arrived)
+    lags = [subscribers.arrived[m] - t for m, t in acked.items() if m in subscribers.arrived]
+    delivery = Lags.of(lags, 1)
     for ws in subscribers.sockets:
         await ws.close()
     return {
@@ -188,11 +162,9 @@ async def run(opts: Options, server: Server, token: str, chats: list[tuple[str, 
         "messages_acknowledged": len(acked),
         "delivered": len(lags),
         "dropped": len(acked) - len(lags),
-        "delivery_ms_p50": round(1000 * statistics.median(lags), 1) if lags else None,
-        "delivery_ms_p99": round(1000 * lags[max(0, int(len(lags) * 0.99) - 1)], 1)
-        if lags
-        else None,
-        "delivery_ms_max": round(1000 * lags[-1], 1) if lags else None,
+        "delivery_ms_p50": delivery.p50,
+        "delivery_ms_p99": delivery.p99,
+        "delivery_ms_max": delivery.max,
         "server_rss_kib_before": before,
         "server_rss_kib_connected": after,
         "kib_per_connection": round((after - before) / max(1, len(chats)), 1),
@@ -203,20 +175,14 @@ async def run(opts: Options, server: Server, token: str, chats: list[tuple[str, 
 
 async def start_chats(server: Server, token: str, count: int) -> list[tuple[str, int]]:
     """`count` chats, 32 startChat requests in flight."""
-    auth = {"Authorization": f"Bearer {token}"}
     chats: list[tuple[str, int]] = []
-    async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=auth) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
         gate = asyncio.Semaphore(32)
 
         async def one(n: int) -> None:
             async with gate:
-                body = (
-                    await http.post(
-                        "/graphql",
-                        json={"query": START, "variables": {"i": {"title": f"fanout {n}"}}},
-                    )
-                ).json()
-            made = body["data"]["startChat"]
+                data = await graphql(http, token, START_CHAT, {"i": {"title": f"fanout {n}"}})
+            made = data["startChat"]
             chats.append((made["chatId"], made["position"]))
             if len(chats) % 1000 == 0:
                 print(f"{len(chats)} chats started", file=sys.stderr)
@@ -226,7 +192,7 @@ async def start_chats(server: Server, token: str, count: int) -> list[tuple[str,
 
 
 def main(argv: Sequence[str]) -> int:
-    opts = parse_options(argv)
+    opts = options.parse(Options, argv, "fanout", __doc__)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = min(hard, max(soft, 4 * opts.clients + 1000))
     resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))  # inherited by the server too
@@ -237,36 +203,23 @@ def main(argv: Sequence[str]) -> int:
         "PARLEY_WS_MAX_CONNECTIONS_PER_USER": str(opts.clients + 10),
         "PARLEY_SUBSCRIPTION_RECHECK_SECONDS": str(opts.recheck_seconds),
     }
-    started_at, load_at_start = now_iso(), os.getloadavg()
+    run = Run("fanout")
     with scratch_server("fanout", env, keep=opts.keep) as (server, _):
         tenant = server.create_tenant()
-        admin = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
-        assert admin.token is not None
-        chats = asyncio.run(start_chats(server, admin.token, opts.clients))
+        chats = asyncio.run(start_chats(server, access_token(server, tenant), opts.clients))
         # A fresh token: starting 10,000 chats takes minutes of a 15-minute token's life.
-        admin = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
-        assert admin.token is not None
-        figures = asyncio.run(run(opts, server, admin.token, chats))
+        figures = asyncio.run(measure(opts, server, access_token(server, tenant), chats))
     shown = {k: v for k, v in figures.items() if k != "errors"}
     for key, value in shown.items():
         print(f"{key:<26}{value}")
-    payload = {
-        "benchmark": "fanout",
-        "started_at": started_at,
-        "finished_at": now_iso(),
-        "settings": {
+    run.record(
+        {
             **asdict(opts),
             "server": "parley serve, one process, workers in process, echo replies; every "
             "subscriber is the same user (per-user WebSocket cap raised to fit)",
             "clients": "one asyncio process (websockets), connected in waves of 100",
         },
-        "machine": {
-            **machine_info(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "packages": package_versions("websockets", "uvicorn", "strawberry-graphql"),
-        "figures": figures,
-    }
-    print(f"results: {write_result('fanout', payload)}")
+        packages=package_versions("websockets", "uvicorn", "strawberry-graphql"),
+        figures=figures,
+    )
     return 1 if figures.get("dropped") or figures.get("error_count") else 0

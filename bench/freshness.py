@@ -15,51 +15,36 @@ Prints p50/p99/max lag per sink and how many never arrived, and writes
 bench/results/freshness-<time>.json.
 """
 
-import argparse
 import json
-import os
-import statistics
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, astuple, dataclass
 
 import httpx
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
-from bench.report import machine_info, now_iso, package_versions, write_result
-from bench.server import scratch_server
+from bench import options
+from bench.options import option
+from bench.report import Lags, Run, package_versions, print_columns
+from bench.server import SEND_MESSAGE, START_CHAT, bearer, new_tenant, scratch_server
+from bench.services import elasticsearch_url, kafka_bootstrap
 from infra.postgres import PostgresTarget
-from infra.services.registry import build_services
 from infra.settings import Settings
-from testbed.client import ApiClient
 from testbed.processes import Server
 
-SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
-START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId } }"
 SINKS = ("read model", "elasticsearch", "kafka")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
-    messages: int
-    rate: float
-    timeout: float
-    keep: bool
-
-
-def parse_options(argv: Sequence[str]) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m bench freshness", description=__doc__)
-    parser.add_argument("--messages", type=int, default=300)
-    parser.add_argument("--rate", type=float, default=20.0, help="messages per second")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait per sink")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    a = parser.parse_args(argv)
-    return Options(a.messages, a.rate, a.timeout, a.keep)
+    messages: int = options.messages(300)
+    rate: float = options.rate(20.0)
+    timeout: float = option(30.0, "seconds to wait per sink")
+    keep: bool = options.keep("the scratch database, the server's data directory and the index")
 
 
 class Watch:
@@ -160,21 +145,8 @@ class Figures:
 def figures(watch: Watch, sent: int) -> list[Figures]:
     out = []
     for sink in SINKS:
-        lags = sorted(watch.lags(sink))
-
-        def ms(x: float) -> float:
-            return round(1000 * x, 1)
-
-        out.append(
-            Figures(
-                sink,
-                len(lags),
-                sent - len(lags),
-                ms(statistics.median(lags)) if lags else None,
-                ms(lags[max(0, int(len(lags) * 0.99) - 1)]) if lags else None,
-                ms(lags[-1]) if lags else None,
-            )
-        )
+        lags = watch.lags(sink)
+        out.append(Figures(sink, len(lags), sent - len(lags), *Lags.of(lags, 1)))
     return out
 
 
@@ -194,9 +166,8 @@ def send_and_watch(
     kafka, topic, es_url, index = sinks.kafka, sinks.topic, sinks.elasticsearch, sinks.index
     sent = 0
     try:
-        tenant = server.create_tenant()
-        client = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
-        chat = client.run(START, {"i": {"title": "freshness"}})["startChat"]["chatId"]
+        _, client = new_tenant(server)
+        chat = client.run(START_CHAT, {"i": {"title": "freshness"}})["startChat"]["chatId"]
         kafka_ready = threading.Event()
         threads = [
             threading.Thread(target=watch_read_model, args=(watch, target.conninfo())),
@@ -208,7 +179,7 @@ def send_and_watch(
             t.start()
         if not kafka_ready.wait(90):
             raise RuntimeError("the Kafka watcher did not start")
-        http = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {client.token}"})
+        http = httpx.Client(timeout=30, headers=bearer(client.token))
         began = time.perf_counter()
         for n in range(opts.messages):
             due = began + n / opts.rate
@@ -216,7 +187,7 @@ def send_and_watch(
             body = http.post(
                 f"{server.url}/graphql",
                 json={
-                    "query": SEND,
+                    "query": SEND_MESSAGE,
                     "variables": {"i": {"chatId": chat, "content": f"m{n}"}},
                 },
             ).json()
@@ -240,18 +211,11 @@ def send_and_watch(
 
 
 def main(argv: Sequence[str]) -> int:
-    opts = parse_options(argv)
+    opts = options.parse(Options, argv, "freshness", __doc__)
     settings = Settings()
-    services = build_services(settings)
-    kafka = (
-        settings.kafka_bootstrap_servers
-        or services["kafka"].env()["PARLEY_KAFKA_BOOTSTRAP_SERVERS"]
-    )
-    es_url = (
-        settings.elasticsearch_url or services["elasticsearch"].env()["PARLEY_ELASTICSEARCH_URL"]
-    )
-    run = uuid.uuid4().hex[:8]
-    topic, index = f"bench-{run}.events", f"parley-bench-{run}"
+    kafka, es_url = kafka_bootstrap(settings), elasticsearch_url(settings)
+    run_id = uuid.uuid4().hex[:8]
+    topic, index = f"bench-{run_id}.events", f"parley-bench-{run_id}"
     env = {
         "PARLEY_KAFKA_BOOTSTRAP_SERVERS": kafka,
         "PARLEY_KAFKA_TOPIC": topic,
@@ -260,7 +224,7 @@ def main(argv: Sequence[str]) -> int:
         "PARLEY_ELASTICSEARCH_INDEX": index,
         "PARLEY_ECHO_DELAY_MS": "1",
     }
-    started_at, load_at_start = now_iso(), os.getloadavg()
+    run = Run("freshness")
     watch = Watch()
     try:
         with scratch_server("freshness", env, keep=opts.keep) as (server, target):
@@ -270,18 +234,12 @@ def main(argv: Sequence[str]) -> int:
             with httpx.Client(base_url=es_url, timeout=10) as es:
                 es.delete(f"/{index}*")
     results = figures(watch, sent)
-    print(f"{'sink':<15}{'arrived':>8}{'missing':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-    for f in results:
-        print(
-            f"{f.sink:<15}{f.arrived:>8}{f.missing:>8}{f.p50_ms!s:>10}{f.p99_ms!s:>10}"
-            f"{f.max_ms!s:>10}"
-        )
-    load_at_end = os.getloadavg()
-    payload: dict[str, Any] = {
-        "benchmark": "freshness",
-        "started_at": started_at,
-        "finished_at": now_iso(),
-        "settings": {
+    print_columns(
+        ("sink", "arrived", "missing", "p50 ms", "p99 ms", "max ms"),
+        [(f.sink, *(str(v) for v in astuple(f)[1:])) for f in results],
+    )
+    run.record(
+        {
             **asdict(opts),
             "server": "parley serve, workers in process, Elasticsearch search, Kafka relay, "
             "echo replies (1 ms per word); scratch database on the local PostgreSQL",
@@ -289,13 +247,7 @@ def main(argv: Sequence[str]) -> int:
             "watchers": "threads in the benchmark process: SQL every 2 ms, an ES search every "
             "10 ms, a Kafka consumer (poll 100 ms timeout, returns as records arrive)",
         },
-        "machine": {
-            **machine_info(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in load_at_end],
-        },
-        "packages": package_versions("eventsourcing", "psycopg", "kafka-python", "elasticsearch"),
-        "sinks": [asdict(f) for f in results],
-    }
-    print(f"results: {write_result('freshness', payload)}")
+        packages=package_versions("eventsourcing", "psycopg", "kafka-python", "elasticsearch"),
+        sinks=[asdict(f) for f in results],
+    )
     return 1 if any(f.missing for f in results) else 0

@@ -9,7 +9,6 @@ HTTP and times the first `ReplyDelta` and the assistant's `MessageAdded`; the ba
 first content chunk and the end of the same stream through the SDK. See bench/README.md.
 """
 
-import argparse
 import asyncio
 import json
 import logging
@@ -30,24 +29,36 @@ from typing import Any
 
 import httpx
 import openai
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Subprotocol
+from websockets.asyncio.client import ClientConnection
 
-from bench.projections import postgres_info
-from bench.report import machine_info, now_iso, package_versions, write_result
-from bench.server import scratch_server
+from bench import options
+from bench.database import postgres_info
+from bench.options import at_least, at_least_one, concurrency_steps, option
+from bench.report import Percentiles, Run, package_versions, print_columns, print_problems
+from bench.server import (
+    SEND_MESSAGE,
+    START_CHAT,
+    access_token,
+    graphql,
+    live_subscribers,
+    new_tenant,
+    scratch_server,
+    subscribe,
+)
 from infra.settings import Settings
-from testbed.client import ApiClient
 from testbed.processes import ROOT, Server
 
 log = logging.getLogger("bench.gateway")
+
+DESCRIPTION = (
+    "Time to first token and total time of a reply through Parley (a subscribed GraphQL client) "
+    "vs the bare openai SDK, against a local OpenAI-protocol server."
+)
 
 MODEL = "openai/gpt-4o-mini"
 UPSTREAM_MODEL = "gpt-4o-mini"
 SETTINGS = """mutation($i: UpdateTenantSettingsInput!) { updateTenantSettings(input: $i) {
     position } }"""
-START = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
-SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
 CHAT_EVENTS = """subscription($chatId: ID!, $after: Int) {
   chatEvents(chatId: $chatId, afterPosition: $after) {
     __typename
@@ -56,21 +67,31 @@ CHAT_EVENTS = """subscription($chatId: ID!, $after: Int) {
                                     latencyMs } }
   }
 }"""
-PROTOCOL = "graphql-transport-ws"
 
 
 @dataclass(frozen=True)
 class Options:
-    concurrency: tuple[int, ...]
-    rounds: int
-    min_samples: int
-    warmup_rounds: int
-    chunks: int
-    first_token_ms: float
-    chunk_delay_ms: float
-    responder_concurrency: int
-    timeout: float
-    keep: bool
+    concurrency: tuple[int, ...] = option(
+        (1, 10, 100), "concurrent chats per step, comma-separated", concurrency_steps
+    )
+    rounds: int = option(5, "measured rounds per step (at least)", at_least_one)
+    min_samples: int = option(
+        100, "more rounds at small steps until each path has this many replies", at_least_one
+    )
+    warmup_rounds: int = option(1, "unrecorded rounds before each step", at_least(0, int))
+    chunks: int = option(40, "content chunks of the fixed reply", at_least_one)
+    first_token_ms: float = option(
+        50.0, "upstream delay before the first chunk", at_least(0, float)
+    )
+    chunk_delay_ms: float = option(5.0, "upstream delay between chunks", at_least(0, float))
+    responder_concurrency: int = option(
+        Settings.model_fields["responder_concurrency"].default,
+        "PARLEY_RESPONDER_CONCURRENCY of the server: replies generated at once "
+        "(default: the server's default)",
+        at_least_one,
+    )
+    timeout: float = option(120.0, "seconds a round may take before it fails")
+    keep: bool = options.keep("the database and the server's data directory")
 
     def rounds_at(self, chats: int) -> int:
         """Measured rounds at `chats` chats: `rounds`, more if that makes too few samples."""
@@ -79,72 +100,6 @@ class Options:
     def pieces(self) -> list[str]:
         """The fixed reply, one content chunk per piece."""
         return [f" word{n}" for n in range(self.chunks)]
-
-
-def parse_options(argv: Sequence[str]) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench gateway",
-        description="Time to first token and total time of a reply through Parley (a subscribed "
-        "GraphQL client) vs the bare openai SDK, against a local OpenAI-protocol server.",
-    )
-    parser.add_argument(
-        "--concurrency", default="1,10,100", help="concurrent chats per step, comma-separated"
-    )
-    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per step (at least)")
-    parser.add_argument(
-        "--min-samples",
-        type=int,
-        default=100,
-        help="more rounds at small steps until each path has this many replies",
-    )
-    parser.add_argument(
-        "--warmup-rounds", type=int, default=1, help="unrecorded rounds before each step"
-    )
-    parser.add_argument("--chunks", type=int, default=40, help="content chunks of the fixed reply")
-    parser.add_argument(
-        "--first-token-ms", type=float, default=50.0, help="upstream delay before the first chunk"
-    )
-    parser.add_argument(
-        "--chunk-delay-ms", type=float, default=5.0, help="upstream delay between chunks"
-    )
-    parser.add_argument(
-        "--responder-concurrency",
-        type=int,
-        default=Settings.model_fields["responder_concurrency"].default,
-        help="PARLEY_RESPONDER_CONCURRENCY of the server: replies generated at once "
-        "(default: the server's default)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds a round may take before it fails"
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the database and the server's data directory"
-    )
-    args = parser.parse_args(argv)
-    try:
-        concurrency = tuple(int(c) for c in args.concurrency.split(",") if c.strip())
-    except ValueError:
-        parser.error("--concurrency takes numbers separated by commas, e.g. 1,10,100")
-    if not concurrency or min(concurrency) < 1:
-        parser.error("--concurrency needs at least one step, each of at least 1 chat")
-    if min(args.rounds, args.min_samples, args.chunks, args.responder_concurrency) < 1:
-        parser.error(
-            "--rounds, --min-samples, --chunks and --responder-concurrency must be at least 1"
-        )
-    if args.warmup_rounds < 0 or args.first_token_ms < 0 or args.chunk_delay_ms < 0:
-        parser.error("--warmup-rounds, --first-token-ms and --chunk-delay-ms cannot be negative")
-    return Options(
-        concurrency=concurrency,
-        rounds=args.rounds,
-        min_samples=args.min_samples,
-        warmup_rounds=args.warmup_rounds,
-        chunks=args.chunks,
-        first_token_ms=args.first_token_ms,
-        chunk_delay_ms=args.chunk_delay_ms,
-        responder_concurrency=args.responder_concurrency,
-        timeout=args.timeout,
-        keep=args.keep,
-    )
 
 
 # -- figures ----------------------------------------------------------------------------------
@@ -164,33 +119,6 @@ class Sample:
     """Parley: `timeToFirstTokenMs` as the server recorded it (provider call to first token)."""
     reply: float | None = None
     """Parley: `latencyMs` as the server recorded it (picking up the message to the last token)."""
-
-
-@dataclass(frozen=True)
-class Percentiles:
-    """Nearest-rank percentiles, in milliseconds."""
-
-    samples: int
-    p50: float
-    p99: float
-    max: float
-    mean: float
-
-    @classmethod
-    def of(cls, seconds: Sequence[float]) -> "Percentiles":
-        ordered = sorted(seconds)
-        if not ordered:
-            return cls(0, math.nan, math.nan, math.nan, math.nan)
-
-        def rank(percent: float) -> float:
-            return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)] * 1000
-
-        return cls(
-            len(ordered), rank(50), rank(99), ordered[-1] * 1000, sum(ordered) / len(ordered) * 1000
-        )
-
-    def figures(self) -> dict[str, Any]:
-        return {k: v if k == "samples" else round(v, 2) for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -377,20 +305,11 @@ class Subscriber:
     reader: "asyncio.Task[None] | None" = None
 
     @classmethod
-    async def open(cls, ws_url: str, token: str, chat: dict[str, Any]) -> "Subscriber":
-        ws = await connect(ws_url, subprotocols=[Subprotocol(PROTOCOL)], open_timeout=30)
-        await ws.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-        )
-        ack = json.loads(await asyncio.wait_for(ws.recv(), 30))
-        if ack.get("type") != "connection_ack":
-            await ws.close()
-            raise RuntimeError(f"the WebSocket was not acknowledged: {ack}")
+    async def open(cls, server: Server, token: str, chat: dict[str, Any]) -> "Subscriber":
         # afterPosition: the server waits until the chat is in its read models before it checks
         # that the caller may see it.
         variables = {"chatId": chat["chatId"], "after": chat["position"]}
-        payload = {"query": CHAT_EVENTS, "variables": variables}
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        ws = await subscribe(server, token, CHAT_EVENTS, variables, timeout=30)
         sub = cls(ws, chat["chatId"])
         sub.reader = asyncio.create_task(sub._read())
         return sub
@@ -436,20 +355,6 @@ class Subscriber:
             pass  # already closed
 
 
-async def graphql(
-    http: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any]
-) -> dict[str, Any]:
-    response = await http.post(
-        "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    body = response.json()
-    if body.get("errors"):
-        raise RuntimeError(f"GraphQL errors: {body['errors']}")
-    return dict(body["data"])
-
-
 @dataclass
 class Gateway:
     """The running `parley serve` and what the clients need to talk to it."""
@@ -464,21 +369,10 @@ class Gateway:
     def cpu_now(self) -> CpuTimes:
         return CpuTimes.now(self.server.proc.pid if self.server.proc else 0, self.upstream_pid)
 
-    @property
-    def ws_url(self) -> str:
-        return self.server.url.replace("http://", "ws://") + "/graphql"
-
-    async def live_subscribers(self) -> int:
-        metrics = (await self.http.get("/metrics")).text
-        for line in metrics.splitlines():
-            if line.startswith("parley_live_subscribers "):
-                return int(float(line.split()[1]))
-        return -1
-
     async def wait_for_subscribers(self, count: int, timeout: float) -> None:
         """Until the server has registered exactly `count` subscriptions (all of this round)."""
         deadline = time.monotonic() + timeout
-        while (seen := await self.live_subscribers()) != count:
+        while (seen := await live_subscribers(self.http)) != count:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{seen} subscriptions registered, expected {count}")
             await asyncio.sleep(0.02)
@@ -494,13 +388,16 @@ async def parley_round(
 ) -> list[Sample]:
     """`chats` clients at once: start a chat, subscribe, then (timed) send and await the reply."""
     started = await asyncio.gather(
-        *(graphql(gw.http, gw.token, START, {"i": {"title": f"{label}-{n}"}}) for n in range(chats))
+        *(
+            graphql(gw.http, gw.token, START_CHAT, {"i": {"title": f"{label}-{n}"}})
+            for n in range(chats)
+        )
     )
     await gw.wait_for_subscribers(0, timeout)  # the last round's are gone
     subscribers: list[Subscriber] = []
     try:
         for opened in await asyncio.gather(
-            *(Subscriber.open(gw.ws_url, gw.token, s["startChat"]) for s in started),
+            *(Subscriber.open(gw.server, gw.token, s["startChat"]) for s in started),
             return_exceptions=True,
         ):
             if isinstance(opened, BaseException):
@@ -525,7 +422,9 @@ async def parley_round(
 async def converse(gw: Gateway, sub: Subscriber, label: str) -> Sample:
     sent_at = time.perf_counter()
     content = f"Question {label}: how far is the moon?"
-    await graphql(gw.http, gw.token, SEND, {"i": {"chatId": sub.chat_id, "content": content}})
+    await graphql(
+        gw.http, gw.token, SEND_MESSAGE, {"i": {"chatId": sub.chat_id, "content": content}}
+    )
     acked_at = time.perf_counter()
     assert sub.reader is not None
     await sub.reader
@@ -606,18 +505,10 @@ def parley_env(opts: Options, upstream: Upstream) -> dict[str, str]:
 
 def create_tenant(server: Server) -> dict[str, Any]:
     """A new tenant (CLI) whose chats use the OpenAI model."""
-    tenant = server.create_tenant()
-    admin = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
+    tenant, admin = new_tenant(server)
     # No fallback models: a failing provider must show up as a wrong reply, not as echo.
     admin.run(SETTINGS, {"i": {"defaultModel": MODEL, "allowedModels": [MODEL]}})
     return tenant
-
-
-def access_token(server: Server, tenant: dict[str, Any]) -> str:
-    """The tenant admin's JWT, from a GraphQL sign-in."""
-    admin = ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
-    assert admin.token is not None
-    return admin.token
 
 
 async def measure(opts: Options, server: Server, upstream: Upstream, outcome: Outcome) -> None:
@@ -693,7 +584,7 @@ def progress(
     )
 
 
-def run(opts: Options, outcome: Outcome) -> None:
+def measure_all(opts: Options, outcome: Outcome) -> None:
     upstream = Upstream(opts)
     print(f"upstream (fixed reply) at {upstream.url}", file=sys.stderr)
     try:
@@ -711,8 +602,7 @@ def run(opts: Options, outcome: Outcome) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    opts = parse_options(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    opts = options.parse(Options, argv, "gateway", DESCRIPTION)
     code = code_version()
     if code.get("changed_outside_bench"):
         print(
@@ -720,20 +610,13 @@ def main(argv: Sequence[str]) -> int:
             f"on top of {code['commit']} (listed in the JSON)",
             file=sys.stderr,
         )
-    started_at, load_at_start = now_iso(), os.getloadavg()
+    run = Run("gateway")
     outcome = Outcome()
-    run(opts, outcome)
-    load_at_end = os.getloadavg()
+    measure_all(opts, outcome)
     print_report(outcome, opts)
-    print(
-        f"load average (1/5/15 min): {_loads(load_at_start)} at the start, {_loads(load_at_end)} "
-        f"at the end, on {os.cpu_count()} CPUs; whatever else runs slows every figure."
-    )
-    result = {
-        "benchmark": "gateway",
-        "started_at": started_at,
-        "finished_at": now_iso(),
-        "settings": {
+    print(run.load_line())
+    run.record(
+        {
             **asdict(opts),
             "rounds_by_concurrency": {c: opts.rounds_at(c) for c in opts.concurrency},
             "reply_chars": len("".join(opts.pieces())),
@@ -745,14 +628,9 @@ def main(argv: Sequence[str]) -> int:
             "load_generator": "one asyncio process (httpx + websockets), one WebSocket per chat, "
             "all chats of one user; the baseline's threads run in it between Parley rounds",
         },
-        "machine": {
-            **machine_info(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in load_at_end],
-        },
-        "code": code,
-        "servers": outcome.servers,
-        "packages": package_versions(
+        code=code,
+        servers=outcome.servers,
+        packages=package_versions(
             "openai",
             "httpx",
             "websockets",
@@ -762,10 +640,9 @@ def main(argv: Sequence[str]) -> int:
             "psycopg",
             "eventsourcing",
         ),
-        "steps": [s.figures() for s in outcome.steps],
-        "problems": outcome.problems,
-    }
-    print(f"results: {write_result('gateway', result)}")
+        steps=[s.figures() for s in outcome.steps],
+        problems=outcome.problems,
+    )
     return 1 if outcome.problems else 0
 
 
@@ -799,19 +676,8 @@ def print_report(outcome: Outcome, opts: Options) -> None:
                 "",
             )
         )
-    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header))]
-
-    def line(values: tuple[str, ...]) -> str:
-        return "  ".join(
-            v.ljust(w) if i == 1 else v.rjust(w)
-            for i, (v, w) in enumerate(zip(values, widths, strict=True))
-        )
-
     print()
-    print(line(header))
-    print("  ".join("-" * w for w in widths))
-    for c in cells:
-        print(line(c))
+    print_columns(header, cells, left=(1,))
     print()
     print(
         f"milliseconds from sending the message to the first piece of text (ttft) and to the "
@@ -833,8 +699,7 @@ def print_report(outcome: Outcome, opts: Options) -> None:
             f"server CPU {per_reply:.0f} ms per reply; cores busy during parley rounds: "
             f"{_cores(mine)}; during the baseline: {_cores(base)}"
         )
-    if outcome.problems:
-        print("PROBLEMS:\n  " + "\n  ".join(outcome.problems))
+    print_problems(outcome.problems)
 
 
 def code_version() -> dict[str, Any]:
@@ -867,7 +732,3 @@ def _cores(cores: dict[str, float]) -> str:
         f"client {cores['client']:.2f}, server {cores['server']:.2f}, upstream "
         f"{cores['upstream']:.2f}, machine {cores['machine']:.2f}"
     )
-
-
-def _loads(averages: tuple[float, float, float]) -> str:
-    return "/".join(f"{x:.1f}" for x in averages)

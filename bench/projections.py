@@ -6,14 +6,13 @@ assistant messages with token counts), then replays it from position 0 into the 
 models and, when `projections/search_index.py` exists, into Elasticsearch. See bench/README.md.
 """
 
-import argparse
 import importlib.util
 import logging
 import math
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from uuid import UUID, uuid4
@@ -26,21 +25,31 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from api.progress import ProgressBar
-from bench.database import create_scratch_database, drop_database, server_url
-from bench.report import Row, machine_info, now_iso, package_versions, print_table, write_result
+from bench import options
+from bench.database import event_store, postgres_info, run_id, scratch_database, vacuum
+from bench.options import option
+from bench.report import (
+    Row,
+    Run,
+    machine_info,
+    package_versions,
+    print_problems,
+    print_table,
+    ratio,
+    throughput,
+)
+from bench.services import elasticsearch_url
 from domain.chat import ChatSession, MessageRole, reply_id_for
 from domain.tenant import DEFAULT_MODEL, Tenant
 from domain.user import Role, User
-from infra.eventstore.data_keys import DataKeys
-from infra.eventstore.event_store import EventStore, open_event_store
+from infra.eventstore.event_store import EventStore
 from infra.eventstore.follower_positions import read_position
 from infra.identity.passwords import hash_password
-from infra.postgres import PostgresTarget, open_pool
+from infra.postgres import PostgresTarget
 from infra.read_model_schema import (
     PROJECTION_NAME,
     READ_SCHEMA,
 )
-from infra.services.elasticsearch import ElasticsearchService
 from infra.settings import Settings
 from projections.read_models import (
     ReadModelProjection,
@@ -49,6 +58,8 @@ from projections.read_models import (
 )
 
 log = logging.getLogger("bench.projections")
+
+DESCRIPTION = "Projection catch-up rate: batched vs one transaction per event."
 
 BASELINE_SCHEMA = "readmodels_bench_per_event"
 BASELINE_NAME = "read_models_bench_per_event"
@@ -73,13 +84,16 @@ WORDS = VOCABULARY.split()
 
 @dataclass(frozen=True)
 class Options:
-    messages: int
-    chats: int
-    tenants: int
-    batch: int
-    keep: bool
-    search: bool
-    seed: int
+    messages: int = options.messages(200_000, "messages to load")
+    chats: int = options.chats()
+    tenants: int = options.tenants()
+    batch: int = options.batch()
+    keep: bool = options.keep("the bench database")
+    search: bool = option(True, "skip Elasticsearch", flag="--no-search")
+    seed: int = options.seed()
+
+    def __post_init__(self) -> None:
+        options.check_log_shape(self.chats, self.tenants)
 
     @property
     def users_per_tenant(self) -> int:
@@ -112,6 +126,16 @@ class Loaded:
     seconds: float
     expected: Expected
 
+    def figures(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "messages": self.expected.messages,
+            **throughput(self.events, self.seconds),
+        }
+
+    def row(self) -> Row:
+        return Row("load", f"aggregates, {CHATS_PER_SAVE} chats/save", self.events, self.seconds)
+
 
 @dataclass(frozen=True)
 class CatchUp:
@@ -132,44 +156,12 @@ class CatchUp:
 
     def figures(self) -> dict[str, Any]:
         return {
-            "events": self.events,
-            "seconds": round(self.seconds, 3),
-            "events_per_second": round(self.events_per_second, 1),
+            **throughput(self.events, self.seconds),
             "read_seconds": round(self.read_seconds, 3),
             "commits": self.commits,
             "interruptions": self.interruptions,
             "outage_seconds": round(self.outage_seconds, 3),
         }
-
-
-def parse_options(argv: Sequence[str]) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench projections",
-        description="Projection catch-up rate: batched vs one transaction per event.",
-    )
-    parser.add_argument("--messages", type=int, default=200_000, help="messages to load")
-    parser.add_argument("--chats", type=int, default=1_000, help="chats they spread over")
-    parser.add_argument("--tenants", type=int, default=10, help="tenants the chats spread over")
-    parser.add_argument("--batch", type=int, default=500, help="events read and applied per batch")
-    parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
-    parser.add_argument(
-        "--no-search", dest="search", action="store_false", help="skip Elasticsearch"
-    )
-    parser.add_argument("--seed", type=int, default=1, help="seed for the generated content")
-    args = parser.parse_args(argv)
-    if min(args.messages, args.chats, args.tenants, args.batch) < 1:
-        parser.error("--messages, --chats, --tenants and --batch must be at least 1")
-    if args.chats < args.tenants:
-        parser.error("--chats must be at least --tenants (every tenant gets a chat)")
-    return Options(
-        messages=args.messages,
-        chats=args.chats,
-        tenants=args.tenants,
-        batch=args.batch,
-        keep=args.keep,
-        search=args.search,
-        seed=args.seed,
-    )
 
 
 # -- load ------------------------------------------------------------------------------------
@@ -297,6 +289,34 @@ def load(store: EventStore, opts: Options) -> Loaded:
 Handle = Callable[[Sequence[Notification]], None]
 
 
+@dataclass
+class LogReader:
+    """The whole log from position 0, `batch` events at a time, with a progress bar: the batches
+    are handed out as they are read, and the time spent reading is kept apart."""
+
+    store: EventStore
+    batch: int
+    label: str
+    position: int = 0
+    """Where the batch being handled starts."""
+    events: int = 0
+    read_seconds: float = 0.0
+
+    def __iter__(self) -> Iterator[Sequence[Notification]]:
+        head = self.store.head()
+        progress = ProgressBar(self.label)
+        while True:
+            before = time.perf_counter()
+            notifications = self.store.read(self.position, self.batch)
+            self.read_seconds += time.perf_counter() - before
+            if not notifications:
+                return
+            self.events += len(notifications)
+            yield notifications
+            self.position = notifications[-1].id
+            progress.update(self.position, head)
+
+
 def catch_up(
     store: EventStore, handle: Handle, *, batch: int, per_event: bool, label: str
 ) -> CatchUp:
@@ -304,17 +324,10 @@ def catch_up(
 
     Both modes read the log in the same batches; reading is part of the wall time.
     """
-    head = store.head()
-    progress = ProgressBar(label)
-    position = events = commits = 0
-    read_seconds = 0.0
+    reader = LogReader(store, batch, label)
+    commits = 0
     started = time.perf_counter()
-    while True:
-        before = time.perf_counter()
-        notifications = store.read(position, batch)
-        read_seconds += time.perf_counter() - before
-        if not notifications:
-            break
+    for notifications in reader:
         if per_event:
             for notification in notifications:
                 handle([notification])
@@ -322,10 +335,7 @@ def catch_up(
         else:
             handle(notifications)
             commits += 1
-        events += len(notifications)
-        position = notifications[-1].id
-        progress.update(position, head)
-    return CatchUp(events, time.perf_counter() - started, read_seconds, commits)
+    return CatchUp(reader.events, time.perf_counter() - started, reader.read_seconds, commits)
 
 
 def read_only(store: EventStore, *, batch: int) -> CatchUp:
@@ -412,28 +422,7 @@ def bench_read_models(
     return batched, per_event
 
 
-def postgres_info(target: PostgresTarget) -> dict[str, str]:
-    """The server's version and the settings that decide what a commit costs."""
-    names = ("server_version", "fsync", "synchronous_commit", "shared_buffers")
-    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT n, current_setting(n) FROM unnest(%s::text[]) AS n", (list(names),)
-        ).fetchall()
-    return dict(rows)
-
-
 # -- Elasticsearch ---------------------------------------------------------------------------
-
-
-def elasticsearch_url(settings: Settings) -> str:
-    """PARLEY_ELASTICSEARCH_URL when set, else the server `parley services up` runs."""
-    if settings.elasticsearch_url:
-        return settings.elasticsearch_url
-    return ElasticsearchService(
-        settings.services_dir,
-        settings.services_elasticsearch_version,
-        settings.services_elasticsearch_port,
-    ).url()
 
 
 class OutageTolerant:
@@ -569,20 +558,10 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
-def run(opts: Options, settings: Settings, target: PostgresTarget) -> Outcome:
-    store = open_event_store(
-        target,
-        create_tables=False,
-        pool_size=2,
-        keys=DataKeys.standalone(target.conninfo()),
-    )
-    pool = open_pool(target.conninfo(), size=2, name="bench")
-    try:
+def measure(opts: Options, settings: Settings, target: PostgresTarget) -> Outcome:
+    with event_store(target) as (store, pool):
         loaded = load(store, opts)
-        with psycopg.connect(target.conninfo(), autocommit=True) as conn:
-            # Untimed: the replays should not race autovacuum or a checkpoint of the load.
-            conn.execute("VACUUM ANALYZE parley_events")
-            conn.execute("CHECKPOINT")
+        vacuum(target, "parley_events")
         reading = read_only(store, batch=opts.batch)
         pg_batched, pg_per_event = bench_read_models(store, pool, target, opts)
         verification = verify_read_models(target, loaded.expected, store.head())
@@ -592,9 +571,6 @@ def run(opts: Options, settings: Settings, target: PostgresTarget) -> Outcome:
         if opts.search:
             search_index(store, pool, opts, settings, target, outcome)
         return outcome
-    finally:
-        pool.close()
-        store.close()
 
 
 def search_index(
@@ -617,9 +593,8 @@ def search_index(
             outcome.search_status = f"skipped: no Elasticsearch answers at {url}"
             outcome.problems.append(outcome.search_status)
             return
-        run_id = target.dbname.rsplit("_", 1)[-1]
         try:
-            runs, documents = bench_search_index(store, pool, client, opts, run_id)
+            runs, documents = bench_search_index(store, pool, client, opts, run_id(target))
         except Exception as e:
             log.exception("the Elasticsearch benchmark failed")
             outcome.search_status = f"failed: {type(e).__name__}: {e}"
@@ -633,50 +608,29 @@ def search_index(
 
 
 def main(argv: Sequence[str]) -> int:
-    opts = parse_options(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = Settings()
-    started_at = now_iso()
-    target = create_scratch_database(server_url(settings), "parley_bench")
-    print(f"bench database {target.dbname} on {target.host}:{target.port}", file=sys.stderr)
-    try:
-        outcome = run(opts, settings, target)
-    finally:
-        if opts.keep:
-            print(f"kept database {target.dbname}", file=sys.stderr)
-        else:
-            drop_database(target)
+    opts = options.parse(Options, argv, "projections", DESCRIPTION)
+    run = Run("projections")
+    with scratch_database(keep=opts.keep) as target:
+        outcome = measure(opts, Settings(), target)
     rows = table_rows(outcome, opts)
     print_report(outcome, rows, opts)
-    result = {
-        "benchmark": "projections",
-        "started_at": started_at,
-        "finished_at": now_iso(),
-        "settings": {
+    run.record(
+        {
             **asdict(opts),
             "users_per_tenant": opts.users_per_tenant,
             "chats_per_save": CHATS_PER_SAVE,
             "database": target.dbname,
         },
-        "machine": machine_info(),
-        "servers": outcome.servers,
-        "packages": package_versions("eventsourcing", "psycopg", "elasticsearch"),
-        "load": {
-            "events": outcome.loaded.events,
-            "messages": outcome.loaded.expected.messages,
-            "seconds": round(outcome.loaded.seconds, 3),
-            "events_per_second": round(outcome.loaded.events / outcome.loaded.seconds, 1),
-        },
-        "log_read": {
-            "events": outcome.reading.events,
-            "seconds": round(outcome.reading.seconds, 3),
-            "events_per_second": round(outcome.reading.events_per_second, 1),
-        },
-        "postgres_read_models": {
+        machine=machine_info(),
+        servers=outcome.servers,
+        packages=package_versions("eventsourcing", "psycopg", "elasticsearch"),
+        load=outcome.loaded.figures(),
+        log_read=throughput(outcome.reading.events, outcome.reading.seconds),
+        postgres_read_models={
             **_comparison(outcome.pg_batched, outcome.pg_per_event),
             "verification": outcome.verification,
         },
-        "elasticsearch": {
+        elasticsearch={
             "status": outcome.search_status,
             **(
                 _comparison(outcome.search_runs["batched"], outcome.search_runs["per-event"])
@@ -685,18 +639,20 @@ def main(argv: Sequence[str]) -> int:
             ),
             "documents": outcome.search_documents,
         },
-        "table": [{**asdict(r), "events_per_second": round(r.events_per_second, 1)} for r in rows],
-        "problems": outcome.problems,
-    }
-    print(f"results: {write_result('projections', result)}")
+        table=[r.figures() for r in rows],
+        problems=outcome.problems,
+    )
     return 1 if outcome.problems else 0
 
 
+def log_rows(loaded: Loaded, reading: CatchUp, batch: int, idle: str) -> list[Row]:
+    """The first rows of a table: the load, and reading the whole log doing `idle`."""
+    return [loaded.row(), Row("log read", f"{batch}/read, {idle}", reading.events, reading.seconds)]
+
+
 def table_rows(outcome: Outcome, opts: Options) -> list[Row]:
-    loaded, reading = outcome.loaded, outcome.reading
     rows = [
-        Row("load", f"aggregates, {CHATS_PER_SAVE} chats/save", loaded.events, loaded.seconds),
-        Row("log read", f"{opts.batch}/read, no projection", reading.events, reading.seconds),
+        *log_rows(outcome.loaded, outcome.reading, opts.batch, "no projection"),
         *_pair("postgres read models", "tx", opts.batch, outcome.pg_batched, outcome.pg_per_event),
     ]
     if outcome.search_runs:
@@ -724,9 +680,7 @@ def print_report(outcome: Outcome, rows: list[Row], opts: Options) -> None:
                 )
     else:
         print(f"elasticsearch: {outcome.search_status}")
-    if outcome.problems:
-        print("PROBLEMS:\n  " + "\n  ".join(outcome.problems))
-    else:
+    if not print_problems(outcome.problems):
         expected = outcome.loaded.expected
         print(
             "verified: every copy holds the rows, usage sums and documents the load wrote "
@@ -738,7 +692,7 @@ def _comparison(batched: CatchUp, per_event: CatchUp) -> dict[str, Any]:
     return {
         "batched": batched.figures(),
         "per_event": per_event.figures(),
-        "ratio_batched_to_per_event": round(_ratio(batched, per_event), 2),
+        "ratio_batched_to_per_event": round(ratio(batched, per_event), 2),
     }
 
 
@@ -749,11 +703,7 @@ def _pair(benchmark: str, unit: str, batch: int, batched: CatchUp, per_event: Ca
             f"batched ({batch}/{unit})",
             batched.events,
             batched.seconds,
-            _ratio(batched, per_event),
+            ratio(batched, per_event),
         ),
         Row(benchmark, f"per event (1/{unit})", per_event.events, per_event.seconds),
     ]
-
-
-def _ratio(batched: CatchUp, per_event: CatchUp) -> float:
-    return batched.events_per_second / per_event.events_per_second

@@ -7,32 +7,44 @@ seals it with the `AuditLedger`, relays it with the `KafkaRelay` into throw-away
 `verify_database` and `verify_kafka` over the whole history. See bench/README.md.
 """
 
-import argparse
 import logging
-import math
-import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Self
 
-import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import Notification
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from psycopg_pool import ConnectionPool
 
 from api.progress import ProgressBar
-from bench import projections
-from bench.database import create_scratch_database, drop_database, server_url
-from bench.projections import CatchUp, Handle, Loaded, catch_up, postgres_info, read_only
-from bench.report import Row, machine_info, now_iso, package_versions, print_table, write_result
+from bench import options, projections
+from bench.database import (
+    event_store,
+    postgres_info,
+    run_id,
+    scratch_database,
+    vacuum,
+)
+from bench.options import at_least_one, option
+from bench.projections import CatchUp, Handle, Loaded, LogReader, catch_up, read_only
+from bench.report import (
+    Percentiles,
+    Row,
+    Run,
+    package_versions,
+    print_problems,
+    print_table,
+    ratio,
+    throughput,
+)
+from bench.services import kafka_bootstrap, local_kafka
 from infra.audit.chain import SigningKey
 from infra.audit.sources import verify_database, verify_kafka
 from infra.audit.verify import Report
-from infra.eventstore.data_keys import DataKeys
-from infra.eventstore.event_store import EventStore, open_event_store
+from infra.eventstore.event_store import EventStore
 from infra.eventstore.follower_positions import read_position
 from infra.messaging.kafka_relay import (
     CHECKPOINTS_POSITION,
@@ -41,12 +53,13 @@ from infra.messaging.kafka_relay import (
     encode_record,
     ensure_topics,
 )
-from infra.postgres import PostgresTarget, open_pool
-from infra.services.kafka import KafkaService
+from infra.postgres import PostgresTarget
 from infra.settings import Settings
 from projections.audit_ledger import AuditLedger
 
 log = logging.getLogger("bench.relay")
+
+DESCRIPTION = "Audit ledger, Kafka relay (vs a bare kafka-python producer) and verify rates."
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
@@ -64,14 +77,23 @@ BASELINE_PRODUCER = {
 
 @dataclass(frozen=True)
 class Options:
-    events: int
-    chats: int
-    tenants: int
-    batch: int
-    checkpoint_events: int
-    partitions: int
-    keep: bool
-    seed: int
+    events: int = option(100_000, "events to load (tenants, users and chats included)")
+    chats: int = options.chats()
+    tenants: int = options.tenants()
+    batch: int = options.batch()
+    checkpoint_events: int = option(1_000, "events per signed checkpoint", at_least_one)
+    partitions: int = option(6, "partitions of the event topics", at_least_one)
+    keep: bool = options.keep("the bench database and topics")
+    seed: int = options.seed()
+
+    def __post_init__(self) -> None:
+        options.check_log_shape(self.chats, self.tenants)
+        messages = self.load_options().messages
+        if messages < 1:
+            fixed = self.events - messages
+            raise ValueError(
+                f"--events must exceed {fixed:,} (tenants, users and chats) to hold messages"
+            )
 
     def load_options(self) -> projections.Options:
         """The projections benchmark's load, with as many messages as make `events` in all."""
@@ -88,45 +110,27 @@ class Options:
 
 
 @dataclass(frozen=True)
-class Latency:
+class Latency(Percentiles):
     """Per-batch wall time, in milliseconds."""
 
-    batches: int
-    p50: float
-    p99: float
-    max: float
-    mean: float
     mean_by_quarter: tuple[float, ...] = ()
     """Mean of each quarter of the run, in log order: a rise means cost grows with the log."""
 
     @classmethod
-    def of(cls, seconds: Sequence[float]) -> "Latency":
-        ordered = sorted(seconds)
-        if not ordered:
-            return cls(0, 0.0, 0.0, 0.0, 0.0)
+    def of(cls, seconds: Sequence[float]) -> Self:
         quarters = [seconds[len(seconds) * q // 4 : len(seconds) * (q + 1) // 4] for q in range(4)]
-        return cls(
-            batches=len(ordered),
-            p50=_nearest_rank(ordered, 50) * 1000,
-            p99=_nearest_rank(ordered, 99) * 1000,
-            max=ordered[-1] * 1000,
-            mean=sum(ordered) / len(ordered) * 1000,
+        return replace(
+            super().of(seconds),
             mean_by_quarter=tuple(sum(q) / len(q) * 1000 for q in quarters if q),
         )
 
     def figures(self) -> dict[str, Any]:
+        spread = super().figures()
         return {
-            "batches": self.batches,
-            "p50": round(self.p50, 2),
-            "p99": round(self.p99, 2),
-            "max": round(self.max, 2),
-            "mean": round(self.mean, 2),
+            "batches": spread.pop("samples"),
+            **spread,
             "mean_by_quarter": [round(m, 2) for m in self.mean_by_quarter],
         }
-
-
-def _nearest_rank(ordered: Sequence[float], percent: float) -> float:
-    return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,7 @@ class Measured:
     latency: Latency
 
     def figures(self) -> dict[str, Any]:
-        if not self.latency.batches:  # one wait at the end: no batches to time
+        if not self.latency.samples:  # one wait at the end: no batches to time
             return self.run.figures()
         return {**self.run.figures(), "batch_latency_ms": self.latency.figures()}
 
@@ -158,8 +162,7 @@ class Verified:
         return {
             "events": self.events,
             "checkpoints": self.report.checkpoints_checked,
-            "seconds": round(self.seconds, 3),
-            "events_per_second": round(self.events / self.seconds, 1) if self.seconds else 0.0,
+            **throughput(self.events, self.seconds),
             "ok": self.report.ok,
             "findings": len(self.report.findings),
             "unsealed": self.report.unsealed,
@@ -181,46 +184,6 @@ class Timed:
 
     def measured(self, run: CatchUp) -> Measured:
         return Measured(run, Latency.of(self.seconds))
-
-
-def parse_options(argv: Sequence[str]) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench relay",
-        description="Audit ledger, Kafka relay (vs a bare kafka-python producer) and verify rates.",
-    )
-    parser.add_argument("--events", type=int, default=100_000, help="events to load")
-    parser.add_argument("--chats", type=int, default=1_000, help="chats the messages spread over")
-    parser.add_argument("--tenants", type=int, default=10, help="tenants the chats spread over")
-    parser.add_argument("--batch", type=int, default=500, help="events read and handled per batch")
-    parser.add_argument(
-        "--checkpoint-events", type=int, default=1_000, help="events per signed checkpoint"
-    )
-    parser.add_argument("--partitions", type=int, default=6, help="partitions of the event topics")
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the bench database and topics afterwards"
-    )
-    parser.add_argument("--seed", type=int, default=1, help="seed for the generated content")
-    args = parser.parse_args(argv)
-    if min(args.chats, args.tenants, args.batch, args.checkpoint_events, args.partitions) < 1:
-        parser.error(
-            "--chats, --tenants, --batch, --checkpoint-events and --partitions must be at least 1"
-        )
-    if args.chats < args.tenants:
-        parser.error("--chats must be at least --tenants (every tenant gets a chat)")
-    opts = Options(
-        events=args.events,
-        chats=args.chats,
-        tenants=args.tenants,
-        batch=args.batch,
-        checkpoint_events=args.checkpoint_events,
-        partitions=args.partitions,
-        keep=args.keep,
-        seed=args.seed,
-    )
-    if opts.load_options().messages < 1:
-        fixed = opts.events - opts.load_options().messages
-        parser.error(f"--events must exceed {fixed:,} (tenants, users and chats) to hold messages")
-    return opts
 
 
 # -- Postgres: the ledger and verify ----------------------------------------------------------
@@ -245,13 +208,6 @@ def verify_db(pool: ConnectionPool, keys: dict[str, bytes]) -> Verified:
         started = time.perf_counter()
         report = verify_database(conn, keys, progress=bar.update)
         return Verified("db", time.perf_counter() - started, report)
-
-
-def vacuum(target: PostgresTarget, table: str) -> None:
-    """Untimed: the next stage should not race autovacuum or a checkpoint of the last one."""
-    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
-        conn.execute(f"VACUUM ANALYZE {table}")
-        conn.execute("CHECKPOINT")
 
 
 # -- Kafka: the relay, the baseline and verify ------------------------------------------------
@@ -298,9 +254,7 @@ class Encoding:
 
     def figures(self) -> dict[str, Any]:
         return {
-            "events": self.events,
-            "seconds": round(self.seconds, 3),
-            "events_per_second": round(self.events / self.seconds, 1) if self.seconds else 0.0,
+            **throughput(self.events, self.seconds),
             "decode_seconds": round(self.decode_seconds, 3),
             "encode_seconds": round(self.encode_seconds, 3),
             "read_seconds": round(self.read_seconds, 3),
@@ -316,22 +270,6 @@ class KafkaFigures:
     baseline_streamed: Measured
     verified: Verified
     topic_records: dict[str, int]
-
-
-def kafka_bootstrap(settings: Settings) -> str:
-    """PARLEY_KAFKA_BOOTSTRAP_SERVERS when set, else the broker `parley services up` runs."""
-    if settings.kafka_bootstrap_servers:
-        return settings.kafka_bootstrap_servers
-    return local_kafka(settings).address
-
-
-def local_kafka(settings: Settings) -> KafkaService:
-    return KafkaService(
-        settings.services_dir,
-        settings.services_kafka_version,
-        settings.services_kafka_port,
-        settings.services_kafka_controller_port,
-    )
 
 
 def bench_kafka(
@@ -388,19 +326,14 @@ def relay_and_baseline(
     baseline = BareProducer(
         relay_settings.bootstrap_servers, topics.baseline_batched, relay_settings.timeout_seconds
     )
-    head = store.head()
-    progress = ProgressBar("kafka relay + baseline")
+    reader = LogReader(store, opts.batch, "kafka relay + baseline")
     relay_seconds: list[float] = []
     baseline_seconds: list[float] = []
-    position = events = 0
-    read_seconds = 0.0
     try:
-        for records in batches:
-            before = time.perf_counter()
-            notifications = store.read(position, opts.batch)
-            read_seconds += time.perf_counter() - before
+        # `batches` first: zip stops there, without reading past the last batch.
+        for records, notifications in zip(batches, reader, strict=False):
             if len(notifications) != len(records):
-                raise RuntimeError(f"the log after {position} changed since it was encoded")
+                raise RuntimeError(f"the log after {reader.position} changed since it was encoded")
             before = time.perf_counter()
             relay.handle(notifications)
             relay_seconds.append(time.perf_counter() - before)
@@ -408,14 +341,12 @@ def relay_and_baseline(
             baseline.send(records)
             baseline.wait()
             baseline_seconds.append(time.perf_counter() - before)
-            events += len(notifications)
-            position = notifications[-1].id
-            progress.update(position, head)
     finally:
         relay.stop()
         baseline.close()
+    read_seconds = reader.read_seconds
     relayed = Measured(
-        CatchUp(events, read_seconds + sum(relay_seconds), read_seconds, len(relay_seconds)),
+        CatchUp(reader.events, read_seconds + sum(relay_seconds), read_seconds, len(relay_seconds)),
         Latency.of(relay_seconds),
     )
     sent = Measured(
@@ -454,24 +385,15 @@ def encode_log(
             int(p): bytes(c)
             for p, c in conn.execute("SELECT position, chain FROM audit_chain").fetchall()
         }
-    head = store.head()
-    progress = ProgressBar("encode records")
+    reader = LogReader(store, batch, "encode records")
     batches: list[list[Record]] = []
-    position = count = 0
-    read_seconds = decode_seconds = encode_seconds = 0.0  # the relay no longer decodes
-    while True:
-        before = time.perf_counter()
-        notifications = store.read(position, batch)
-        read_seconds += time.perf_counter() - before
-        if not notifications:
-            break
+    encode_seconds = 0.0
+    for notifications in reader:
         before = time.perf_counter()
         batches.append([encode_record(n, chains[n.id]) for n in notifications])
         encode_seconds += time.perf_counter() - before
-        count += len(notifications)
-        position = notifications[-1].id
-        progress.update(position, head)
-    return batches, Encoding(count, decode_seconds, encode_seconds, read_seconds)
+    # The relay no longer decodes: no decode time.
+    return batches, Encoding(reader.events, 0.0, encode_seconds, reader.read_seconds)
 
 
 class BareProducer:
@@ -573,17 +495,10 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
-def run(opts: Options, settings: Settings, target: PostgresTarget, bootstrap: str) -> Outcome:
-    store = open_event_store(
-        target,
-        create_tables=False,
-        pool_size=2,
-        keys=DataKeys.standalone(target.conninfo()),
-    )
-    pool = open_pool(target.conninfo(), size=2, name="bench")
+def measure(opts: Options, settings: Settings, target: PostgresTarget, bootstrap: str) -> Outcome:
     key = SigningKey(Ed25519PrivateKey.generate())  # throw-away: the run's checkpoints only
     keys = {key.key_id: key.public_bytes}  # trusted independently, like --public-key
-    try:
+    with event_store(target) as (store, pool):
         loaded = projections.load(store, opts.load_options())
         vacuum(target, "parley_events")
         reading = read_only(store, batch=opts.batch)
@@ -597,9 +512,6 @@ def run(opts: Options, settings: Settings, target: PostgresTarget, bootstrap: st
             outcome.problems.append(f"the load wrote {loaded.events} events, not {opts.events}")
         measure_kafka(store, pool, keys, opts, settings, target, bootstrap, outcome)
         return outcome
-    finally:
-        pool.close()
-        store.close()
 
 
 def measure_kafka(
@@ -619,7 +531,7 @@ def measure_kafka(
         return
     if bootstrap == local_kafka(settings).address:
         outcome.servers["kafka"] = settings.services_kafka_version
-    topics = Topics.for_run(target.dbname.rsplit("_", 1)[-1])
+    topics = Topics.for_run(run_id(target))
     relay_settings = RelaySettings(
         bootstrap_servers=bootstrap,
         topic=topics.events,
@@ -662,34 +574,19 @@ def _findings(verified: Verified) -> list[str]:
 
 
 def main(argv: Sequence[str]) -> int:
-    opts = parse_options(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    opts = options.parse(Options, argv, "relay", DESCRIPTION)
     settings = Settings()
     bootstrap = kafka_bootstrap(settings)
-    started_at, load_at_start = now_iso(), os.getloadavg()
-    target = create_scratch_database(server_url(settings), "parley_bench")
-    print(f"bench database {target.dbname} on {target.host}:{target.port}", file=sys.stderr)
-    try:
-        outcome = run(opts, settings, target, bootstrap)
-    finally:
-        if opts.keep:
-            print(f"kept database {target.dbname}", file=sys.stderr)
-        else:
-            drop_database(target)
+    run = Run("relay")
+    with scratch_database(keep=opts.keep) as target:
+        outcome = measure(opts, settings, target, bootstrap)
     rows = table_rows(outcome, opts)
     print_report(outcome, rows, opts)
-    load_at_end = os.getloadavg()
-    print(
-        f"load average (1/5/15 min): {_loads(load_at_start)} at the start, {_loads(load_at_end)} "
-        f"at the end, on {os.cpu_count()} CPUs; whatever else runs slows every figure."
-    )
+    print(run.load_line())
     load_opts = opts.load_options()
     k = outcome.kafka
-    result = {
-        "benchmark": "relay",
-        "started_at": started_at,
-        "finished_at": now_iso(),
-        "settings": {
+    run.record(
+        {
             **asdict(opts),
             "messages": load_opts.messages,
             "users_per_tenant": load_opts.users_per_tenant,
@@ -699,24 +596,13 @@ def main(argv: Sequence[str]) -> int:
             "replication_factor": settings.kafka_replication_factor,
             "baseline_producer": BASELINE_PRODUCER,
         },
-        "machine": {
-            **machine_info(),
-            # The machine may be shared: what else ran decides how far the figures carry.
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in load_at_end],
-        },
-        "servers": outcome.servers,
-        "packages": package_versions("eventsourcing", "psycopg", "kafka-python", "cryptography"),
-        "load": {
-            "events": outcome.loaded.events,
-            "messages": outcome.loaded.expected.messages,
-            "seconds": round(outcome.loaded.seconds, 3),
-            "events_per_second": round(outcome.loaded.events / outcome.loaded.seconds, 1),
-        },
-        "log_read": outcome.reading.figures(),
-        "audit_ledger": {**outcome.ledger.figures(), "checkpoints": outcome.checkpoints},
-        "verify_database": outcome.verified_db.figures(),
-        "kafka": {
+        servers=outcome.servers,
+        packages=package_versions("eventsourcing", "psycopg", "kafka-python", "cryptography"),
+        load=outcome.loaded.figures(),
+        log_read=outcome.reading.figures(),
+        audit_ledger={**outcome.ledger.figures(), "checkpoints": outcome.checkpoints},
+        verify_database=outcome.verified_db.figures(),
+        kafka={
             "status": outcome.kafka_status,
             **(
                 {
@@ -725,10 +611,10 @@ def main(argv: Sequence[str]) -> int:
                     "baseline_batched": k.baseline_batched.figures(),
                     "baseline_streamed": k.baseline_streamed.figures(),
                     "ratio_relay_to_baseline_batched": round(
-                        _ratio(k.relay.run, k.baseline_batched.run), 3
+                        ratio(k.relay.run, k.baseline_batched.run), 3
                     ),
                     "ratio_relay_to_baseline_streamed": round(
-                        _ratio(k.relay.run, k.baseline_streamed.run), 3
+                        ratio(k.relay.run, k.baseline_streamed.run), 3
                     ),
                     "verify_kafka": k.verified.figures(),
                     "topic_records": k.topic_records,
@@ -737,23 +623,15 @@ def main(argv: Sequence[str]) -> int:
                 else {}
             ),
         },
-        "table": [{**asdict(r), "events_per_second": round(r.events_per_second, 1)} for r in rows],
-        "problems": outcome.problems,
-    }
-    print(f"results: {write_result('relay', result)}")
+        table=[r.figures() for r in rows],
+        problems=outcome.problems,
+    )
     return 1 if outcome.problems else 0
 
 
 def table_rows(outcome: Outcome, opts: Options) -> list[Row]:
-    loaded, reading = outcome.loaded, outcome.reading
     rows = [
-        Row(
-            "load",
-            f"aggregates, {projections.CHATS_PER_SAVE} chats/save",
-            loaded.events,
-            loaded.seconds,
-        ),
-        Row("log read", f"{opts.batch}/read, nothing done", reading.events, reading.seconds),
+        *projections.log_rows(outcome.loaded, outcome.reading, opts.batch, "nothing done"),
         Row(
             "audit ledger",
             f"chain {opts.batch}/tx, seal every {opts.checkpoint_events:,}",
@@ -776,7 +654,7 @@ def table_rows(outcome: Outcome, opts: Options) -> list[Row]:
                 f"log -> Kafka acked, {opts.batch}/flush",
                 k.relay.run.events,
                 k.relay.run.seconds,
-                _ratio(k.relay.run, k.baseline_batched.run),
+                ratio(k.relay.run, k.baseline_batched.run),
             ),
             Row(
                 "kafka-python baseline",
@@ -826,22 +704,12 @@ def print_report(outcome: Outcome, rows: list[Row], opts: Options) -> None:
             f"{baseline.p99:.1f} ms, max {baseline.max:.1f} ms)."
         )
         print(
-            f"relay/baseline: {_ratio(k.relay.run, k.baseline_batched.run):.2f} of the bare "
-            f"producer flushing per batch, {_ratio(k.relay.run, k.baseline_streamed.run):.2f} "
+            f"relay/baseline: {ratio(k.relay.run, k.baseline_batched.run):.2f} of the bare "
+            f"producer flushing per batch, {ratio(k.relay.run, k.baseline_streamed.run):.2f} "
             f"of it flushing once; {k.checkpoints_relayed:,} checkpoints relayed."
         )
-    if outcome.problems:
-        print("PROBLEMS:\n  " + "\n  ".join(outcome.problems))
-    else:
+    if not print_problems(outcome.problems):
         print(
             "verified: the chain, every signed checkpoint and every event, in the database and "
             "on the topic; every topic holds one record per event."
         )
-
-
-def _loads(averages: tuple[float, float, float]) -> str:
-    return "/".join(f"{x:.1f}" for x in averages)
-
-
-def _ratio(a: CatchUp, b: CatchUp) -> float:
-    return a.events_per_second / b.events_per_second if b.events_per_second else 0.0

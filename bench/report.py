@@ -1,21 +1,132 @@
-"""What every benchmark prints and records: a table of figures and a JSON result file."""
+"""What every benchmark prints and records: its figures (rates, ratios, percentiles), tables of
+them, and a JSON result file with the settings, the machine and the package versions."""
 
 import json
+import math
 import os
 import platform
+import statistics
 import sys
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol, Self
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+# -- figures ------------------------------------------------------------------------------------
+
+
+class Rate(Protocol):
+    @property
+    def events_per_second(self) -> float: ...
+
+
+def ratio(a: Rate, b: Rate) -> float:
+    """a's events per second over b's (0 when b has none): the ratio rows' last column."""
+    return a.events_per_second / b.events_per_second if b.events_per_second else 0.0
+
+
+def throughput(events: int, seconds: float) -> dict[str, Any]:
+    """`events`, `seconds` and `events_per_second`, as the JSON records them."""
+    return {
+        "events": events,
+        "seconds": round(seconds, 3),
+        "events_per_second": round(events / seconds, 1) if seconds > 0 else 0.0,
+    }
+
+
+def nearest_rank(ordered: Sequence[float], percent: float) -> float:
+    """The nearest-rank percentile of values sorted in ascending order."""
+    return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """Nearest-rank percentiles of durations, in milliseconds."""
+
+    samples: int
+    p50: float
+    p99: float
+    max: float
+    mean: float
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Self:
+        ordered = sorted(seconds)
+        if not ordered:
+            return cls(0, math.nan, math.nan, math.nan, math.nan)
+        return cls(
+            len(ordered),
+            nearest_rank(ordered, 50) * 1000,
+            nearest_rank(ordered, 99) * 1000,
+            ordered[-1] * 1000,
+            sum(ordered) / len(ordered) * 1000,
+        )
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "p50": round(self.p50, 2),
+            "p99": round(self.p99, 2),
+            "max": round(self.max, 2),
+            "mean": round(self.mean, 2),
+        }
+
+
+class Lags(NamedTuple):
+    """The median, the 99th percentile and the maximum of durations, in milliseconds (None when
+    there are none). The 99th is the value at rank ⌊0.99 n⌋ (the lower of the two nearest
+    ranks), as the `write`, `api`, `fanout` and `freshness` figures have always been taken."""
+
+    p50: float | None
+    p99: float | None
+    max: float | None
+
+    @classmethod
+    def of(cls, seconds: Iterable[float], digits: int) -> "Lags":
+        ordered = sorted(seconds)
+        if not ordered:
+            return cls(None, None, None)
+
+        def ms(value: float) -> float:
+            return round(1000 * value, digits)
+
+        return cls(
+            ms(statistics.median(ordered)),
+            ms(ordered[max(0, int(len(ordered) * 0.99) - 1)]),
+            ms(ordered[-1]),
+        )
+
+
+# -- tables -------------------------------------------------------------------------------------
+
+
+def print_columns(
+    header: Sequence[str], cells: Iterable[Sequence[str]], *, left: Collection[int] = (0,)
+) -> None:
+    """A table with a rule under its header, each column as wide as its widest cell: the
+    columns numbered in `left` aligned left, the others (figures) right."""
+    rows = [tuple(header), *(tuple(c) for c in cells)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+
+    def line(values: tuple[str, ...]) -> str:
+        return "  ".join(
+            v.ljust(w) if i in left else v.rjust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        )
+
+    print(line(rows[0]))
+    print("  ".join("-" * w for w in widths))
+    for row in rows[1:]:
+        print(line(row))
 
 
 @dataclass(frozen=True)
 class Row:
-    """One measured figure."""
+    """One measured rate."""
 
     benchmark: str
     mode: str
@@ -28,33 +139,87 @@ class Row:
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
+    def figures(self) -> dict[str, Any]:
+        return {**asdict(self), "events_per_second": round(self.events_per_second, 1)}
+
 
 def print_table(rows: list[Row]) -> None:
-    header = ("benchmark", "mode", "events", "seconds", "events/s", "batched/baseline")
-    cells = [
-        (
-            r.benchmark,
-            r.mode,
-            f"{r.events:,}",
-            f"{r.seconds:,.2f}",
-            f"{r.events_per_second:,.0f}",
-            f"{r.ratio:,.1f}x" if r.ratio is not None else "",
-        )
-        for r in rows
-    ]
-    widths = [max(len(str(c[i])) for c in [header, *cells]) for i in range(len(header))]
-    numeric = {2, 3, 4, 5}
+    print_columns(
+        ("benchmark", "mode", "events", "seconds", "events/s", "batched/baseline"),
+        [
+            (
+                r.benchmark,
+                r.mode,
+                f"{r.events:,}",
+                f"{r.seconds:,.2f}",
+                f"{r.events_per_second:,.0f}",
+                f"{r.ratio:,.1f}x" if r.ratio is not None else "",
+            )
+            for r in rows
+        ],
+        left=(0, 1),
+    )
 
-    def line(values: tuple[str, ...]) -> str:
-        return "  ".join(
-            v.rjust(w) if i in numeric else v.ljust(w)
-            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+
+def print_problems(problems: Sequence[str]) -> bool:
+    """The problems found, if any (they make the exit code 1); whether there were any."""
+    if problems:
+        print("PROBLEMS:\n  " + "\n  ".join(problems))
+    return bool(problems)
+
+
+# -- the JSON record ----------------------------------------------------------------------------
+
+
+class Run:
+    """One run of a benchmark: when it started and the machine's load average then (the
+    machine may be shared: what else ran decides how far the figures carry); `record` writes
+    its JSON result."""
+
+    def __init__(self, benchmark: str) -> None:
+        self.benchmark = benchmark
+        self.started_at = now_iso()
+        self.load_at_start = os.getloadavg()
+        self._load_at_end: tuple[float, float, float] | None = None
+
+    @property
+    def load_at_end(self) -> tuple[float, float, float]:
+        """The load average when the measuring ended (taken the first time it is asked for)."""
+        if self._load_at_end is None:
+            self._load_at_end = os.getloadavg()
+        return self._load_at_end
+
+    def load_line(self) -> str:
+        def loads(averages: tuple[float, float, float]) -> str:
+            return "/".join(f"{x:.1f}" for x in averages)
+
+        return (
+            f"load average (1/5/15 min): {loads(self.load_at_start)} at the start, "
+            f"{loads(self.load_at_end)} at the end, on {os.cpu_count()} CPUs; whatever else "
+            "runs slows every figure."
         )
 
-    print(line(header))
-    print("  ".join("-" * w for w in widths))
-    for c in cells:
-        print(line(c))
+    def machine(self) -> dict[str, Any]:
+        return {
+            **machine_info(),
+            "load_average_at_start": [round(x, 2) for x in self.load_at_start],
+            "load_average_at_end": [round(x, 2) for x in self.load_at_end],
+        }
+
+    def record(self, settings: dict[str, Any], **sections: Any) -> Path:
+        """Write the result (the benchmark, when it ran, `settings`, the machine, then the
+        `sections` in their order; a `machine` section replaces the machine's) and print where."""
+        payload = {
+            "benchmark": self.benchmark,
+            "started_at": self.started_at,
+            "finished_at": now_iso(),
+            "settings": settings,
+            "machine": self.machine(),
+            **sections,
+        }
+        path = write_result(self.benchmark, payload)
+        print(f"results: {path}")
+        return path
 
 
 def machine_info() -> dict[str, Any]:

@@ -14,9 +14,7 @@ Prints commands/s and p50/p99 latency per step, the parley/baseline ratio at eac
 parley/ceiling ratio, and writes bench/results/write-<time>.json.
 """
 
-import argparse
 import os
-import statistics
 import sys
 import threading
 import time
@@ -29,8 +27,10 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from bench.database import create_scratch_database, drop_database, server_url
-from bench.report import machine_info, now_iso, package_versions, write_result
+from bench import options
+from bench.database import postgres_info, scratch_database
+from bench.options import at_least_one, concurrency_steps, option
+from bench.report import Lags, Run, package_versions, print_columns
 from commands.handlers import CommandHandlers
 from commands.messages import CreateTenant, SendMessage, StartChat
 from domain.actor import Actor
@@ -39,28 +39,18 @@ from infra.eventstore.data_keys import DataKeys
 from infra.eventstore.event_store import open_event_store
 from infra.identity.master_key import MasterKey
 from infra.postgres import PostgresTarget
-from infra.settings import Settings
 
 CEILING_BATCH = 200
 MESSAGES_PER_CHAT = 40
 """A caller moves to a fresh chat after this many messages (long chats cost more to load)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
-    callers: list[int]
-    commands: int
+    callers: tuple[int, ...] = option((1, 16, 64, 256), "concurrency steps", concurrency_steps)
+    commands: int = option(3000, "commands per step", at_least_one)
     """Commands per step (at least 20 per caller)."""
-    keep: bool
-
-
-def parse_options(argv: Sequence[str]) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m bench write", description=__doc__)
-    parser.add_argument("--callers", default="1,16,64,256", help="concurrency steps")
-    parser.add_argument("--commands", type=int, default=3000, help="commands per step")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    args = parser.parse_args(argv)
-    return Options([int(c) for c in args.callers.split(",")], args.commands, args.keep)
+    keep: bool = options.keep()
 
 
 @dataclass
@@ -75,18 +65,19 @@ class Step:
     def rate(self) -> float:
         return self.commands / self.seconds
 
+    def latency(self) -> Lags:
+        return Lags.of(self.latencies, 2)
+
     def figures(self) -> dict[str, Any]:
-        ordered = sorted(self.latencies)
+        latency = self.latency()
         return {
             "mode": self.mode,
             "callers": self.callers,
             "commands": self.commands,
             "seconds": round(self.seconds, 3),
             "commands_per_second": round(self.rate, 1),
-            "latency_ms_p50": round(1000 * statistics.median(ordered), 2) if ordered else None,
-            "latency_ms_p99": round(1000 * ordered[int(len(ordered) * 0.99) - 1], 2)
-            if ordered
-            else None,
+            "latency_ms_p50": latency.p50,
+            "latency_ms_p99": latency.p99,
         }
 
 
@@ -223,17 +214,38 @@ def ceiling(app: PlainApp, commands: int) -> Step:
 
 
 def main(argv: Sequence[str]) -> int:
-    opts = parse_options(argv)
-    settings = Settings()
-    target = create_scratch_database(server_url(settings), "parley_bench")
-    print(f"bench database {target.dbname} on {target.host}:{target.port}", file=sys.stderr)
-    started_at, load_at_start = now_iso(), os.getloadavg()
+    opts = options.parse(Options, argv, "write", __doc__)
+    with scratch_database(keep=opts.keep) as target:
+        run = Run("write")
+        steps, commit = measure(target, opts)
+    ratios = print_report(steps)
+    run.record(
+        {
+            **asdict(opts),
+            "postgres_fsync": commit["fsync"],
+            "postgres_synchronous_commit": commit["synchronous_commit"],
+            "group_commit": "on (max 200 events, no window)",
+            "messages_per_chat": MESSAGES_PER_CHAT,
+            "ceiling_batch": CEILING_BATCH,
+            "load_generator": "threads in the benchmark process, which also runs the command "
+            "layer (as an API process does); PostgreSQL runs on the same machine",
+        },
+        packages=package_versions("eventsourcing", "psycopg"),
+        steps=[s.figures() for s in steps],
+        ratios=ratios,
+    )
+    return 0
+
+
+def measure(target: PostgresTarget, opts: Options) -> tuple[list[Step], dict[str, str]]:
+    """Every step, parley and baseline at each number of callers, then the ceiling; and the
+    server's settings that decide what a commit costs."""
     steps: list[Step] = []
     parley: Parley | None = None
     plain: PlainApp | None = None
     try:
         parley, plain = Parley(target), plain_app(target)
-        fsync = _server_setting(target, "fsync"), _server_setting(target, "synchronous_commit")
+        commit = postgres_info(target, ("fsync", "synchronous_commit"))
         for callers in opts.callers:
             for mode, one in (("parley", parley.caller), ("baseline", baseline_caller(plain))):
                 step = run_step(mode, callers, opts.commands, one)
@@ -248,45 +260,18 @@ def main(argv: Sequence[str]) -> int:
             parley.close()
         if plain is not None:
             plain.close()
-        if not opts.keep:
-            drop_database(target)
-    load_at_end = os.getloadavg()
-    ratios = print_report(steps)
-    result = {
-        "benchmark": "write",
-        "started_at": started_at,
-        "finished_at": now_iso(),
-        "settings": {
-            **asdict(opts),
-            "postgres_fsync": fsync[0],
-            "postgres_synchronous_commit": fsync[1],
-            "group_commit": "on (max 200 events, no window)",
-            "messages_per_chat": MESSAGES_PER_CHAT,
-            "ceiling_batch": CEILING_BATCH,
-            "load_generator": "threads in the benchmark process, which also runs the command "
-            "layer (as an API process does); PostgreSQL runs on the same machine",
-        },
-        "machine": {
-            **machine_info(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in load_at_end],
-        },
-        "packages": package_versions("eventsourcing", "psycopg"),
-        "steps": [s.figures() for s in steps],
-        "ratios": ratios,
-    }
-    print(f"results: {write_result('write', result)}")
-    return 0
+    return steps, commit
 
 
 def print_report(steps: list[Step]) -> dict[str, float]:
-    print(f"{'mode':<9}{'callers':>8}{'commands':>10}{'cmd/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    cells = []
     for s in steps:
-        f = s.figures()
-        print(
-            f"{s.mode:<9}{s.callers:>8}{s.commands:>10,}{s.rate:>10,.0f}"
-            f"{f['latency_ms_p50']:>9}{f['latency_ms_p99']:>9}"
+        latency = s.latency()
+        cells.append(
+            (s.mode, str(s.callers), f"{s.commands:,}", f"{s.rate:,.0f}")
+            + (str(latency.p50), str(latency.p99))
         )
+    print_columns(("mode", "callers", "commands", "cmd/s", "p50 ms", "p99 ms"), cells)
     ratios: dict[str, float] = {}
     by = {(s.mode, s.callers): s for s in steps}
     ceiling_rate = next(s.rate for s in steps if s.mode == "ceiling")
@@ -299,11 +284,3 @@ def print_report(steps: list[Step]) -> dict[str, float]:
     for name, value in ratios.items():
         print(f"{name}: {value}")
     return ratios
-
-
-def _server_setting(target: PostgresTarget, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(target.conninfo()) as conn:
-        row = conn.execute(f"SHOW {name}").fetchone()
-    return str(row[0]) if row else "?"
