@@ -147,7 +147,7 @@ def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from api.runtime import migrate
+    from infra.migrations import migrate
     from infra.postgres import EmbeddedPostgres, PostgresTarget
 
     if settings.database_url is None:

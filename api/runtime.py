@@ -17,17 +17,13 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-import psycopg
 from elastic_transport import HttpxAsyncHttpNode
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from kafka.errors import KafkaError
-from psycopg import sql
 
 from commands.handlers import CommandHandlers
 from commands.login_throttle import LoginThrottle
-from commands.responder import (
-    FOLLOWER_NAME as RESPONDER,
-)
+from commands.responder import FOLLOWER_NAME as RESPONDER
 from commands.responder import (
     ModelPolicy,
     Responder,
@@ -37,17 +33,13 @@ from domain.actor import Actor
 from domain.errors import QuotaExceeded, RateLimited
 from domain.tenant import Limits, Tenant
 from infra.audit.chain import SigningKey, generate_signing_key, load_signing_key
-from infra.audit.store import DDL as AUDIT_DDL
 from infra.audit.store import NOTIFY_CHANNEL as AUDIT_CHANNEL
 from infra.audit.store import public_keys
-from infra.eventstore.data_keys import DATA_KEYS_DDL, DataKeys
+from infra.eventstore.data_keys import DataKeys
 from infra.eventstore.event_store import EventStore, open_event_store
-from infra.eventstore.follower_positions import DDL as POSITIONS_DDL
-from infra.eventstore.follower_positions import delete_position, read_position, store_position
+from infra.eventstore.follower_positions import read_position, store_position
 from infra.identity.master_key import MasterKey
-from infra.identity.refresh_tokens import DDL as REFRESH_TOKENS_DDL
 from infra.identity.refresh_tokens import RefreshTokens
-from infra.identity.signing_keys import DDL as SIGNING_KEYS_DDL
 from infra.identity.signing_keys import SigningKeys
 from infra.identity.tokens import TokenService
 from infra.llm.cache import MemoryCache, RedisCache
@@ -58,26 +50,19 @@ from infra.loops.log_follower import LogFollower, Progress
 from infra.loops.periodic_task import PeriodicTask
 from infra.messaging.kafka_relay import CHECKPOINT_PUBLISH_SECONDS, KafkaRelay, RelaySettings
 from infra.messaging.live_feed import LiveFeed
-from infra.messaging.live_items import (
-    StopRequested,
-)
+from infra.messaging.live_items import StopRequested
 from infra.messaging.redis_fanout import RedisFanout
 from infra.messaging.reply_buffer import MemoryReplyBuffer, RedisReplyBuffer, ReplyBuffer
+from infra.migrations import check_schema, migrate
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
 from infra.rate_limits import Buckets, MemoryBuckets, RedisBuckets
 from infra.read_model_schema import (
     PROJECTION_NAME,
-    READ_SCHEMA,
     READER_ROLE,
 )
 from infra.settings import Settings
 from projections.audit_ledger import AuditLedger
-from projections.read_models import (
-    ReadModelProjection,
-    read_model_ddl,
-    reader_role_ddl,
-    security_ddl,
-)
+from projections.read_models import ReadModelProjection
 from projections.search_index import INDEX_VERSION, IndexSpec, SearchProjection
 from queries.read_models import ReadModels, open_reader_pool
 from queries.search import ElasticsearchSearch, PostgresSearch, SearchIndex
@@ -86,71 +71,9 @@ from queries.subscription_checks import SubscriptionChecks
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MIGRATION_LOCK = 0x5041524C  # "PARL": one migrator at a time
 WORKER_KINDS = ("projections", "responder", "audit", "relay", "retention")
 """Followers a process can run. `audit` is the ledger (hash chain + signed checkpoints);
 `relay` publishes to Kafka and needs PARLEY_KAFKA_BOOTSTRAP_SERVERS."""
-
-
-class SchemaMissing(RuntimeError):
-    pass
-
-
-def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
-    """Create the event store's tables, the read models, roles and row-level security.
-
-    With `reader_password`, the `parley_reader` login gets that password (for servers that do
-    not trust local connections, e.g. the docker-compose stack)."""
-    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
-        try:
-            # Creating the tables writes no event: a throwaway key ring is never used.
-            with open_pool(target.conninfo(), size=1, name="migrate") as pool:
-                keys = DataKeys(pool, MasterKey(os.urandom(32)))
-                open_event_store(target, create_tables=True, pool_size=1, keys=keys).close()
-            # One transaction: readers never see the moment between DROP and CREATE POLICY.
-            with conn.transaction():
-                conn.execute(POSITIONS_DDL)
-                conn.execute(AUDIT_DDL)
-                conn.execute(SIGNING_KEYS_DDL)
-                conn.execute(REFRESH_TOKENS_DDL)
-                conn.execute(DATA_KEYS_DDL)
-                _retire_public_read_models(conn)
-                conn.execute(read_model_ddl(READ_SCHEMA))
-                for statement in reader_role_ddl(target.user) + security_ddl(READ_SCHEMA):
-                    conn.execute(statement)
-                if reader_password:
-                    conn.execute(
-                        sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                            sql.Identifier(READER_ROLE), sql.Literal(reader_password)
-                        )
-                    )
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
-    log.info("migrated database %s on %s", target.dbname, target.host)
-
-
-def _retire_public_read_models(conn: psycopg.Connection[Any]) -> None:
-    """Version 0.1 kept the read models in `public`. They are derived data: drop them and let
-    the projection rebuild them from the log into their own schema."""
-    old = conn.execute("SELECT to_regclass('public.rm_messages')").fetchone()
-    if old is not None and old[0] is not None:
-        log.warning(
-            "moving read models to schema %s: they will be rebuilt from the log", READ_SCHEMA
-        )
-        for table in ("rm_messages", "rm_chats", "rm_users", "rm_tenants"):
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS public.{}").format(sql.Identifier(table)))
-        delete_position(conn, PROJECTION_NAME)
-
-
-def check_schema(target: PostgresTarget) -> None:
-    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT to_regclass('parley_events'), to_regclass('readmodels.rm_messages'),"
-            " to_regclass('data_keys')"
-        ).fetchone()
-    if row is None or None in row:
-        raise SchemaMissing("the database has no Parley tables: run `parley migrate` first")
 
 
 def load_or_create_signing_key(settings: Settings) -> SigningKey:

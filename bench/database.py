@@ -11,10 +11,10 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from api.runtime import migrate
 from bench.services import postgres_url
 from infra.eventstore.data_keys import DataKeys
 from infra.eventstore.event_store import EventStore, open_event_store
+from infra.migrations import migrate
 from infra.postgres import PostgresTarget, open_pool
 from infra.settings import Settings
 

@@ -45,17 +45,14 @@ from domain.user import Role, User
 from infra.eventstore.event_store import EventStore
 from infra.eventstore.follower_positions import read_position
 from infra.identity.passwords import hash_password
+from infra.migrations import read_model_ddl, security_ddl
 from infra.postgres import PostgresTarget
 from infra.read_model_schema import (
     PROJECTION_NAME,
     READ_SCHEMA,
 )
 from infra.settings import Settings
-from projections.read_models import (
-    ReadModelProjection,
-    read_model_ddl,
-    security_ddl,
-)
+from projections.read_models import ReadModelProjection
 
 log = logging.getLogger("bench.projections")
 

@@ -18,17 +18,17 @@ from psycopg_pool import ConnectionPool
 
 from infra.eventstore.event_store import EventStore
 from infra.eventstore.follower_positions import delete_position, move_position
+from infra.migrations import (
+    read_model_ddl,
+    security_ddl,
+)
 from infra.read_model_schema import (
     PROJECTION_NAME,
     READ_SCHEMA,
     READ_SCHEMA_NEXT,
 )
 from projections.fencing import projection_lock
-from projections.read_models import (
-    ReadModelProjection,
-    read_model_ddl,
-    security_ddl,
-)
+from projections.read_models import ReadModelProjection
 from projections.search_index import PROJECTION_NAME as SEARCH
 from projections.search_index import (
     SearchProjection,

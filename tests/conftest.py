@@ -11,9 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from api.runtime import Runtime, migrate
+from api.runtime import Runtime
 from infra.eventstore.data_keys import DataKeys
 from infra.identity.master_key import MasterKey, new_master_key
+from infra.migrations import migrate
 from infra.postgres import PostgresTarget
 from infra.services.base import ServiceError
 from infra.services.registry import build_services

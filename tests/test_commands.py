@@ -22,9 +22,7 @@ from commands.messages import (
     SendMessage,
     StartChat,
 )
-from commands.responder import (
-    FOLLOWER_NAME as RESPONDER,
-)
+from commands.responder import FOLLOWER_NAME as RESPONDER
 from domain.actor import Actor
 from domain.chat import ChatSession, Message, MessageRole, reply_id_for
 from domain.errors import Conflict, NotAllowed, NotAuthenticated, NotFound

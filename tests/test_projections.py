@@ -25,16 +25,14 @@ from domain.tenant import Tenant
 from domain.user import Role, User
 from infra.eventstore.event_store import EventStore, open_event_store
 from infra.eventstore.follower_positions import read_position
+from infra.migrations import read_model_ddl
 from infra.postgres import PostgresTarget, open_pool
 from infra.read_model_schema import (
     PROJECTION_NAME,
     TENANT_TABLES,
 )
 from infra.settings import Settings
-from projections.read_models import (
-    ReadModelProjection,
-    read_model_ddl,
-)
+from projections.read_models import ReadModelProjection
 from projections.rebuild import rebuild_read_models
 from testbed.processes import PARLEY, ROOT, target_url
 from tests.conftest import MASTER_KEY, data_keys, fresh_database

@@ -347,7 +347,7 @@ async def test_single_login_deployments_fall_back_to_set_role_and_stay_isolated(
 
 
 def test_migrate_sets_the_reader_password_when_one_is_configured(pg_target: PostgresTarget) -> None:
-    from api.runtime import migrate
+    from infra.migrations import migrate
 
     migrate(pg_target, reader_password="reader-secret-for-test")
     with psycopg.connect(pg_target.conninfo(), autocommit=True) as conn:

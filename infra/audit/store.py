@@ -1,6 +1,7 @@
 """The audit ledger's tables in Postgres: chain rows, signed checkpoints, public keys.
 
-All append-only: triggers refuse UPDATE, DELETE and TRUNCATE on them and on the events table.
+All append-only: triggers refuse UPDATE, DELETE and TRUNCATE on them and on the events table
+(created with the tables in `infra/migrations.py`).
 """
 
 import json
@@ -11,69 +12,9 @@ from uuid import UUID
 from psycopg import Connection
 
 from infra.audit.chain import Checkpoint, SigningKey
-from infra.eventstore.event_store import EVENTS_TABLE
 
 LEDGER_NAME = "audit"
 NOTIFY_CHANNEL = "parley_audit"
-
-_APPEND_ONLY = """
-CREATE OR REPLACE FUNCTION parley_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '% on %.% refused: the table is append-only', TG_OP, TG_TABLE_SCHEMA,
-        TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
-END $$;
-"""
-
-
-def append_only_ddl(table: str) -> str:
-    trigger = f"{table}_append_only"
-    return f"""
-DROP TRIGGER IF EXISTS {trigger} ON {table};
-CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON {table}
-    FOR EACH ROW EXECUTE FUNCTION parley_refuse_change();
-DROP TRIGGER IF EXISTS {trigger}_truncate ON {table};
-CREATE TRIGGER {trigger}_truncate BEFORE TRUNCATE ON {table}
-    FOR EACH STATEMENT EXECUTE FUNCTION parley_refuse_change();
-"""
-
-
-DDL = (
-    """
-CREATE TABLE IF NOT EXISTS audit_chain (
-    position bigint PRIMARY KEY,
-    originator_id uuid NOT NULL,
-    originator_version bigint NOT NULL,
-    tenant_id uuid,
-    topic text NOT NULL,
-    leaf bytea NOT NULL,
-    chain bytea NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS audit_chain_aggregate ON audit_chain (originator_id, originator_version);
-CREATE INDEX IF NOT EXISTS audit_chain_tenant ON audit_chain (tenant_id, position);
-CREATE TABLE IF NOT EXISTS audit_checkpoints (
-    seq bigint PRIMARY KEY,
-    from_position bigint NOT NULL,
-    to_position bigint NOT NULL UNIQUE,
-    count integer NOT NULL,
-    merkle_root bytea NOT NULL,
-    chain_hash bytea NOT NULL,
-    previous bytea NOT NULL,
-    created_at timestamptz NOT NULL,
-    key_id text NOT NULL,
-    signature bytea NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_keys (
-    key_id text PRIMARY KEY,
-    public_key bytea NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-"""
-    + _APPEND_ONLY
-    + "".join(
-        append_only_ddl(t) for t in (EVENTS_TABLE, "audit_chain", "audit_checkpoints", "audit_keys")
-    )
-)
 
 
 def tenant_in_state(state: bytes) -> UUID | None:

@@ -28,22 +28,6 @@ from infra.lru import Lru
 
 log = logging.getLogger(__name__)
 
-DATA_KEYS_DDL = """
-CREATE TABLE IF NOT EXISTS data_keys (
-    key_id uuid PRIMARY KEY,
-    tenant_id uuid NOT NULL,
-    owner_id uuid,
-    kind text NOT NULL,
-    wrapped text,
-    master_key_id text,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    destroyed_at timestamptz,
-    destroyed_reason text,
-    CHECK ((wrapped IS NULL) = (destroyed_at IS NOT NULL))
-);
-CREATE INDEX IF NOT EXISTS data_keys_owner ON data_keys (tenant_id, owner_id);
-"""
-
 
 class SubjectErased(Exception):
     """The data subject's key was destroyed: nothing personal can be written for it again."""

@@ -3,26 +3,13 @@
 The one module that writes `follower_positions`: followers, rebuilds, the audit ledger and the
 migration go through the functions below (each runs in the caller's connection, so inside the
 caller's transaction when there is one). The reader role's `SELECT` on the table is granted with
-that role's other grants (`projections/read_models.py`, `reader_role_ddl`).
+that role's other grants, and the table itself created, in `infra/migrations.py`.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import Connection
-
-DDL = """
-CREATE TABLE IF NOT EXISTS follower_positions (
-    name text PRIMARY KEY,
-    position bigint NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error text;
-ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_position bigint;
-ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_topic text;
-ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_attempts integer;
-ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_since timestamptz;
-"""
 
 
 @dataclass(frozen=True)

@@ -20,30 +20,6 @@ from infra.identity.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 
-DDL = """
-CREATE TABLE IF NOT EXISTS auth_refresh_families (
-    family_id uuid PRIMARY KEY,
-    tenant_id uuid NOT NULL,
-    user_id uuid NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    expires_at timestamptz NOT NULL,
-    revoked_at timestamptz,
-    revoked_reason text
-);
-CREATE INDEX IF NOT EXISTS auth_refresh_families_user
-    ON auth_refresh_families (user_id) WHERE revoked_at IS NULL;
-CREATE INDEX IF NOT EXISTS auth_refresh_families_tenant
-    ON auth_refresh_families (tenant_id) WHERE revoked_at IS NULL;
-CREATE INDEX IF NOT EXISTS auth_refresh_families_expiry ON auth_refresh_families (expires_at);
-CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
-    token_hash bytea PRIMARY KEY,
-    family_id uuid NOT NULL REFERENCES auth_refresh_families ON DELETE CASCADE,
-    issued_at timestamptz NOT NULL DEFAULT now(),
-    used_at timestamptz
-);
-CREATE INDEX IF NOT EXISTS auth_refresh_tokens_family ON auth_refresh_tokens (family_id);
-"""
-
 _PURGE_BATCH = 100
 """Families past their expiry deleted per sign-in: the table stays bounded without a sweeper."""
 

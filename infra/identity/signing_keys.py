@@ -27,21 +27,6 @@ from infra.identity.master_key import MasterKey
 
 log = logging.getLogger(__name__)
 
-DDL = """
-CREATE TABLE IF NOT EXISTS auth_signing_keys (
-    kid text PRIMARY KEY,
-    public_key bytea NOT NULL,
-    sealed_private_key text,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    superseded_at timestamptz,
-    retire_after timestamptz,
-    retired_at timestamptz
-);
-CREATE UNIQUE INDEX IF NOT EXISTS auth_signing_keys_one_signer
-    ON auth_signing_keys ((true)) WHERE superseded_at IS NULL;
-"""
-"""`superseded_at IS NULL` marks the signer; the unique index allows only one."""
-
 _LOCK = 0x50415554  # "PAUT": one process creates or rotates keys at a time
 _UNKNOWN_KID_RELOAD_SECONDS = 1.0
 """An unknown `kid` re-reads the keys at most this often: forged ids cannot flood the database."""

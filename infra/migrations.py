@@ -1,0 +1,358 @@
+"""Every table, index, function, trigger, role and policy Parley creates, and `migrate`, which
+creates them (idempotent, under an advisory lock, one transaction for everything but the event
+store's own table). The modules that use a table name it; only this one defines it. Rebuilds
+create the next read-model schema with `read_model_ddl` and `security_ddl`.
+
+Two exceptions, both made by `open_event_store(create_tables=True)` at the start of `migrate`:
+the event table (eventsourcing's recorder creates it) and the group committer's insert function,
+which mirrors the recorder's own insert and is built from its table names."""
+
+import logging
+import os
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from infra.eventstore.data_keys import DataKeys
+from infra.eventstore.event_store import EVENTS_TABLE, open_event_store
+from infra.eventstore.follower_positions import delete_position
+from infra.identity.master_key import MasterKey
+from infra.postgres import PostgresTarget, open_pool
+from infra.read_model_schema import (
+    PROJECTION_NAME,
+    READ_SCHEMA,
+    READER_ROLE,
+    TENANT_SETTING,
+    TENANT_TABLES,
+)
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x5041524C  # "PARL": one migrator at a time
+
+
+class SchemaMissing(RuntimeError):
+    """The database has no Parley tables (run `parley migrate`)."""
+
+
+# -- the event log's guards and the audit ledger ----------------------------------------------
+
+_APPEND_ONLY = """
+CREATE OR REPLACE FUNCTION parley_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% on %.% refused: the table is append-only', TG_OP, TG_TABLE_SCHEMA,
+        TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+END $$;
+"""
+
+
+def append_only_ddl(table: str) -> str:
+    trigger = f"{table}_append_only"
+    return f"""
+DROP TRIGGER IF EXISTS {trigger} ON {table};
+CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON {table}
+    FOR EACH ROW EXECUTE FUNCTION parley_refuse_change();
+DROP TRIGGER IF EXISTS {trigger}_truncate ON {table};
+CREATE TRIGGER {trigger}_truncate BEFORE TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION parley_refuse_change();
+"""
+
+
+AUDIT_DDL = (
+    """
+CREATE TABLE IF NOT EXISTS audit_chain (
+    position bigint PRIMARY KEY,
+    originator_id uuid NOT NULL,
+    originator_version bigint NOT NULL,
+    tenant_id uuid,
+    topic text NOT NULL,
+    leaf bytea NOT NULL,
+    chain bytea NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS audit_chain_aggregate ON audit_chain (originator_id, originator_version);
+CREATE INDEX IF NOT EXISTS audit_chain_tenant ON audit_chain (tenant_id, position);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    seq bigint PRIMARY KEY,
+    from_position bigint NOT NULL,
+    to_position bigint NOT NULL UNIQUE,
+    count integer NOT NULL,
+    merkle_root bytea NOT NULL,
+    chain_hash bytea NOT NULL,
+    previous bytea NOT NULL,
+    created_at timestamptz NOT NULL,
+    key_id text NOT NULL,
+    signature bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_keys (
+    key_id text PRIMARY KEY,
+    public_key bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+    + _APPEND_ONLY
+    + "".join(
+        append_only_ddl(t) for t in (EVENTS_TABLE, "audit_chain", "audit_checkpoints", "audit_keys")
+    )
+)
+
+
+# -- follower positions, identity, data keys -----------------------------------------------------
+
+FOLLOWER_POSITIONS_DDL = """
+CREATE TABLE IF NOT EXISTS follower_positions (
+    name text PRIMARY KEY,
+    position bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error text;
+ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_position bigint;
+ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_topic text;
+ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_attempts integer;
+ALTER TABLE follower_positions ADD COLUMN IF NOT EXISTS error_since timestamptz;
+"""
+
+
+SIGNING_KEYS_DDL = """
+CREATE TABLE IF NOT EXISTS auth_signing_keys (
+    kid text PRIMARY KEY,
+    public_key bytea NOT NULL,
+    sealed_private_key text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    superseded_at timestamptz,
+    retire_after timestamptz,
+    retired_at timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS auth_signing_keys_one_signer
+    ON auth_signing_keys ((true)) WHERE superseded_at IS NULL;
+"""
+"""`superseded_at IS NULL` marks the signer; the unique index allows only one."""
+
+
+REFRESH_TOKENS_DDL = """
+CREATE TABLE IF NOT EXISTS auth_refresh_families (
+    family_id uuid PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL,
+    revoked_at timestamptz,
+    revoked_reason text
+);
+CREATE INDEX IF NOT EXISTS auth_refresh_families_user
+    ON auth_refresh_families (user_id) WHERE revoked_at IS NULL;
+CREATE INDEX IF NOT EXISTS auth_refresh_families_tenant
+    ON auth_refresh_families (tenant_id) WHERE revoked_at IS NULL;
+CREATE INDEX IF NOT EXISTS auth_refresh_families_expiry ON auth_refresh_families (expires_at);
+CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
+    token_hash bytea PRIMARY KEY,
+    family_id uuid NOT NULL REFERENCES auth_refresh_families ON DELETE CASCADE,
+    issued_at timestamptz NOT NULL DEFAULT now(),
+    used_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS auth_refresh_tokens_family ON auth_refresh_tokens (family_id);
+"""
+
+
+DATA_KEYS_DDL = """
+CREATE TABLE IF NOT EXISTS data_keys (
+    key_id uuid PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    owner_id uuid,
+    kind text NOT NULL,
+    wrapped text,
+    master_key_id text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    destroyed_at timestamptz,
+    destroyed_reason text,
+    CHECK ((wrapped IS NULL) = (destroyed_at IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS data_keys_owner ON data_keys (tenant_id, owner_id);
+"""
+
+
+# -- read models (blue/green: the live schema and the one a rebuild fills) ---------------------
+
+
+def read_model_ddl(schema: str) -> str:
+    """Tables of one generation of the read models, inside `schema`."""
+    return f"""
+CREATE SCHEMA IF NOT EXISTS {schema};
+SET LOCAL search_path TO {schema}, public;
+CREATE TABLE IF NOT EXISTS rm_tenants (
+    tenant_id uuid PRIMARY KEY,
+    name text NOT NULL,
+    slug text NOT NULL UNIQUE,
+    default_model text NOT NULL,
+    allowed_models text[] NOT NULL,
+    retention_days integer,
+    active boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rm_users (
+    user_id uuid PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    email text NOT NULL,
+    display_name text NOT NULL,
+    role text NOT NULL,
+    active boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_users_tenant ON rm_users (tenant_id, email);
+CREATE TABLE IF NOT EXISTS rm_chats (
+    chat_id uuid PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    owner_id uuid NOT NULL,
+    title text NOT NULL,
+    model text NOT NULL,
+    status text NOT NULL,
+    message_count integer NOT NULL DEFAULT 0,
+    seq bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    last_message_at timestamptz,
+    title_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', title)) STORED
+);
+CREATE INDEX IF NOT EXISTS rm_chats_owner ON rm_chats (tenant_id, owner_id, seq DESC);
+CREATE INDEX IF NOT EXISTS rm_chats_tenant ON rm_chats (tenant_id, seq DESC);
+CREATE INDEX IF NOT EXISTS rm_chats_title_tsv ON rm_chats USING gin (title_tsv);
+CREATE TABLE IF NOT EXISTS rm_messages (
+    message_id uuid PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    chat_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    role text NOT NULL,
+    content text NOT NULL,
+    model text,
+    author_id uuid,
+    reply_to uuid,
+    input_tokens integer NOT NULL DEFAULT 0,
+    output_tokens integer NOT NULL DEFAULT 0,
+    finish_reason text,
+    latency_ms integer,
+    created_at timestamptz NOT NULL,
+    search_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED
+);
+-- How assistant replies were produced (the model gateway); null on user messages.
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS provider text;
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS attempts integer;
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS fallbacks integer;
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS time_to_first_token_ms integer;
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS cost_nanos bigint;
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS cached boolean;
+CREATE INDEX IF NOT EXISTS rm_messages_chat ON rm_messages (tenant_id, chat_id, seq);
+CREATE INDEX IF NOT EXISTS rm_messages_search_tsv ON rm_messages USING gin (search_tsv);
+CREATE TABLE IF NOT EXISTS rm_usage (
+    tenant_id uuid NOT NULL,
+    day date NOT NULL,
+    user_id uuid NOT NULL,
+    model text NOT NULL,
+    user_messages integer NOT NULL DEFAULT 0,
+    assistant_messages integer NOT NULL DEFAULT 0,
+    input_tokens bigint NOT NULL DEFAULT 0,
+    output_tokens bigint NOT NULL DEFAULT 0,
+    latency_ms_sum bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, day, user_id, model)
+);
+ALTER TABLE rm_usage ADD COLUMN IF NOT EXISTS cost_nanos bigint NOT NULL DEFAULT 0;
+-- The model gateway's settings of a tenant, as its last SettingsChanged recorded them.
+ALTER TABLE rm_tenants ADD COLUMN IF NOT EXISTS model_settings jsonb NOT NULL DEFAULT '{{}}';
+"""
+
+
+def reader_role_ddl(owner: str) -> list[str]:
+    """The query side's role: LOGIN, no BYPASSRLS, resolving read-model names in READ_SCHEMA."""
+    return [
+        f"""DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN
+                CREATE ROLE {READER_ROLE} LOGIN NOINHERIT NOBYPASSRLS;
+            END IF;
+        END $$""",
+        f'GRANT {READER_ROLE} TO "{owner}"',
+        f"GRANT SELECT ON follower_positions TO {READER_ROLE}",
+        # For direct reader logins (psql, tools); the API's pool sets it on every connection.
+        f"""DO $$ BEGIN
+            ALTER ROLE {READER_ROLE} SET search_path TO {READ_SCHEMA}, public;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'cannot set the search_path of {READER_ROLE}';
+        END $$""",
+    ]
+
+
+def security_ddl(schema: str) -> list[str]:
+    """Row-level security: the reader role sees only rows of the tenant set for its transaction."""
+    statements = [f"GRANT USAGE ON SCHEMA {schema} TO {READER_ROLE}"]
+    for name in TENANT_TABLES:
+        table = f"{schema}.{name}"
+        statements += [
+            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+            f"DROP POLICY IF EXISTS tenant_isolation ON {table}",
+            # A transaction that sets no tenant sees nothing (NULL never equals a tenant id).
+            f"""CREATE POLICY tenant_isolation ON {table} FOR SELECT TO {READER_ROLE}
+                USING (tenant_id = NULLIF(current_setting('{TENANT_SETTING}', true), '')::uuid)""",
+            f"GRANT SELECT ON {table} TO {READER_ROLE}",
+        ]
+    return statements
+
+
+# -- migrate -----------------------------------------------------------------------------------
+
+
+def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
+    """Create the event store's tables, the read models, roles and row-level security.
+
+    With `reader_password`, the `parley_reader` login gets that password (for servers that do
+    not trust local connections, e.g. the docker-compose stack)."""
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            # Creating the tables writes no event: a throwaway key ring is never used.
+            with open_pool(target.conninfo(), size=1, name="migrate") as pool:
+                keys = DataKeys(pool, MasterKey(os.urandom(32)))
+                open_event_store(target, create_tables=True, pool_size=1, keys=keys).close()
+            # One transaction: readers never see the moment between DROP and CREATE POLICY.
+            with conn.transaction():
+                conn.execute(FOLLOWER_POSITIONS_DDL)
+                conn.execute(AUDIT_DDL)
+                conn.execute(SIGNING_KEYS_DDL)
+                conn.execute(REFRESH_TOKENS_DDL)
+                conn.execute(DATA_KEYS_DDL)
+                _retire_public_read_models(conn)
+                conn.execute(read_model_ddl(READ_SCHEMA))
+                for statement in reader_role_ddl(target.user) + security_ddl(READ_SCHEMA):
+                    conn.execute(statement)
+                if reader_password:
+                    conn.execute(
+                        sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                            sql.Identifier(READER_ROLE), sql.Literal(reader_password)
+                        )
+                    )
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+    log.info("migrated database %s on %s", target.dbname, target.host)
+
+
+def _retire_public_read_models(conn: psycopg.Connection[Any]) -> None:
+    """Version 0.1 kept the read models in `public`. They are derived data: drop them and let
+    the projection rebuild them from the log into their own schema."""
+    old = conn.execute("SELECT to_regclass('public.rm_messages')").fetchone()
+    if old is not None and old[0] is not None:
+        log.warning(
+            "moving read models to schema %s: they will be rebuilt from the log", READ_SCHEMA
+        )
+        for table in ("rm_messages", "rm_chats", "rm_users", "rm_tenants"):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS public.{}").format(sql.Identifier(table)))
+        delete_position(conn, PROJECTION_NAME)
+
+
+def check_schema(target: PostgresTarget) -> None:
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT to_regclass('parley_events'), to_regclass('readmodels.rm_messages'),"
+            " to_regclass('data_keys')"
+        ).fetchone()
+    if row is None or None in row:
+        raise SchemaMissing("the database has no Parley tables: run `parley migrate` first")
