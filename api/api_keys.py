@@ -16,6 +16,7 @@ from api.mutations import command, run
 from domain.tenant import ApiKey, service_account_id
 from domain.user import Role
 from infra.identity.api_keys import PREFIX
+from queries.tenant_settings import api_keys
 
 if TYPE_CHECKING:
     pass
@@ -93,7 +94,7 @@ class ApiKeyQueries:
     @strawberry.field(description="Tenant admins: the tenant's API keys, revoked ones included.")
     async def api_keys(self, info: Info[ParleyContext, None]) -> list[ApiKeyInfo]:
         actor = info.context.actor()
-        keys = await run(info, info.context.handlers.api_keys, actor)
+        keys = await run(info, api_keys, info.context.runtime.store, actor)
         return [ApiKeyInfo.of(actor.tenant_id, k) for k in keys]
 
 

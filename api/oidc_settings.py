@@ -9,6 +9,7 @@ from api.context import ParleyContext
 from api.mutations import command, run
 from domain.tenant import OidcConfig as OidcConfigState
 from domain.tenant import Tenant
+from queries.tenant_settings import oidc_config
 from queries.types import Role
 
 
@@ -88,12 +89,12 @@ class OidcConfigPayload:
 
 
 async def _config(info: Info[ParleyContext, None]) -> OidcConfig | None:
-    handlers = info.context.handlers
+    store = info.context.runtime.store
     actor = info.context.actor()
-    config = await run(info, handlers.oidc_config, actor)
+    config = await run(info, oidc_config, store, actor)
     if config is None:
         return None
-    tenant = await run(info, handlers.store.get_or_none, actor.tenant_id)
+    tenant = await run(info, store.get_or_none, actor.tenant_id)
     return OidcConfig.of(config, tenant.slug if isinstance(tenant, Tenant) else "")
 
 

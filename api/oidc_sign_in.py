@@ -41,6 +41,7 @@ from infra.identity.oidc import (
     take_entry,
 )
 from infra.metrics import OIDC_SIGN_INS
+from queries.tenant_settings import oidc_client
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class SignInFlow:
             len(client_challenge) == 43 and _is_base64url(client_challenge)
         ):
             raise InvalidInput("code_challenge must be an S256 challenge (43 base64url chars)")
-        client = await rt.run_blocking(rt.handlers.oidc_client, slug)
+        client = await rt.run_blocking(oidc_client, rt.store, rt.master_key, slug)
         if redirect_uri not in client.config.redirect_uris:
             raise InvalidInput("redirect_uri is not one of the tenant's redirect URIs")
         if s.oidc_sign_ins_per_minute:
@@ -160,7 +161,7 @@ class SignInFlow:
             raise NotAuthenticated(f"the issuer did not sign you in ({shown})")
         if not code:
             raise InvalidInput("the issuer sent no code")
-        client = await rt.run_blocking(rt.handlers.oidc_client, slug)
+        client = await rt.run_blocking(oidc_client, rt.store, rt.master_key, slug)
         config = client.config
         if (config.issuer, config.client_id) != (pending.issuer, pending.client_id) or (
             pending.redirect_uri not in config.redirect_uris

@@ -7,6 +7,7 @@ import commands.messages as cmd
 from api.context import ParleyContext
 from api.mutations import command, run
 from domain.tenant import ProviderKey
+from queries.tenant_settings import provider_keys
 
 
 @strawberry.type(description="A tenant's own API key for a provider: only how to recognise it.")
@@ -45,7 +46,7 @@ class ProviderKeyQueries:
     @strawberry.field(description="Tenant admins: the tenant's own provider keys (never shown).")
     async def provider_keys(self, info: Info[ParleyContext, None]) -> list[ProviderKeyInfo]:
         actor = info.context.actor()
-        keys = await run(info, info.context.handlers.provider_keys, actor)
+        keys = await run(info, provider_keys, info.context.runtime.store, actor)
         return [ProviderKeyInfo.of(k) for k in keys]
 
 
@@ -61,7 +62,7 @@ class ProviderKeyMutations:
         actor = info.context.actor()
         c = command(cmd.SetProviderKey, provider=input.provider, api_key=input.api_key)
         written = await run(info, info.context.handlers.set_provider_key, c, actor)
-        keys = await run(info, info.context.handlers.provider_keys, actor)
+        keys = await run(info, provider_keys, info.context.runtime.store, actor)
         mine = next((k for k in keys if k.provider == input.provider), None)
         return ProviderKeyPayload(
             key=ProviderKeyInfo.of(mine) if mine else None, position=written.position

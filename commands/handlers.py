@@ -56,6 +56,8 @@ from domain.policy import (
     ADMINISTER,
     CHAT,
     PLATFORM,
+    acting_user,
+    own_user,
     require_role,
     target_tenant,
     writable_chat,
@@ -63,15 +65,15 @@ from domain.policy import (
 from domain.tenant import (
     ApiKey,
     Limits,
-    OidcConfig,
-    ProviderKey,
     Tenant,
+    oidc_secret_context,
     tenant_id_for_slug,
     validate_slug,
 )
 from domain.user import Role, User, normalize_email, user_id_for
 from infra.eventstore.data_keys import SubjectErased
 from infra.eventstore.event_store import CURRENT_ACTOR, EventStore, acting_as
+from infra.identity.acting import acting_now
 from infra.identity.api_keys import issue_api_key
 from infra.identity.master_key import MasterKey, fingerprint
 from infra.identity.passwords import hash_password, needs_rehash, verify_password
@@ -126,15 +128,6 @@ class IssuedApiKey:
     token: str
     """`pk_<key id>_<secret>`: shown to the tenant admin once, never stored."""
     position: int
-
-
-@dataclass(frozen=True)
-class OidcClient:
-    """What the sign-in flow needs of a tenant's OIDC configuration, the secret opened."""
-
-    tenant_id: UUID
-    config: OidcConfig
-    client_secret: str | None
 
 
 class CommandHandlers:
@@ -418,16 +411,6 @@ class CommandHandlers:
 
         return self._run("remove_provider_key", attempt, retry=True)
 
-    def provider_keys(self, actor: Actor) -> list[ProviderKey]:
-        def attempt() -> list[ProviderKey]:
-            me = self.acting(actor)
-            require_role(me, ADMINISTER, "see provider keys")
-            return sorted(
-                self._tenant(me.tenant_id).provider_keys.values(), key=lambda k: k.provider
-            )
-
-        return self._run("provider_keys", attempt)
-
     def configure_oidc(self, cmd: ConfigureOidc, actor: Actor) -> Written:
         """Tenant admins: sign-in through an OpenID Connect issuer. The client secret is sealed
         under the master key (bound to tenant, issuer and client) and never returned."""
@@ -451,7 +434,7 @@ class CommandHandlers:
             sealed: str | None = None
             if secret:
                 assert master_key is not None
-                sealed = master_key.seal(secret, _oidc_secret_context(tenant.id, issuer, client_id))
+                sealed = master_key.seal(secret, oidc_secret_context(tenant.id, issuer, client_id))
             elif secret is None and current is not None and same_client:
                 # Kept only for the same issuer and client: never sent to another token endpoint.
                 sealed = current.sealed_client_secret
@@ -479,38 +462,6 @@ class CommandHandlers:
 
         return self._run("remove_oidc", attempt, retry=True)
 
-    def oidc_config(self, actor: Actor) -> OidcConfig | None:
-        def attempt() -> OidcConfig | None:
-            me = self.acting(actor)
-            require_role(me, ADMINISTER, "see the OIDC configuration")
-            return self._tenant(me.tenant_id).oidc
-
-        return self._run("oidc_config", attempt)
-
-    def oidc_client(self, tenant_slug: str) -> OidcClient:
-        """For the sign-in flow, before anyone is signed in: the tenant's OIDC client."""
-        try:
-            tenant = self.store.get_or_none(tenant_id_for_slug(validate_slug(tenant_slug)))
-        except InvalidInput:
-            tenant = None
-        if not isinstance(tenant, Tenant) or not tenant.active or tenant.oidc is None:
-            raise NotFound("this tenant has no OIDC sign-in")
-        config, secret = tenant.oidc, None
-        if config.sealed_client_secret is not None:
-            if self.master_key is None:
-                raise NotAllowed("this deployment has no master key for client secrets")
-            context = _oidc_secret_context(tenant.id, config.issuer, config.client_id)
-            try:
-                secret = self.master_key.open(config.sealed_client_secret, context)
-            except ValueError:
-                # E.g. sealed under a master key that is no longer configured.
-                log.exception("cannot open the OIDC client secret of tenant %s", tenant.id)
-                raise NotAllowed(
-                    "this tenant's OIDC client secret cannot be decrypted: an admin must set it "
-                    "again"
-                ) from None
-        return OidcClient(tenant_id=tenant.id, config=config, client_secret=secret)
-
     def reseal_oidc_secrets(self, tenant_ids: list[UUID]) -> int:
         """Master key rotation (an operator): re-record each OIDC client secret not sealed under
         the current master key, sealed under it. Returns how many were re-sealed."""
@@ -521,7 +472,7 @@ class CommandHandlers:
                 return 0
             if master_key.is_current(config.sealed_client_secret):
                 return 0
-            context = _oidc_secret_context(tenant.id, config.issuer, config.client_id)
+            context = oidc_secret_context(tenant.id, config.issuer, config.client_id)
             tenant.configure_oidc(
                 issuer=config.issuer,
                 client_id=config.client_id,
@@ -615,47 +566,28 @@ class CommandHandlers:
 
     def active_user(self, actor: Actor) -> User:
         """The caller's own aggregate, to change; no action by a deactivated (or vanished) user."""
-        return _active(actor, self.store.get_or_none(actor.user_id))
+        return own_user(actor, self.store.get_or_none(actor.user_id))
 
     def acting(self, actor: Actor) -> Actor:
-        """The caller as they are now: active, in an active tenant, with their current role.
-
-        The token's role claim may be up to one token lifetime old; authorization must not be.
-        """
-        if actor.api_key_id is not None:
-            return self._acting_service_account(actor)
-        user, tenant = self.store.load((actor.user_id, True), (actor.tenant_id, True))
-        return self._current(actor, user, tenant)
+        """The caller as they are now (`acting_now`), and the one the events of this command
+        name."""
+        me = acting_now(self.store, actor)
+        # Only commands run through _run, which resets it when the command ends (so pooled
+        # threads never carry it into the next command).
+        CURRENT_ACTOR.set(actor.user_id)
+        return me
 
     def acting_on(self, actor: Actor, aggregate_id: UUID) -> tuple[Actor, Any]:
         """`acting`, and the aggregate the command changes (or None): read together, one round
         trip for all three when they are cached."""
         if actor.api_key_id is not None:
-            return self._acting_service_account(actor), self.store.get_or_none(aggregate_id)
+            return self.acting(actor), self.store.get_or_none(aggregate_id)
         user, tenant, target = self.store.load(
             (actor.user_id, True), (actor.tenant_id, True), (aggregate_id, False)
         )
-        return self._current(actor, user, tenant), target
-
-    def _current(self, actor: Actor, user: Any, tenant: Any) -> Actor:
-        user = _active(actor, user)
-        if not isinstance(tenant, Tenant) or not tenant.active:
-            raise NotAllowed("tenant is deactivated")
-        # Who the events of this command name; only commands run through _run, which resets it
-        # when the command ends (so pooled threads never carry it into the next command).
+        me = acting_user(actor, user, tenant)
         CURRENT_ACTOR.set(actor.user_id)
-        return replace(actor, role=user.role)
-
-    def _acting_service_account(self, actor: Actor) -> Actor:
-        """An API key's actor as it is now: its key unrevoked, its tenant active."""
-        tenant = self.store.get_or_none(actor.tenant_id, readonly=True)
-        key = tenant.api_keys.get(actor.api_key_id or "") if isinstance(tenant, Tenant) else None
-        if tenant is None or key is None or key.revoked_at is not None:
-            raise NotAuthenticated("API key revoked")
-        if not tenant.active:
-            raise NotAllowed("tenant is deactivated")
-        CURRENT_ACTOR.set(actor.user_id)
-        return replace(actor, role=Role(key.role))
+        return me, target
 
     # -- service accounts ----------------------------------------------------------------------
 
@@ -687,15 +619,6 @@ class CommandHandlers:
             return Written(id=tenant.id, position=self.store.save_all(tenant))
 
         return self._run("revoke_api_key", attempt, retry=True)
-
-    def api_keys(self, actor: Actor) -> list[ApiKey]:
-        def attempt() -> list[ApiKey]:
-            me = self.acting(actor)
-            require_role(me, ADMINISTER, "see API keys")
-            keys = self._tenant(me.tenant_id).api_keys.values()
-            return sorted(keys, key=lambda k: k.created_at)
-
-        return self._run("api_keys", attempt)
 
     def _managing_api_keys(self, actor: Actor, action: str) -> Actor:
         """Only people manage keys: a leaked key must not be able to mint or keep others."""
@@ -887,14 +810,6 @@ class CommandHandlers:
             COMMAND_DURATION.labels(name).observe(time.perf_counter() - started)
 
 
-def _active(actor: Actor, user: Any) -> User:
-    """`user` if it is the caller's own, active aggregate."""
-    if not isinstance(user, User) or user.tenant_id != actor.tenant_id:
-        raise NotAuthenticated("unknown user")
-    user.ensure_active()
-    return user
-
-
 def _limits(current: Limits, cmd: ChangeTenantSettings) -> Limits | None:
     """The limits after the command: each given field replaces the current one."""
     given = {
@@ -908,10 +823,6 @@ def _limits(current: Limits, cmd: ChangeTenantSettings) -> Limits | None:
         if getattr(cmd, name) is not None
     }
     return replace(current, **given) if given else None
-
-
-def _oidc_secret_context(tenant_id: UUID, issuer: str, client_id: str) -> str:
-    return f"{tenant_id}:oidc:{issuer}:{client_id}"
 
 
 def check_password(password: str) -> str:

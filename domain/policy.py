@@ -1,7 +1,9 @@
 """Who may do what, in which tenant, to whose data: the one place that decides.
 
 Commands (commands/handlers.py), queries, subscriptions and search (queries/) and the audit
-queries all ask here. Decisions are role × tenant × ownership:
+queries all ask here. Decisions are made on the caller as they are now (`acting_user`,
+`acting_service_account`: not the token's role claim, which may be up to one token lifetime old)
+and are role × tenant × ownership:
 
 - PLATFORM (platform_admin): create and deactivate tenants, grant platform_admin, act in
   any tenant where a command names it.
@@ -17,12 +19,14 @@ admins act in another tenant only where a command names it explicitly (`target_t
 are always scoped to the caller's own tenant.
 """
 
+from dataclasses import replace
 from uuid import UUID
 
 from domain.actor import Actor
 from domain.chat import ChatSession
-from domain.errors import NotAllowed, NotFound
-from domain.user import Role
+from domain.errors import NotAllowed, NotAuthenticated, NotFound
+from domain.tenant import Tenant
+from domain.user import Role, User
 
 PLATFORM = frozenset({Role.PLATFORM_ADMIN})
 ADMINISTER = frozenset({Role.TENANT_ADMIN, Role.PLATFORM_ADMIN})
@@ -30,6 +34,34 @@ CHAT = frozenset({Role.MEMBER, Role.TENANT_ADMIN, Role.PLATFORM_ADMIN})
 READ_ALL_CHATS = frozenset({Role.AUDITOR})
 AUDIT = frozenset({Role.AUDITOR, Role.PLATFORM_ADMIN})
 SEE_ALL_USAGE = frozenset({Role.TENANT_ADMIN, Role.AUDITOR, Role.PLATFORM_ADMIN})
+
+
+def own_user(actor: Actor, user: object) -> User:
+    """`user` if it is the caller's own, active aggregate."""
+    if not isinstance(user, User) or user.tenant_id != actor.tenant_id:
+        raise NotAuthenticated("unknown user")
+    user.ensure_active()
+    return user
+
+
+def acting_user(actor: Actor, user: object, tenant: object) -> Actor:
+    """The caller as their loaded user and tenant have them now: active, in an active tenant,
+    with their current role."""
+    role = own_user(actor, user).role
+    if not isinstance(tenant, Tenant) or not tenant.active:
+        raise NotAllowed("tenant is deactivated")
+    return replace(actor, role=role)
+
+
+def acting_service_account(actor: Actor, tenant: object) -> Actor:
+    """An API key's actor as its loaded tenant has it now: the key unrevoked, the tenant
+    active, the key's role."""
+    key = tenant.api_keys.get(actor.api_key_id or "") if isinstance(tenant, Tenant) else None
+    if not isinstance(tenant, Tenant) or key is None or key.revoked_at is not None:
+        raise NotAuthenticated("API key revoked")
+    if not tenant.active:
+        raise NotAllowed("tenant is deactivated")
+    return replace(actor, role=Role(key.role))
 
 
 def allows(actor: Actor, permission: frozenset[Role]) -> bool:

@@ -101,6 +101,11 @@ class OidcConfig:
     """Where a finished sign-in may send the browser (exact match)."""
 
 
+def oidc_secret_context(tenant_id: UUID, issuer: str, client_id: str) -> str:
+    """What a tenant's OIDC client secret is sealed to: it opens for that issuer and client only."""
+    return f"{tenant_id}:oidc:{issuer}:{client_id}"
+
+
 def check_web_url(value: str, *, field: str) -> str:
     """An absolute https URL, or http on a loopback address (local development and tests)."""
     url = check_length(value, field=field, low=1, high=2000)

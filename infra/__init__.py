@@ -3,7 +3,8 @@
 - `eventstore/`: the event log (the `eventsourcing` application, group commit, crypto-shredding
   and data keys, the followers' positions, the event contract);
 - `loops/`: every long-running loop's machinery: log followers and periodic tasks;
-- `identity/`: passwords, tokens and their signing keys, API keys, OpenID Connect, the master key;
+- `identity/`: passwords, tokens and their signing keys, API keys, OpenID Connect, the master key,
+  the caller as they are now;
 - `audit/`: the hash chain, signed checkpoints and their verification;
 - `messaging/`: the Kafka relay, live fan-out (in process, Redis), replies in progress;
 - `llm/`: the model providers and the router over them;

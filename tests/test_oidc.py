@@ -36,6 +36,7 @@ from infra.identity.oidc import (
     validate_id_token,
 )
 from infra.postgres import PostgresTarget
+from queries.tenant_settings import oidc_client
 from testbed.client import ApiClient, GraphQLFailed
 from testbed.processes import Server, target_url
 from tests.conftest import fresh_database
@@ -557,5 +558,4 @@ def test_a_master_key_rotation_reseals_the_client_secret(runtime: Runtime) -> No
     )
     assert rotating.reseal_oidc_secrets([created.tenant_id]) == 1
     assert rotating.reseal_oidc_secrets([created.tenant_id]) == 0
-    only_new = CommandHandlers(h.store, master_key=MasterKey(new))
-    assert only_new.oidc_client(slug).client_secret == "rotate-me"
+    assert oidc_client(h.store, MasterKey(new), slug).client_secret == "rotate-me"

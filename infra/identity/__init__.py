@@ -1,2 +1,3 @@
 """Who a caller is: passwords, signed access and refresh tokens and their signing keys, API keys,
-OpenID Connect sign-in, and the master key that seals the secrets they rest on."""
+OpenID Connect sign-in, the master key that seals the secrets they rest on, and the caller as the
+event store has them now (`acting.py`)."""
