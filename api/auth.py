@@ -87,7 +87,7 @@ class AuthMutations:
         await runtime.run_blocking(runtime.login_throttle.check, account, address)
         try:
             auth = await runtime.run_password_work(
-                runtime.handlers.authenticate, input.tenant, input.email, input.password
+                runtime.authentication.authenticate, input.tenant, input.email, input.password
             )
         except NotAuthenticated:
             await runtime.run_blocking(runtime.login_throttle.failed, account, address)
@@ -105,7 +105,7 @@ class AuthMutations:
         claims = refresh_claims(info.context, input.refresh_token)
         actor = Actor(claims.user_id, claims.tenant_id, DomainRole(claims.role))
         try:
-            await run(info, runtime.handlers.check_can_act, actor)
+            await run(info, runtime.authentication.check_can_act, actor)
             user = await run(info, runtime.handlers.active_user, actor)
         except NotAllowed:  # deactivated since the sign-in
             await run(info, runtime.refresh_tokens.revoke_user, actor.user_id, "deactivated")
@@ -136,7 +136,7 @@ class AuthMutations:
     @strawberry.mutation(description="Sign out every sign-in of yours, on every device.")
     async def logout_everywhere(self, info: Info[ParleyContext, None]) -> LogoutPayload:
         actor = info.context.actor()
-        await run(info, info.context.handlers.check_can_act, actor)
+        await run(info, info.context.runtime.authentication.check_can_act, actor)
         revoked = await run(
             info, info.context.runtime.refresh_tokens.revoke_user, actor.user_id, "logout all"
         )

@@ -412,7 +412,7 @@ class Mutation:
             client_mutation_id=input.client_mutation_id,
         )
         # A deactivated user's token must not consume the tenant's rate limits either.
-        await run(info, info.context.handlers.check_can_act, actor)
+        await run(info, info.context.runtime.authentication.check_can_act, actor)
         await info.context.runtime.admit_message(actor, input.content)
         r = await run(info, info.context.handlers.send_message, c, actor)
         if r.duplicate:

@@ -180,7 +180,7 @@ class SignInFlow:
             discovery, id_token, client_id=config.client_id, nonce=pending.nonce
         )
         auth = await rt.run_blocking(
-            rt.handlers.sign_in_with_oidc, client.tenant_id, identity.email, identity.name
+            rt.authentication.sign_in_with_oidc, client.tenant_id, identity.email, identity.name
         )
         one_time = secrets.token_urlsafe(32)
         finished = FinishedSignIn(

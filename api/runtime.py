@@ -21,6 +21,7 @@ from elastic_transport import HttpxAsyncHttpNode
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from kafka.errors import KafkaError
 
+from commands.authentication import Authentication
 from commands.handlers import CommandHandlers
 from commands.login_throttle import LoginThrottle
 from commands.responder import FOLLOWER_NAME as RESPONDER
@@ -131,6 +132,7 @@ class Runtime:
         self.target: PostgresTarget
         self.store: EventStore
         self.handlers: CommandHandlers
+        self.authentication: Authentication
         self.tokens: TokenService
         self.refresh_tokens: RefreshTokens
 
@@ -176,6 +178,7 @@ class Runtime:
         self.handlers = CommandHandlers(
             self.store, max_attempts=s.command_max_attempts, master_key=self.master_key
         )
+        self.authentication = Authentication(self.store, self.handlers.runner)
         self.auth_pool = open_pool(self.target.conninfo(), size=4, name="auth")
         self.signing_keys = SigningKeys(
             self.auth_pool,

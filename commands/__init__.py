@@ -1,1 +1,2 @@
-"""The write side: commands, their handlers, authorization and the responder."""
+"""The write side: commands, their handlers and the runner that retries them, authorization,
+sign-in, and the responder."""

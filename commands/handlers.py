@@ -4,15 +4,10 @@ Handlers are synchronous (the event store is) and run in a worker thread when ca
 """
 
 import logging
-import random
-import secrets
-import threading
-import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError
@@ -41,6 +36,7 @@ from commands.messages import (
     SetProviderKey,
     StartChat,
 )
+from commands.runner import CommandRunner
 from domain.actor import Actor
 from domain.base import stable_id
 from domain.chat import ChatSession, MessageRole, reply_id_for
@@ -48,7 +44,6 @@ from domain.errors import (
     Conflict,
     InvalidInput,
     NotAllowed,
-    NotAuthenticated,
     NotFound,
     WrongPassword,
 )
@@ -68,20 +63,16 @@ from domain.tenant import (
     Tenant,
     oidc_secret_context,
     tenant_id_for_slug,
-    validate_slug,
 )
-from domain.user import Role, User, normalize_email, user_id_for
-from infra.eventstore.data_keys import SubjectErased
-from infra.eventstore.event_store import CURRENT_ACTOR, EventStore, acting_as
+from domain.user import Role, User
+from infra.eventstore.event_store import CURRENT_ACTOR, EventStore
 from infra.identity.acting import acting_now
 from infra.identity.api_keys import issue_api_key
 from infra.identity.master_key import MasterKey, fingerprint
-from infra.identity.passwords import hash_password, needs_rehash, verify_password
-from infra.metrics import COMMAND_CONFLICTS, COMMAND_DURATION, COMMANDS, USERS_ERASED
+from infra.identity.passwords import hash_password, verify_password
+from infra.metrics import USERS_ERASED
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 MIN_PASSWORD = 12
 PLATFORM_SLUG = "platform"
@@ -117,12 +108,6 @@ class MessageSent:
 
 
 @dataclass(frozen=True)
-class Authenticated:
-    user: User
-    tenant: Tenant
-
-
-@dataclass(frozen=True)
 class IssuedApiKey:
     key: ApiKey
     token: str
@@ -138,10 +123,9 @@ class CommandHandlers:
     ) -> None:
         self.store = store
         self.master_key = master_key
-        self.max_attempts = max_attempts
-        # Striped per-aggregate turns (see _run); enough stripes that unrelated aggregates rarely
-        # share one (with 256, a quarter of 64 concurrent commands waited on a stranger).
-        self._locks = [threading.Lock() for _ in range(4096)]
+        self.runner = CommandRunner(max_attempts)
+        """Also sign-in's (commands/authentication.py): one runner per process."""
+        self._run = self.runner.run
 
     # -- tenants and users -------------------------------------------------------------------
 
@@ -485,70 +469,6 @@ class CommandHandlers:
 
         return self._reseal("reseal_oidc_secrets", tenant_ids, reseal)
 
-    def sign_in_with_oidc(
-        self, tenant_id: UUID, email: str, display_name: str | None
-    ) -> Authenticated:
-        """After the tenant's issuer vouched for a verified `email`: that user of the tenant,
-        created with the auto-provisioning role when the tenant allows it for the domain."""
-
-        def attempt() -> Authenticated:
-            tenant = self.store.get_or_none(tenant_id)
-            if not isinstance(tenant, Tenant) or not tenant.active or tenant.oidc is None:
-                raise NotAuthenticated("this tenant has no OIDC sign-in")
-            config = tenant.oidc
-            try:
-                address = normalize_email(email)
-            except InvalidInput:
-                raise NotAuthenticated("the issuer's e-mail address is not valid") from None
-            domain = address.rsplit("@", 1)[1]
-            if config.allowed_domains and domain not in config.allowed_domains:
-                raise NotAllowed(f"users of {domain} may not sign in to this tenant")
-            user = self.store.get_or_none(user_id_for(tenant.id, address))
-            if user is None:
-                if config.auto_provision_role is None:
-                    raise NotAuthenticated("no user with this e-mail address in the tenant")
-                name = (display_name or "").strip()[:200] or address.split("@", 1)[0]
-                user = User.register(
-                    tenant_id=tenant.id,
-                    email=address,
-                    display_name=name,
-                    role=Role(config.auto_provision_role),
-                    # Nobody knows this password: the user signs in through the issuer.
-                    password_hash=hash_password(secrets.token_urlsafe(32)),
-                )
-                with acting_as(user.id):
-                    self.store.save_all(user)  # a concurrent first sign-in: retried, found
-            if not isinstance(user, User) or not user.active:
-                raise NotAuthenticated("this user cannot sign in")
-            return Authenticated(user=user, tenant=tenant)
-
-        return self._run("sign_in_with_oidc", attempt, retry=True)
-
-    def authenticate(self, tenant_slug: str, email: str, password: str) -> Authenticated:
-        """Check a password sign-in; the same error for every way it can fail."""
-        failure = NotAuthenticated("invalid tenant, email or password")
-        try:
-            tenant_id = tenant_id_for_slug(validate_slug(tenant_slug))
-            user_id = user_id_for(tenant_id, normalize_email(email))
-        except InvalidInput:
-            verify_password(None, password)
-            raise failure from None
-        user = self.store.get_or_none(user_id)
-        tenant = self.store.get_or_none(tenant_id)
-        ok = verify_password(user.password_hash if user else None, password)
-        if not ok or user is None or tenant is None or not user.active or not tenant.active:
-            raise failure
-        if needs_rehash(user.password_hash):
-            user.change_password_hash(hash_password(password))
-            with acting_as(user.id):
-                self._save_quietly(user)
-        return Authenticated(user=user, tenant=tenant)
-
-    def check_can_act(self, actor: Actor) -> None:
-        """For work done on the caller's behalf before a command (rate limits, budgets): a
-        deactivated user's token must not consume the tenant's limits either."""
-        self._run("check_can_act", lambda: self.acting(actor))
-
     def change_password(self, cmd: ChangePassword, actor: Actor) -> Written:
         """The caller's own password, once they proved they know the current one. Runs argon2
         twice: call it on the password pool."""
@@ -765,49 +685,6 @@ class CommandHandlers:
         ):
             raise NotFound("user not found")
         return user
-
-    def _save_quietly(self, *aggregates: object) -> None:
-        try:
-            self.store.save_all(*aggregates)  # type: ignore[arg-type]
-        except IntegrityError:
-            log.info("skipped an opportunistic write that lost a race")
-
-    def _run(
-        self, name: str, attempt: Callable[[], T], *, retry: bool = False, key: UUID | None = None
-    ) -> T:
-        """Run `attempt`, retrying on optimistic-concurrency conflicts with jittered back-off.
-
-        Writers to the same aggregate (`key`) in this process take turns, so they do not burn
-        attempts on conflicts with each other; conflicts with other processes are still retried.
-        """
-        started = time.perf_counter()
-        outcome = "error"
-        lock = self._locks[hash(key) % len(self._locks)] if key is not None else nullcontext()
-        actor_token = CURRENT_ACTOR.set(None)
-        try:
-            for n in range(1, self.max_attempts + 1):
-                try:
-                    with lock:
-                        result = attempt()
-                    outcome = "ok"
-                    return result
-                except IntegrityError:
-                    if not retry or n == self.max_attempts:
-                        outcome = "conflict"
-                        raise Conflict("too much contention on this item; try again") from None
-                    COMMAND_CONFLICTS.labels(name).inc()
-                    time.sleep(random.uniform(0, min(0.5, 0.002 * 2**n)))
-            raise AssertionError("unreachable")
-        except (InvalidInput, NotAllowed, NotFound, NotAuthenticated, Conflict) as e:
-            outcome = e.code.lower()
-            raise
-        except SubjectErased:
-            outcome = "not_found"
-            raise NotFound("not found: its data was erased") from None
-        finally:
-            CURRENT_ACTOR.reset(actor_token)
-            COMMANDS.labels(name, outcome).inc()
-            COMMAND_DURATION.labels(name).observe(time.perf_counter() - started)
 
 
 def _limits(current: Limits, cmd: ChangeTenantSettings) -> Limits | None:

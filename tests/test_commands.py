@@ -148,7 +148,7 @@ def test_tenant_admin_registers_a_member_who_can_sign_in(
 ) -> None:
     member = register(runtime, tenant, "newcomer")
 
-    signed_in = runtime.handlers.authenticate(
+    signed_in = runtime.authentication.authenticate(
         tenant.slug, f"NEWCOMER@{tenant.slug}.example", PASSWORD
     )
 
@@ -242,7 +242,7 @@ def test_deactivated_user_cannot_sign_in(runtime: Runtime, tenant: TenantFixture
     runtime.handlers.deactivate_user(DeactivateUser(user_id=member.user_id), tenant.admin)
 
     with pytest.raises(NotAuthenticated):
-        runtime.handlers.authenticate(tenant.slug, f"gone@{tenant.slug}.example", PASSWORD)
+        runtime.authentication.authenticate(tenant.slug, f"gone@{tenant.slug}.example", PASSWORD)
 
 
 # -- authentication ------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def test_deactivated_user_cannot_sign_in(runtime: Runtime, tenant: TenantFixture
 def test_every_failed_sign_in_raises_not_authenticated_with_the_same_message(
     runtime: Runtime, tenant: TenantFixture
 ) -> None:
-    ok = runtime.handlers.authenticate(tenant.slug, tenant.admin_email, PASSWORD)
+    ok = runtime.authentication.authenticate(tenant.slug, tenant.admin_email, PASSWORD)
     assert ok.user.id == tenant.admin.user_id
 
     failures = {
@@ -264,7 +264,7 @@ def test_every_failed_sign_in_raises_not_authenticated_with_the_same_message(
     messages = {}
     for case, (slug, email, password) in failures.items():
         with pytest.raises(NotAuthenticated) as e:
-            runtime.handlers.authenticate(slug, email, password)
+            runtime.authentication.authenticate(slug, email, password)
         assert e.value.code == "UNAUTHENTICATED", case
         messages[case] = str(e.value)
 

@@ -1,0 +1,106 @@
+"""Sign-in: a password (the same error, and the same argon2 work, for every way it can fail), an
+OIDC issuer's word for an e-mail address, and whether a signed-in caller may still act.
+
+Brute-force throttling wraps `authenticate` at the API (`commands/login_throttle.py`)."""
+
+import logging
+import secrets
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from commands.runner import CommandRunner
+from domain.actor import Actor
+from domain.errors import InvalidInput, NotAllowed, NotAuthenticated
+from domain.tenant import Tenant, tenant_id_for_slug, validate_slug
+from domain.user import Role, User, normalize_email, user_id_for
+from infra.eventstore.event_store import EventStore, acting_as
+from infra.identity.acting import acting_now
+from infra.identity.passwords import hash_password, needs_rehash, verify_password
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    tenant: Tenant
+
+
+class Authentication:
+    """Sign-in against one event store; what may write runs as a command (`runner`)."""
+
+    def __init__(self, store: EventStore, runner: CommandRunner) -> None:
+        self.store = store
+        self.runner = runner
+
+    def authenticate(self, tenant_slug: str, email: str, password: str) -> Authenticated:
+        """Check a password sign-in; the same error for every way it can fail."""
+        failure = NotAuthenticated("invalid tenant, email or password")
+        try:
+            tenant_id = tenant_id_for_slug(validate_slug(tenant_slug))
+            user_id = user_id_for(tenant_id, normalize_email(email))
+        except InvalidInput:
+            verify_password(None, password)
+            raise failure from None
+        user = self.store.get_or_none(user_id)
+        tenant = self.store.get_or_none(tenant_id)
+        ok = verify_password(user.password_hash if user else None, password)
+        if not ok or user is None or tenant is None or not user.active or not tenant.active:
+            raise failure
+        if needs_rehash(user.password_hash):
+            user.change_password_hash(hash_password(password))
+            with acting_as(user.id):
+                self._save_quietly(user)
+        return Authenticated(user=user, tenant=tenant)
+
+    def sign_in_with_oidc(
+        self, tenant_id: UUID, email: str, display_name: str | None
+    ) -> Authenticated:
+        """After the tenant's issuer vouched for a verified `email`: that user of the tenant,
+        created with the auto-provisioning role when the tenant allows it for the domain."""
+
+        def attempt() -> Authenticated:
+            tenant = self.store.get_or_none(tenant_id)
+            if not isinstance(tenant, Tenant) or not tenant.active or tenant.oidc is None:
+                raise NotAuthenticated("this tenant has no OIDC sign-in")
+            config = tenant.oidc
+            try:
+                address = normalize_email(email)
+            except InvalidInput:
+                raise NotAuthenticated("the issuer's e-mail address is not valid") from None
+            domain = address.rsplit("@", 1)[1]
+            if config.allowed_domains and domain not in config.allowed_domains:
+                raise NotAllowed(f"users of {domain} may not sign in to this tenant")
+            user = self.store.get_or_none(user_id_for(tenant.id, address))
+            if user is None:
+                if config.auto_provision_role is None:
+                    raise NotAuthenticated("no user with this e-mail address in the tenant")
+                name = (display_name or "").strip()[:200] or address.split("@", 1)[0]
+                user = User.register(
+                    tenant_id=tenant.id,
+                    email=address,
+                    display_name=name,
+                    role=Role(config.auto_provision_role),
+                    # Nobody knows this password: the user signs in through the issuer.
+                    password_hash=hash_password(secrets.token_urlsafe(32)),
+                )
+                with acting_as(user.id):
+                    self.store.save_all(user)  # a concurrent first sign-in: retried, found
+            if not isinstance(user, User) or not user.active:
+                raise NotAuthenticated("this user cannot sign in")
+            return Authenticated(user=user, tenant=tenant)
+
+        return self.runner.run("sign_in_with_oidc", attempt, retry=True)
+
+    def check_can_act(self, actor: Actor) -> None:
+        """For work done on the caller's behalf before a command (rate limits, budgets): a
+        deactivated user's token must not consume the tenant's limits either."""
+        self.runner.run("check_can_act", lambda: acting_now(self.store, actor))
+
+    def _save_quietly(self, *aggregates: object) -> None:
+        try:
+            self.store.save_all(*aggregates)  # type: ignore[arg-type]
+        except IntegrityError:
+            log.info("skipped an opportunistic write that lost a race")
