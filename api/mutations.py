@@ -413,7 +413,7 @@ class Mutation:
         )
         # A deactivated user's token must not consume the tenant's rate limits either.
         await run(info, info.context.runtime.authentication.check_can_act, actor)
-        await info.context.runtime.admit_message(actor, input.content)
+        await info.context.runtime.admission.admit(actor, input.content)
         r = await run(info, info.context.handlers.send_message, c, actor)
         if r.duplicate:
             # The first result is durable; read it back as recorded.

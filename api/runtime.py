@@ -21,6 +21,7 @@ from elastic_transport import HttpxAsyncHttpNode
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from kafka.errors import KafkaError
 
+from commands.admission import Admission
 from commands.authentication import Authentication
 from commands.handlers import CommandHandlers
 from commands.login_throttle import LoginThrottle
@@ -30,9 +31,8 @@ from commands.responder import (
     Responder,
 )
 from commands.retention import FIRST_SWEEP_WITHIN, sweep
-from domain.actor import Actor
-from domain.errors import QuotaExceeded, RateLimited
-from domain.tenant import Limits, Tenant
+from domain.errors import RateLimited
+from domain.tenant import Tenant
 from infra.audit.chain import SigningKey, generate_signing_key, load_signing_key
 from infra.audit.store import NOTIFY_CHANNEL as AUDIT_CHANNEL
 from infra.audit.store import public_keys
@@ -45,7 +45,6 @@ from infra.identity.signing_keys import SigningKeys
 from infra.identity.tokens import TokenService
 from infra.llm.cache import MemoryCache, RedisCache
 from infra.llm.catalog import build_providers, keyed_provider
-from infra.llm.context import estimate_tokens
 from infra.llm.router import BreakerStatus, Router, RouterPolicy
 from infra.loops.log_follower import LogFollower, Progress
 from infra.loops.periodic_task import PeriodicTask
@@ -197,6 +196,12 @@ class Runtime:
             leeway=s.jwt_leeway_seconds,
         )
         self.refresh_tokens = RefreshTokens(self.auth_pool, ttl_seconds=s.refresh_token_ttl_seconds)
+        self.admission = Admission(
+            self.buckets,
+            load_tenant=self._tenant,
+            spent_this_month_usd=self._spent_this_month_usd,
+            run_blocking=self.run_blocking,
+        )
         self.login_throttle = LoginThrottle(
             self.buckets,
             per_account=s.login_failures_per_account,
@@ -450,46 +455,16 @@ class Runtime:
             status[RESPONDER]["replies_in_flight"] = self._responder.in_flight
         return status
 
-    async def admit_message(self, actor: Actor, content: str) -> None:
-        """Before a message is recorded (and a provider called): the tenant's monthly budget,
-        then the user's and tenant's request and token rates. Raises QUOTA_EXCEEDED or
-        RATE_LIMITED; nothing is written when it does."""
-        tenant = await self.run_blocking(self.store.get_or_none, actor.tenant_id)
-        if not isinstance(tenant, Tenant):
-            return
-        limits = tenant.limits
-        if limits.monthly_budget_usd:
-            today = datetime.now(UTC).date()
-            rows = await self.read_models.usage(
-                actor.tenant_id, start=today.replace(day=1), end=today, group_by=()
-            )
-            spent = (rows[0]["cost_nanos"] or 0) / 1e9 if rows else 0.0
-            if spent >= limits.monthly_budget_usd:
-                raise QuotaExceeded(
-                    f"this month's model budget of {limits.monthly_budget_usd:.2f} USD is spent"
-                    f" ({spent:.2f} USD); a tenant admin can raise it"
-                )
-        await self.run_blocking(self._take_rates, actor, limits, content)
+    async def _tenant(self, tenant_id: UUID) -> Tenant | None:
+        tenant = await self.run_blocking(self.store.get_or_none, tenant_id)
+        return tenant if isinstance(tenant, Tenant) else None
 
-    def _take_rates(self, actor: Actor, limits: Limits, content: str) -> None:
-        checks = (
-            (limits.user_requests_per_minute, f"user-rpm:{actor.user_id}", 1, "your"),
-            (limits.tenant_requests_per_minute, f"tenant-rpm:{actor.tenant_id}", 1, "the tenant's"),
-            (
-                limits.tenant_tokens_per_minute,
-                f"tenant-tpm:{actor.tenant_id}",
-                estimate_tokens(content),
-                "the tenant's token",
-            ),
+    async def _spent_this_month_usd(self, tenant_id: UUID) -> float:
+        today = datetime.now(UTC).date()
+        rows = await self.read_models.usage(
+            tenant_id, start=today.replace(day=1), end=today, group_by=()
         )
-        for capacity, key, cost, whose in checks:
-            if capacity:
-                verdict = self.buckets.take(key, capacity, 60.0, cost)
-                if not verdict.allowed:
-                    raise RateLimited(
-                        f"{whose} rate limit of {capacity} per minute is reached; retry in"
-                        f" {max(1, round(verdict.retry_after))} s"
-                    )
+        return (rows[0]["cost_nanos"] or 0) / 1e9 if rows else 0.0
 
     def _control(self, chat_id: UUID, item: Any) -> bool:
         if isinstance(item, StopRequested):

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
+from commands.admission import debit_reply_tokens
 from commands.handlers import CommandHandlers
 from commands.messages import RecordReply
 from domain.chat import ChatSession, Generation, MessageRole, reply_id_for
@@ -35,7 +36,7 @@ from infra.llm.base import (
 )
 from infra.llm.cache import CachedReply, MemoryCache, ResponseCache, cache_key
 from infra.llm.catalog import cost_nanos
-from infra.llm.context import build_context, estimate_tokens
+from infra.llm.context import build_context
 from infra.llm.router import Routed, Router
 from infra.messaging.live_items import ReplyDelta
 from infra.messaging.reply_buffer import MemoryReplyBuffer, ReplyBuffer
@@ -395,10 +396,9 @@ class Responder:
         )
         REPLIES.labels(model, completion.finish_reason).inc()
         self._observe(chat.tenant_id, routed, completion, cost)
-        limit = tenant.limits.tenant_tokens_per_minute if isinstance(tenant, Tenant) else None
-        if limit and self._buckets is not None and not hit:
-            # The message's own estimate was taken at send time; the rest is the real usage.
+        if isinstance(tenant, Tenant) and self._buckets is not None and not hit:
             asked = next((t.content for t in reversed(history) if t.role == "user"), "")
-            used = completion.input_tokens + completion.output_tokens - estimate_tokens(asked)
-            self._buckets.debit(f"tenant-tpm:{chat.tenant_id}", limit, 60.0, max(0, used))
+            debit_reply_tokens(
+                self._buckets, tenant, asked, completion.input_tokens, completion.output_tokens
+            )
         return True
