@@ -247,7 +247,7 @@ def load(store: EventStore, opts: Options) -> Loaded:
             for u in range(opts.users_per_tenant)
         ]
     everyone = [u for us in users.values() for u in us]
-    store.save_all(*tenants, *everyone)
+    store.save_all(*tenants, *everyone, actor=None)
     expected.tenants, expected.users = len(tenants), len(everyone)
     written = 2 * len(tenants) + len(everyone)
 
@@ -276,7 +276,7 @@ def load(store: EventStore, opts: Options) -> Loaded:
             pending = [g.chat for g in group if g.chat.pending_events]
             if not pending:
                 break
-            store.save_all(*pending)
+            store.save_all(*pending, actor=None)
             progress.update(written, opts.events)
     return Loaded(events=store.head(), seconds=time.perf_counter() - started, expected=expected)
 

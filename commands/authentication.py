@@ -11,11 +11,12 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from commands.runner import CommandRunner
+from commands.unit_of_work import UnitOfWork
 from domain.actor import Actor
 from domain.errors import InvalidInput, NotAllowed, NotAuthenticated
 from domain.tenant import Tenant, tenant_id_for_slug, validate_slug
 from domain.user import Role, User, normalize_email, user_id_for
-from infra.eventstore.event_store import EventStore, acting_as
+from infra.eventstore.event_store import EventStore
 from infra.identity.acting import acting_now
 from infra.identity.passwords import hash_password, needs_rehash, verify_password
 
@@ -51,8 +52,7 @@ class Authentication:
             raise failure
         if needs_rehash(user.password_hash):
             user.change_password_hash(hash_password(password))
-            with acting_as(user.id):
-                self._save_quietly(user)
+            self._save_quietly(user)
         return Authenticated(user=user, tenant=tenant)
 
     def sign_in_with_oidc(
@@ -61,7 +61,7 @@ class Authentication:
         """After the tenant's issuer vouched for a verified `email`: that user of the tenant,
         created with the auto-provisioning role when the tenant allows it for the domain."""
 
-        def attempt() -> Authenticated:
+        def attempt(uow: UnitOfWork) -> Authenticated:
             tenant = self.store.get_or_none(tenant_id)
             if not isinstance(tenant, Tenant) or not tenant.active or tenant.oidc is None:
                 raise NotAuthenticated("this tenant has no OIDC sign-in")
@@ -86,8 +86,8 @@ class Authentication:
                     # Nobody knows this password: the user signs in through the issuer.
                     password_hash=hash_password(secrets.token_urlsafe(32)),
                 )
-                with acting_as(user.id):
-                    self.store.save_all(user)  # a concurrent first sign-in: retried, found
+                uow.actor_id = user.id  # the new user signs themself up
+                uow.save(user)  # a concurrent first sign-in: retried, found
             if not isinstance(user, User) or not user.active:
                 raise NotAuthenticated("this user cannot sign in")
             return Authenticated(user=user, tenant=tenant)
@@ -97,10 +97,11 @@ class Authentication:
     def check_can_act(self, actor: Actor) -> None:
         """For work done on the caller's behalf before a command (rate limits, budgets): a
         deactivated user's token must not consume the tenant's limits either."""
-        self.runner.run("check_can_act", lambda: acting_now(self.store, actor))
+        self.runner.run("check_can_act", lambda uow: acting_now(self.store, actor))
 
-    def _save_quietly(self, *aggregates: object) -> None:
+    def _save_quietly(self, user: User) -> None:
+        """The user's own rehashed password, saved by them; losing a race is harmless."""
         try:
-            self.store.save_all(*aggregates)  # type: ignore[arg-type]
+            self.store.save_all(user, actor=user.id)
         except IntegrityError:
             log.info("skipped an opportunistic write that lost a race")

@@ -37,6 +37,7 @@ from commands.messages import (
     StartChat,
 )
 from commands.runner import CommandRunner
+from commands.unit_of_work import UnitOfWork
 from domain.actor import Actor
 from domain.base import stable_id
 from domain.chat import ChatSession, MessageRole, reply_id_for
@@ -65,7 +66,7 @@ from domain.tenant import (
     tenant_id_for_slug,
 )
 from domain.user import Role, User
-from infra.eventstore.event_store import CURRENT_ACTOR, EventStore
+from infra.eventstore.event_store import EventStore
 from infra.identity.acting import acting_now
 from infra.identity.api_keys import issue_api_key
 from infra.identity.master_key import MasterKey, fingerprint
@@ -123,7 +124,7 @@ class CommandHandlers:
     ) -> None:
         self.store = store
         self.master_key = master_key
-        self.runner = CommandRunner(max_attempts)
+        self.runner = CommandRunner(store, max_attempts)
         """Also sign-in's (commands/authentication.py): one runner per process."""
         self._run = self.runner.run
 
@@ -134,9 +135,9 @@ class CommandHandlers:
         if cmd.slug == PLATFORM_SLUG:
             raise InvalidInput(f"the slug {PLATFORM_SLUG!r} is reserved")
 
-        def attempt() -> TenantCreated:
+        def attempt(uow: UnitOfWork) -> TenantCreated:
             if actor is not None:  # inside _run: the events name the platform admin
-                me = self.acting(actor)
+                me = self.acting(uow, actor)
                 require_role(me, PLATFORM, "create tenants")
             tenant = Tenant.create(name=cmd.name, slug=cmd.slug)
             admin = User.register(
@@ -147,7 +148,7 @@ class CommandHandlers:
                 password_hash=hash_password(check_password(cmd.admin_password)),
             )
             try:
-                position = self.store.save_all(tenant, admin)
+                position = uow.save(tenant, admin)
             except IntegrityError:
                 raise Conflict(f"tenant slug {cmd.slug!r} is taken") from None
             return TenantCreated(tenant_id=tenant.id, admin_user_id=admin.id, position=position)
@@ -157,7 +158,7 @@ class CommandHandlers:
     def create_platform_admin(self, cmd: CreatePlatformAdmin) -> Written:
         """Operator bootstrap: the `platform` tenant (created on first use) and an admin in it."""
 
-        def attempt() -> Written:
+        def attempt(uow: UnitOfWork) -> Written:
             tenant_id = tenant_id_for_slug(PLATFORM_SLUG)
             tenant = self.store.get_or_none(tenant_id)
             pending: list[Tenant | User] = []
@@ -172,7 +173,7 @@ class CommandHandlers:
                 password_hash=hash_password(check_password(cmd.password)),
             )
             try:
-                position = self.store.save_all(*pending, user)
+                position = uow.save(*pending, user)
             except IntegrityError:
                 if self.store.get_or_none(user.id) is not None:
                     raise Conflict("this platform admin already exists") from None
@@ -182,32 +183,32 @@ class CommandHandlers:
         return self._run("create_platform_admin", attempt, retry=True)
 
     def rename_tenant(self, cmd: RenameTenant, actor: Actor) -> Written:
-        def attempt() -> Written:
-            me = self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self.acting(uow, actor)
             require_role(me, ADMINISTER, "rename the tenant")
             tenant = self._tenant(me.tenant_id)
             tenant.rename(cmd.name)
-            return Written(id=tenant.id, position=self.store.save_all(tenant))
+            return Written(id=tenant.id, position=uow.save(tenant))
 
         return self._run("rename_tenant", attempt, retry=True)
 
     def deactivate_tenant(self, cmd: DeactivateTenant, actor: Actor) -> Written:
         """Platform admins only: the tenant's users can no longer sign in, read or write."""
 
-        def attempt() -> Written:
-            me = self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self.acting(uow, actor)
             require_role(me, PLATFORM, "deactivate tenants")
             if cmd.tenant_id == me.tenant_id:
                 raise InvalidInput("you cannot deactivate your own tenant")
             tenant = self._tenant(cmd.tenant_id)
             tenant.deactivate()
-            return Written(id=tenant.id, position=self.store.save_all(tenant))
+            return Written(id=tenant.id, position=uow.save(tenant))
 
         return self._run("deactivate_tenant", attempt, retry=True)
 
     def register_user(self, cmd: RegisterUser, actor: Actor) -> Written:
-        def attempt() -> Written:
-            me = self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self.acting(uow, actor)
             require_role(me, ADMINISTER, "register users")
             tenant_id = target_tenant(me, cmd.tenant_id)
             if cmd.role is Role.PLATFORM_ADMIN and not me.is_platform_admin:
@@ -223,7 +224,7 @@ class CommandHandlers:
                 password_hash=hash_password(check_password(cmd.password)),
             )
             try:
-                position = self.store.save_all(user)
+                position = uow.save(user)
             except IntegrityError:
                 raise Conflict("a user with this email already exists in the tenant") from None
             return Written(id=user.id, position=position)
@@ -231,26 +232,26 @@ class CommandHandlers:
         return self._run("register_user", attempt)
 
     def change_user_role(self, cmd: ChangeUserRole, actor: Actor) -> Written:
-        def attempt() -> Written:
-            me = self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self.acting(uow, actor)
             require_role(me, ADMINISTER, "change roles")
             user = self._user_in_tenant(cmd.user_id, me)
             if cmd.role is Role.PLATFORM_ADMIN and not me.is_platform_admin:
                 raise NotAllowed("only platform admins may grant platform_admin")
             user.change_role(cmd.role)
-            return Written(id=user.id, position=self.store.save_all(user))
+            return Written(id=user.id, position=uow.save(user))
 
         return self._run("change_user_role", attempt, retry=True)
 
     def deactivate_user(self, cmd: DeactivateUser, actor: Actor) -> Written:
-        def attempt() -> Written:
-            me = self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self.acting(uow, actor)
             require_role(me, ADMINISTER, "deactivate users")
             user = self._user_in_tenant(cmd.user_id, me)
             if user.id == me.user_id:
                 raise InvalidInput("you cannot deactivate yourself")
             user.deactivate()
-            return Written(id=user.id, position=self.store.save_all(user))
+            return Written(id=user.id, position=uow.save(user))
 
         return self._run("deactivate_user", attempt, retry=True)
 
@@ -260,13 +261,13 @@ class CommandHandlers:
         ciphertext nobody can decrypt any more; projections remove it from the read side.
         `actor` None: an operator at the command line."""
 
-        def attempt() -> Written:
+        def attempt(uow: UnitOfWork) -> Written:
             if actor is None:
                 user = self.store.get_or_none(cmd.user_id)
                 if not isinstance(user, User):
                     raise NotFound("user not found")
             else:
-                me = self.acting(actor)
+                me = self.acting(uow, actor)
                 require_role(me, ADMINISTER, "erase users")
                 user = self._user_in_tenant(cmd.user_id, me)
                 if user.id == me.user_id:
@@ -276,7 +277,7 @@ class CommandHandlers:
                 key_ids = keys.keys_of_user(conn, user.tenant_id, user.id)
                 keys.destroy([user.id, *key_ids], f"user {user.id} erased", conn)
             user.erase(keys_destroyed=len(set([user.id, *key_ids])))
-            position = self.store.save_all(user)
+            position = uow.save(user)
             USERS_ERASED.inc()
             log.info("erased user %s of tenant %s", user.id, user.tenant_id)
             return Written(id=user.id, position=position)
@@ -286,7 +287,7 @@ class CommandHandlers:
     def expire_chat(self, chat_id: UUID, retention_days: int, last_activity: datetime) -> Written:
         """Retention (Parley itself acting): destroy the chat's data key, record Expired."""
 
-        def attempt() -> Written:
+        def attempt(uow: UnitOfWork) -> Written:
             chat = self.store.get_or_none(chat_id)
             if not isinstance(chat, ChatSession):
                 raise NotFound("chat not found")
@@ -294,13 +295,13 @@ class CommandHandlers:
                 return Written(id=chat.id, position=self.store.head())
             self.store.data_keys.destroy([chat.id], f"retention: {retention_days} days")
             chat.expire(retention_days, last_activity)
-            return Written(id=chat.id, position=self.store.save_all(chat))
+            return Written(id=chat.id, position=uow.save(chat))
 
         return self._run("expire_chat", attempt, retry=True, key=chat_id)
 
     def change_tenant_settings(self, cmd: ChangeTenantSettings, actor: Actor) -> Written:
-        def attempt() -> Written:
-            me = self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self.acting(uow, actor)
             require_role(me, ADMINISTER, "change tenant settings")
             tenant = self._tenant(me.tenant_id)
             tenant.change_settings(
@@ -314,7 +315,7 @@ class CommandHandlers:
                 enabled_providers=cmd.enabled_providers,
                 model_max_tokens=cmd.model_max_tokens,
             )
-            return Written(id=tenant.id, position=self.store.save_all(tenant))
+            return Written(id=tenant.id, position=uow.save(tenant))
 
         return self._run("change_tenant_settings", attempt, retry=True)
 
@@ -328,8 +329,8 @@ class CommandHandlers:
             raise NotAllowed("this deployment has no master key for tenant keys")
         master_key = self.master_key
 
-        def attempt() -> Written:
-            me = self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self.acting(uow, actor)
             require_role(me, ADMINISTER, "set provider keys")
             tenant = self._tenant(me.tenant_id)
             tenant.set_provider_key(
@@ -338,7 +339,7 @@ class CommandHandlers:
                 fingerprint=fingerprint(api_key),
                 last4=api_key[-4:],
             )
-            return Written(id=tenant.id, position=self.store.save_all(tenant))
+            return Written(id=tenant.id, position=uow.save(tenant))
 
         return self._run("set_provider_key", attempt, retry=True)
 
@@ -373,25 +374,25 @@ class CommandHandlers:
         resealed = 0
         for tenant_id in tenant_ids:
 
-            def attempt(tenant_id: UUID = tenant_id) -> int:
+            def attempt(uow: UnitOfWork, tenant_id: UUID = tenant_id) -> int:
                 tenant = self._tenant(tenant_id)
                 if not tenant.active:
                     return 0
                 count = reseal(tenant, master_key)
                 if count:
-                    self.store.save_all(tenant)
+                    uow.save(tenant)
                 return count
 
             resealed += self._run(name, attempt, retry=True)
         return resealed
 
     def remove_provider_key(self, cmd: RemoveProviderKey, actor: Actor) -> Written:
-        def attempt() -> Written:
-            me = self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self.acting(uow, actor)
             require_role(me, ADMINISTER, "remove provider keys")
             tenant = self._tenant(me.tenant_id)
             tenant.remove_provider_key(cmd.provider)
-            return Written(id=tenant.id, position=self.store.save_all(tenant))
+            return Written(id=tenant.id, position=uow.save(tenant))
 
         return self._run("remove_provider_key", attempt, retry=True)
 
@@ -405,8 +406,8 @@ class CommandHandlers:
             raise NotAllowed("this deployment has no master key for client secrets")
         master_key = self.master_key
 
-        def attempt() -> Written:
-            me = self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self.acting(uow, actor)
             require_role(me, ADMINISTER, "configure OIDC sign-in")
             tenant = self._tenant(me.tenant_id)
             issuer, client_id = cmd.issuer.strip(), cmd.client_id.strip()
@@ -432,17 +433,17 @@ class CommandHandlers:
                 else None,
                 redirect_uris=cmd.redirect_uris,
             )
-            return Written(id=tenant.id, position=self.store.save_all(tenant))
+            return Written(id=tenant.id, position=uow.save(tenant))
 
         return self._run("configure_oidc", attempt, retry=True)
 
     def remove_oidc(self, cmd: RemoveOidc, actor: Actor) -> Written:
-        def attempt() -> Written:
-            me = self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self.acting(uow, actor)
             require_role(me, ADMINISTER, "remove OIDC sign-in")
             tenant = self._tenant(me.tenant_id)
             tenant.remove_oidc()
-            return Written(id=tenant.id, position=self.store.save_all(tenant))
+            return Written(id=tenant.id, position=uow.save(tenant))
 
         return self._run("remove_oidc", attempt, retry=True)
 
@@ -474,13 +475,13 @@ class CommandHandlers:
         twice: call it on the password pool."""
         new_password = check_password(cmd.new_password)
 
-        def attempt() -> Written:
-            self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            self.acting(uow, actor)
             user = self.active_user(actor)
             if not verify_password(user.password_hash, cmd.current_password):
                 raise WrongPassword("currentPassword is not your current password")
             user.change_password_hash(hash_password(new_password))
-            return Written(id=user.id, position=self.store.save_all(user))
+            return Written(id=user.id, position=uow.save(user))
 
         return self._run("change_password", attempt, retry=True, key=actor.user_id)
 
@@ -488,25 +489,23 @@ class CommandHandlers:
         """The caller's own aggregate, to change; no action by a deactivated (or vanished) user."""
         return own_user(actor, self.store.get_or_none(actor.user_id))
 
-    def acting(self, actor: Actor) -> Actor:
-        """The caller as they are now (`acting_now`), and the one the events of this command
+    def acting(self, uow: UnitOfWork, actor: Actor) -> Actor:
+        """The caller as they are now (`acting_now`); from here on, the one the attempt's events
         name."""
         me = acting_now(self.store, actor)
-        # Only commands run through _run, which resets it when the command ends (so pooled
-        # threads never carry it into the next command).
-        CURRENT_ACTOR.set(actor.user_id)
+        uow.actor_id = actor.user_id
         return me
 
-    def acting_on(self, actor: Actor, aggregate_id: UUID) -> tuple[Actor, Any]:
+    def acting_on(self, uow: UnitOfWork, actor: Actor, aggregate_id: UUID) -> tuple[Actor, Any]:
         """`acting`, and the aggregate the command changes (or None): read together, one round
         trip for all three when they are cached."""
         if actor.api_key_id is not None:
-            return self.acting(actor), self.store.get_or_none(aggregate_id)
+            return self.acting(uow, actor), self.store.get_or_none(aggregate_id)
         user, tenant, target = self.store.load(
             (actor.user_id, True), (actor.tenant_id, True), (aggregate_id, False)
         )
         me = acting_user(actor, user, tenant)
-        CURRENT_ACTOR.set(actor.user_id)
+        uow.actor_id = actor.user_id
         return me, target
 
     # -- service accounts ----------------------------------------------------------------------
@@ -515,8 +514,8 @@ class CommandHandlers:
         """Tenant admins: a service account's key. Its secret is returned here only; the
         tenant keeps its SHA-256."""
 
-        def attempt() -> IssuedApiKey:
-            me = self._managing_api_keys(actor, "create API keys")
+        def attempt(uow: UnitOfWork) -> IssuedApiKey:
+            me = self._managing_api_keys(uow, actor, "create API keys")
             tenant = self._tenant(me.tenant_id)
             issued = issue_api_key(tenant.id)
             tenant.create_api_key(
@@ -526,23 +525,23 @@ class CommandHandlers:
                 secret_sha256=issued.secret_sha256,
                 last4=issued.last4,
             )
-            position = self.store.save_all(tenant)
+            position = uow.save(tenant)
             return IssuedApiKey(tenant.api_keys[issued.key_id], issued.token, position)
 
         return self._run("create_api_key", attempt, retry=True)
 
     def revoke_api_key(self, cmd: RevokeApiKey, actor: Actor) -> Written:
-        def attempt() -> Written:
-            me = self._managing_api_keys(actor, "revoke API keys")
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self._managing_api_keys(uow, actor, "revoke API keys")
             tenant = self._tenant(me.tenant_id)
             tenant.revoke_api_key(cmd.key_id)
-            return Written(id=tenant.id, position=self.store.save_all(tenant))
+            return Written(id=tenant.id, position=uow.save(tenant))
 
         return self._run("revoke_api_key", attempt, retry=True)
 
-    def _managing_api_keys(self, actor: Actor, action: str) -> Actor:
+    def _managing_api_keys(self, uow: UnitOfWork, actor: Actor, action: str) -> Actor:
         """Only people manage keys: a leaked key must not be able to mint or keep others."""
-        me = self.acting(actor)
+        me = self.acting(uow, actor)
         require_role(me, ADMINISTER, action)
         if me.api_key_id is not None:
             raise NotAllowed(f"API keys may not {action}; a tenant admin signs in for that")
@@ -551,8 +550,8 @@ class CommandHandlers:
     # -- chats -------------------------------------------------------------------------------
 
     def start_chat(self, cmd: StartChat, actor: Actor) -> Written:
-        def attempt() -> Written:
-            me = self.acting(actor)
+        def attempt(uow: UnitOfWork) -> Written:
+            me = self.acting(uow, actor)
             require_role(me, CHAT, "start chats")
             key = check_client_mutation_id(cmd.client_mutation_id)
             chat_id = stable_id("chat", me.user_id, key) if key else uuid4()
@@ -568,13 +567,13 @@ class CommandHandlers:
                 title=cmd.title,
                 model=model,
             )
-            return Written(id=chat.id, position=self.store.save_all(chat))
+            return Written(id=chat.id, position=uow.save(chat))
 
         return self._run("start_chat", attempt, retry=True)
 
     def send_message(self, cmd: SendMessage, actor: Actor) -> MessageSent:
-        def attempt() -> MessageSent:
-            me, chat = self.acting_on(actor, cmd.chat_id)
+        def attempt(uow: UnitOfWork) -> MessageSent:
+            me, chat = self.acting_on(uow, actor, cmd.chat_id)
             key = check_client_mutation_id(cmd.client_mutation_id)
             chat = writable_chat(me, chat)
             first = chat.message_for_client_mutation(key)
@@ -598,7 +597,7 @@ class CommandHandlers:
                 model=chat.model,
                 client_mutation_id=key,
             )
-            position = self.store.save_all(chat)
+            position = uow.save(chat)
             return MessageSent(
                 chat_id=chat.id,
                 message_id=message_id,
@@ -614,39 +613,39 @@ class CommandHandlers:
     def check_writable_chat(self, chat_id: UUID, actor: Actor) -> None:
         """For stopGeneration: only the chat's owner controls its replies."""
 
-        def attempt() -> None:
-            writable_chat(*self.acting_on(actor, chat_id))
+        def attempt(uow: UnitOfWork) -> None:
+            writable_chat(*self.acting_on(uow, actor, chat_id))
 
         self._run("stop_generation", attempt)
 
     def rename_chat(self, cmd: RenameChat, actor: Actor) -> Written:
-        def attempt() -> Written:
-            chat = writable_chat(*self.acting_on(actor, cmd.chat_id))
+        def attempt(uow: UnitOfWork) -> Written:
+            chat = writable_chat(*self.acting_on(uow, actor, cmd.chat_id))
             chat.rename(cmd.title)
-            return Written(id=chat.id, position=self.store.save_all(chat))
+            return Written(id=chat.id, position=uow.save(chat))
 
         return self._run("rename_chat", attempt, retry=True, key=cmd.chat_id)
 
     def archive_chat(self, cmd: ArchiveChat, actor: Actor) -> Written:
-        def attempt() -> Written:
-            chat = writable_chat(*self.acting_on(actor, cmd.chat_id))
+        def attempt(uow: UnitOfWork) -> Written:
+            chat = writable_chat(*self.acting_on(uow, actor, cmd.chat_id))
             chat.archive()
-            return Written(id=chat.id, position=self.store.save_all(chat))
+            return Written(id=chat.id, position=uow.save(chat))
 
         return self._run("archive_chat", attempt, retry=True, key=cmd.chat_id)
 
     def delete_chat(self, cmd: DeleteChat, actor: Actor) -> Written:
-        def attempt() -> Written:
-            chat = writable_chat(*self.acting_on(actor, cmd.chat_id))
+        def attempt(uow: UnitOfWork) -> Written:
+            chat = writable_chat(*self.acting_on(uow, actor, cmd.chat_id))
             chat.delete()
-            return Written(id=chat.id, position=self.store.save_all(chat))
+            return Written(id=chat.id, position=uow.save(chat))
 
         return self._run("delete_chat", attempt, retry=True, key=cmd.chat_id)
 
     def record_reply(self, cmd: RecordReply) -> Written | None:
         """The responder's write: idempotent (the reply id derives from the user message id)."""
 
-        def attempt() -> Written | None:
+        def attempt(uow: UnitOfWork) -> Written | None:
             chat = self.store.get_or_none(cmd.chat_id)
             reply_id = reply_id_for(cmd.reply_to)
             if not isinstance(chat, ChatSession) or chat.is_deleted:
@@ -666,7 +665,7 @@ class CommandHandlers:
                 reply_to=cmd.reply_to,
                 generation=cmd.generation,
             )
-            return Written(id=reply_id, position=self.store.save_all(chat))
+            return Written(id=reply_id, position=uow.save(chat))
 
         return self._run("record_reply", attempt, retry=True, key=cmd.chat_id)
 

@@ -1,5 +1,6 @@
-"""How every command runs: retried on write conflicts, writers to one aggregate taking turns,
-counted and timed (`parley_commands_total`, `parley_command_duration_seconds`)."""
+"""How every command runs: each attempt in a unit of work of its own, retried on write
+conflicts, writers to one aggregate taking turns, counted and timed (`parley_commands_total`,
+`parley_command_duration_seconds`)."""
 
 import random
 import threading
@@ -11,9 +12,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from commands.unit_of_work import UnitOfWork
 from domain.errors import Conflict, InvalidInput, NotAllowed, NotAuthenticated, NotFound
 from infra.eventstore.data_keys import SubjectErased
-from infra.eventstore.event_store import CURRENT_ACTOR
+from infra.eventstore.event_store import EventStore
 from infra.metrics import COMMAND_CONFLICTS, COMMAND_DURATION, COMMANDS
 
 T = TypeVar("T")
@@ -22,31 +24,36 @@ T = TypeVar("T")
 class CommandRunner:
     """One per process, shared by the command handlers and sign-in (commands/authentication.py)."""
 
-    def __init__(self, max_attempts: int = 20) -> None:
+    def __init__(self, store: EventStore, max_attempts: int = 20) -> None:
+        self.store = store
         self.max_attempts = max_attempts
         # Striped per-aggregate turns (see run); enough stripes that unrelated aggregates rarely
         # share one (with 256, a quarter of 64 concurrent commands waited on a stranger).
         self._locks = [threading.Lock() for _ in range(4096)]
 
     def run(
-        self, name: str, attempt: Callable[[], T], *, retry: bool = False, key: UUID | None = None
+        self,
+        name: str,
+        attempt: Callable[[UnitOfWork], T],
+        *,
+        retry: bool = False,
+        key: UUID | None = None,
     ) -> T:
         """Run `attempt`, retrying on optimistic-concurrency conflicts with jittered back-off.
 
         Writers to the same aggregate (`key`) in this process take turns, so they do not burn
         attempts on conflicts with each other; conflicts with other processes are still retried.
-        Who the events name (CURRENT_ACTOR, set by the attempt) is reset when the command ends,
-        so pooled threads never carry it into the next command.
+        Every attempt gets a new unit of work, so a retry starts with nobody named as its actor
+        until the handler establishes the caller again.
         """
         started = time.perf_counter()
         outcome = "error"
         lock = self._locks[hash(key) % len(self._locks)] if key is not None else nullcontext()
-        actor_token = CURRENT_ACTOR.set(None)
         try:
             for n in range(1, self.max_attempts + 1):
                 try:
                     with lock:
-                        result = attempt()
+                        result = attempt(UnitOfWork(self.store))
                     outcome = "ok"
                     return result
                 except IntegrityError:
@@ -63,6 +70,5 @@ class CommandRunner:
             outcome = "not_found"
             raise NotFound("not found: its data was erased") from None
         finally:
-            CURRENT_ACTOR.reset(actor_token)
             COMMANDS.labels(name, outcome).inc()
             COMMAND_DURATION.labels(name).observe(time.perf_counter() - started)

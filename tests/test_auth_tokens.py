@@ -646,7 +646,7 @@ def test_a_password_hashed_with_weaker_argon2_parameters_is_rehashed_at_sign_in(
         user = store.get_or_none(uuid.UUID(user_id))
         weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
         user.change_password_hash(weak)
-        store.save_all(user)
+        store.save_all(user, actor=None)
         assert needs_rehash(weak)
 
         api.login(tenant, email, PASSWORD)

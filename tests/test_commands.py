@@ -10,6 +10,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from api.runtime import Runtime
@@ -23,6 +24,7 @@ from commands.messages import (
     StartChat,
 )
 from commands.responder import FOLLOWER_NAME as RESPONDER
+from commands.unit_of_work import UnitOfWork
 from domain.actor import Actor
 from domain.chat import ChatSession, Message, MessageRole, reply_id_for
 from domain.errors import Conflict, NotAllowed, NotAuthenticated, NotFound
@@ -514,3 +516,35 @@ def test_concurrent_retries_with_one_client_mutation_id_store_one_message(
     users = [m for m in chat_of(runtime, chat.id).messages if m.role is MessageRole.USER]
     assert [m.content for m in users] == ["once"]
     wait_for_quiet_log(runtime)
+
+
+def test_each_attempt_of_a_command_names_its_actor_afresh(runtime: Runtime) -> None:
+    seen: list[UUID | None] = []
+    caller = uuid.uuid4()
+
+    def attempt(uow: UnitOfWork) -> str:
+        seen.append(uow.actor_id)
+        uow.actor_id = caller  # what `acting` does once the caller may act
+        if len(seen) == 1:
+            raise IntegrityError("another writer got there first")
+        return "done"
+
+    assert runtime.handlers.runner.run("probe", attempt, retry=True) == "done"
+    assert seen == [None, None]  # a retry does not inherit the failed attempt's actor
+
+
+def test_the_events_a_command_saves_name_the_caller_and_the_systems_name_nobody(
+    runtime: Runtime, tenant: TenantFixture
+) -> None:
+    chat = ChatSession.start(
+        chat_id=uuid.uuid4(),
+        tenant_id=tenant.admin.tenant_id,
+        owner_id=tenant.admin.user_id,
+        title="by whom",
+        model="echo",
+    )
+    UnitOfWork(runtime.store, actor_id=tenant.admin.user_id).save(chat)
+    chat.rename("by the system")
+    UnitOfWork(runtime.store).save(chat)
+    events = runtime.store.events.get(chat.id)
+    assert [getattr(e, "actor_id", "missing") for e in events] == [tenant.admin.user_id, None]

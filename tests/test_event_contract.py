@@ -62,7 +62,6 @@ from infra.eventstore.event_contract import (
     events_of,
     stale_files,
 )
-from infra.eventstore.event_store import acting_as
 from infra.identity.passwords import hash_password
 from infra.postgres import PostgresTarget
 from infra.settings import Settings
@@ -329,8 +328,7 @@ def run_flow(runtime: Runtime) -> None:
     ann = runtime.store.get_or_none(member_id)
     assert isinstance(ann, User)
     ann.change_password_hash(hash_password(PASSWORD))
-    with acting_as(member_id):
-        runtime.store.save_all(ann)
+    runtime.store.save_all(ann, actor=member_id)
 
     kept = h.start_chat(StartChat(title="Quarterly numbers"), member).id
     for text in ("hello", "how are you?", "bye"):

@@ -56,7 +56,7 @@ def new_chat(store: EventStore, title: str = "t") -> UUID:
     chat = ChatSession.start(
         chat_id=uuid.uuid4(), tenant_id=TENANT, owner_id=OWNER, title=title, model="echo"
     )
-    store.save_all(chat)
+    store.save_all(chat, actor=None)
     return chat.id
 
 
@@ -69,7 +69,7 @@ def post(store: EventStore, chat_id: UUID, text: str, key: str | None = None) ->
         author_id=OWNER,
         client_mutation_id=key,
     )
-    return store.save_all(chat)
+    return store.save_all(chat, actor=None)
 
 
 def batches() -> tuple[float, float]:
@@ -132,7 +132,7 @@ def test_a_conflict_inside_a_batch_fails_only_its_own_save(target: PostgresTarge
         def save(aggregate: ChatSession) -> str:
             start.wait()
             try:
-                store.save_all(aggregate)
+                store.save_all(aggregate, actor=None)
                 return "saved"
             except IntegrityError:
                 return "conflict"
@@ -202,14 +202,14 @@ lock = threading.Lock()
 def write(worker):
     chat = ChatSession.start(chat_id=uuid.uuid4(), tenant_id=uuid.uuid4(), owner_id=uuid.uuid4(),
                              title="w", model="echo")
-    store.save_all(chat)
+    store.save_all(chat, actor=None)
     n = 0
     while True:
         n += 1
         message = uuid.uuid4()
         chat.post_message(message_id=message, role=MessageRole.USER, content=f"{n}",
                           author_id=chat.owner_id)
-        store.save_all(chat)
+        store.save_all(chat, actor=None)
         with lock:  # acknowledged: durable from here on
             print(chat.id, message, flush=True)
 
@@ -279,7 +279,7 @@ def test_load_reads_what_another_process_wrote_since_it_cached_each_aggregate(
         assert loaded[3] is None
         # The copy is changed and saved by us; the next load sees the saved version.
         loaded[2].rename("renamed")
-        ours.save_all(loaded[2])
+        ours.save_all(loaded[2], actor=None)
         (again,) = ours.load((chats[2], True))
         assert again.title == "renamed" and again.version == 3
     finally:

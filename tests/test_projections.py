@@ -52,7 +52,7 @@ def load_log(store: EventStore, *, tenants: int, chats: int, messages: int) -> l
             role=Role.MEMBER,
             password_hash=HASH,
         )
-        store.save_all(tenant, user)
+        store.save_all(tenant, user, actor=None)
         owners.append(Actor(user.id, tenant.id, Role.MEMBER))
     sessions = []
     for c in range(chats):
@@ -85,9 +85,9 @@ def load_log(store: EventStore, *, tenants: int, chats: int, messages: int) -> l
     # server waits for the client while the client waits for the server; seen with
     # eventsourcing 9.5.6 on large inserts), which no command comes near.
     for start in range(0, chats, 5):
-        store.save_all(*sessions[start : start + 5])
+        store.save_all(*sessions[start : start + 5], actor=None)
     sessions[0].delete()
-    store.save_all(sessions[0])
+    store.save_all(sessions[0], actor=None)
     return owners
 
 
@@ -221,7 +221,7 @@ def test_a_rebuild_under_traffic_swaps_in_an_identical_copy_and_readers_never_se
             role=Role.MEMBER,
             password_hash=HASH,
         )
-        store.save_all(user)
+        store.save_all(user, actor=None)
         writer = Actor(user.id, owner.tenant_id, Role.MEMBER)
         chat = runtime.handlers.start_chat(StartChat(title="during rebuild"), writer)
 
@@ -308,7 +308,7 @@ def test_a_poison_event_is_isolated_reported_and_skippable(
         title="after the poison",
         model="echo",
     )
-    store.save_all(chat)
+    store.save_all(chat, actor=None)
 
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")},

@@ -1,9 +1,7 @@
 """The one `eventsourcing` Application that holds every aggregate: one totally ordered log."""
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from copy import deepcopy
 from typing import Any
 from uuid import UUID
@@ -65,19 +63,6 @@ def insert_events_function_ddl(recorder: PostgresApplicationRecorder) -> sql.Com
         table=sql.Identifier(recorder.events_table_name),
         channel=sql.Identifier(recorder.channel_name),
     )
-
-
-CURRENT_ACTOR: ContextVar[UUID | None] = ContextVar("parley_current_actor", default=None)
-"""Who is acting in this command: stamped on every event it saves as `actor_id` (for auditors)."""
-
-
-@contextmanager
-def acting_as(actor_id: UUID | None) -> Iterator[None]:
-    token = CURRENT_ACTOR.set(actor_id)
-    try:
-        yield
-    finally:
-        CURRENT_ACTOR.reset(token)
 
 
 class EventStore(Application[UUID]):
@@ -193,13 +178,13 @@ class EventStore(Application[UUID]):
             events.setdefault(row["originator_id"], []).append(self.mapper.to_domain_event(stored))
         return events
 
-    def save_all(self, *aggregates: Aggregate) -> int:
+    def save_all(self, *aggregates: Aggregate, actor: UUID | None) -> int:
         """Save the aggregates' pending events atomically; return the last log position written.
 
         Raises `IntegrityError` when another writer got there first (optimistic concurrency).
-        Every event is stamped with the acting user (`actor_id`, None for the system itself).
+        Every event is stamped with `actor`, the user it is by (`actor_id`; None for the system
+        itself): always named by the caller, never taken from ambient state.
         """
-        actor = CURRENT_ACTOR.get()
         for aggregate in aggregates:
             for pending in aggregate.pending_events:
                 if "actor_id" not in vars(pending):
