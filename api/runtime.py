@@ -456,7 +456,10 @@ class Runtime:
         return status
 
     async def _tenant(self, tenant_id: UUID) -> Tenant | None:
-        tenant = await self.run_blocking(self.store.get_or_none, tenant_id)
+        # Read-only: admission only reads the limits (a writable load deep-copies the tenant).
+        tenant = await self.run_blocking(
+            functools.partial(self.store.get_or_none, tenant_id, readonly=True)
+        )
         return tenant if isinstance(tenant, Tenant) else None
 
     async def _spent_this_month_usd(self, tenant_id: UUID) -> float:
