@@ -108,6 +108,7 @@ class GraphQLOverHttpRouter(GraphQLRouter[ParleyContext, None]):
         if isinstance(request, WebSocket):
             return await super().run(request, context, root_value)
         media_type = response_media_type(request.headers.get("accept"))
+        request.state.graphql_media_type = media_type  # for get_sub_response: negotiated once
         if media_type is None and not self.should_render_graphql_ide(
             self.request_adapter_class(request)
         ):
@@ -123,9 +124,9 @@ class GraphQLOverHttpRouter(GraphQLRouter[ParleyContext, None]):
 
     async def get_sub_response(self, request: Request) -> Response:
         """The response strawberry builds ours from (resolvers may set its status and headers)
-        also carries the media type negotiated for it."""
+        also carries the media type `run` negotiated for it."""
         sub_response = await super().get_sub_response(request)
-        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        sub_response.media_type = request.state.graphql_media_type
         return sub_response
 
     def create_response(
