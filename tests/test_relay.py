@@ -408,7 +408,8 @@ def outage(
         wait_for(lambda: relay_error() is not None, 20, "the relay reported the outage")
         relay_error_while_down = relay_error()
         lag_at_first_error = lag_in_database(database)
-        wait_for(lambda: time.monotonic() - down_at >= 5, 10, "Kafka was down for 5 s")
+        # At least 8 s, whatever the broker's restart takes: enough for two attempts of 3 s.
+        wait_for(lambda: time.monotonic() - down_at >= 8, 15, "Kafka was down for 8 s")
         broker.up()  # returns once the broker answers again
         back_at = time.monotonic()
         # The gauge first: a batch relayed in between then lowers the lag we compare it with,
