@@ -49,18 +49,19 @@ from commands.messages import (
 from domain.actor import Actor
 from domain.tenant import tenant_id_for_slug
 from domain.user import Role, User
-from infra.eventstore.event_contract import (
-    ENVELOPE_FILE,
-    RECORD_HEADERS,
-    SCHEMA_DIR,
+from infra.eventstore.event_contract import contract, stale_files
+from infra.eventstore.event_schemas import (
     ContractError,
     breaking_changes,
-    checkpoint_schema,
-    contract,
     event_schema,
     event_types,
     events_of,
-    stale_files,
+)
+from infra.eventstore.record_schemas import (
+    ENVELOPE_FILE,
+    RECORD_HEADERS,
+    SCHEMA_DIR,
+    checkpoint_schema,
 )
 from infra.identity.passwords import hash_password
 from infra.postgres import PostgresTarget

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 PERSONAL_DATA_FIELDS = frozenset({"email", "display_name", "password_hash", "title", "content"})
 """Text fields holding a data subject's personal data: encrypted per subject in the log (hence
 on Kafka). Every text field of an event must be classified here or in
-infra/eventstore/event_contract.py NOT_PERSONAL_DATA_FIELDS, so a new field cannot slip through."""
+infra/eventstore/event_schemas.py NOT_PERSONAL_DATA_FIELDS, so a new field cannot slip through."""
 
 ENCRYPTED_PREFIX = "enc:v1:"
 _NONCE = 12
