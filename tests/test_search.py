@@ -221,9 +221,9 @@ class World:
 
 
 def seed_chat(runtime: Runtime, owner: Actor, title: str, *contents: str) -> SeededChat:
-    chat = runtime.bus.handle(StartChat(title=title), owner)
+    chat = runtime.handlers.start_chat(StartChat(title=title), owner)
     sent = [
-        runtime.bus.handle(SendMessage(chat_id=chat.id, content=c), owner).message_id
+        runtime.handlers.send_message(SendMessage(chat_id=chat.id, content=c), owner).message_id
         for c in contents
     ]
     return SeededChat(chat.id, title, sent)
@@ -429,7 +429,9 @@ async def test_pages_of_one_search_neither_repeat_nor_skip_while_new_matches_arr
 
     first = await engine.search.search(owner, SearchQuery(text="quokka", first=2))
     for n in range(20):
-        runtime.bus.handle(SendMessage(chat_id=chat.id, content=f"quokka quokka {n}"), owner)
+        runtime.handlers.send_message(
+            SendMessage(chat_id=chat.id, content=f"quokka quokka {n}"), owner
+        )
     await engine.catch_up()
     walked = list(first.hits)
     after = first.end_cursor
@@ -523,7 +525,7 @@ async def test_renamed_chat_is_found_by_its_new_title_only(
     await engine.catch_up()
     assert len(await search_all(engine, owner, "nebula")) == 1
 
-    runtime.bus.handle(RenameChat(chat_id=chat.id, title="Pulsar final"), owner)
+    runtime.handlers.rename_chat(RenameChat(chat_id=chat.id, title="Pulsar final"), owner)
     await engine.catch_up()
 
     assert await search_all(engine, owner, "nebula") == []
@@ -543,7 +545,7 @@ async def test_deleting_a_chat_removes_its_hits(engine: Engine, runtime: Runtime
         title=False
     )
 
-    runtime.bus.handle(DeleteChat(chat_id=chat.id), owner)
+    runtime.handlers.delete_chat(DeleteChat(chat_id=chat.id), owner)
     await engine.catch_up()
 
     assert keys(await search_all(engine, owner, "quokka")) == kept.keys(title=False)
@@ -742,7 +744,7 @@ async def test_an_older_event_replayed_after_a_newer_one_changes_nothing(
 ) -> None:
     owner = create_tenant(runtime).admin
     chat = seed_chat(runtime, owner, "Alpha title")
-    runtime.bus.handle(RenameChat(chat_id=chat.id, title="Omega title"), owner)
+    runtime.handlers.rename_chat(RenameChat(chat_id=chat.id, title="Omega title"), owner)
     await es_engine.catch_up()
     position = projection.position()
 
