@@ -103,7 +103,7 @@ def rate(default: float) -> float:
 
 
 def chats() -> int:
-    """The generated log (bench/projections.py's loader): the chats its messages spread over."""
+    """The generated log (bench/database.py's loader): the chats its messages spread over."""
     return option(1_000, "chats the messages spread over", at_least_one)
 
 

@@ -2,57 +2,62 @@
 baseline in the same run (a bare kafka-python producer sending the same records), and verifying
 the history in Postgres and on the topic.
 
-Loads a realistic log into a scratch database (the loader of `bench/projections.py`), chains and
-seals it with the `AuditLedger`, relays it with the `KafkaRelay` into throw-away topics, then runs
+Loads a realistic log into a scratch database (bench/database.py's loader), chains and seals it
+with the `AuditLedger`, relays it with the `KafkaRelay` into throw-away topics, then runs
 `verify_database` and `verify_kafka` over the whole history. See bench/README.md.
+
+This module owns the options, the Postgres part (the ledger, `verify_database`), the run (what is
+measured in which order, what a failure of the Kafka part leaves) and its table and printout; the
+Kafka part is bench/relay_kafka.py, the figures bench/relay_figures.py.
 """
 
 import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Self
+from dataclasses import asdict, dataclass, replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from eventsourcing.persistence import Notification
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from psycopg_pool import ConnectionPool
 
 from api.progress import ProgressBar
-from bench import options, projections
+from bench import options
 from bench.database import (
+    Loaded,
+    LogShape,
+    catch_up,
     event_store,
+    load_and_read,
     postgres_info,
     run_id,
     scratch_database,
     vacuum,
 )
 from bench.options import at_least_one, option
-from bench.projections import CatchUp, Handle, Loaded, LogReader, catch_up, read_only
+from bench.relay_figures import KafkaFigures, Measured, Timed, Verified
+from bench.relay_kafka import (
+    BASELINE_PRODUCER,
+    Topics,
+    bench_kafka,
+    delete_topics,
+    kafka_reachable,
+)
 from bench.report import (
-    Percentiles,
+    CatchUp,
     Row,
     Run,
+    RunOutcome,
+    log_rows,
     package_versions,
     print_problems,
     print_table,
     ratio,
-    throughput,
 )
 from bench.services import kafka_bootstrap, local_kafka
 from infra.audit.chain import SigningKey
-from infra.audit.sources import verify_database, verify_kafka
-from infra.audit.verify import Report
+from infra.audit.sources import verify_database
 from infra.eventstore.event_store import EventStore
-from infra.eventstore.follower_positions import read_position
-from infra.messaging.kafka_relay import (
-    CHECKPOINTS_POSITION,
-    KafkaRelay,
-    RelaySettings,
-    encode_record,
-    ensure_topics,
-)
+from infra.messaging.kafka_relay import RelaySettings
 from infra.postgres import PostgresTarget
 from infra.settings import Settings
 from projections.audit_ledger import AuditLedger
@@ -60,19 +65,6 @@ from projections.audit_ledger import AuditLedger
 log = logging.getLogger("bench.relay")
 
 DESCRIPTION = "Audit ledger, Kafka relay (vs a bare kafka-python producer) and verify rates."
-
-Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
-
-# The relay's producer (infra/messaging/kafka_relay.py, `KafkaRelay._connect`) without the relay
-# around it, so that the ratio measures what the relay adds: reading, decoding, encoding, the chain
-# lookup, positions and checkpoints.
-BASELINE_PRODUCER = {
-    "acks": "all",
-    "enable_idempotence": True,
-    "linger_ms": 5,
-    "batch_size": 256 * 1024,
-    "compression_type": None,
-}
 
 
 @dataclass(frozen=True)
@@ -88,102 +80,17 @@ class Options:
 
     def __post_init__(self) -> None:
         options.check_log_shape(self.chats, self.tenants)
-        messages = self.load_options().messages
+        messages = self.log_shape().messages
         if messages < 1:
             fixed = self.events - messages
             raise ValueError(
                 f"--events must exceed {fixed:,} (tenants, users and chats) to hold messages"
             )
 
-    def load_options(self) -> projections.Options:
-        """The projections benchmark's load, with as many messages as make `events` in all."""
-        shape = projections.Options(
-            messages=1,
-            chats=self.chats,
-            tenants=self.tenants,
-            batch=self.batch,
-            keep=self.keep,
-            search=False,
-            seed=self.seed,
-        )
-        return projections.Options(**{**asdict(shape), "messages": self.events - shape.events + 1})
-
-
-@dataclass(frozen=True)
-class Latency(Percentiles):
-    """Per-batch wall time, in milliseconds."""
-
-    mean_by_quarter: tuple[float, ...] = ()
-    """Mean of each quarter of the run, in log order: a rise means cost grows with the log."""
-
-    @classmethod
-    def of(cls, seconds: Sequence[float]) -> Self:
-        quarters = [seconds[len(seconds) * q // 4 : len(seconds) * (q + 1) // 4] for q in range(4)]
-        return replace(
-            super().of(seconds),
-            mean_by_quarter=tuple(sum(q) / len(q) * 1000 for q in quarters if q),
-        )
-
-    def figures(self) -> dict[str, Any]:
-        spread = super().figures()
-        return {
-            "batches": spread.pop("samples"),
-            **spread,
-            "mean_by_quarter": [round(m, 2) for m in self.mean_by_quarter],
-        }
-
-
-@dataclass(frozen=True)
-class Measured:
-    """One pass over the whole log, with the wall time of each batch."""
-
-    run: CatchUp
-    latency: Latency
-
-    def figures(self) -> dict[str, Any]:
-        if not self.latency.samples:  # one wait at the end: no batches to time
-            return self.run.figures()
-        return {**self.run.figures(), "batch_latency_ms": self.latency.figures()}
-
-
-@dataclass(frozen=True)
-class Verified:
-    """One `parley audit verify` over the whole history."""
-
-    source: str
-    seconds: float
-    report: Report
-
-    @property
-    def events(self) -> int:
-        return self.report.events_checked
-
-    def figures(self) -> dict[str, Any]:
-        return {
-            "events": self.events,
-            "checkpoints": self.report.checkpoints_checked,
-            **throughput(self.events, self.seconds),
-            "ok": self.report.ok,
-            "findings": len(self.report.findings),
-            "unsealed": self.report.unsealed,
-            "unchained": self.report.unchained,
-        }
-
-
-class Timed:
-    """A `handle` that records how long each batch took."""
-
-    def __init__(self, handle: Handle) -> None:
-        self._handle = handle
-        self.seconds: list[float] = []
-
-    def __call__(self, batch: Sequence[Notification]) -> None:
-        started = time.perf_counter()
-        self._handle(batch)
-        self.seconds.append(time.perf_counter() - started)
-
-    def measured(self, run: CatchUp) -> Measured:
-        return Measured(run, Latency.of(self.seconds))
+    def log_shape(self) -> LogShape:
+        """The generated log, with as many messages as make `events` in all."""
+        shape = LogShape(messages=0, chats=self.chats, tenants=self.tenants, seed=self.seed)
+        return replace(shape, messages=self.events - shape.events)
 
 
 # -- Postgres: the ledger and verify ----------------------------------------------------------
@@ -210,278 +117,11 @@ def verify_db(pool: ConnectionPool, keys: dict[str, bytes]) -> Verified:
         return Verified("db", time.perf_counter() - started, report)
 
 
-# -- Kafka: the relay, the baseline and verify ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Topics:
-    """Throw-away topics of one run."""
-
-    events: str
-    checkpoints: str
-    baseline_batched: str
-    baseline_streamed: str
-
-    @classmethod
-    def for_run(cls, run_id: str) -> "Topics":
-        prefix = f"parley-bench-{run_id}"
-        return cls(
-            f"{prefix}-events",
-            f"{prefix}-checkpoints",
-            f"{prefix}-baseline-batched",
-            f"{prefix}-baseline-streamed",
-        )
-
-    def all(self) -> list[str]:
-        return list(asdict(self).values())
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """Building the relay's records without sending them: CPU time, in two parts."""
-
-    events: int
-    decode_seconds: float
-    """`EventStore.decode` (for the tenant and the time of each event)."""
-    encode_seconds: float
-    """`encode_record` (event id, envelope, headers)."""
-    read_seconds: float
-    """Reading the log, apart from both."""
-
-    @property
-    def seconds(self) -> float:
-        return self.decode_seconds + self.encode_seconds
-
-    def figures(self) -> dict[str, Any]:
-        return {
-            **throughput(self.events, self.seconds),
-            "decode_seconds": round(self.decode_seconds, 3),
-            "encode_seconds": round(self.encode_seconds, 3),
-            "read_seconds": round(self.read_seconds, 3),
-        }
-
-
-@dataclass
-class KafkaFigures:
-    relay: Measured
-    checkpoints_relayed: int
-    encoding: Encoding
-    baseline_batched: Measured
-    baseline_streamed: Measured
-    verified: Verified
-    topic_records: dict[str, int]
-
-
-def bench_kafka(
-    store: EventStore,
-    pool: ConnectionPool,
-    keys: dict[str, bytes],
-    opts: Options,
-    relay_settings: RelaySettings,
-    topics: Topics,
-) -> KafkaFigures:
-    """Relay the chained log and send the same records with a bare producer, then verify."""
-    for topic in (topics.events, topics.baseline_batched, topics.baseline_streamed):
-        # Untimed, as a deployed relay finds its topics made; the checkpoint topic comes along.
-        ensure_topics(replace(relay_settings, topic=topic))
-    batches, encoding = encode_log(store, pool, opts.batch)
-    relay, batched = relay_and_baseline(store, pool, relay_settings, topics, batches, opts)
-    streamed = stream(relay_settings, topics.baseline_streamed, batches)
-    del batches
-    with pool.connection() as conn:
-        checkpoints_relayed = read_position(conn, CHECKPOINTS_POSITION)
-    bar = ProgressBar("verify kafka")
-    with pool.connection() as conn:
-        started = time.perf_counter()
-        report = verify_kafka(
-            conn,
-            keys,
-            bootstrap=relay_settings.bootstrap_servers,
-            topic=topics.events,
-            checkpoint_topic=topics.checkpoints,
-            progress=bar.update,
-        )
-        verified = Verified("kafka", time.perf_counter() - started, report)
-    records = topic_records(
-        relay_settings.bootstrap_servers,
-        [topics.events, topics.baseline_batched, topics.baseline_streamed],
-    )
-    return KafkaFigures(relay, checkpoints_relayed, encoding, batched, streamed, verified, records)
-
-
-def relay_and_baseline(
-    store: EventStore,
-    pool: ConnectionPool,
-    relay_settings: RelaySettings,
-    topics: Topics,
-    batches: Sequence[Sequence[Record]],
-    opts: Options,
-) -> tuple[Measured, Measured]:
-    """The relay over the whole log and the baseline over the same records, taking turns batch
-    by batch, so that whatever else the machine does slows both alike.
-
-    The relay's time is its reads and its `handle` calls; the baseline's, its sends and waits.
-    Each makes its producer in its first batch."""
-    relay = KafkaRelay(store, pool, relay_settings)
-    baseline = BareProducer(
-        relay_settings.bootstrap_servers, topics.baseline_batched, relay_settings.timeout_seconds
-    )
-    reader = LogReader(store, opts.batch, "kafka relay + baseline")
-    relay_seconds: list[float] = []
-    baseline_seconds: list[float] = []
-    try:
-        # `batches` first: zip stops there, without reading past the last batch.
-        for records, notifications in zip(batches, reader, strict=False):
-            if len(notifications) != len(records):
-                raise RuntimeError(f"the log after {reader.position} changed since it was encoded")
-            before = time.perf_counter()
-            relay.handle(notifications)
-            relay_seconds.append(time.perf_counter() - before)
-            before = time.perf_counter()
-            baseline.send(records)
-            baseline.wait()
-            baseline_seconds.append(time.perf_counter() - before)
-    finally:
-        relay.stop()
-        baseline.close()
-    read_seconds = reader.read_seconds
-    relayed = Measured(
-        CatchUp(reader.events, read_seconds + sum(relay_seconds), read_seconds, len(relay_seconds)),
-        Latency.of(relay_seconds),
-    )
-    sent = Measured(
-        CatchUp(baseline.sent, sum(baseline_seconds), 0.0, len(baseline_seconds)),
-        Latency.of(baseline_seconds),
-    )
-    return relayed, sent
-
-
-def stream(
-    relay_settings: RelaySettings, topic: str, batches: Sequence[Sequence[Record]]
-) -> Measured:
-    """The baseline without waiting per batch: every record sent, then one wait at the end."""
-    producer = BareProducer(relay_settings.bootstrap_servers, topic, relay_settings.timeout_seconds)
-    total = sum(len(b) for b in batches)
-    progress = ProgressBar("baseline streamed")
-    try:
-        started = time.perf_counter()
-        for records in batches:
-            producer.send(records)
-            progress.update(producer.sent, total)
-        producer.wait()
-        seconds = time.perf_counter() - started
-    finally:
-        producer.close()
-    return Measured(CatchUp(producer.sent, seconds, 0.0, commits=1), Latency.of([]))
-
-
-def encode_log(
-    store: EventStore, pool: ConnectionPool, batch: int
-) -> tuple[list[list[Record]], Encoding]:
-    """The relay's records of the whole log, in its batches, built as the relay builds them; and
-    the time that took."""
-    with pool.connection() as conn:
-        chains = {
-            int(p): bytes(c)
-            for p, c in conn.execute("SELECT position, chain FROM audit_chain").fetchall()
-        }
-    reader = LogReader(store, batch, "encode records")
-    batches: list[list[Record]] = []
-    encode_seconds = 0.0
-    for notifications in reader:
-        before = time.perf_counter()
-        batches.append([encode_record(n, chains[n.id]) for n in notifications])
-        encode_seconds += time.perf_counter() - before
-    # The relay no longer decodes: no decode time.
-    return batches, Encoding(reader.events, 0.0, encode_seconds, reader.read_seconds)
-
-
-class BareProducer:
-    """The baseline: a kafka-python producer with the relay's settings and nothing around it,
-    sending records encoded beforehand. It is made on the first send, as the relay makes its
-    own on its first batch."""
-
-    def __init__(self, bootstrap: str, topic: str, timeout: float) -> None:
-        self._bootstrap = bootstrap
-        self._topic = topic
-        self._timeout = timeout
-        self._producer: KafkaProducer | None = None
-        self._pending: list[Any] = []
-        self.sent = 0
-
-    def send(self, records: Sequence[Record]) -> None:
-        if self._producer is None:
-            timeout_ms = int(self._timeout * 1000)
-            self._producer = KafkaProducer(
-                bootstrap_servers=self._bootstrap,
-                client_id="parley-bench-baseline",
-                max_block_ms=timeout_ms,
-                request_timeout_ms=timeout_ms,
-                delivery_timeout_ms=timeout_ms * 2,
-                **BASELINE_PRODUCER,
-            )
-        self._pending += [
-            self._producer.send(self._topic, key=key, value=value, headers=headers)
-            for key, value, headers in records
-        ]
-        self.sent += len(records)
-
-    def wait(self) -> None:
-        """Flush and wait until the broker acknowledged everything sent, or raise."""
-        if self._producer is None:
-            return
-        self._producer.flush(timeout=self._timeout)
-        for future in self._pending:
-            future.get(timeout=self._timeout)
-        self._pending = []
-
-    def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=5)
-            self._producer = None
-
-
-def topic_records(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
-    """Records on each topic (its partitions' end offsets: no transactions, no markers)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        counts = {}
-        for topic in topics:
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-            counts[topic] = sum(consumer.end_offsets(partitions).values())
-        return counts
-    finally:
-        consumer.close()
-
-
-def kafka_reachable(bootstrap: str) -> bool:
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    except Exception:
-        return False
-    admin.close()
-    return True
-
-
-def delete_topics(bootstrap: str, topics: Sequence[str]) -> None:
-    """Delete those of the topics that exist; a failure is reported, not raised."""
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
-        try:
-            doomed = sorted(set(topics) & set(admin.list_topics()))
-            if doomed:
-                admin.delete_topics(doomed)
-        finally:
-            admin.close()
-    except Exception as e:
-        print(f"could not delete the topics {', '.join(topics)}: {e}", file=sys.stderr)
-
-
 # -- main ------------------------------------------------------------------------------------
 
 
 @dataclass
-class Outcome:
+class Outcome(RunOutcome):
     """Everything one run measured and checked."""
 
     loaded: Loaded
@@ -491,23 +131,19 @@ class Outcome:
     verified_db: Verified
     kafka_status: str = "not run"
     kafka: KafkaFigures | None = None
-    servers: dict[str, Any] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
 
 
 def measure(opts: Options, settings: Settings, target: PostgresTarget, bootstrap: str) -> Outcome:
     key = SigningKey(Ed25519PrivateKey.generate())  # throw-away: the run's checkpoints only
     keys = {key.key_id: key.public_bytes}  # trusted independently, like --public-key
     with event_store(target) as (store, pool):
-        loaded = projections.load(store, opts.load_options())
-        vacuum(target, "parley_events")
-        reading = read_only(store, batch=opts.batch)
+        loaded, reading = load_and_read(store, target, opts.log_shape(), batch=opts.batch)
         ledger, checkpoints = chain_log(store, pool, key, opts)
         vacuum(target, "audit_chain")
         verified_db = verify_db(pool, keys)
         outcome = Outcome(loaded, reading, ledger, checkpoints, verified_db)
         outcome.servers["postgres"] = postgres_info(target)
-        outcome.problems += _findings(verified_db)
+        outcome.problems += verified_db.problems()
         if loaded.events != opts.events:
             outcome.problems.append(f"the load wrote {loaded.events} events, not {opts.events}")
         measure_kafka(store, pool, keys, opts, settings, target, bootstrap, outcome)
@@ -526,8 +162,7 @@ def measure_kafka(
 ) -> None:
     """The Kafka part, recorded in `outcome`; its failure keeps the figures so far."""
     if not kafka_reachable(bootstrap):
-        outcome.kafka_status = f"skipped: no Kafka answers at {bootstrap}"
-        outcome.problems.append(outcome.kafka_status)
+        outcome.kafka_status = outcome.problem(f"skipped: no Kafka answers at {bootstrap}")
         return
     if bootstrap == local_kafka(settings).address:
         outcome.servers["kafka"] = settings.services_kafka_version
@@ -541,11 +176,10 @@ def measure_kafka(
         timeout_seconds=settings.kafka_timeout_seconds,
     )
     try:
-        figures = bench_kafka(store, pool, keys, opts, relay_settings, topics)
+        figures = bench_kafka(store, pool, keys, opts.batch, relay_settings, topics)
     except Exception as e:
         log.exception("the Kafka benchmark failed")
-        outcome.kafka_status = f"failed: {type(e).__name__}: {e}"
-        outcome.problems.append(outcome.kafka_status)
+        outcome.kafka_status = outcome.problem(f"failed: {type(e).__name__}: {e}")
         return
     finally:
         if opts.keep:
@@ -553,7 +187,7 @@ def measure_kafka(
         else:
             delete_topics(bootstrap, topics.all())
     outcome.kafka_status, outcome.kafka = "measured", figures
-    outcome.problems += _findings(figures.verified)
+    outcome.problems += figures.verified.problems()
     outcome.problems += [
         f"topic {topic} holds {n} records, the log {outcome.loaded.events}"
         for topic, n in figures.topic_records.items()
@@ -563,14 +197,6 @@ def measure_kafka(
         outcome.problems.append(
             f"{figures.checkpoints_relayed} checkpoints relayed, {outcome.checkpoints} sealed"
         )
-
-
-def _findings(verified: Verified) -> list[str]:
-    report = verified.report
-    problems = [f"verify {verified.source}: {f}" for f in report.findings[:20]]
-    if report.events_checked == 0:
-        problems.append(f"verify {verified.source} checked no events")
-    return problems
 
 
 def main(argv: Sequence[str]) -> int:
@@ -583,14 +209,10 @@ def main(argv: Sequence[str]) -> int:
     rows = table_rows(outcome, opts)
     print_report(outcome, rows, opts)
     print(run.load_line())
-    load_opts = opts.load_options()
-    k = outcome.kafka
     run.record(
         {
             **asdict(opts),
-            "messages": load_opts.messages,
-            "users_per_tenant": load_opts.users_per_tenant,
-            "chats_per_save": projections.CHATS_PER_SAVE,
+            **opts.log_shape().settings(),
             "database": target.dbname,
             "kafka_bootstrap": bootstrap,
             "replication_factor": settings.kafka_replication_factor,
@@ -604,34 +226,17 @@ def main(argv: Sequence[str]) -> int:
         verify_database=outcome.verified_db.figures(),
         kafka={
             "status": outcome.kafka_status,
-            **(
-                {
-                    "relay": {**k.relay.figures(), "checkpoints": k.checkpoints_relayed},
-                    "encoding": k.encoding.figures(),
-                    "baseline_batched": k.baseline_batched.figures(),
-                    "baseline_streamed": k.baseline_streamed.figures(),
-                    "ratio_relay_to_baseline_batched": round(
-                        ratio(k.relay.run, k.baseline_batched.run), 3
-                    ),
-                    "ratio_relay_to_baseline_streamed": round(
-                        ratio(k.relay.run, k.baseline_streamed.run), 3
-                    ),
-                    "verify_kafka": k.verified.figures(),
-                    "topic_records": k.topic_records,
-                }
-                if k is not None
-                else {}
-            ),
+            **(outcome.kafka.figures() if outcome.kafka is not None else {}),
         },
         table=[r.figures() for r in rows],
         problems=outcome.problems,
     )
-    return 1 if outcome.problems else 0
+    return outcome.exit_code
 
 
 def table_rows(outcome: Outcome, opts: Options) -> list[Row]:
     rows = [
-        *projections.log_rows(outcome.loaded, outcome.reading, opts.batch, "nothing done"),
+        *log_rows(outcome.loaded.row(), outcome.reading, opts.batch, "nothing done"),
         Row(
             "audit ledger",
             f"chain {opts.batch}/tx, seal every {opts.checkpoint_events:,}",

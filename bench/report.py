@@ -1,5 +1,6 @@
-"""What every benchmark prints and records: its figures (rates, ratios, percentiles), tables of
-them, and a JSON result file with the settings, the machine and the package versions."""
+"""What every benchmark prints and records: its figures (rates, ratios, percentiles, a replay of
+the log), tables of them, and a JSON result file with the settings, the machine and the package
+versions."""
 
 import json
 import math
@@ -8,7 +9,7 @@ import platform
 import statistics
 import sys
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +23,17 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 class Rate(Protocol):
     @property
     def events_per_second(self) -> float: ...
+
+
+class Rated:
+    """A `Rate` for the figures that hold `events` and the `seconds` they took."""
+
+    events: int
+    seconds: float
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
 def ratio(a: Rate, b: Rate) -> float:
@@ -101,6 +113,29 @@ class Lags(NamedTuple):
         )
 
 
+@dataclass(frozen=True)
+class CatchUp(Rated):
+    """One replay of the whole log: wall time, and the part of it spent reading the log."""
+
+    events: int
+    seconds: float
+    read_seconds: float
+    commits: int
+    interruptions: int = 0
+    """Times the server went away mid-run (a shared server restarted) and the batch was retried."""
+    outage_seconds: float = 0.0
+    """Time spent waiting for it to come back: left out of `seconds`."""
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            **throughput(self.events, self.seconds),
+            "read_seconds": round(self.read_seconds, 3),
+            "commits": self.commits,
+            "interruptions": self.interruptions,
+            "outage_seconds": round(self.outage_seconds, 3),
+        }
+
+
 # -- tables -------------------------------------------------------------------------------------
 
 
@@ -125,7 +160,7 @@ def print_columns(
 
 
 @dataclass(frozen=True)
-class Row:
+class Row(Rated):
     """One measured rate."""
 
     benchmark: str
@@ -134,10 +169,6 @@ class Row:
     seconds: float
     ratio: float | None = None
     """batched / baseline events per second; only on the batched row."""
-
-    @property
-    def events_per_second(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
 
     def figures(self) -> dict[str, Any]:
         return {**asdict(self), "events_per_second": round(self.events_per_second, 1)}
@@ -159,6 +190,31 @@ def print_table(rows: list[Row]) -> None:
         ],
         left=(0, 1),
     )
+
+
+def log_rows(load: Row, reading: CatchUp, batch: int, idle: str) -> list[Row]:
+    """The first rows of a table over a loaded log: the load, and reading the whole log doing
+    `idle`."""
+    return [load, Row("log read", f"{batch}/read, {idle}", reading.events, reading.seconds)]
+
+
+@dataclass(kw_only=True)
+class RunOutcome:
+    """What a run keeps besides its figures: the servers it measured (for the JSON) and the
+    problems it found, any of which makes the exit code 1."""
+
+    servers: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.problems else 0
+
+    def problem(self, text: str) -> str:
+        """Count `text` as a problem of the run; return it (the status of a part skipped or
+        failed)."""
+        self.problems.append(text)
+        return text
 
 
 def print_problems(problems: Sequence[str]) -> bool:
