@@ -1,12 +1,13 @@
 """`parley serve` on a scratch database, for the benchmarks that measure a running server, and
 how their clients reach it: a tenant and its signed-in admin, the GraphQL documents they send,
 a request over HTTP, a `chatEvents` subscription over WebSocket, the server's count of live
-subscriptions. (Its own module: it brings in the server harness, which the in-process
-benchmarks do not need.)"""
+subscriptions; and the code the server runs (the commit and what changed since). (Its own module:
+it brings in the server harness, which the in-process benchmarks do not need.)"""
 
 import asyncio
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -21,7 +22,7 @@ from websockets.typing import Subprotocol
 from bench.database import scratch_database
 from infra.postgres import PostgresTarget
 from testbed.client import ApiClient
-from testbed.processes import Server, target_url
+from testbed.processes import ROOT, Server, target_url
 
 START_CHAT = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId position } }"
 SEND_MESSAGE = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
@@ -53,6 +54,29 @@ def scratch_server(
                 print(f"kept {data_dir}", file=sys.stderr)
             else:
                 shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def code_version() -> dict[str, Any]:
+    """The commit measured and the files changed since, benchmarks aside: the server runs the
+    working tree, so work in progress there is measured too."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "--no-optional-locks", *args],  # never takes the index lock of a shared tree
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return done.stdout if done.returncode == 0 else ""
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        status = git("status", "--porcelain", "--untracked-files=all").splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None}
+    changed = [line[3:] for line in status if not line[3:].startswith("bench/")]
+    return {"commit": commit or None, "changed_outside_bench": changed}
 
 
 # -- the API ------------------------------------------------------------------------------------
