@@ -1,5 +1,6 @@
 """Where verification reads history from: Postgres (events, chain, checkpoints) and Kafka, and
-the export of a self-contained bundle. The checks themselves are in `infra/audit/verify.py`."""
+the export of a self-contained bundle from Postgres. The checks themselves are in
+`infra/audit/verify.py`, the bundle's format in `infra/audit/bundle.py`."""
 
 import json
 import logging
@@ -13,19 +14,13 @@ from uuid import UUID
 from kafka import KafkaConsumer, TopicPartition
 from psycopg import Connection
 
+from infra.audit.bundle import write_bundle
 from infra.audit.chain import GENESIS, Checkpoint, event_id
+from infra.audit.records import ChainEntry, StoredEvent
+from infra.audit.report import Finding, Progress, Report
+from infra.audit.signatures import verify_checkpoints
 from infra.audit.store import LEDGER_NAME, load_checkpoints, public_keys, tenant_in_state
-from infra.audit.verify import (
-    ChainEntry,
-    Finding,
-    Progress,
-    Report,
-    StoredEvent,
-    verify_chain,
-    verify_checkpoints,
-    verify_events,
-    write_bundle,
-)
+from infra.audit.verify import verify_chain, verify_events
 from infra.eventstore.event_store import EVENTS_TABLE
 from infra.eventstore.follower_positions import read_position
 from infra.messaging.kafka_relay import RELAY_NAME, decode_record
@@ -326,46 +321,6 @@ def verify_kafka(
 
 # -- export ------------------------------------------------------------------------------------
 
-BUNDLE_README = """# Parley audit bundle
-
-This archive holds a range of Parley's event history and everything needed to check it
-offline, without access to Parley's database:
-
-- `events.jsonl`: the events, each with its log position, aggregate id and version, type and its
-  stored bytes (`state_base64`) exactly as the event store holds them;
-- `chain.jsonl`: the audit chain for the whole checkpoint-aligned range (for events of other
-  tenants only their position, leaf hash and chain hash);
-- `checkpoints.jsonl`: the signed checkpoints covering the range;
-- `keys/*.pub.pem`: the Ed25519 public keys that signed them;
-- `manifest.json`: what was exported, by whom, when.
-
-## Check it
-
-    parley audit verify --bundle THIS_FILE --public-key PUBLISHED_KEY.pem
-
-Pass the public key you obtained independently (Parley's `docs/audit-public-keys/`, or
-`GET /audit/public-key` of the deployment); without `--public-key` the bundle's own keys are
-used and the verifier says so. The exit code is 0 when everything verifies, 1 otherwise, and the
-first altered position is named.
-
-## What is checked (so you can reimplement it)
-
-1. Every checkpoint's signature (Ed25519 over its canonical JSON body: keys sorted, no spaces,
-   without `signature`), and that checkpoint n names checkpoint n-1's SHA-256 as `previous`.
-2. The chain: `leaf = SHA-256("parley.audit.leaf.v1\\0" || position as 8 bytes big-endian ||
-   aggregate id (16 bytes) || aggregate version as 8 bytes big-endian || type || "\\0" ||
-   stored bytes)`, `chain[p] = SHA-256(chain[previous position] || leaf[p])`, starting from
-   `manifest.previous_chain`; each checkpoint's `count`, `merkle_root` (RFC 6962 over the
-   leaves of its range) and `chain_hash` must match.
-3. Each event's leaf, recomputed from its stored bytes, must equal the chain's leaf at its
-   position.
-
-A tenant-scoped bundle proves that every event it contains is exactly what was recorded, at that
-position, in that order, under signed checkpoints. It does not by itself prove that no event of
-the tenant was left out of the bundle (other tenants' entries are opaque hashes); a
-platform-wide bundle (no tenant) or `parley audit verify` against the database does.
-"""
-
 
 def export_bundle(
     conn: Connection[Any],
@@ -418,6 +373,5 @@ def export_bundle(
         previous_chain=span.previous_chain,
         checkpoints=covering,
         keys=public_keys(conn),
-        readme=BUNDLE_README,
     )
     return {**manifest, "events": len(events), "checkpoints": len(covering)}
