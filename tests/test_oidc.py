@@ -28,13 +28,8 @@ from commands.handlers import CommandHandlers
 from commands.messages import ConfigureOidc, CreateTenant
 from domain.actor import Actor
 from domain.user import Role
-from infra.identity.oidc import (
-    InvalidIdToken,
-    Issuers,
-    MemorySignInStore,
-    pkce_pair,
-    validate_id_token,
-)
+from infra.identity.oidc import InvalidIdToken, Issuers, pkce_pair, validate_id_token
+from infra.identity.oidc_sign_ins import MemorySignInStore
 from infra.postgres import PostgresTarget
 from queries.tenant_settings import oidc_client
 from testbed.client import ApiClient, GraphQLFailed

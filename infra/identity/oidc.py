@@ -1,20 +1,18 @@
 """OpenID Connect for sign-in: issuers' discovery documents and signing keys (cached), the
-authorization-code exchange, ID token validation, and the short-lived state of sign-ins in
-progress (Redis when configured, in process otherwise).
+authorization-code exchange and ID token validation. The state of sign-ins in progress is
+`oidc_sign_ins`.
 
 joserfc imports the issuers' keys and verifies signatures, authlib's `CodeIDToken` checks the
 claims. Only what tenants' issuers say over TLS is trusted (http only on loopback addresses, see
 `check_web_url`); redirects are never followed, answers are bounded in size."""
 
-import hashlib
 import json
 import logging
 import secrets
-import threading
 import time
 from contextlib import suppress
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote_plus
 
 import httpx
@@ -24,8 +22,18 @@ from joserfc import jws, jwt
 from joserfc.errors import BadSignatureError, ClaimError, ExpiredTokenError, JoseError
 from joserfc.jwk import JWKRegistry, Key, RSAKey
 
-from domain.errors import InvalidInput, NotAuthenticated, ParleyError, RateLimited
+from domain.errors import InvalidInput, NotAuthenticated, ParleyError
 from domain.tenant import check_web_url
+from infra.identity.oidc_sign_ins import (
+    FinishedSignIn,
+    MemorySignInStore,
+    PendingSignIn,
+    RedisSignInStore,
+    SignInStore,
+    digest,
+    put_entry,
+    take_entry,
+)
 from infra.lru import Lru
 
 log = logging.getLogger(__name__)
@@ -43,8 +51,6 @@ CLAIM_ERRORS = {
     "azp": "the ID token was issued to another party (azp)",
     "nonce": "the ID token's nonce does not match this sign-in",
 }
-
-T = TypeVar("T")
 
 
 class IssuerUnavailable(ParleyError):
@@ -85,11 +91,6 @@ def pkce_pair() -> tuple[str, str]:
 
 def s256(verifier: str) -> str:
     return str(create_s256_code_challenge(verifier))
-
-
-def digest(secret: str) -> str:
-    """How a one-time secret (state, code, browser binding) is kept: never as itself."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class Issuers:
@@ -334,100 +335,23 @@ def _unavailable(where: str, why: str) -> IssuerUnavailable:
     return IssuerUnavailable("the sign-in issuer is unavailable or misconfigured")
 
 
-# -- sign-ins in progress ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PendingSignIn:
-    """Between the redirect to the issuer and its callback; keyed by the digest of `state`."""
-
-    tenant_slug: str
-    issuer: str
-    client_id: str
-    callback_uri: str
-    redirect_uri: str
-    client_state: str | None
-    code_verifier: str
-    nonce: str
-    browser: str
-    """Digest of the cookie set on the browser that started the sign-in."""
-    client_challenge: str | None
-    """The client's own S256 challenge for the one-time code, if it sent one."""
-
-
-@dataclass(frozen=True)
-class FinishedSignIn:
-    """Between the callback and the client's exchange; keyed by the digest of the one-time code."""
-
-    tenant_slug: str
-    tenant_id: str
-    user_id: str
-    role: str
-    client_challenge: str | None
-
-
-class SignInStore(Protocol):
-    """Single-use entries that expire: each is taken at most once."""
-
-    def put(self, key: str, value: dict[str, Any], ttl: float) -> None: ...
-
-    def take(self, key: str) -> dict[str, Any] | None: ...
-
-
-def put_entry(
-    store: SignInStore, key: str, entry: PendingSignIn | FinishedSignIn, ttl: float
-) -> None:
-    store.put(f"{type(entry).__name__}:{digest(key)}", asdict(entry), ttl)
-
-
-def take_entry(store: SignInStore, kind: type[T], key: str) -> T | None:
-    if not key or len(key) > 200:
-        return None
-    value = store.take(f"{kind.__name__}:{digest(key)}")
-    try:
-        return kind(**value) if value is not None else None
-    except TypeError:  # written by another version of Parley
-        return None
-
-
-class MemorySignInStore:
-    """For a single process: bounded, so a flood of started sign-ins cannot exhaust memory."""
-
-    def __init__(self, max_entries: int = 10_000) -> None:
-        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._lock = threading.Lock()
-        self.max_entries = max_entries
-
-    def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
-            if len(self._entries) >= self.max_entries:
-                raise RateLimited("too many sign-ins in progress; retry in a moment")
-            self._entries[key] = (now + ttl, value)
-
-    def take(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            entry = self._entries.pop(key, None)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-
-class RedisSignInStore:
-    """Shared by every API process: the callback may reach another one than the start did."""
-
-    PREFIX = "parley:oidc:"
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self._client = redis.Redis.from_url(url, socket_timeout=2)
-
-    def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
-        self._client.set(self.PREFIX + key, json.dumps(value), px=max(1, int(ttl * 1000)))
-
-    def take(self, key: str) -> dict[str, Any] | None:
-        raw = self._client.getdel(self.PREFIX + key)  # atomic: a replay finds nothing
-        return json.loads(raw) if raw is not None else None  # type: ignore[arg-type]
+# The sign-in flow (api/oidc_sign_in.py) imports the state of sign-ins in progress from here too.
+__all__ = [
+    "ALGORITHMS",
+    "Discovery",
+    "FinishedSignIn",
+    "Identity",
+    "InvalidIdToken",
+    "IssuerUnavailable",
+    "Issuers",
+    "MemorySignInStore",
+    "PendingSignIn",
+    "RedisSignInStore",
+    "SignInStore",
+    "digest",
+    "pkce_pair",
+    "put_entry",
+    "s256",
+    "take_entry",
+    "validate_id_token",
+]
