@@ -1,144 +1,68 @@
-"""The Tenant aggregate: an organisation using Parley, with its model settings."""
+"""The Tenant aggregate: an organisation using Parley, with its model settings.
 
-import ipaddress
+Its value objects and the rules of its settings live beside it: `domain/model_settings.py`
+(default model, bounds, providers, provider keys), `domain/limits.py`, `domain/api_keys.py` and
+`domain/oidc.py`. Their public names stay importable from here, where callers have always found
+them.
+"""
+
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from eventsourcing.domain import event
 
+from domain.api_keys import API_KEY_ROLES, MAX_API_KEYS, ApiKey, service_account_id
 from domain.base import TenantScopedAggregate, check_length, check_text, stable_id
 from domain.errors import InvalidInput, NotAllowed, NotFound
+from domain.limits import Limits
+from domain.model_settings import (
+    DEFAULT_MODEL,
+    MAX_OUTPUT_TOKENS,
+    MAX_SYSTEM_PROMPT,
+    PROVIDER_NAME,
+    ProviderKey,
+    checked_providers,
+    provider_of,
+)
+from domain.oidc import (
+    DOMAIN_NAME,
+    OIDC_PROVISION_ROLES,
+    OidcConfig,
+    check_web_url,
+    oidc_secret_context,
+)
+
+__all__ = [
+    "API_KEY_ROLES",
+    "DEFAULT_MODEL",
+    "DOMAIN_NAME",
+    "MAX_API_KEYS",
+    "MAX_OUTPUT_TOKENS",
+    "MAX_SYSTEM_PROMPT",
+    "OIDC_PROVISION_ROLES",
+    "PROVIDER_NAME",
+    "SLUG_PATTERN",
+    "ApiKey",
+    "Limits",
+    "OidcConfig",
+    "ProviderKey",
+    "Tenant",
+    "check_web_url",
+    "oidc_secret_context",
+    "provider_of",
+    "service_account_id",
+    "tenant_id_for_slug",
+    "validate_slug",
+]
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-DEFAULT_MODEL = "echo"
-
-
-MAX_SYSTEM_PROMPT = 8000
-PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{1,30}")
-MAX_OUTPUT_TOKENS = 1_000_000
-
-
-API_KEY_ROLES = frozenset({"member", "auditor", "tenant_admin"})
-"""Roles a service account may have: never platform_admin (keys are bound to one tenant)."""
-MAX_API_KEYS = 100
-"""Unrevoked keys per tenant."""
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """A service account's key: only the SHA-256 of its secret is kept."""
-
-    key_id: str
-    name: str
-    role: str
-    secret_sha256: str
-    last4: str
-    created_at: datetime
-    revoked_at: datetime | None = None
-
-
-def provider_of(model: str) -> str:
-    """The provider part of a model reference ("openai/gpt-4o" -> "openai"; "echo" -> "echo")."""
-    return model.split("/", 1)[0]
-
-
-@dataclass(frozen=True)
-class ProviderKey:
-    """A tenant's own API key for a provider: only the sealed form is kept."""
-
-    provider: str
-    sealed: str
-    fingerprint: str
-    last4: str
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Checked before any provider is called (None: no limit)."""
-
-    user_requests_per_minute: int | None = None
-    tenant_requests_per_minute: int | None = None
-    tenant_tokens_per_minute: int | None = None
-    """Estimated prompt tokens at send time, then the reply's real usage."""
-    monthly_budget_usd: float | None = None
-    """Spend per calendar month (UTC) from the price table."""
-
-    def checked(self) -> "Limits":
-        rates = (
-            self.user_requests_per_minute,
-            self.tenant_requests_per_minute,
-            self.tenant_tokens_per_minute,
-        )
-        if any(r is not None and not 0 <= r <= 10_000_000 for r in rates):
-            raise InvalidInput("rate limits must be 0..10000000 per minute (0 removes one)")
-        if self.monthly_budget_usd is not None and not 0 <= self.monthly_budget_usd <= 1e9:
-            raise InvalidInput("the monthly budget must be 0..1e9 USD (0 removes it)")
-        user, tenant, tokens = (r or None for r in rates)
-        return Limits(user, tenant, tokens, self.monthly_budget_usd or None)
-
-
-OIDC_PROVISION_ROLES = frozenset({"member", "auditor"})
-"""Roles an OIDC sign-in may create users with; admins are always promoted explicitly."""
-DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
-@dataclass(frozen=True)
-class OidcConfig:
-    """A tenant's OpenID Connect sign-in: the issuer it trusts and Parley's client there."""
-
-    issuer: str
-    client_id: str
-    sealed_client_secret: str | None
-    """Sealed under the master key, bound to tenant, issuer and client; None: a public client."""
-    allowed_domains: tuple[str, ...]
-    """E-mail domains that may sign in this way (empty: any existing user)."""
-    auto_provision_role: str | None
-    """Unknown users of an allowed domain are created with this role (None: refused)."""
-    redirect_uris: tuple[str, ...]
-    """Where a finished sign-in may send the browser (exact match)."""
-
-
-def oidc_secret_context(tenant_id: UUID, issuer: str, client_id: str) -> str:
-    """What a tenant's OIDC client secret is sealed to: it opens for that issuer and client only."""
-    return f"{tenant_id}:oidc:{issuer}:{client_id}"
-
-
-def check_web_url(value: str, *, field: str) -> str:
-    """An absolute https URL, or http on a loopback address (local development and tests)."""
-    url = check_length(value, field=field, low=1, high=2000)
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        raise InvalidInput(f"{field} is not a valid URL") from None
-    if parts.username is not None or parts.password is not None or parts.fragment or not host:
-        raise InvalidInput(f"{field} must be an absolute URL without credentials or fragment")
-    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host)):
-        return url
-    raise InvalidInput(f"{field} must use https (http only on a loopback address)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def tenant_id_for_slug(slug: str) -> UUID:
     """Tenant ids derive from the slug, so the event store itself enforces unique slugs."""
     return stable_id("tenant", slug)
-
-
-def service_account_id(tenant_id: UUID, key_id: str) -> UUID:
-    """The user id an API key acts as: stable, so its events and chats stay attributable."""
-    return stable_id("service-account", tenant_id, key_id)
 
 
 def validate_slug(slug: str) -> str:
@@ -243,7 +167,7 @@ class Tenant(TenantScopedAggregate):
         if ttl is not None and not 1 <= ttl <= 30 * 86400:
             raise InvalidInput("cache TTL must be 1..2592000 seconds (0 turns the cache off)")
         new_limits = (self.limits if limits is None else limits).checked()
-        providers = self._checked_providers(enabled_providers, models)
+        providers = checked_providers(enabled_providers, self.enabled_providers, models)
         caps = self.model_max_tokens if model_max_tokens is None else model_max_tokens
         stray = [m for m in caps if m not in models]
         if stray:
@@ -264,24 +188,6 @@ class Tenant(TenantScopedAggregate):
             enabled_providers=providers,
             model_max_tokens=dict(caps),
         )
-
-    def _checked_providers(self, requested: list[str] | None, models: list[str]) -> list[str]:
-        """The enabled providers to record ([] = no restriction); every allowed model must use
-        one of them."""
-        if requested is None:
-            providers = self.enabled_providers or []
-        else:
-            providers = list(dict.fromkeys(requested))
-        bad = [p for p in providers if not PROVIDER_NAME.fullmatch(p)]
-        if bad:
-            raise InvalidInput(f"not provider names: {', '.join(bad)}")
-        if providers:
-            off = [m for m in models if provider_of(m) not in providers]
-            if off:
-                raise InvalidInput(
-                    f"allowed models use providers that are not enabled: {', '.join(off)}"
-                )
-        return providers
 
     @event("SettingsChanged", topic="parley.Tenant.SettingsChanged")
     def _settings_changed(
