@@ -7,18 +7,16 @@ reloaded only when that version moved, so the cache (bounded, LRU) saves the agg
 never the revocation check."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from domain.actor import Actor
+from domain.api_keys import ApiKey, service_account_id
 from domain.errors import NotAuthenticated
-from domain.tenant import ApiKey, Tenant, service_account_id
+from domain.tenant import Tenant
 from domain.user import Role
+from infra.eventstore.event_store import EventStore
 from infra.identity.api_keys import parse_api_key, secret_matches
 from infra.lru import Lru
-
-if TYPE_CHECKING:
-    from api.runtime import Runtime
 
 INVALID = "invalid API key"
 
@@ -33,8 +31,8 @@ class _TenantKeys:
 class ApiKeyVerifier:
     """Turns a presented `pk_…` key into the actor it authenticates (or NotAuthenticated)."""
 
-    def __init__(self, runtime: "Runtime", cache_size: int) -> None:
-        self._runtime = runtime  # its event store opens when the app starts
+    def __init__(self, store: EventStore, cache_size: int) -> None:
+        self._store = store
         self._cache: Lru[UUID, _TenantKeys] = Lru(max(1, cache_size))
 
     def verify(self, credential: str) -> Actor:
@@ -59,14 +57,14 @@ class ApiKeyVerifier:
         )
 
     def _tenant_keys(self, tenant_id: UUID) -> _TenantKeys | None:
-        latest = self._runtime.store.recorder.select_events(tenant_id, desc=True, limit=1)
+        latest = self._store.recorder.select_events(tenant_id, desc=True, limit=1)
         if not latest:
             return None
         version = latest[0].originator_version
         cached = self._cache.get(tenant_id)
         if cached is not None and cached.version == version:
             return cached
-        aggregate = self._runtime.store.get_or_none(tenant_id)
+        aggregate = self._store.get_or_none(tenant_id)
         if not isinstance(aggregate, Tenant):
             return None
         loaded = _TenantKeys(aggregate.version, aggregate.active, dict(aggregate.api_keys))

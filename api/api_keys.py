@@ -11,9 +11,8 @@ import strawberry
 from strawberry.types import Info
 
 import commands.messages as cmd
-from api.context import ParleyContext
-from api.mutations import command, run
-from domain.tenant import ApiKey, service_account_id
+from api.context import ParleyContext, run
+from domain.api_keys import ApiKey, service_account_id
 from domain.user import Role
 from infra.identity.api_keys import PREFIX
 from queries.tenant_settings import api_keys
@@ -94,7 +93,7 @@ class ApiKeyQueries:
     @strawberry.field(description="Tenant admins: the tenant's API keys, revoked ones included.")
     async def api_keys(self, info: Info[ParleyContext, None]) -> list[ApiKeyInfo]:
         actor = info.context.actor()
-        keys = await run(info, api_keys, info.context.runtime.store, actor)
+        keys = await run(info, api_keys, info.context.services.aggregates, actor)
         return [ApiKeyInfo.of(actor.tenant_id, k) for k in keys]
 
 
@@ -107,11 +106,11 @@ class ApiKeyMutations:
     async def create_api_key(
         self, info: Info[ParleyContext, None], input: CreateApiKeyInput
     ) -> CreateApiKeyPayload:
-        actor = info.context.actor()
-        c = command(cmd.CreateApiKey, name=input.name, role=Role(input.role.value))
-        issued = await run(info, info.context.handlers.create_api_key, c, actor)
+        issued = await info.context.execute(
+            lambda: cmd.CreateApiKey(name=input.name, role=Role(input.role.value))
+        )
         return CreateApiKeyPayload(
-            key=ApiKeyInfo.of(actor.tenant_id, issued.key),
+            key=ApiKeyInfo.of(info.context.actor().tenant_id, issued.key),
             secret=issued.token,
             position=issued.position,
         )
@@ -123,7 +122,5 @@ class ApiKeyMutations:
     async def revoke_api_key(
         self, info: Info[ParleyContext, None], input: RevokeApiKeyInput
     ) -> RevokeApiKeyPayload:
-        actor = info.context.actor()
-        c = command(cmd.RevokeApiKey, key_id=str(input.key_id))
-        written = await run(info, info.context.handlers.revoke_api_key, c, actor)
+        written = await info.context.execute(lambda: cmd.RevokeApiKey(key_id=str(input.key_id)))
         return RevokeApiKeyPayload(key_id=input.key_id, position=written.position)

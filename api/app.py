@@ -26,6 +26,7 @@ from api.hardening import (
 from api.oidc_sign_in import oidc_router
 from api.runtime import Runtime
 from api.schema import schema
+from api.services import Services
 from domain.errors import NotAuthenticated
 from infra.audit.chain import public_key_pem
 from infra.settings import Settings
@@ -46,14 +47,30 @@ class ParleyGraphQLRouter(GraphQLOverHttpRouter):
         return None
 
 
+class _Started:
+    """The process's ports once the lifespan has started it (routes are built before)."""
+
+    services: Services | None = None
+    api_keys: ApiKeyVerifier | None = None
+
+    def ports(self) -> Services:
+        if self.services is None:
+            raise RuntimeError("Parley has not started yet")
+        return self.services
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = runtime or Runtime(settings)
+
+    started = _Started()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(runtime.start, workers=settings.run_workers)
         await runtime.open_read_side()
+        started.services = runtime.services()
+        started.api_keys = ApiKeyVerifier(started.services.aggregates, settings.api_key_cache_size)
         log.info("Parley ready (database: %s)", "embedded" if settings.embedded else "external")
         try:
             yield
@@ -65,10 +82,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = FastAPI(title="Parley", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
 
-    api_keys = ApiKeyVerifier(runtime, settings.api_key_cache_size)
-
     async def get_context() -> ParleyContext:
-        return ParleyContext(runtime, api_keys)
+        return ParleyContext(started.ports(), started.api_keys)
 
     graphql = ParleyGraphQLRouter(
         schema,
@@ -83,7 +98,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     graphql.limits = TransportLimits(settings)
     app.state.transport_limits = graphql.limits
     app.include_router(graphql, prefix="/graphql")
-    app.include_router(oidc_router(runtime))
+    app.include_router(oidc_router(settings, started.ports))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -92,8 +107,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> Response:
         try:
-            position = await runtime.read_models.position()
-            head = await runtime.run_blocking(runtime.store.head)
+            services = started.ports()
+            position = await services.read_models.position()
+            head = await services.run_blocking(services.aggregates.head)
         except Exception:
             log.exception("readiness check failed")
             return JSONResponse({"status": "unavailable"}, status_code=503)
@@ -102,14 +118,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "status": "ok",
                 "log_head": head,
                 "read_models_position": position,
-                "followers": runtime.follower_status(),
+                "followers": services.follower_status(),
             }
         )
 
     @app.get("/audit/public-key", include_in_schema=False)
     async def audit_public_keys() -> dict[str, Any]:
         """Every Ed25519 key that signed audit checkpoints, for independent verification."""
-        keys = await runtime.run_blocking(runtime.audit_public_keys)
+        services = started.ports()
+        keys = await services.run_blocking(services.audit_public_keys)
         return {
             "algorithm": "Ed25519",
             "keys": [
@@ -122,7 +139,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def jwks() -> Response:
         """The public keys that verify Parley's tokens: every key that may still have valid
         tokens out (JWK Set, RFC 7517; Ed25519 as OKP, RFC 8037)."""
-        keys = await runtime.run_blocking(runtime.signing_keys.jwks)
+        services = started.ports()
+        keys = await services.run_blocking(services.signing_keys.jwks)
         max_age = int(settings.signing_key_cache_seconds)
         return JSONResponse(keys, headers={"Cache-Control": f"public, max-age={max_age}"})
 

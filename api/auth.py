@@ -5,15 +5,17 @@ How the tokens work is in docs/auth.md."""
 import strawberry
 from strawberry.types import Info
 
-from api.context import ParleyContext
-from api.mutations import LoginPayload, command, run, token_pair
+from api.context import ParleyContext, command, run
+from api.services import Services
 from commands import messages as cmd
 from commands.login_throttle import account_key
 from domain.actor import Actor
 from domain.errors import NotAllowed, NotAuthenticated, WrongPassword
 from domain.user import Role as DomainRole
 from domain.user import User as UserAggregate
+from infra.identity.refresh_tokens import RefreshGrant
 from infra.identity.tokens import REFRESH, Claims, InvalidToken
+from queries.types import Role, User
 
 
 @strawberry.input
@@ -47,13 +49,70 @@ class ChangePasswordInput:
     new_password: str = strawberry.field(description="12 to 1024 characters.")
 
 
+def user_view(user: UserAggregate) -> User:
+    return User(
+        id=strawberry.ID(str(user.id)),
+        tenant_id=strawberry.ID(str(user.tenant_id)),
+        email=user.email,
+        display_name=user.display_name,
+        role=Role(user.role.value),
+        active=user.active,
+    )
+
+
+@strawberry.type
+class LoginPayload:
+    access_token: str
+    refresh_token: str = strawberry.field(
+        description="Single use: refreshToken returns its successor. Presenting a used one "
+        "again signs out the whole sign-in."
+    )
+    token_type: str
+    expires_in: int
+    user: User
+    position: int
+
+
+def token_pair(
+    services: Services,
+    user: UserAggregate,
+    position: int,
+    grant: RefreshGrant | None = None,
+) -> LoginPayload:
+    """An access and a refresh token for the user. Without `grant`, a new sign-in (refresh
+    token family) is recorded here, blocking for one INSERT: async code should make the grant
+    with `services.run_blocking(services.refresh_tokens.start, ...)` and pass it."""
+    if grant is None:
+        grant = services.refresh_tokens.start(tenant_id=user.tenant_id, user_id=user.id)
+    access = services.tokens.issue(
+        user_id=user.id, tenant_id=user.tenant_id, role=user.role.value, session_id=grant.session_id
+    )
+    refresh = services.tokens.issue(
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        role=user.role.value,
+        token_type=REFRESH,
+        session_id=grant.session_id,
+        token_id=grant.token_id,
+        expires_at=grant.expires_at,
+    )
+    return LoginPayload(
+        access_token=access,
+        refresh_token=refresh,
+        token_type="Bearer",
+        expires_in=services.settings.access_token_ttl_seconds,
+        user=user_view(user),
+        position=position,
+    )
+
+
 async def new_sign_in(context: ParleyContext, user: UserAggregate, position: int) -> LoginPayload:
     """A new sign-in (refresh token family) for the user, and its first token pair."""
-    runtime = context.runtime
-    grant = await runtime.run_blocking(
-        lambda: runtime.refresh_tokens.start(tenant_id=user.tenant_id, user_id=user.id)
+    services = context.services
+    grant = await services.run_blocking(
+        lambda: services.refresh_tokens.start(tenant_id=user.tenant_id, user_id=user.id)
     )
-    return token_pair(context, user, position, grant)
+    return token_pair(services, user, position, grant)
 
 
 def client_address(context: ParleyContext) -> str | None:
@@ -65,7 +124,7 @@ def client_address(context: ParleyContext) -> str | None:
 
 def refresh_claims(context: ParleyContext, token: str) -> Claims:
     try:
-        claims = context.runtime.tokens.verify(token, token_type=REFRESH)
+        claims = context.services.tokens.verify(token, token_type=REFRESH)
     except InvalidToken as e:
         raise NotAuthenticated(str(e)) from None
     if claims.session_id is None:
@@ -81,18 +140,18 @@ class AuthMutations:
         "retryAfterSeconds) for a while."
     )
     async def login(self, info: Info[ParleyContext, None], input: LoginInput) -> LoginPayload:
-        runtime = info.context.runtime
+        services = info.context.services
         account, address = account_key(input.tenant, input.email), client_address(info.context)
         # Before any argon2 work: a throttled guess costs us one Redis round trip.
-        await runtime.run_blocking(runtime.login_throttle.check, account, address)
+        await services.run_blocking(services.login_throttle.check, account, address)
         try:
-            auth = await runtime.run_password_work(
-                runtime.authentication.authenticate, input.tenant, input.email, input.password
+            auth = await services.run_password_work(
+                services.authentication.authenticate, input.tenant, input.email, input.password
             )
         except NotAuthenticated:
-            await runtime.run_blocking(runtime.login_throttle.failed, account, address)
+            await services.run_blocking(services.login_throttle.failed, account, address)
             raise
-        return await new_sign_in(info.context, auth.user, await run(info, runtime.store.head))
+        return await new_sign_in(info.context, auth.user, await run(info, services.aggregates.head))
 
     @strawberry.mutation(
         description="Exchange a refresh token for a fresh pair. Each refresh token works once; "
@@ -101,24 +160,25 @@ class AuthMutations:
     async def refresh_token(
         self, info: Info[ParleyContext, None], input: RefreshTokenInput
     ) -> LoginPayload:
-        runtime = info.context.runtime
+        services = info.context.services
         claims = refresh_claims(info.context, input.refresh_token)
         actor = Actor(claims.user_id, claims.tenant_id, DomainRole(claims.role))
         try:
-            await run(info, runtime.authentication.check_can_act, actor)
-            user = await run(info, runtime.handlers.active_user, actor)
+            await run(info, services.authentication.check_can_act, actor)
+            user = await run(info, services.authentication.active_user, actor)
         except NotAllowed:  # deactivated since the sign-in
-            await run(info, runtime.refresh_tokens.revoke_user, actor.user_id, "deactivated")
+            await run(info, services.refresh_tokens.revoke_user, actor.user_id, "deactivated")
             raise NotAuthenticated("this sign-in is no longer valid") from None
         try:
-            grant = await runtime.run_blocking(
-                lambda: runtime.refresh_tokens.rotate(
+            grant = await services.run_blocking(
+                lambda: services.refresh_tokens.rotate(
                     token_id=claims.token_id, session_id=claims.session_id, user_id=user.id
                 )
             )
         except InvalidToken as e:
             raise NotAuthenticated(str(e)) from None
-        return token_pair(info.context, user, await run(info, runtime.store.head), grant)
+        position = await run(info, services.aggregates.head)
+        return token_pair(services, user, position, grant)
 
     @strawberry.mutation(description="Sign out: the sign-in's refresh tokens stop working.")
     async def logout(self, info: Info[ParleyContext, None], input: LogoutInput) -> LogoutPayload:
@@ -126,7 +186,7 @@ class AuthMutations:
         assert claims.session_id is not None
         revoked = await run(
             info,
-            info.context.runtime.refresh_tokens.revoke_session,
+            info.context.services.refresh_tokens.revoke_session,
             claims.session_id,
             claims.user_id,
             "logout",
@@ -136,9 +196,9 @@ class AuthMutations:
     @strawberry.mutation(description="Sign out every sign-in of yours, on every device.")
     async def logout_everywhere(self, info: Info[ParleyContext, None]) -> LogoutPayload:
         actor = info.context.actor()
-        await run(info, info.context.runtime.authentication.check_can_act, actor)
+        await run(info, info.context.services.authentication.check_can_act, actor)
         revoked = await run(
-            info, info.context.runtime.refresh_tokens.revoke_user, actor.user_id, "logout all"
+            info, info.context.services.refresh_tokens.revoke_user, actor.user_id, "logout all"
         )
         return LogoutPayload(sessions_revoked=revoked)
 
@@ -149,20 +209,20 @@ class AuthMutations:
     async def change_password(
         self, info: Info[ParleyContext, None], input: ChangePasswordInput
     ) -> LoginPayload:
-        runtime = info.context.runtime
+        services = info.context.services
         actor = info.context.actor()
         account, address = str(actor.user_id), client_address(info.context)
-        await runtime.run_blocking(runtime.login_throttle.check, account, address)
+        await services.run_blocking(services.login_throttle.check, account, address)
         c = command(
-            cmd.ChangePassword,
-            current_password=input.current_password,
-            new_password=input.new_password,
+            lambda: cmd.ChangePassword(
+                current_password=input.current_password, new_password=input.new_password
+            )
         )
         try:
-            written = await runtime.run_password_work(runtime.handlers.change_password, c, actor)
+            written = await services.run_password_work(services.bus.handle, c, actor)
         except WrongPassword:
-            await runtime.run_blocking(runtime.login_throttle.failed, account, address)
+            await services.run_blocking(services.login_throttle.failed, account, address)
             raise
-        await run(info, runtime.refresh_tokens.revoke_user, actor.user_id, "password changed")
-        user = await run(info, runtime.handlers.active_user, actor)
+        await run(info, services.refresh_tokens.revoke_user, actor.user_id, "password changed")
+        user = await run(info, services.authentication.active_user, actor)
         return await new_sign_in(info.context, user, written.position)

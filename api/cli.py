@@ -1,9 +1,7 @@
 """`parley`: run the server, migrate, and administer tenants from the command line."""
 
 import argparse
-import json
 import logging
-import secrets
 import sys
 import time
 from collections.abc import Sequence
@@ -11,8 +9,10 @@ from collections.abc import Sequence
 from api.cli_audit import add_audit_commands
 from api.cli_auth import add_auth_commands
 from api.cli_gdpr import add_gdpr_commands
+from api.cli_projections import add_projection_commands
 from api.cli_replay import add_replay_command
-from api.cli_runtime import cli_runtime
+from api.cli_runtime import run_command
+from api.cli_tenants import add_tenant_commands
 from infra.settings import Settings
 
 EXAMPLE_QUERY = """\
@@ -74,78 +74,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_projections(args: argparse.Namespace, settings: Settings) -> int:
-    from dataclasses import asdict
-
-    from api.progress import ProgressBar
-    from projections.rebuild import rebuild_read_models
-    from projections.status import follower_statuses
-
-    with cli_runtime(settings) as runtime:
-        if args.action == "status":
-            with runtime.writer_pool.connection() as conn:
-                statuses = follower_statuses(runtime.store, conn)
-            if args.json:
-                print(json.dumps([asdict(s) for s in statuses], indent=2))
-                return 0
-            print(
-                f"{'PROJECTION':<22} {'POSITION':>10} {'HEAD':>10} {'LAG':>8} {'LAG_S':>9}  STATE"
-            )
-            for s in statuses:
-                print(
-                    f"{s.name:<22} {s.position:>10} {s.head:>10} {s.lag_events:>8} "
-                    f"{s.lag_seconds:>9.1f}  {s.state}"
-                )
-                if s.failure:
-                    print(f"{'':<22} {s.failure}")
-            return 1 if any(s.failure for s in statuses) else 0
-        if args.action == "skip":
-            from infra.eventstore.follower_positions import NotTheFailingEvent, skip_failed_event
-
-            if args.name == "audit":
-                print(
-                    "error: the audit ledger cannot skip an event: the chain must hold every"
-                    " event, or verification reports it as inserted forever. Fix the cause.",
-                    file=sys.stderr,
-                )
-                return 2
-            try:
-                with runtime.writer_pool.connection() as conn, conn.transaction():
-                    skip_failed_event(conn, args.name, args.position)
-            except NotTheFailingEvent as e:
-                print(f"error: {e}", file=sys.stderr)
-                return 2
-            logging.getLogger("parley.projections").warning(
-                "operator skipped event %d of %s", args.position, args.name
-            )
-            print(f"{args.name} skips event {args.position}; it resumes after it")
-            return 0
-        bar = ProgressBar(f"rebuild {args.name}")
-        if args.name == "read_models":
-            position = rebuild_read_models(runtime.store, runtime.writer_pool, progress=bar.update)
-        elif args.name == "search" and settings.elasticsearch_url:
-            from elasticsearch import Elasticsearch
-
-            from projections.rebuild import rebuild_search
-
-            with Elasticsearch(settings.elasticsearch_url, request_timeout=60) as client:
-                position = rebuild_search(
-                    runtime.store,
-                    runtime.writer_pool,
-                    client,
-                    settings.elasticsearch_index,
-                    shards=settings.elasticsearch_shards,
-                    replicas=settings.elasticsearch_replicas,
-                    progress=bar.update,
-                )
-        else:
-            known = "read_models, search (with PARLEY_ELASTICSEARCH_URL)"
-            print(f"error: cannot rebuild {args.name!r}; known: {known}", file=sys.stderr)
-            return 2
-        print(f"rebuilt {args.name}: the new generation serves from position {position}")
-        return 0
-
-
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from infra.migrations import migrate
     from infra.postgres import EmbeddedPostgres, PostgresTarget
@@ -194,113 +122,6 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         print(f"== bench {name}", file=sys.stderr)
         failed |= subprocess.call([sys.executable, "-m", "bench", name, *options], cwd=root)
     return 1 if failed else 0
-
-
-def cmd_tenants_create(args: argparse.Namespace, settings: Settings) -> int:
-    from commands.messages import CreateTenant
-
-    with cli_runtime(settings) as runtime:
-        result = runtime.handlers.create_tenant(
-            CreateTenant(
-                name=args.name,
-                slug=args.slug,
-                admin_email=args.admin_email,
-                admin_password=args.admin_password,
-                admin_display_name=args.admin_name,
-            )
-        )
-    print(
-        json.dumps(
-            {
-                "tenant_id": str(result.tenant_id),
-                "admin_user_id": str(result.admin_user_id),
-                "slug": args.slug,
-                "position": result.position,
-            }
-        )
-    )
-    return 0
-
-
-def cmd_platform_admin_create(args: argparse.Namespace, settings: Settings) -> int:
-    from commands.messages import CreatePlatformAdmin
-
-    with cli_runtime(settings) as runtime:
-        result = runtime.handlers.create_platform_admin(
-            CreatePlatformAdmin(email=args.email, password=args.password, display_name=args.name)
-        )
-    print(
-        json.dumps({"user_id": str(result.id), "tenant": "platform", "position": result.position})
-    )
-    return 0
-
-
-DEMO_MODELS = (
-    ("OPENAI_API_KEY", "openai/gpt-4o-mini"),
-    ("ANTHROPIC_API_KEY", "anthropic/claude-haiku-4-5"),
-    ("GEMINI_API_KEY", "google/gemini-2.5-flash"),
-    ("GOOGLE_API_KEY", "google/gemini-2.5-flash"),
-)
-
-
-def demo_model() -> str:
-    """A real model when a provider's key is in the environment; echo otherwise."""
-    import os
-
-    return next((model for key, model in DEMO_MODELS if os.environ.get(key)), "echo")
-
-
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from commands.messages import ChangeTenantSettings, CreateTenant
-    from domain.actor import Actor
-    from domain.tenant import Tenant, tenant_id_for_slug
-    from domain.user import User, user_id_for
-
-    email = "demo@parley.example"
-    with cli_runtime(settings) as runtime:
-        tenant_id = tenant_id_for_slug("demo")
-        password = None
-        if runtime.store.get_or_none(tenant_id) is None:
-            password = secrets.token_urlsafe(12)
-            runtime.handlers.create_tenant(
-                CreateTenant(
-                    name="Demo",
-                    slug="demo",
-                    admin_email=email,
-                    admin_password=password,
-                    admin_display_name="Demo Admin",
-                )
-            )
-        user = runtime.store.get_or_none(user_id_for(tenant_id, email))
-        tenant = runtime.store.get_or_none(tenant_id)
-        if not isinstance(user, User) or not isinstance(tenant, Tenant):
-            print(f"tenant 'demo' exists without its user {email}", file=sys.stderr)
-            return 1
-        token = runtime.tokens.issue(
-            user_id=user.id, tenant_id=tenant_id, role=user.role.value, token_type="access"
-        )
-        model = args.model or demo_model()
-        if tenant.default_model != model:
-            runtime.handlers.change_tenant_settings(
-                ChangeTenantSettings(
-                    default_model=model,
-                    allowed_models=list(dict.fromkeys([model, "echo"])),
-                    fallback_models=[] if model == "echo" else ["echo"],
-                ),
-                Actor(user.id, tenant_id, user.role),
-            )
-    print(f"Demo tenant: slug 'demo', user {email}, model {model}")
-    if model == "echo":
-        print(
-            "(echo repeats your words, it is not AI: set OPENAI_API_KEY, ANTHROPIC_API_KEY or "
-            "GEMINI_API_KEY and run `parley demo` again for a real model)"
-        )
-    if password:
-        print("Password (shown once):", password)
-    print(f"Access token (valid {settings.access_token_ttl_seconds} s):\n{token}\n")
-    print(f"Start `parley serve`, open http://{settings.host}:{settings.port}/graphql, or try:")
-    print(EXAMPLE_QUERY.format(host=settings.host, port=settings.port, token=token))
-    return 0
 
 
 def cmd_events_schemas(args: argparse.Namespace, settings: Settings) -> int:
@@ -411,56 +232,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("words", nargs=argparse.REMAINDER, metavar="NAME … [-- OPTIONS]")
     bench.set_defaults(func=cmd_bench)
 
-    tenants = sub.add_parser("tenants", help="manage tenants").add_subparsers(
-        dest="tenants_command", required=True, metavar="ACTION"
-    )
-    create = tenants.add_parser("create", help="create a tenant and its first admin (prints JSON)")
-    create.add_argument("--name", required=True)
-    create.add_argument("--slug", required=True, help="unique sign-in handle, e.g. acme")
-    create.add_argument("--admin-email", required=True)
-    create.add_argument("--admin-password", required=True, help="at least 12 characters")
-    create.add_argument("--admin-name", default="Administrator", help="admin display name")
-    create.set_defaults(func=cmd_tenants_create)
-
-    admins = sub.add_parser(
-        "platform-admins", help="manage platform admins (cross-tenant administration)"
-    ).add_subparsers(dest="admins_command", required=True, metavar="ACTION")
-    padmin = admins.add_parser(
-        "create", help="create a platform admin in the reserved 'platform' tenant (prints JSON)"
-    )
-    padmin.add_argument("--email", required=True)
-    padmin.add_argument("--password", required=True, help="at least 12 characters")
-    padmin.add_argument("--name", default="Platform Admin", help="display name")
-    padmin.set_defaults(func=cmd_platform_admin_create)
-
-    projections = sub.add_parser(
-        "projections", help="inspect and rebuild the projections (read models, search index)"
-    )
-    projection_actions = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
-    status = projection_actions.add_parser(
-        "status", help="position, log head, lag (events, seconds), state and failures"
-    )
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(func=cmd_projections)
-    rebuild = projection_actions.add_parser(
-        "rebuild",
-        help="rebuild from position 0 beside the live copy, then swap atomically",
-    )
-    rebuild.add_argument(
-        "name",
-        help="read_models, or search (the Elasticsearch index; Postgres search is part "
-        "of read_models)",
-    )
-    rebuild.set_defaults(func=cmd_projections)
-    skip = projection_actions.add_parser(
-        "skip",
-        help="move a projection past the one event it keeps failing on (as `status` reports "
-        "it); the event stays in the log, the projection just ignores it",
-    )
-    skip.add_argument("name")
-    skip.add_argument("position", type=int, help="the failing event's position")
-    skip.set_defaults(func=cmd_projections)
-
     services = sub.add_parser(
         "services",
         help="fetch, start, check and stop local PostgreSQL, Redis, Kafka and Elasticsearch",
@@ -477,15 +248,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     services.set_defaults(func=cmd_services)
 
-    demo = sub.add_parser(
-        "demo", help="create a demo tenant and user; print a ready token and an example query"
-    )
-    demo.add_argument(
-        "--model",
-        help="the demo tenant's model, e.g. openai/gpt-4o (default: a real model when "
-        "OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY is set, else echo)",
-    )
-    demo.set_defaults(func=cmd_demo)
     events = sub.add_parser("events", help="the event contract for Kafka consumers")
     event_actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
     schemas = event_actions.add_parser(
@@ -494,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     schemas.add_argument("--out", default="docs/events", help="directory (default docs/events)")
     schemas.set_defaults(func=cmd_events_schemas)
 
+    add_tenant_commands(sub)
+    add_projection_commands(sub)
     add_audit_commands(sub)
     add_auth_commands(sub)
     add_gdpr_commands(sub)
@@ -514,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from domain.errors import ParleyError
 
     try:
-        return int(args.func(args, settings))
+        return run_command(args, settings)
     except ParleyError as e:
         print(f"error ({e.code}): {e.message}", file=sys.stderr)
         return 2

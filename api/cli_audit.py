@@ -5,11 +5,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from api.cli_runtime import cli_runtime
+from api.cli_runtime import cli_runtime, on_runtime
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from api.runtime import Runtime
 
 log = logging.getLogger("parley.audit")
 
@@ -27,8 +30,8 @@ def _tenant(value: str | None) -> UUID | None:
 
 
 def _trusted_keys(args: argparse.Namespace, conn: Any) -> dict[str, bytes]:
+    from infra.audit.signatures import trusted_keys
     from infra.audit.store import public_keys
-    from infra.audit.verify import trusted_keys
 
     if args.public_key:
         return trusted_keys(Path(p).read_bytes() for p in args.public_key)
@@ -79,11 +82,11 @@ def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_public_key(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_public_key(args: argparse.Namespace, runtime: "Runtime") -> int:
     from infra.audit.chain import public_key_pem
     from infra.audit.store import public_keys
 
-    with cli_runtime(settings) as runtime, runtime.writer_pool.connection() as conn:
+    with runtime.writer_pool.connection() as conn:
         keys = public_keys(conn)
     for key_id, raw in sorted(keys.items()):
         print(f"# key id {key_id} (Ed25519)")
@@ -123,7 +126,9 @@ def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from api.progress import ProgressBar
-    from infra.audit.verify import read_bundle, trusted_keys, verify_bundle
+    from infra.audit.bundle import read_bundle
+    from infra.audit.signatures import trusted_keys
+    from infra.audit.verify import verify_bundle
 
     bar = ProgressBar("verify")
     if args.bundle:
@@ -190,24 +195,23 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_status(args: argparse.Namespace, runtime: "Runtime") -> int:
     from infra.audit.store import LEDGER_NAME, last_checkpoint
     from infra.eventstore.follower_positions import read_position
     from infra.messaging.kafka_relay import CHECKPOINTS_POSITION, RELAY_NAME
 
-    with cli_runtime(settings) as runtime:
-        head = runtime.store.head()
-        with runtime.writer_pool.connection() as conn:
-            last = last_checkpoint(conn)
-            status = {
-                "log_head": head,
-                "chained_to": read_position(conn, LEDGER_NAME),
-                "sealed_to": last.to_position if last else 0,
-                "checkpoints": last.seq if last else 0,
-                "last_checkpoint_at": last.created_at.isoformat() if last else None,
-                "relayed_to": read_position(conn, RELAY_NAME),
-                "checkpoints_relayed": read_position(conn, CHECKPOINTS_POSITION),
-            }
+    head = runtime.store.head()
+    with runtime.writer_pool.connection() as conn:
+        last = last_checkpoint(conn)
+        status = {
+            "log_head": head,
+            "chained_to": read_position(conn, LEDGER_NAME),
+            "sealed_to": last.to_position if last else 0,
+            "checkpoints": last.seq if last else 0,
+            "last_checkpoint_at": last.created_at.isoformat() if last else None,
+            "relayed_to": read_position(conn, RELAY_NAME),
+            "checkpoints_relayed": read_position(conn, CHECKPOINTS_POSITION),
+        }
     print(json.dumps(status, indent=2))
     return 0
 
@@ -223,15 +227,19 @@ def add_audit_commands(sub: Any) -> None:
     keygen.add_argument("--force", action="store_true", help="replace an existing key")
     keygen.set_defaults(func=cmd_keygen)
 
-    actions.add_parser(
-        "public-key", help="print every public key that signed checkpoints (PEM)"
-    ).set_defaults(func=cmd_public_key)
+    on_runtime(
+        actions.add_parser(
+            "public-key", help="print every public key that signed checkpoints (PEM)"
+        ),
+        cmd_public_key,
+    )
     actions.add_parser(
         "seal", help="sign a checkpoint over every chained event not sealed yet"
     ).set_defaults(func=cmd_seal)
-    actions.add_parser(
-        "status", help="how far the chain, the checkpoints and the relay are"
-    ).set_defaults(func=cmd_status)
+    on_runtime(
+        actions.add_parser("status", help="how far the chain, the checkpoints and the relay are"),
+        cmd_status,
+    )
 
     verify = actions.add_parser(
         "verify",

@@ -2,16 +2,16 @@
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from api.cli_runtime import cli_runtime
-from infra.settings import Settings
+from api.cli_runtime import on_runtime
+
+if TYPE_CHECKING:
+    from api.runtime import Runtime
 
 
-def cmd_auth_keys(args: argparse.Namespace, settings: Settings) -> int:
-
-    with cli_runtime(settings) as runtime:
-        states = runtime.signing_keys.states()
+def cmd_auth_keys(args: argparse.Namespace, runtime: "Runtime") -> int:
+    states = runtime.signing_keys.states()
     if args.json:
         print(json.dumps([_row(s) | {"state": s.state} for s in states], indent=2))
         return 0
@@ -22,11 +22,10 @@ def cmd_auth_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_auth_rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
-
-    with cli_runtime(settings) as runtime:
-        kid, retired = runtime.signing_keys.rotate(retire_previous=args.retire_previous)
-        delay = runtime.signing_keys.retire_delay
+def cmd_auth_rotate_keys(args: argparse.Namespace, runtime: "Runtime") -> int:
+    settings = runtime.settings
+    kid, retired = runtime.signing_keys.rotate(retire_previous=args.retire_previous)
+    delay = runtime.signing_keys.retire_delay
     print(f"new signing key: {kid}")
     if args.retire_previous:
         print(f"retired at once: {', '.join(retired) or 'none'} (their tokens no longer work)")
@@ -54,7 +53,7 @@ def add_auth_commands(sub: Any) -> None:
     actions = auth.add_subparsers(dest="action", required=True, metavar="ACTION")
     keys = actions.add_parser("keys", help="list the signing keys and their state")
     keys.add_argument("--json", action="store_true", help="machine-readable output")
-    keys.set_defaults(func=cmd_auth_keys)
+    on_runtime(keys, cmd_auth_keys)
     rotate = actions.add_parser(
         "rotate-keys",
         help="make a new key the signer; the previous ones keep verifying until the longest "
@@ -71,4 +70,4 @@ def add_auth_commands(sub: Any) -> None:
         help="retire the previous keys now (a suspected key compromise): every token they "
         "signed stops working and every user signs in again",
     )
-    rotate.set_defaults(func=cmd_auth_rotate_keys)
+    on_runtime(rotate, cmd_auth_rotate_keys)

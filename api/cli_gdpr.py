@@ -7,12 +7,15 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from api.cli_replay import iso_time
-from api.cli_runtime import cli_runtime
+from api.cli_runtime import cli_runtime, on_runtime
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from api.runtime import Runtime
 
 
 def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
@@ -26,19 +29,18 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     with cli_runtime(settings) as runtime:
-        written = runtime.handlers.erase_user(EraseUser(user_id=args.user), None)
+        written = runtime.bus.handle(EraseUser(user_id=args.user))
         runtime.refresh_tokens.revoke_user(written.id, "erased")
     print(json.dumps({"user_id": str(written.id), "position": written.position}))
     return 0
 
 
-def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_export(args: argparse.Namespace, runtime: "Runtime") -> int:
     from api.progress import ProgressBar
     from queries.subject_export import export_user
 
-    with cli_runtime(settings) as runtime:
-        bar = ProgressBar(f"export {args.user}")
-        data = export_user(runtime.store, args.user, progress=bar.update)
+    bar = ProgressBar(f"export {args.user}")
+    data = export_user(runtime.store, args.user, progress=bar.update)
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     if args.out is None:
         print(text)
@@ -48,19 +50,18 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_retention(args: argparse.Namespace, runtime: "Runtime") -> int:
     from api.progress import ProgressBar
     from commands.retention import sweep
 
-    with cli_runtime(settings) as runtime:
-        bar = ProgressBar("retention")
-        due = sweep(
-            runtime.handlers,
-            runtime.writer_pool,
-            now=args.as_of or datetime.now(UTC),
-            dry_run=args.dry_run,
-            progress=bar.update,
-        )
+    bar = ProgressBar("retention")
+    due = sweep(
+        runtime.bus,
+        runtime.writer_pool,
+        now=args.as_of or datetime.now(UTC),
+        dry_run=args.dry_run,
+        progress=bar.update,
+    )
     for chat in due:
         print(
             json.dumps(
@@ -76,40 +77,38 @@ def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_keys_status(args: argparse.Namespace, settings: Settings) -> int:
-
-    with cli_runtime(settings) as runtime:
-        counts = runtime.data_keys.count()
-        print(json.dumps({"master_key_id": runtime.master_key.key_id, "data_keys": counts}))
+def cmd_keys_status(args: argparse.Namespace, runtime: "Runtime") -> int:
+    counts = runtime.data_keys.count()
+    print(json.dumps({"master_key_id": runtime.master_key.key_id, "data_keys": counts}))
     return 0
 
 
-def cmd_rotate_master(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_rotate_master(args: argparse.Namespace, runtime: "Runtime") -> int:
     from api.progress import ProgressBar
+    from commands.messages import ResealOidcSecret, ResealProviderKeys
     from infra.identity.signing_keys import reseal_private_keys
 
-    with cli_runtime(settings) as runtime:
-        keys = runtime.data_keys
-        total = keys.count()["stale"]
-        bar = ProgressBar("re-wrap data keys")
-        done = 0
-        for batch in keys.stale():
-            done += keys.rewrap(batch)
-            bar.update(done, total)
-        with runtime.writer_pool.connection() as conn:
-            tenants = [r[0] for r in conn.execute("SELECT tenant_id FROM readmodels.rm_tenants")]
-        resealed = runtime.handlers.reseal_provider_keys(tenants)
-        oidc = runtime.handlers.reseal_oidc_secrets(tenants)
-        with runtime.keys_pool.connection() as conn:
-            signing = reseal_private_keys(conn, runtime.master_key)
-        report: dict[str, Any] = {
-            "master_key_id": runtime.master_key.key_id,
-            "data_keys_rewrapped": done,
-            "provider_keys_resealed": resealed,
-            "oidc_client_secrets_resealed": oidc,
-            "token_signing_keys_resealed": signing,
-            "stale_left": keys.count()["stale"],
-        }
+    keys = runtime.data_keys
+    total = keys.count()["stale"]
+    bar = ProgressBar("re-wrap data keys")
+    done = 0
+    for batch in keys.stale():
+        done += keys.rewrap(batch)
+        bar.update(done, total)
+    with runtime.writer_pool.connection() as conn:
+        tenants = [r[0] for r in conn.execute("SELECT tenant_id FROM readmodels.rm_tenants")]
+    resealed = sum(runtime.bus.handle(ResealProviderKeys(tenant_id=t)) for t in tenants)
+    oidc = sum(runtime.bus.handle(ResealOidcSecret(tenant_id=t)) for t in tenants)
+    with runtime.keys_pool.connection() as conn:
+        signing = reseal_private_keys(conn, runtime.master_key)
+    report: dict[str, Any] = {
+        "master_key_id": runtime.master_key.key_id,
+        "data_keys_rewrapped": done,
+        "provider_keys_resealed": resealed,
+        "oidc_client_secrets_resealed": oidc,
+        "token_signing_keys_resealed": signing,
+        "stale_left": keys.count()["stale"],
+    }
     print(json.dumps(report))
     return 0
 
@@ -141,7 +140,7 @@ def add_gdpr_commands(subparsers: "argparse._SubParsersAction[Any]") -> None:
     )
     export.add_argument("--user", type=UUID, required=True, metavar="USER_ID")
     export.add_argument("--out", type=Path, help="write to this file instead of stdout")
-    export.set_defaults(func=cmd_export)
+    on_runtime(export, cmd_export)
 
     retention = actions.add_parser(
         "retention",
@@ -157,18 +156,24 @@ def add_gdpr_commands(subparsers: "argparse._SubParsersAction[Any]") -> None:
         metavar="ISO_TIME",
         help="judge ages as of this time instead of now (e.g. to preview a future sweep)",
     )
-    retention.set_defaults(func=cmd_retention)
+    on_runtime(retention, cmd_retention)
 
     keys = subparsers.add_parser("keys", help="the master key and the data keys under it")
     key_actions = keys.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
-    key_actions.add_parser(
-        "status", help="live, destroyed and not-yet-rotated data keys (JSON)"
-    ).set_defaults(func=cmd_keys_status)
-    key_actions.add_parser(
-        "rotate-master",
-        help="re-wrap every data key (and re-seal tenants' provider keys) under the current "
-        "master key",
-        description="Start every process with the new key in PARLEY_MASTER_KEY and the old one "
-        "in PARLEY_MASTER_KEY_PREVIOUS, run this, then drop the old key. Data keys are "
-        "re-wrapped, never changed: no event is re-encrypted. See docs/security.md.",
-    ).set_defaults(func=cmd_rotate_master)
+    on_runtime(
+        key_actions.add_parser(
+            "status", help="live, destroyed and not-yet-rotated data keys (JSON)"
+        ),
+        cmd_keys_status,
+    )
+    on_runtime(
+        key_actions.add_parser(
+            "rotate-master",
+            help="re-wrap every data key (and re-seal tenants' provider keys) under the current "
+            "master key",
+            description="Start every process with the new key in PARLEY_MASTER_KEY and the old one "
+            "in PARLEY_MASTER_KEY_PREVIOUS, run this, then drop the old key. Data keys are "
+            "re-wrapped, never changed: no event is re-encrypted. See docs/security.md.",
+        ),
+        cmd_rotate_master,
+    )

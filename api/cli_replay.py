@@ -3,11 +3,13 @@
 import argparse
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from api.cli_runtime import cli_runtime
-from infra.settings import Settings
+from api.cli_runtime import on_runtime
+
+if TYPE_CHECKING:
+    from api.runtime import Runtime
 
 
 def iso_time(value: str) -> datetime:
@@ -19,19 +21,18 @@ def iso_time(value: str) -> datetime:
         ) from None
 
 
-def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_replay(args: argparse.Namespace, runtime: "Runtime") -> int:
     from api.progress import ProgressBar
     from queries.replay import state_at
 
-    with cli_runtime(settings) as runtime:
-        bar = ProgressBar(f"replay {args.aggregate_id}")
-        state = state_at(
-            runtime.store,
-            args.aggregate_id,
-            as_of=args.as_of,
-            version=args.version,
-            progress=bar.update,
-        )
+    bar = ProgressBar(f"replay {args.aggregate_id}")
+    state = state_at(
+        runtime.store,
+        args.aggregate_id,
+        as_of=args.as_of,
+        version=args.version,
+        progress=bar.update,
+    )
     print(json.dumps(state, indent=2, ensure_ascii=False))
     return 0
 
@@ -51,4 +52,4 @@ def add_replay_command(subparsers: "argparse._SubParsersAction[Any]") -> None:
     when.add_argument(
         "--version", type=int, metavar="N", help="the aggregate version (1 = created)"
     )
-    replay.set_defaults(func=cmd_replay)
+    on_runtime(replay, cmd_replay)

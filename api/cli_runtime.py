@@ -1,7 +1,12 @@
 """The runtime the CLI's commands share: the event store and the read side, no followers (those
-run in `parley serve` or `parley worker`), stopped when the command is done."""
+run in `parley serve` or `parley worker`), stopped when the command is done.
 
-from collections.abc import Iterator
+A command that acts on a deployment registers with `on_runtime`: `parley` opens the one runtime
+for it and hands it over (`func(args, runtime)`). Commands that need none (serve, services,
+offline verification) take the settings instead (`func(args, settings)`)."""
+
+import argparse
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -9,6 +14,8 @@ from infra.settings import Settings
 
 if TYPE_CHECKING:
     from api.runtime import Runtime
+
+RuntimeCommand = Callable[[argparse.Namespace, "Runtime"], int]
 
 
 @contextmanager
@@ -22,3 +29,16 @@ def cli_runtime(settings: Settings) -> Iterator["Runtime"]:
         yield runtime
     finally:
         runtime.stop()
+
+
+def on_runtime(parser: argparse.ArgumentParser, func: RuntimeCommand) -> None:
+    """`func` runs with the CLI's runtime, opened by `parley` before and stopped after."""
+    parser.set_defaults(func=func, on_runtime=True)
+
+
+def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the parsed command, inside the shared runtime when it asked for one."""
+    if getattr(args, "on_runtime", False):
+        with cli_runtime(settings) as runtime:
+            return int(args.func(args, runtime))
+    return int(args.func(args, settings))

@@ -1,20 +1,27 @@
 """The per-request (per-WebSocket-connection) GraphQL context: services and the caller."""
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from strawberry.fastapi import BaseContext
+from strawberry.types import Info
 
+from api.services import Services
+from commands.messages import Command
 from domain.actor import Actor
-from domain.errors import NotAuthenticated
+from domain.errors import InvalidInput, NotAuthenticated
 from domain.user import Role
 from infra.identity.api_keys import looks_like_api_key
 from infra.identity.tokens import InvalidToken
 
 if TYPE_CHECKING:
     from api.api_key_verifier import ApiKeyVerifier
-    from api.runtime import Runtime
+
+T = TypeVar("T")
+C = TypeVar("C", bound=Command)
 
 
 def bearer_token(header: object) -> str:
@@ -27,18 +34,19 @@ def bearer_token(header: object) -> str:
 
 
 class ParleyContext(BaseContext):
-    def __init__(self, runtime: "Runtime", api_keys: "ApiKeyVerifier | None" = None) -> None:
+    """The caller and the ports (`services`); queries see it as a `QueryContext`."""
+
+    def __init__(self, services: Services, api_keys: "ApiKeyVerifier | None" = None) -> None:
         super().__init__()
-        self.runtime = runtime
+        self.services = services
         self.api_keys = api_keys
-        self.read_models = runtime.read_models
-        self.search = runtime.search
-        self.live_feed = runtime.live_feed
-        self.handlers = runtime.handlers
-        self.model_status = runtime.model_status
-        self.partial_replies = runtime.partial_replies
-        self.subscription_checks = runtime.subscription_checks
-        self.subscription_reads = runtime.subscription_reads
+        self.read_models = services.read_models
+        self.search = services.search
+        self.live_feed = services.live_feed
+        self.model_status = services.model_status
+        self.partial_replies = services.partial_replies
+        self.subscription_checks = services.subscription_checks
+        self.subscription_reads = services.subscription_reads
         self._actor: Actor | None = None
         self._api_key_error: NotAuthenticated | None = None
 
@@ -79,7 +87,7 @@ class ParleyContext(BaseContext):
             self._actor, self._api_key_error = None, NotAuthenticated("API keys are not accepted")
             return
         try:
-            self._actor = await self.runtime.run_blocking(self.api_keys.verify, key)
+            self._actor = await self.services.run_blocking(self.api_keys.verify, key)
             self._api_key_error = None
         except NotAuthenticated as e:
             self._actor, self._api_key_error = None, e
@@ -93,7 +101,7 @@ class ParleyContext(BaseContext):
                 raise NotAuthenticated("the API key was not checked")
             token = bearer_token(self.authorization_header())
             try:
-                claims = self.runtime.tokens.verify(token)
+                claims = self.services.tokens.verify(token)
             except InvalidToken as e:
                 raise NotAuthenticated(str(e)) from None
             self._actor = Actor(
@@ -105,3 +113,27 @@ class ParleyContext(BaseContext):
         if self._actor.expires_at is not None and self._actor.expires_at <= time.time():
             raise NotAuthenticated("token expired")
         return self._actor
+
+    async def execute(self, build: Callable[[], Command]) -> Any:
+        """Run a command for the caller: who they are is checked first (no I/O for an access
+        token), then the input (`build`: a pydantic error becomes BAD_USER_INPUT), then the
+        request's one thread hop, in which the handler authorises the caller against the event
+        store, once."""
+        actor = self.actor()
+        return await self.services.run_blocking(self.services.bus.handle, command(build), actor)
+
+
+def command(build: Callable[[], C]) -> C:
+    """The command `build` makes; its first validation error as BAD_USER_INPUT."""
+    try:
+        return build()
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise InvalidInput(f"{where}: {first.get('msg', 'invalid')}") from None
+
+
+async def run(info: Info[ParleyContext, None], fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking work (not a command) off the event loop."""
+    result: T = await info.context.services.run_blocking(fn, *args)
+    return result

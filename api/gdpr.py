@@ -4,9 +4,8 @@ import strawberry
 from strawberry.types import Info
 
 import commands.messages as cmd
-from api.context import ParleyContext
-from api.mutations import command, run
-from queries.schema import parse_id
+from api.context import ParleyContext, run
+from domain.base import parse_id
 
 
 @strawberry.input
@@ -34,8 +33,8 @@ class GdprMutations:
     async def erase_user(
         self, info: Info[ParleyContext, None], input: EraseUserInput
     ) -> EraseUserPayload:
-        actor = info.context.actor()
-        c = command(cmd.EraseUser, user_id=parse_id(input.user_id, "userId"))
-        r = await run(info, info.context.handlers.erase_user, c, actor)
-        await run(info, info.context.runtime.refresh_tokens.revoke_user, r.id, "erased")
+        r = await info.context.execute(
+            lambda: cmd.EraseUser(user_id=parse_id(input.user_id, "userId"))
+        )
+        await run(info, info.context.services.refresh_tokens.revoke_user, r.id, "erased")
         return EraseUserPayload(user_id=strawberry.ID(str(r.id)), position=r.position)

@@ -5,9 +5,8 @@ import strawberry
 from strawberry.types import Info
 
 import commands.messages as cmd
-from api.context import ParleyContext
-from api.mutations import command, run
-from domain.tenant import OidcConfig as OidcConfigState
+from api.context import ParleyContext, run
+from domain.oidc import OidcConfig as OidcConfigState
 from domain.tenant import Tenant
 from queries.tenant_settings import oidc_config
 from queries.types import Role
@@ -89,7 +88,7 @@ class OidcConfigPayload:
 
 
 async def _config(info: Info[ParleyContext, None]) -> OidcConfig | None:
-    store = info.context.runtime.store
+    store = info.context.services.aggregates
     actor = info.context.actor()
     config = await run(info, oidc_config, store, actor)
     if config is None:
@@ -115,21 +114,19 @@ class OidcMutations:
         self, info: Info[ParleyContext, None], input: ConfigureOidcInput
     ) -> OidcConfigPayload:
         role = input.auto_provision_role
-        c = command(
-            cmd.ConfigureOidc,
-            issuer=input.issuer,
-            client_id=input.client_id,
-            client_secret=input.client_secret,
-            allowed_domains=input.allowed_domains or [],
-            auto_provision_role=role.value if role else None,
-            redirect_uris=input.redirect_uris,
+        written = await info.context.execute(
+            lambda: cmd.ConfigureOidc(
+                issuer=input.issuer,
+                client_id=input.client_id,
+                client_secret=input.client_secret,
+                allowed_domains=input.allowed_domains or [],
+                auto_provision_role=role.value if role else None,  # type: ignore[arg-type]
+                redirect_uris=input.redirect_uris,
+            )
         )
-        actor = info.context.actor()
-        written = await run(info, info.context.handlers.configure_oidc, c, actor)
         return OidcConfigPayload(config=await _config(info), position=written.position)
 
     @strawberry.mutation(description="Tenant admins: turn OIDC sign-in off (passwords remain).")
     async def remove_oidc(self, info: Info[ParleyContext, None]) -> OidcConfigPayload:
-        actor = info.context.actor()
-        written = await run(info, info.context.handlers.remove_oidc, cmd.RemoveOidc(), actor)
+        written = await info.context.execute(cmd.RemoveOidc)
         return OidcConfigPayload(config=None, position=written.position)

@@ -13,6 +13,7 @@ Errors answer JSON `{"error": {"code", "message"}}` with the codes of the GraphQ
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -21,26 +22,25 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
 
-from api.context import ParleyContext
-from api.mutations import token_pair
-from api.runtime import Runtime
+from api.auth import token_pair
+from api.services import Services
+from commands.messages import SignInWithOidc
 from domain.actor import Actor
 from domain.errors import InvalidInput, NotAuthenticated, ParleyError, RateLimited
 from domain.user import Role
-from infra.identity.oidc import (
+from infra.identity.oidc import Issuers, pkce_pair, s256
+from infra.identity.oidc_sign_ins import (
     FinishedSignIn,
-    Issuers,
     MemorySignInStore,
     PendingSignIn,
     RedisSignInStore,
     SignInStore,
     digest,
-    pkce_pair,
     put_entry,
-    s256,
     take_entry,
 )
 from infra.metrics import OIDC_SIGN_INS
+from infra.settings import Settings
 from queries.tenant_settings import oidc_client
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,10 @@ class TokenRequest(BaseModel):
 class SignInFlow:
     """The three steps, over the tenant's settings, its issuer and the in-progress store."""
 
-    def __init__(self, runtime: Runtime, issuers: Issuers, store: SignInStore) -> None:
-        self.runtime = runtime
+    def __init__(
+        self, services: Callable[[], Services], issuers: Issuers, store: SignInStore
+    ) -> None:
+        self.services = services  # the process's ports, once it has started
         self.issuers = issuers
         self.store = store
 
@@ -82,14 +84,15 @@ class SignInFlow:
         client_state: str | None,
         client_challenge: str | None,
     ) -> Response:
-        rt, s = self.runtime, self.runtime.settings
+        rt = self.services()
+        s = rt.settings
         if client_state is not None and len(client_state) > 500:
             raise InvalidInput("state must be at most 500 characters")
         if client_challenge is not None and not (
             len(client_challenge) == 43 and _is_base64url(client_challenge)
         ):
             raise InvalidInput("code_challenge must be an S256 challenge (43 base64url chars)")
-        client = await rt.run_blocking(oidc_client, rt.store, rt.master_key, slug)
+        client = await rt.run_blocking(oidc_client, rt.aggregates, rt.master_key, slug)
         if redirect_uri not in client.config.redirect_uris:
             raise InvalidInput("redirect_uri is not one of the tenant's redirect URIs")
         if s.oidc_sign_ins_per_minute:
@@ -149,7 +152,8 @@ class SignInFlow:
     async def finish(
         self, request: Request, slug: str, state: str, code: str, error: str
     ) -> Response:
-        rt, s = self.runtime, self.runtime.settings
+        rt = self.services()
+        s = rt.settings
         pending = await rt.run_blocking(take_entry, self.store, PendingSignIn, state)
         if pending is None or pending.tenant_slug != slug:
             raise InvalidInput("unknown, expired or already used sign-in state")
@@ -161,7 +165,7 @@ class SignInFlow:
             raise NotAuthenticated(f"the issuer did not sign you in ({shown})")
         if not code:
             raise InvalidInput("the issuer sent no code")
-        client = await rt.run_blocking(oidc_client, rt.store, rt.master_key, slug)
+        client = await rt.run_blocking(oidc_client, rt.aggregates, rt.master_key, slug)
         config = client.config
         if (config.issuer, config.client_id) != (pending.issuer, pending.client_id) or (
             pending.redirect_uri not in config.redirect_uris
@@ -180,7 +184,10 @@ class SignInFlow:
             discovery, id_token, client_id=config.client_id, nonce=pending.nonce
         )
         auth = await rt.run_blocking(
-            rt.authentication.sign_in_with_oidc, client.tenant_id, identity.email, identity.name
+            rt.bus.handle,
+            SignInWithOidc(
+                tenant_id=client.tenant_id, email=identity.email, display_name=identity.name
+            ),
         )
         one_time = secrets.token_urlsafe(32)
         finished = FinishedSignIn(
@@ -202,7 +209,7 @@ class SignInFlow:
         return response
 
     async def exchange(self, slug: str, body: TokenRequest) -> Response:
-        rt = self.runtime
+        rt = self.services()
         finished = await rt.run_blocking(take_entry, self.store, FinishedSignIn, body.code)
         if finished is None or finished.tenant_slug != slug:
             raise NotAuthenticated("unknown, expired or already used code")
@@ -211,10 +218,10 @@ class SignInFlow:
             if not hmac.compare_digest(s256(verifier), finished.client_challenge):
                 raise NotAuthenticated("code_verifier does not match the code_challenge")
         actor = Actor(UUID(finished.user_id), UUID(finished.tenant_id), Role(finished.role))
-        user = await rt.run_blocking(rt.handlers.active_user, actor)
-        position = await rt.run_blocking(rt.store.head)
+        user = await rt.run_blocking(rt.authentication.active_user, actor)
+        position = await rt.run_blocking(rt.aggregates.head)
         # A thread: starting a sign-in may write (a refresh token family), like `login` does.
-        pair = await rt.run_blocking(token_pair, ParleyContext(rt), user, position)
+        pair = await rt.run_blocking(token_pair, rt, user, position)
         return JSONResponse(
             {
                 "accessToken": pair.access_token,
@@ -235,11 +242,10 @@ class SignInFlow:
         )
 
 
-def oidc_router(runtime: Runtime) -> APIRouter:
+def oidc_router(s: Settings, services: Callable[[], Services]) -> APIRouter:
     """The sign-in routes, with their issuer caches and in-progress store (Redis if set)."""
-    s = runtime.settings
     flow = SignInFlow(
-        runtime,
+        services,
         Issuers(cache_seconds=s.oidc_cache_seconds, timeout_seconds=s.oidc_http_timeout_seconds),
         RedisSignInStore(s.redis_url) if s.redis_url else MemorySignInStore(),
     )

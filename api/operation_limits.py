@@ -94,7 +94,7 @@ class OperationLimits(SchemaExtension):
 
     def _settings(self) -> Settings | None:
         context = self.execution_context.context
-        return context.runtime.settings if isinstance(context, ParleyContext) else None
+        return context.services.settings if isinstance(context, ParleyContext) else None
 
     def on_operation(self) -> Iterator[None]:
         s = self._settings()
@@ -126,7 +126,7 @@ class OperationLimits(SchemaExtension):
         if isinstance(context, ParleyContext):
             await context.authenticate()
             await take_operation(context)
-            self._check_cost(context.runtime.settings)
+            self._check_cost(context.services.settings)
         yield
 
     def _check_cost(self, s: Settings) -> None:
@@ -151,7 +151,7 @@ class OperationLimits(SchemaExtension):
 async def take_operation(context: ParleyContext) -> None:
     """The caller's per-minute operation budgets: user (or API key) and tenant, or client IP
     without valid credentials."""
-    s = context.runtime.settings
+    s = context.services.settings
     try:
         actor = context.actor()
     except NotAuthenticated:
@@ -168,8 +168,8 @@ async def take_operation(context: ParleyContext) -> None:
     for capacity, key, whose in checks:
         if capacity <= 0:
             continue
-        verdict = await context.runtime.run_blocking(
-            context.runtime.buckets.take, key, capacity, 60.0, 1
+        verdict = await context.services.run_blocking(
+            context.services.buckets.take, key, capacity, 60.0, 1
         )
         if not verdict.allowed:
             retry = max(1, math.ceil(verdict.retry_after))

@@ -4,9 +4,8 @@ import strawberry
 from strawberry.types import Info
 
 import commands.messages as cmd
-from api.context import ParleyContext
-from api.mutations import command, run
-from domain.tenant import ProviderKey
+from api.context import ParleyContext, run
+from domain.model_settings import ProviderKey
 from queries.tenant_settings import provider_keys
 
 
@@ -46,7 +45,7 @@ class ProviderKeyQueries:
     @strawberry.field(description="Tenant admins: the tenant's own provider keys (never shown).")
     async def provider_keys(self, info: Info[ParleyContext, None]) -> list[ProviderKeyInfo]:
         actor = info.context.actor()
-        keys = await run(info, provider_keys, info.context.runtime.store, actor)
+        keys = await run(info, provider_keys, info.context.services.aggregates, actor)
         return [ProviderKeyInfo.of(k) for k in keys]
 
 
@@ -59,10 +58,11 @@ class ProviderKeyMutations:
     async def set_provider_key(
         self, info: Info[ParleyContext, None], input: SetProviderKeyInput
     ) -> ProviderKeyPayload:
+        written = await info.context.execute(
+            lambda: cmd.SetProviderKey(provider=input.provider, api_key=input.api_key)
+        )
         actor = info.context.actor()
-        c = command(cmd.SetProviderKey, provider=input.provider, api_key=input.api_key)
-        written = await run(info, info.context.handlers.set_provider_key, c, actor)
-        keys = await run(info, provider_keys, info.context.runtime.store, actor)
+        keys = await run(info, provider_keys, info.context.services.aggregates, actor)
         mine = next((k for k in keys if k.provider == input.provider), None)
         return ProviderKeyPayload(
             key=ProviderKeyInfo.of(mine) if mine else None, position=written.position
@@ -72,7 +72,5 @@ class ProviderKeyMutations:
     async def remove_provider_key(
         self, info: Info[ParleyContext, None], input: ProviderInput
     ) -> ProviderKeyPayload:
-        actor = info.context.actor()
-        c = command(cmd.RemoveProviderKey, provider=input.provider)
-        written = await run(info, info.context.handlers.remove_provider_key, c, actor)
+        written = await info.context.execute(lambda: cmd.RemoveProviderKey(provider=input.provider))
         return ProviderKeyPayload(key=None, position=written.position)

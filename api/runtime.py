@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -21,9 +20,10 @@ from elastic_transport import HttpxAsyncHttpNode
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from kafka.errors import KafkaError
 
+from api.services import Services
 from commands.admission import Admission
 from commands.authentication import Authentication
-from commands.handlers import CommandHandlers
+from commands.bus import MessageBus
 from commands.login_throttle import LoginThrottle
 from commands.responder import FOLLOWER_NAME as RESPONDER
 from commands.responder import (
@@ -32,7 +32,6 @@ from commands.responder import (
 )
 from commands.retention import FIRST_SWEEP_WITHIN, sweep
 from domain.errors import RateLimited
-from domain.tenant import Tenant
 from infra.audit.chain import SigningKey, generate_signing_key, load_signing_key
 from infra.audit.store import NOTIFY_CHANNEL as AUDIT_CHANNEL
 from infra.audit.store import public_keys
@@ -65,8 +64,11 @@ from projections.audit_ledger import AuditLedger
 from projections.read_models import ReadModelProjection
 from projections.search_index import INDEX_VERSION, IndexSpec, SearchProjection
 from queries.read_models import ReadModels, open_reader_pool
-from queries.search import ElasticsearchSearch, PostgresSearch, SearchIndex
+from queries.search import SearchIndex
+from queries.search_elasticsearch import ElasticsearchSearch
+from queries.search_postgres import PostgresSearch
 from queries.subscription_checks import SubscriptionChecks
+from queries.usage import spent_this_month_usd
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,7 @@ class Runtime:
         self._es_async: AsyncElasticsearch | None = None
         self.target: PostgresTarget
         self.store: EventStore
-        self.handlers: CommandHandlers
+        self.bus: MessageBus
         self.authentication: Authentication
         self.tokens: TokenService
         self.refresh_tokens: RefreshTokens
@@ -174,10 +176,14 @@ class Runtime:
             group_commit_window_ms=s.group_commit_window_ms,
             aggregate_cache=s.aggregate_cache_size,
         )
-        self.handlers = CommandHandlers(
-            self.store, max_attempts=s.command_max_attempts, master_key=self.master_key
+        self.admission = Admission(self.buckets, spent_this_month_usd=self._spent_this_month_usd)
+        self.bus = MessageBus(
+            self.store,
+            max_attempts=s.command_max_attempts,
+            master_key=self.master_key,
+            admission=self.admission,
         )
-        self.authentication = Authentication(self.store, self.handlers.runner)
+        self.authentication = Authentication(self.store)
         self.auth_pool = open_pool(self.target.conninfo(), size=4, name="auth")
         self.signing_keys = SigningKeys(
             self.auth_pool,
@@ -196,12 +202,6 @@ class Runtime:
             leeway=s.jwt_leeway_seconds,
         )
         self.refresh_tokens = RefreshTokens(self.auth_pool, ttl_seconds=s.refresh_token_ttl_seconds)
-        self.admission = Admission(
-            self.buckets,
-            load_tenant=self._tenant,
-            spent_this_month_usd=self._spent_this_month_usd,
-            run_blocking=self.run_blocking,
-        )
         self.login_throttle = LoginThrottle(
             self.buckets,
             per_account=s.login_failures_per_account,
@@ -257,7 +257,7 @@ class Runtime:
                 responder_start = read_position(conn, RESPONDER)
             self._responder = Responder(
                 store=self.store,
-                handlers=self.handlers,
+                bus=self.bus,
                 router=self.model_router(),
                 cache=RedisCache(s.redis_url) if s.redis_url else MemoryCache(),
                 buckets=self.buckets,
@@ -284,7 +284,7 @@ class Runtime:
                 PeriodicTask(
                     "retention",
                     interval,
-                    functools.partial(sweep, self.handlers, self.writer_pool, stop=sweep_stop),
+                    functools.partial(sweep, self.bus, self.writer_pool, stop=sweep_stop),
                     stop=sweep_stop,
                     first_delay=min(interval, FIRST_SWEEP_WITHIN),
                 )
@@ -431,6 +431,33 @@ class Runtime:
 
     # -- services --------------------------------------------------------------------------------
 
+    def services(self) -> Services:
+        """The ports for the API's resolvers and routes, once started and the read side open."""
+        return Services(
+            settings=self.settings,
+            bus=self.bus,
+            authentication=self.authentication,
+            login_throttle=self.login_throttle,
+            tokens=self.tokens,
+            refresh_tokens=self.refresh_tokens,
+            signing_keys=self.signing_keys,
+            aggregates=self.store,
+            master_key=self.master_key,
+            read_models=self.read_models,
+            search=self.search,
+            live_feed=self.live_feed,
+            publish_live=self.publish_live,
+            partial_replies=self.partial_replies,
+            subscription_checks=self.subscription_checks,
+            subscription_reads=self.subscription_reads,
+            buckets=self.buckets,
+            model_status=self.model_status,
+            run_blocking=self.run_blocking,
+            run_password_work=self.run_password_work,
+            follower_status=self.follower_status,
+            audit_public_keys=self.audit_public_keys,
+        )
+
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
@@ -455,19 +482,9 @@ class Runtime:
             status[RESPONDER]["replies_in_flight"] = self._responder.in_flight
         return status
 
-    async def _tenant(self, tenant_id: UUID) -> Tenant | None:
-        # Read-only: admission only reads the limits (a writable load deep-copies the tenant).
-        tenant = await self.run_blocking(
-            functools.partial(self.store.get_or_none, tenant_id, readonly=True)
-        )
-        return tenant if isinstance(tenant, Tenant) else None
-
-    async def _spent_this_month_usd(self, tenant_id: UUID) -> float:
-        today = datetime.now(UTC).date()
-        rows = await self.read_models.usage(
-            tenant_id, start=today.replace(day=1), end=today, group_by=()
-        )
-        return (rows[0]["cost_nanos"] or 0) / 1e9 if rows else 0.0
+    def _spent_this_month_usd(self, tenant_id: UUID) -> float:
+        with self.writer_pool.connection() as conn:
+            return spent_this_month_usd(conn, tenant_id)
 
     def _control(self, chat_id: UUID, item: Any) -> bool:
         if isinstance(item, StopRequested):

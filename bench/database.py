@@ -23,7 +23,8 @@ from api.progress import ProgressBar
 from bench.report import CatchUp, Row, throughput
 from bench.services import postgres_url
 from domain.chat import ChatSession, MessageRole, reply_id_for
-from domain.tenant import DEFAULT_MODEL, Tenant
+from domain.model_settings import DEFAULT_MODEL
+from domain.tenant import Tenant
 from domain.user import Role, User
 from infra.eventstore.data_keys import DataKeys
 from infra.eventstore.event_store import EventStore, open_event_store

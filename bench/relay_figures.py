@@ -11,7 +11,7 @@ from eventsourcing.persistence import Notification
 
 from bench.database import Handle
 from bench.report import CatchUp, Percentiles, ratio, throughput
-from infra.audit.verify import Report
+from infra.audit.report import Report
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from bench import options
 from bench.database import postgres_info, scratch_database
 from bench.options import at_least_one, concurrency_steps, option
 from bench.report import Lags, Run, package_versions, print_columns
-from commands.handlers import CommandHandlers
+from commands.bus import MessageBus
 from commands.messages import CreateTenant, SendMessage, StartChat
 from domain.actor import Actor
 from domain.user import Role
@@ -122,9 +122,9 @@ class Parley:
             group_commit=True,
             aggregate_cache=int(os.environ.get("BENCH_AGGREGATE_CACHE", "10000")),
         )
-        self.handlers = CommandHandlers(self.store)
+        self.bus = MessageBus(self.store)
         slug = f"bench-{uuid.uuid4().hex[:8]}"
-        created = self.handlers.create_tenant(
+        created = self.bus.handle(
             CreateTenant(
                 name="Bench",
                 slug=slug,
@@ -140,7 +140,7 @@ class Parley:
         def send() -> None:
             if state["sent"] == MESSAGES_PER_CHAT:
                 state["chat"], state["sent"] = self._chat(), 0
-            self.handlers.send_message(
+            self.bus.handle(
                 SendMessage(chat_id=state["chat"], content="hello from the benchmark"), self.actor
             )
             state["sent"] += 1
@@ -148,7 +148,7 @@ class Parley:
         return send
 
     def _chat(self) -> Any:
-        return self.handlers.start_chat(StartChat(title="bench"), self.actor).id
+        return self.bus.handle(StartChat(title="bench"), self.actor).id
 
     def close(self) -> None:
         self.store.close()

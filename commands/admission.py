@@ -6,17 +6,15 @@ the tenant's token rate (the message's estimated tokens). After: the reply's rea
 less the estimate already taken, from the tenant's token rate. Nothing is written when a message
 is refused (QUOTA_EXCEEDED, RATE_LIMITED)."""
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
 from uuid import UUID
 
 from domain.actor import Actor
 from domain.errors import QuotaExceeded, RateLimited
-from domain.tenant import Limits, Tenant
+from domain.limits import Limits
+from domain.tenant import Tenant
 from infra.llm.context import estimate_tokens
 from infra.rate_limits import Buckets
-
-T = TypeVar("T")
 
 WINDOW_SECONDS = 60.0
 """The rates are per minute."""
@@ -27,33 +25,24 @@ def tenant_tokens_key(tenant_id: UUID) -> str:
 
 
 class Admission:
-    def __init__(
-        self,
-        buckets: Buckets,
-        *,
-        load_tenant: Callable[[UUID], Awaitable[Tenant | None]],
-        spent_this_month_usd: Callable[[UUID], Awaitable[float]],
-        run_blocking: Callable[..., Awaitable[Any]],
-    ) -> None:
-        self._buckets = buckets
-        self._load_tenant = load_tenant
-        self._spent = spent_this_month_usd
-        self._run_blocking = run_blocking  # the buckets may be Redis: never on the event loop
+    """Synchronous: the send-message handler admits inside its command, over the tenant it has
+    already loaded (no second load, no thread hop of its own)."""
 
-    async def admit(self, actor: Actor, content: str) -> None:
+    def __init__(self, buckets: Buckets, *, spent_this_month_usd: Callable[[UUID], float]) -> None:
+        self._buckets = buckets
+        self._spent = spent_this_month_usd
+
+    def admit(self, actor: Actor, tenant: Tenant, content: str) -> None:
         """Raises QUOTA_EXCEEDED or RATE_LIMITED, or lets the message through."""
-        tenant = await self._load_tenant(actor.tenant_id)
-        if tenant is None:
-            return  # the command itself refuses a caller without a tenant
         limits = tenant.limits
         if limits.monthly_budget_usd:
-            spent = await self._spent(actor.tenant_id)
+            spent = self._spent(tenant.id)
             if spent >= limits.monthly_budget_usd:
                 raise QuotaExceeded(
                     f"this month's model budget of {limits.monthly_budget_usd:.2f} USD is spent"
                     f" ({spent:.2f} USD); a tenant admin can raise it"
                 )
-        await self._run_blocking(self._take_rates, actor, limits, content)
+        self._take_rates(actor, limits, content)
 
     def _take_rates(self, actor: Actor, limits: Limits, content: str) -> None:
         checks = (

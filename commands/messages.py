@@ -1,5 +1,6 @@
 """Commands: small immutable requests to change state, validated on construction of the domain."""
 
+from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -116,6 +117,40 @@ class ArchiveChat(Command):
 
 class DeleteChat(Command):
     chat_id: UUID
+
+
+class StopGeneration(Command):
+    """Only the chat's owner controls its replies; the stop itself travels on the live feed."""
+
+    chat_id: UUID
+
+
+class ExpireChat(Command):
+    """Retention (Parley itself): the chat's last activity is older than the tenant allows."""
+
+    chat_id: UUID
+    retention_days: int
+    last_activity: datetime
+
+
+class ResealProviderKeys(Command):
+    """Master key rotation (an operator): one tenant's provider keys, under the current key."""
+
+    tenant_id: UUID
+
+
+class ResealOidcSecret(Command):
+    """Master key rotation (an operator): one tenant's OIDC client secret, under the current key."""
+
+    tenant_id: UUID
+
+
+class SignInWithOidc(Command):
+    """The tenant's issuer vouched for a verified e-mail address (the user may be provisioned)."""
+
+    tenant_id: UUID
+    email: str
+    display_name: str | None = None
 
 
 class EraseUser(Command):

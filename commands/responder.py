@@ -18,7 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 
 from commands.admission import debit_reply_tokens
-from commands.handlers import CommandHandlers
+from commands.bus import MessageBus
 from commands.messages import RecordReply
 from domain.chat import ChatSession, Generation, MessageRole, reply_id_for
 from domain.errors import NotFound
@@ -75,7 +75,7 @@ class Responder:
         self,
         *,
         store: EventStore,
-        handlers: CommandHandlers,
+        bus: MessageBus,
         router: Router,
         models: ModelPolicy | None = None,
         cache: ResponseCache | None = None,
@@ -90,7 +90,7 @@ class Responder:
         read_models_reached: Callable[[int, float], bool] = lambda _position, _timeout: True,
     ) -> None:
         self._store = store
-        self._handlers = handlers
+        self._bus = bus
         self._router = router
         self._models = models or ModelPolicy()
         self._cache: ResponseCache = cache or MemoryCache()
@@ -372,7 +372,7 @@ class Responder:
                 ),
                 ttl,
             )
-        self._handlers.record_reply(
+        self._bus.handle(
             RecordReply(
                 chat_id=chat_id,
                 reply_to=message_id,

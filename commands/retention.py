@@ -21,7 +21,8 @@ from uuid import UUID
 
 from psycopg_pool import ConnectionPool
 
-from commands.handlers import CommandHandlers
+from commands.bus import MessageBus
+from commands.messages import ExpireChat
 from domain.errors import NotFound
 from infra.metrics import CHATS_EXPIRED
 
@@ -59,7 +60,7 @@ def due_chats(pool: ConnectionPool, now: datetime, limit: int = 10_000) -> list[
 
 
 def sweep(
-    handlers: CommandHandlers,
+    bus: MessageBus,
     pool: ConnectionPool,
     *,
     now: datetime | None = None,
@@ -85,7 +86,13 @@ def sweep(
                 if stop is not None and stop.is_set():
                     break  # the next sweep finishes the job
                 with suppress(NotFound):  # deleted since the read model listed it
-                    handlers.expire_chat(chat.chat_id, chat.retention_days, chat.last_activity)
+                    bus.handle(
+                        ExpireChat(
+                            chat_id=chat.chat_id,
+                            retention_days=chat.retention_days,
+                            last_activity=chat.last_activity,
+                        )
+                    )
                 CHATS_EXPIRED.inc()
                 erased.append(chat)
                 if progress is not None:

@@ -1,4 +1,5 @@
-"""What every Parley aggregate shares: stable topics and the tenant id on every event."""
+"""What every Parley aggregate shares: stable topics, the tenant id on every event, and ids
+(deterministic ones, and those a client sends)."""
 
 from typing import Any
 from uuid import UUID, uuid5
@@ -10,6 +11,14 @@ from domain.errors import InvalidInput
 # Namespace for deterministic ids (slugs, e-mails, idempotency keys). Never change it:
 # stored aggregate ids depend on it.
 PARLEY_NAMESPACE = UUID("8a1c5c8e-6f0e-4f55-9b8f-3d1f0c7d2a10")
+
+
+def parse_id(value: str, what: str = "id") -> UUID:
+    """An id a client sent (a GraphQL `ID`); BAD_USER_INPUT when it is not one."""
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidInput(f"{what} is not a valid id") from None
 
 
 def stable_id(*parts: object) -> UUID:

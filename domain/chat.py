@@ -1,6 +1,6 @@
 """The ChatSession aggregate: one conversation, its messages and its life cycle."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
@@ -151,12 +151,7 @@ class ChatSession(TenantScopedAggregate):
             latency_ms=latency_ms,
             reply_to=reply_to,
             client_mutation_id=client_mutation_id,
-            provider=generation.provider if generation else None,
-            attempts=generation.attempts if generation else None,
-            fallbacks=generation.fallbacks if generation else None,
-            time_to_first_token_ms=generation.time_to_first_token_ms if generation else None,
-            cost_nanos=generation.cost_nanos if generation else None,
-            cached=generation.cached if generation else None,
+            **{f.name: getattr(generation, f.name, None) for f in fields(Generation)},
         )
 
     @event("MessagePosted", topic="parley.ChatSession.MessagePosted")

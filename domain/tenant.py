@@ -2,8 +2,7 @@
 
 Its value objects and the rules of its settings live beside it: `domain/model_settings.py`
 (default model, bounds, providers, provider keys), `domain/limits.py`, `domain/api_keys.py` and
-`domain/oidc.py`. Their public names stay importable from here, where callers have always found
-them.
+`domain/oidc.py`; callers import them from there.
 """
 
 import re
@@ -13,7 +12,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.api_keys import API_KEY_ROLES, MAX_API_KEYS, ApiKey, service_account_id
+from domain.api_keys import API_KEY_ROLES, MAX_API_KEYS, ApiKey
 from domain.base import TenantScopedAggregate, check_length, check_text, stable_id
 from domain.errors import InvalidInput, NotAllowed, NotFound
 from domain.limits import Limits
@@ -31,31 +30,7 @@ from domain.oidc import (
     OIDC_PROVISION_ROLES,
     OidcConfig,
     check_web_url,
-    oidc_secret_context,
 )
-
-__all__ = [
-    "API_KEY_ROLES",
-    "DEFAULT_MODEL",
-    "DOMAIN_NAME",
-    "MAX_API_KEYS",
-    "MAX_OUTPUT_TOKENS",
-    "MAX_SYSTEM_PROMPT",
-    "OIDC_PROVISION_ROLES",
-    "PROVIDER_NAME",
-    "SLUG_PATTERN",
-    "ApiKey",
-    "Limits",
-    "OidcConfig",
-    "ProviderKey",
-    "Tenant",
-    "check_web_url",
-    "oidc_secret_context",
-    "provider_of",
-    "service_account_id",
-    "tenant_id_for_slug",
-    "validate_slug",
-]
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 

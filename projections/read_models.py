@@ -6,6 +6,7 @@ crash at any point replays nothing twice and skips nothing.
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -16,7 +17,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from domain.erased import ERASED
-from domain.tenant import DEFAULT_MODEL
+from domain.model_settings import DEFAULT_MODEL
 from infra.eventstore.event_store import EventStore
 from infra.eventstore.follower_positions import store_position
 from infra.messaging.live_items import ChatRemoved, Committed, LiveItem, MessageRow
@@ -224,30 +225,17 @@ _MESSAGE_TYPES = (
 )
 
 
+_FROM_EVENT = tuple(
+    f.name for f in fields(MessageRow) if f.name not in ("chat_id", "seq", "created_at")
+)
+"""The row's fields that a MessagePosted event carries under the same name."""
+
+
 def message_row(seq: int, e: Any) -> MessageRow:
-    return MessageRow(
-        message_id=e.message_id,
-        tenant_id=e.tenant_id,
-        chat_id=e.originator_id,
-        seq=seq,
-        role=e.role,
-        content=e.content,
-        model=e.model,
-        author_id=e.author_id,
-        reply_to=e.reply_to,
-        input_tokens=e.input_tokens,
-        output_tokens=e.output_tokens,
-        finish_reason=e.finish_reason,
-        latency_ms=e.latency_ms,
-        created_at=e.timestamp,
-        # Absent from replies recorded before the model gateway.
-        provider=getattr(e, "provider", None),
-        attempts=getattr(e, "attempts", None),
-        fallbacks=getattr(e, "fallbacks", None),
-        time_to_first_token_ms=getattr(e, "time_to_first_token_ms", None),
-        cost_nanos=getattr(e, "cost_nanos", None),
-        cached=getattr(e, "cached", None),
-    )
+    """The read-model row of a MessagePosted event. The gateway's fields (provider, attempts,
+    …) are absent from replies recorded before the model gateway: None."""
+    carried: dict[str, Any] = {name: getattr(e, name, None) for name in _FROM_EVENT}
+    return MessageRow(chat_id=e.originator_id, seq=seq, created_at=e.timestamp, **carried)
 
 
 def insert_messages(conn: Connection, rows: list[MessageRow]) -> list[MessageRow]:

@@ -6,7 +6,7 @@ Query type in api/schema.py like SearchQueries.
 """
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Protocol, TypeVar, cast
@@ -30,20 +30,22 @@ CURSOR_KIND = "audit"
 
 
 class EventLog(Protocol):
-    """What these resolvers need from the runtime: the event store and a worker thread."""
+    """What these resolvers need of the API's ports: the event store and a worker thread."""
 
-    store: EventStore
+    @property
+    def aggregates(self) -> EventStore: ...
 
-    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T: ...
+    @property
+    def run_blocking(self) -> Callable[..., Awaitable[Any]]: ...
 
 
 class AuditContext(QueryContext, Protocol):
-    runtime: EventLog
+    services: EventLog
 
 
 def event_log(info: Info[QueryContext, None]) -> EventLog:
-    """The runtime behind the request (the API's context carries it)."""
-    return cast(AuditContext, info.context).runtime
+    """The ports behind the request (the API's context carries them)."""
+    return cast(AuditContext, info.context).services
 
 
 async def audited_tenant(info: Info[QueryContext, None], actor: Actor, aggregate_id: UUID) -> UUID:
@@ -52,8 +54,8 @@ async def audited_tenant(info: Info[QueryContext, None], actor: Actor, aggregate
     Other tenants' aggregates look missing, exactly like ids that do not exist.
     """
     require_role(actor, AUDIT, "read the audit trail")
-    runtime = event_log(info)
-    tenant = await runtime.run_blocking(tenant_of_aggregate, runtime.store, aggregate_id)
+    log = event_log(info)
+    tenant = await log.run_blocking(tenant_of_aggregate, log.aggregates, aggregate_id)
     if not may_audit(actor, tenant):
         raise NotFound("not found")
     assert tenant is not None
@@ -162,9 +164,9 @@ async def chat_at(
     chat_id = parse_id(id, "chat id")
     actor = await viewer(info)
     await audited_tenant(info, actor, chat_id)
-    runtime = event_log(info)
-    state = await runtime.run_blocking(
-        functools.partial(state_at, runtime.store, chat_id, as_of=as_of)
+    log = event_log(info)
+    state = await log.run_blocking(
+        functools.partial(state_at, log.aggregates, chat_id, as_of=as_of)
     )
     if state["type"] != "parley.ChatSession":
         raise NotFound("not found")
@@ -190,11 +192,11 @@ async def audit_log_of(
     after_version = decode_cursor(CURSOR_KIND, after)
     actor = await viewer(info)
     await audited_tenant(info, actor, aggregate)
-    runtime = event_log(info)
-    page = await runtime.run_blocking(
+    log = event_log(info)
+    page = await log.run_blocking(
         functools.partial(
             audit_log,
-            runtime.store,
+            log.aggregates,
             aggregate,
             from_=from_,
             to=to,

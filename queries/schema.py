@@ -12,6 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from domain.actor import Actor
+from domain.base import parse_id
 from domain.errors import InvalidInput, NotFound
 from domain.policy import (
     ADMINISTER,
@@ -58,13 +59,6 @@ AfterPosition = Annotated[
         "returned by a mutation, so that you read your own writes."
     ),
 ]
-
-
-def parse_id(value: strawberry.ID | str, what: str = "id") -> UUID:
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise InvalidInput(f"{what} is not a valid id") from None
 
 
 async def viewer(info: Info[QueryContext, None], after_position: int | None = None) -> Actor:

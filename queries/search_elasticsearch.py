@@ -19,7 +19,7 @@ from domain.actor import Actor
 from domain.chat import MessageRole
 from domain.errors import InvalidInput, SearchUnavailable
 from domain.policy import chat_owner_filter
-from queries.search_port import (
+from queries.search import (
     ELASTICSEARCH_CURSOR,
     Cursor,
     HitKind,

@@ -13,7 +13,7 @@ from domain.actor import Actor
 from domain.chat import MessageRole
 from domain.policy import chat_owner_filter
 from queries.read_models import ReadModels
-from queries.search_port import (
+from queries.search import (
     POSTGRES_CURSOR,
     SearchHit,
     SearchPage,

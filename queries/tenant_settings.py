@@ -9,17 +9,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from domain.actor import Actor
+from domain.api_keys import ApiKey
 from domain.errors import InvalidInput, NotAllowed, NotFound
+from domain.model_settings import ProviderKey
+from domain.oidc import OidcConfig, oidc_secret_context
 from domain.policy import ADMINISTER, require_role
-from domain.tenant import (
-    ApiKey,
-    OidcConfig,
-    ProviderKey,
-    Tenant,
-    oidc_secret_context,
-    tenant_id_for_slug,
-    validate_slug,
-)
+from domain.tenant import Tenant, tenant_id_for_slug, validate_slug
 from infra.eventstore.event_store import EventStore
 from infra.identity.acting import acting_now
 from infra.identity.master_key import MasterKey

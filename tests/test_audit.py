@@ -19,7 +19,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from commands.handlers import CommandHandlers
+from commands.bus import MessageBus
 from commands.messages import CreateTenant, RenameChat, SendMessage, StartChat
 from domain.actor import Actor
 from domain.user import Role
@@ -76,7 +76,7 @@ def history(
         keys=data_keys(target),
     )
     pool = open_pool(target.conninfo(), size=2, name="audit-test")
-    handlers = CommandHandlers(store)
+    bus = MessageBus(store)
     ledger = AuditLedger(store, pool, key, checkpoint_events=CHECKPOINT_EVENTS)
     relay = KafkaRelay(
         store,
@@ -87,7 +87,7 @@ def history(
     try:
         for slug in ("acme", "globex"):
             slug = f"{slug}-{uuid.uuid4().hex[:6]}"
-            created = handlers.create_tenant(
+            created = bus.handle(
                 CreateTenant(
                     name=slug, slug=slug, admin_email="a@x.io", admin_password="password-12345"
                 )
@@ -95,13 +95,13 @@ def history(
             tenants[slug.split("-")[0]] = created.tenant_id
             admin = Actor(created.admin_user_id, created.tenant_id, Role.TENANT_ADMIN)
             for c in range(2):
-                chat = handlers.start_chat(StartChat(title=f"{slug} chat {c}"), admin).id
+                chat = bus.handle(StartChat(title=f"{slug} chat {c}"), admin).id
                 for m in range(4):
                     content = f"hello {slug} {c} {m}"
-                    messages[content] = handlers.send_message(
+                    messages[content] = bus.handle(
                         SendMessage(chat_id=chat, content=content), admin
                     ).position
-                handlers.rename_chat(RenameChat(chat_id=chat, title=f"renamed {c}"), admin)
+                bus.handle(RenameChat(chat_id=chat, title=f"renamed {c}"), admin)
             _drain(ledger, relay, store)
         ledger.seal_now()
         relay.publish_checkpoints()
@@ -697,14 +697,12 @@ def test_a_platform_admins_tenant_creation_names_them_as_the_actor(postgres_url:
         keys=data_keys(target),
     )
     try:
-        handlers = CommandHandlers(store)
-        admin = handlers.create_platform_admin(
-            CreatePlatformAdmin(email="root@x.io", password="password-12345")
-        )
+        bus = MessageBus(store)
+        admin = bus.handle(CreatePlatformAdmin(email="root@x.io", password="password-12345"))
         platform = store.get_or_none(admin.id)
         assert platform is not None
         actor = Actor(admin.id, platform.tenant_id, Role.PLATFORM_ADMIN)
-        created = handlers.create_tenant(
+        created = bus.handle(
             CreateTenant(
                 name="T",
                 slug=f"t-{uuid.uuid4().hex[:6]}",

@@ -52,7 +52,7 @@ def unique_slug() -> str:
 def create_tenant(runtime: Runtime, slug: str | None = None) -> TenantFixture:
     slug = slug or unique_slug()
     email = f"admin@{slug}.example"
-    created = runtime.handlers.create_tenant(
+    created = runtime.bus.handle(
         CreateTenant(name=slug.upper(), slug=slug, admin_email=email, admin_password=PASSWORD)
     )
     admin = Actor(created.admin_user_id, created.tenant_id, Role.TENANT_ADMIN)
@@ -62,7 +62,7 @@ def create_tenant(runtime: Runtime, slug: str | None = None) -> TenantFixture:
 def register(
     runtime: Runtime, tenant: TenantFixture, name: str = "member", role: Role = Role.MEMBER
 ) -> Actor:
-    written = runtime.handlers.register_user(
+    written = runtime.bus.handle(
         RegisterUser(
             email=f"{name}@{tenant.slug}.example", password=PASSWORD, display_name=name, role=role
         ),
@@ -128,7 +128,7 @@ def test_member_cannot_register_users_and_nothing_is_written(
     head = wait_for_quiet_log(runtime)
 
     with pytest.raises(NotAllowed) as e:
-        runtime.handlers.register_user(
+        runtime.bus.handle(
             RegisterUser(
                 email=f"intruder@{tenant.slug}.example", password=PASSWORD, display_name="Intruder"
             ),
@@ -165,7 +165,7 @@ def test_duplicate_email_in_the_same_tenant_is_a_conflict(
     register(runtime, tenant, "bob")
 
     with pytest.raises(Conflict) as e:
-        runtime.handlers.register_user(
+        runtime.bus.handle(
             RegisterUser(
                 email=f"  BOB@{tenant.slug.upper()}.EXAMPLE ",
                 password=PASSWORD,
@@ -185,10 +185,10 @@ def test_the_same_email_may_register_in_another_tenant(runtime: Runtime) -> None
     first, second = create_tenant(runtime), create_tenant(runtime)
     email = "shared.person@example.com"
 
-    in_first = runtime.handlers.register_user(
+    in_first = runtime.bus.handle(
         RegisterUser(email=email, password=PASSWORD, display_name="In first"), first.admin
     )
-    in_second = runtime.handlers.register_user(
+    in_second = runtime.bus.handle(
         RegisterUser(email=email, password=PASSWORD, display_name="In second"), second.admin
     )
 
@@ -199,7 +199,7 @@ def test_the_same_email_may_register_in_another_tenant(runtime: Runtime) -> None
 
 def test_duplicate_tenant_slug_is_a_conflict(runtime: Runtime, tenant: TenantFixture) -> None:
     with pytest.raises(Conflict) as e:
-        runtime.handlers.create_tenant(
+        runtime.bus.handle(
             CreateTenant(
                 name="Impostor",
                 slug=tenant.slug,
@@ -221,19 +221,19 @@ def test_duplicate_tenant_slug_is_a_conflict(runtime: Runtime, tenant: TenantFix
 
 def test_deactivated_user_cannot_act(runtime: Runtime, tenant: TenantFixture) -> None:
     member = register(runtime, tenant, "leaver")
-    own_chat = runtime.handlers.start_chat(StartChat(title="Mine"), member)
-    runtime.handlers.deactivate_user(DeactivateUser(user_id=member.user_id), tenant.admin)
+    own_chat = runtime.bus.handle(StartChat(title="Mine"), member)
+    runtime.bus.handle(DeactivateUser(user_id=member.user_id), tenant.admin)
     head = wait_for_quiet_log(runtime)
 
     with pytest.raises(NotAllowed) as e:
-        runtime.handlers.start_chat(StartChat(title="After leaving"), member)
+        runtime.bus.handle(StartChat(title="After leaving"), member)
     assert e.value.code == "FORBIDDEN"
     with pytest.raises(NotAllowed):
-        runtime.handlers.send_message(SendMessage(chat_id=own_chat.id, content="hi"), member)
+        runtime.bus.handle(SendMessage(chat_id=own_chat.id, content="hi"), member)
     with pytest.raises(NotAllowed):
-        runtime.handlers.rename_chat(RenameChat(chat_id=own_chat.id, title="New"), member)
+        runtime.bus.handle(RenameChat(chat_id=own_chat.id, title="New"), member)
     with pytest.raises(NotAllowed):
-        runtime.handlers.delete_chat(DeleteChat(chat_id=own_chat.id), member)
+        runtime.bus.handle(DeleteChat(chat_id=own_chat.id), member)
 
     assert runtime.store.head() == head
     assert chat_of(runtime, own_chat.id).messages == []
@@ -241,7 +241,7 @@ def test_deactivated_user_cannot_act(runtime: Runtime, tenant: TenantFixture) ->
 
 def test_deactivated_user_cannot_sign_in(runtime: Runtime, tenant: TenantFixture) -> None:
     member = register(runtime, tenant, "gone")
-    runtime.handlers.deactivate_user(DeactivateUser(user_id=member.user_id), tenant.admin)
+    runtime.bus.handle(DeactivateUser(user_id=member.user_id), tenant.admin)
 
     with pytest.raises(NotAuthenticated):
         runtime.authentication.authenticate(tenant.slug, f"gone@{tenant.slug}.example", PASSWORD)
@@ -281,8 +281,8 @@ def test_start_chat_with_the_same_client_mutation_id_returns_the_same_chat(
 ) -> None:
     command = StartChat(title="Idempotent", client_mutation_id=f"start-{uuid.uuid4()}")
 
-    first = runtime.handlers.start_chat(command, tenant.admin)
-    second = runtime.handlers.start_chat(command, tenant.admin)
+    first = runtime.bus.handle(command, tenant.admin)
+    second = runtime.bus.handle(command, tenant.admin)
 
     assert first.duplicate is False
     assert second.duplicate is True
@@ -294,8 +294,8 @@ def test_start_chat_with_the_same_client_mutation_id_returns_the_same_chat(
 def test_start_chat_without_client_mutation_id_starts_a_new_chat_each_time(
     runtime: Runtime, tenant: TenantFixture
 ) -> None:
-    first = runtime.handlers.start_chat(StartChat(title="One"), tenant.admin)
-    second = runtime.handlers.start_chat(StartChat(title="One"), tenant.admin)
+    first = runtime.bus.handle(StartChat(title="One"), tenant.admin)
+    second = runtime.bus.handle(StartChat(title="One"), tenant.admin)
 
     assert first.id != second.id
     assert not first.duplicate and not second.duplicate
@@ -304,11 +304,11 @@ def test_start_chat_without_client_mutation_id_starts_a_new_chat_each_time(
 def test_send_message_with_a_repeated_client_mutation_id_stores_one_message(
     runtime: Runtime, tenant: TenantFixture
 ) -> None:
-    chat = runtime.handlers.start_chat(StartChat(title="Retries"), tenant.admin)
+    chat = runtime.bus.handle(StartChat(title="Retries"), tenant.admin)
     command = SendMessage(chat_id=chat.id, content="only once", client_mutation_id="send-1")
 
-    first = runtime.handlers.send_message(command, tenant.admin)
-    second = runtime.handlers.send_message(command, tenant.admin)
+    first = runtime.bus.handle(command, tenant.admin)
+    second = runtime.bus.handle(command, tenant.admin)
 
     assert (first.duplicate, second.duplicate) == (False, True)
     assert second.message_id == first.message_id
@@ -329,13 +329,11 @@ def test_send_message_with_a_repeated_client_mutation_id_stores_one_message(
 def test_twenty_concurrent_messages_to_one_chat_all_succeed_and_all_get_replies(
     runtime: Runtime, tenant: TenantFixture
 ) -> None:
-    chat = runtime.handlers.start_chat(StartChat(title="Busy"), tenant.admin)
+    chat = runtime.bus.handle(StartChat(title="Busy"), tenant.admin)
     contents = [f"message {n}" for n in range(20)]
 
     def send(content: str) -> UUID:
-        sent = runtime.handlers.send_message(
-            SendMessage(chat_id=chat.id, content=content), tenant.admin
-        )
+        sent = runtime.bus.handle(SendMessage(chat_id=chat.id, content=content), tenant.admin)
         return sent.message_id
 
     with ThreadPoolExecutor(max_workers=20) as pool:
@@ -361,18 +359,18 @@ def test_twenty_concurrent_messages_to_one_chat_all_succeed_and_all_get_replies(
 
 def test_second_tenant_cannot_write_to_first_tenants_chat(runtime: Runtime) -> None:
     first, second = create_tenant(runtime), create_tenant(runtime)
-    foreign = runtime.handlers.start_chat(StartChat(title="Private"), first.admin)
+    foreign = runtime.bus.handle(StartChat(title="Private"), first.admin)
     outsiders = [second.admin, register(runtime, second, "outsider")]
     head = wait_for_quiet_log(runtime)
 
     for outsider in outsiders:
         with pytest.raises(NotFound) as e:
-            runtime.handlers.send_message(SendMessage(chat_id=foreign.id, content="hi"), outsider)
+            runtime.bus.handle(SendMessage(chat_id=foreign.id, content="hi"), outsider)
         assert e.value.code == "NOT_FOUND"
         with pytest.raises(NotFound):
-            runtime.handlers.rename_chat(RenameChat(chat_id=foreign.id, title="Mine"), outsider)
+            runtime.bus.handle(RenameChat(chat_id=foreign.id, title="Mine"), outsider)
         with pytest.raises(NotFound):
-            runtime.handlers.delete_chat(DeleteChat(chat_id=foreign.id), outsider)
+            runtime.bus.handle(DeleteChat(chat_id=foreign.id), outsider)
 
     assert runtime.store.head() == head
     chat = chat_of(runtime, foreign.id)
@@ -383,31 +381,31 @@ def test_member_cannot_write_to_another_members_chat_in_the_same_tenant(
     runtime: Runtime, tenant: TenantFixture
 ) -> None:
     owner, other = register(runtime, tenant, "owner"), register(runtime, tenant, "other")
-    chat = runtime.handlers.start_chat(StartChat(title="Owner's"), owner)
+    chat = runtime.bus.handle(StartChat(title="Owner's"), owner)
     head = wait_for_quiet_log(runtime)
 
     with pytest.raises(NotFound):
-        runtime.handlers.send_message(SendMessage(chat_id=chat.id, content="hi"), other)
+        runtime.bus.handle(SendMessage(chat_id=chat.id, content="hi"), other)
     with pytest.raises(NotFound):
-        runtime.handlers.rename_chat(RenameChat(chat_id=chat.id, title="Taken"), other)
+        runtime.bus.handle(RenameChat(chat_id=chat.id, title="Taken"), other)
     with pytest.raises(NotFound):
-        runtime.handlers.delete_chat(DeleteChat(chat_id=chat.id), other)
+        runtime.bus.handle(DeleteChat(chat_id=chat.id), other)
 
     assert runtime.store.head() == head
 
 
 def test_posting_to_a_deleted_chat_is_not_found(runtime: Runtime, tenant: TenantFixture) -> None:
-    chat = runtime.handlers.start_chat(StartChat(title="Short-lived"), tenant.admin)
-    runtime.handlers.delete_chat(DeleteChat(chat_id=chat.id), tenant.admin)
+    chat = runtime.bus.handle(StartChat(title="Short-lived"), tenant.admin)
+    runtime.bus.handle(DeleteChat(chat_id=chat.id), tenant.admin)
     head = wait_for_quiet_log(runtime)
 
     with pytest.raises(NotFound) as e:
-        runtime.handlers.send_message(SendMessage(chat_id=chat.id, content="anyone?"), tenant.admin)
+        runtime.bus.handle(SendMessage(chat_id=chat.id, content="anyone?"), tenant.admin)
     assert e.value.code == "NOT_FOUND"
     with pytest.raises(NotFound):
-        runtime.handlers.rename_chat(RenameChat(chat_id=chat.id, title="Back"), tenant.admin)
+        runtime.bus.handle(RenameChat(chat_id=chat.id, title="Back"), tenant.admin)
     with pytest.raises(NotFound):
-        runtime.handlers.delete_chat(DeleteChat(chat_id=chat.id), tenant.admin)
+        runtime.bus.handle(DeleteChat(chat_id=chat.id), tenant.admin)
 
     assert runtime.store.head() == head
     assert chat_of(runtime, chat.id).messages == []
@@ -415,9 +413,7 @@ def test_posting_to_a_deleted_chat_is_not_found(runtime: Runtime, tenant: Tenant
 
 def test_message_to_an_unknown_chat_is_not_found(runtime: Runtime, tenant: TenantFixture) -> None:
     with pytest.raises(NotFound):
-        runtime.handlers.send_message(
-            SendMessage(chat_id=uuid.uuid4(), content="hello?"), tenant.admin
-        )
+        runtime.bus.handle(SendMessage(chat_id=uuid.uuid4(), content="hello?"), tenant.admin)
 
 
 def test_chat_id_naming_a_user_or_tenant_is_not_found(
@@ -426,9 +422,9 @@ def test_chat_id_naming_a_user_or_tenant_is_not_found(
     member = register(runtime, tenant)
     for other_id in (member.user_id, tenant.admin.tenant_id, tenant.admin.user_id):
         for command, call in (
-            (SendMessage(chat_id=other_id, content="hi"), runtime.handlers.send_message),
-            (RenameChat(chat_id=other_id, title="x"), runtime.handlers.rename_chat),
-            (DeleteChat(chat_id=other_id), runtime.handlers.delete_chat),
+            (SendMessage(chat_id=other_id, content="hi"), runtime.bus.handle),
+            (RenameChat(chat_id=other_id, title="x"), runtime.bus.handle),
+            (DeleteChat(chat_id=other_id), runtime.bus.handle),
         ):
             with pytest.raises(NotFound):
                 call(command, tenant.admin)  # type: ignore[operator]
@@ -437,12 +433,10 @@ def test_chat_id_naming_a_user_or_tenant_is_not_found(
 def test_fifty_concurrent_messages_to_one_chat_all_succeed(
     runtime: Runtime, tenant: TenantFixture
 ) -> None:
-    chat = runtime.handlers.start_chat(StartChat(title="Busy"), tenant.admin)
+    chat = runtime.bus.handle(StartChat(title="Busy"), tenant.admin)
 
     def send(n: int) -> UUID:
-        sent = runtime.handlers.send_message(
-            SendMessage(chat_id=chat.id, content=f"burst {n}"), tenant.admin
-        )
+        sent = runtime.bus.handle(SendMessage(chat_id=chat.id, content=f"burst {n}"), tenant.admin)
         return sent.message_id
 
     with ThreadPoolExecutor(50) as pool:
@@ -457,21 +451,21 @@ def test_writers_in_two_processes_conflict_retry_and_lose_nothing(
     runtime: Runtime, tenant: TenantFixture
 ) -> None:
     """Two handler stacks on separate stores (as two API processes): real version conflicts."""
-    from commands.handlers import CommandHandlers
+    from commands.bus import MessageBus
     from infra.eventstore.event_store import open_event_store
     from infra.metrics import COMMAND_CONFLICTS
 
     other_store = open_event_store(
         runtime.target, create_tables=False, pool_size=10, keys=runtime.data_keys
     )
-    other = CommandHandlers(other_store, max_attempts=50)
-    chat = runtime.handlers.start_chat(StartChat(title="Two writers"), tenant.admin)
+    other = MessageBus(other_store, max_attempts=50)
+    chat = runtime.bus.handle(StartChat(title="Two writers"), tenant.admin)
     conflicts_before = COMMAND_CONFLICTS.labels("send_message")._value.get()
     try:
 
         def send(n: int) -> UUID:
-            handlers = runtime.handlers if n % 2 else other
-            sent = handlers.send_message(
+            bus = runtime.bus if n % 2 else other
+            sent = bus.handle(
                 SendMessage(chat_id=chat.id, content=f"from {n % 2}: {n}"), tenant.admin
             )
             return sent.message_id
@@ -490,20 +484,20 @@ def test_writers_in_two_processes_conflict_retry_and_lose_nothing(
 def test_concurrent_retries_with_one_client_mutation_id_store_one_message(
     runtime: Runtime, tenant: TenantFixture
 ) -> None:
-    from commands.handlers import CommandHandlers
+    from commands.bus import MessageBus
     from infra.eventstore.event_store import open_event_store
 
     other_store = open_event_store(
         runtime.target, create_tables=False, pool_size=10, keys=runtime.data_keys
     )
-    other = CommandHandlers(other_store, max_attempts=50)
-    chat = runtime.handlers.start_chat(StartChat(title="Retries"), tenant.admin)
+    other = MessageBus(other_store, max_attempts=50)
+    chat = runtime.bus.handle(StartChat(title="Retries"), tenant.admin)
     key = str(uuid.uuid4())
     try:
 
         def send(n: int):  # type: ignore[no-untyped-def]
-            handlers = runtime.handlers if n % 2 else other
-            return handlers.send_message(
+            bus = runtime.bus if n % 2 else other
+            return bus.handle(
                 SendMessage(chat_id=chat.id, content="once", client_mutation_id=key), tenant.admin
             )
 
@@ -529,7 +523,7 @@ def test_each_attempt_of_a_command_names_its_actor_afresh(runtime: Runtime) -> N
             raise IntegrityError("another writer got there first")
         return "done"
 
-    assert runtime.handlers.runner.run("probe", attempt, retry=True) == "done"
+    assert runtime.bus.run("probe", attempt, retry=True) == "done"
     assert seen == [None, None]  # a retry does not inherit the failed attempt's actor
 
 

@@ -36,6 +36,7 @@ from commands.messages import (
     DeactivateUser,
     DeleteChat,
     EraseUser,
+    ExpireChat,
     RegisterUser,
     RemoveOidc,
     RemoveProviderKey,
@@ -276,15 +277,13 @@ def settle(runtime: Runtime) -> None:
 
 def run_flow(runtime: Runtime) -> None:
     """Every kind of event at least once: two tenants, users, chats, messages and replies."""
-    h = runtime.handlers
-    platform = h.create_platform_admin(
-        CreatePlatformAdmin(email="root@platform.example", password=PASSWORD)
-    )
+    h = runtime.bus
+    platform = h.handle(CreatePlatformAdmin(email="root@platform.example", password=PASSWORD))
     root = Actor(platform.id, tenant_id_for_slug("platform"), Role.PLATFORM_ADMIN)
     admins = []
     for name in ("acme", "globex"):
         slug = f"{name}-{uuid.uuid4().hex[:8]}"
-        created = h.create_tenant(
+        created = h.handle(
             CreateTenant(
                 name=name.title(),
                 slug=slug,
@@ -294,14 +293,14 @@ def run_flow(runtime: Runtime) -> None:
         )
         admins.append(Actor(created.admin_user_id, created.tenant_id, Role.TENANT_ADMIN))
     acme, globex = admins
-    h.rename_tenant(RenameTenant(name="Acme Corporation"), acme)
-    h.change_tenant_settings(
+    h.handle(RenameTenant(name="Acme Corporation"), acme)
+    h.handle(
         ChangeTenantSettings(default_model="echo", allowed_models=["echo"], retention_days=30),
         acme,
     )
-    h.set_provider_key(SetProviderKey(provider="openai", api_key="sk-contract-test-key"), acme)
-    h.remove_provider_key(RemoveProviderKey(provider="openai"), acme)
-    h.configure_oidc(
+    h.handle(SetProviderKey(provider="openai", api_key="sk-contract-test-key"), acme)
+    h.handle(RemoveProviderKey(provider="openai"), acme)
+    h.handle(
         ConfigureOidc(
             issuer="https://login.acme.example/realms/acme",
             client_id="parley",
@@ -312,40 +311,42 @@ def run_flow(runtime: Runtime) -> None:
         ),
         acme,
     )
-    h.remove_oidc(RemoveOidc(), acme)
-    issued = h.create_api_key(CreateApiKey(name="warehouse", role=Role.AUDITOR), acme)
-    h.revoke_api_key(RevokeApiKey(key_id=issued.key.key_id), acme)
-    member_id = h.register_user(
+    h.handle(RemoveOidc(), acme)
+    issued = h.handle(CreateApiKey(name="warehouse", role=Role.AUDITOR), acme)
+    h.handle(RevokeApiKey(key_id=issued.key.key_id), acme)
+    member_id = h.handle(
         RegisterUser(email="ann@acme.example", password=PASSWORD, display_name="Ann"), acme
     ).id
     member = Actor(member_id, acme.tenant_id, Role.MEMBER)
-    leaver = h.register_user(
+    leaver = h.handle(
         RegisterUser(email="bob@acme.example", password=PASSWORD, display_name="Bob"), acme
     ).id
-    h.change_user_role(ChangeUserRole(user_id=leaver, role=Role.AUDITOR), acme)
-    h.deactivate_user(DeactivateUser(user_id=leaver), acme)
-    h.erase_user(EraseUser(user_id=leaver), acme)
+    h.handle(ChangeUserRole(user_id=leaver, role=Role.AUDITOR), acme)
+    h.handle(DeactivateUser(user_id=leaver), acme)
+    h.handle(EraseUser(user_id=leaver), acme)
     # What `authenticate` does when the hashing parameters change (no command triggers it).
     ann = runtime.store.get_or_none(member_id)
     assert isinstance(ann, User)
     ann.change_password_hash(hash_password(PASSWORD))
     runtime.store.save_all(ann, actor=member_id)
 
-    kept = h.start_chat(StartChat(title="Quarterly numbers"), member).id
+    kept = h.handle(StartChat(title="Quarterly numbers"), member).id
     for text in ("hello", "how are you?", "bye"):
-        h.send_message(SendMessage(chat_id=kept, content=text), member)
-    h.rename_chat(RenameChat(chat_id=kept, title="Q3 numbers"), member)
-    h.archive_chat(ArchiveChat(chat_id=kept), member)
-    dropped = h.start_chat(StartChat(title="Scratch"), member).id
-    h.send_message(SendMessage(chat_id=dropped, content="never mind"), member)
-    other = h.start_chat(StartChat(title="Globex plans"), globex).id
+        h.handle(SendMessage(chat_id=kept, content=text), member)
+    h.handle(RenameChat(chat_id=kept, title="Q3 numbers"), member)
+    h.handle(ArchiveChat(chat_id=kept), member)
+    dropped = h.handle(StartChat(title="Scratch"), member).id
+    h.handle(SendMessage(chat_id=dropped, content="never mind"), member)
+    other = h.handle(StartChat(title="Globex plans"), globex).id
     for text in ("one", "two"):
-        h.send_message(SendMessage(chat_id=other, content=text), globex)
-    idle = h.start_chat(StartChat(title="Old notes"), member).id
+        h.handle(SendMessage(chat_id=other, content=text), globex)
+    idle = h.handle(StartChat(title="Old notes"), member).id
     settle(runtime)  # every reply written before the chat and the tenant go
-    h.delete_chat(DeleteChat(chat_id=dropped), member)
-    h.expire_chat(idle, 30, datetime(2026, 1, 2, tzinfo=UTC))  # what retention does
-    h.deactivate_tenant(DeactivateTenant(tenant_id=globex.tenant_id), root)
+    h.handle(DeleteChat(chat_id=dropped), member)
+    h.handle(  # what retention does
+        ExpireChat(chat_id=idle, retention_days=30, last_activity=datetime(2026, 1, 2, tzinfo=UTC))
+    )
+    h.handle(DeactivateTenant(tenant_id=globex.tenant_id), root)
     settle(runtime)
 
 

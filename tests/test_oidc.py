@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey
 
 from api.runtime import Runtime
-from commands.handlers import CommandHandlers
-from commands.messages import ConfigureOidc, CreateTenant
+from commands.bus import MessageBus
+from commands.messages import ConfigureOidc, CreateTenant, ResealOidcSecret
 from domain.actor import Actor
 from domain.user import Role
 from infra.identity.oidc import InvalidIdToken, Issuers, pkce_pair, validate_id_token
@@ -534,15 +534,15 @@ def _hs256(header: dict, claims: dict, secret: bytes) -> str:
 def test_a_master_key_rotation_reseals_the_client_secret(runtime: Runtime) -> None:
     from infra.identity.master_key import MasterKey
 
-    h = runtime.handlers
+    h = runtime.bus
     slug = f"r-{uuid.uuid4().hex[:10]}"
-    created = h.create_tenant(
+    created = h.handle(
         CreateTenant(name="R", slug=slug, admin_email=f"a@{slug}.example", admin_password="a" * 12)
     )
     admin = Actor(created.admin_user_id, created.tenant_id, Role.TENANT_ADMIN)
     old, new = os.urandom(32), os.urandom(32)
-    rotating = CommandHandlers(h.store, master_key=MasterKey(new, [old]))
-    CommandHandlers(h.store, master_key=MasterKey(old)).configure_oidc(
+    rotating = MessageBus(h.store, master_key=MasterKey(new, [old]))
+    MessageBus(h.store, master_key=MasterKey(old)).handle(
         ConfigureOidc(
             issuer="https://login.example",
             client_id="parley",
@@ -551,6 +551,6 @@ def test_a_master_key_rotation_reseals_the_client_secret(runtime: Runtime) -> No
         ),
         admin,
     )
-    assert rotating.reseal_oidc_secrets([created.tenant_id]) == 1
-    assert rotating.reseal_oidc_secrets([created.tenant_id]) == 0
+    assert rotating.handle(ResealOidcSecret(tenant_id=created.tenant_id)) == 1
+    assert rotating.handle(ResealOidcSecret(tenant_id=created.tenant_id)) == 0
     assert oidc_client(h.store, MasterKey(new), slug).client_secret == "rotate-me"

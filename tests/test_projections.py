@@ -223,12 +223,12 @@ def test_a_rebuild_under_traffic_swaps_in_an_identical_copy_and_readers_never_se
         )
         store.save_all(user, actor=None)
         writer = Actor(user.id, owner.tenant_id, Role.MEMBER)
-        chat = runtime.handlers.start_chat(StartChat(title="during rebuild"), writer)
+        chat = runtime.bus.handle(StartChat(title="during rebuild"), writer)
 
         def traffic() -> None:
             n = 0
             while not stop.is_set():
-                runtime.handlers.send_message(SendMessage(chat_id=chat.id, content=f"t{n}"), writer)
+                runtime.bus.handle(SendMessage(chat_id=chat.id, content=f"t{n}"), writer)
                 n += 1
                 time.sleep(0.005)
 

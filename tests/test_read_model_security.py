@@ -45,14 +45,14 @@ class TenantData:
 
 def seed_tenant(runtime: Runtime) -> tuple[TenantData, int]:
     slug = f"rls-{uuid.uuid4().hex[:12]}"
-    created = runtime.handlers.create_tenant(
+    created = runtime.bus.handle(
         CreateTenant(
             name=slug, slug=slug, admin_email=f"admin@{slug}.example", admin_password="p" * 16
         )
     )
     admin = Actor(created.admin_user_id, created.tenant_id, Role.TENANT_ADMIN)
-    chat = runtime.handlers.start_chat(StartChat(title=f"Secret plans of {slug}"), admin)
-    sent = runtime.handlers.send_message(
+    chat = runtime.bus.handle(StartChat(title=f"Secret plans of {slug}"), admin)
+    sent = runtime.bus.handle(
         SendMessage(chat_id=chat.id, content=f"confidential to {slug}"), admin
     )
     data = TenantData(slug, created.tenant_id, created.admin_user_id, chat.id, sent.message_id)

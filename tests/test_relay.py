@@ -249,7 +249,7 @@ def topic(kafka_bootstrap: str) -> Iterator[str]:
 
 def tenant_with_admin(runtime: Runtime) -> Actor:
     slug = f"relay-{uuid.uuid4().hex[:10]}"
-    created = runtime.handlers.create_tenant(
+    created = runtime.bus.handle(
         CreateTenant(
             name=slug.upper(),
             slug=slug,
@@ -268,13 +268,10 @@ def test_every_event_reaches_the_topic_once_in_aggregate_order_with_its_audit_he
     try:
         for _ in range(2):
             actor = tenant_with_admin(runtime)
-            chats = [
-                runtime.handlers.start_chat(StartChat(title=f"chat {c}"), actor).id
-                for c in range(3)
-            ]
+            chats = [runtime.bus.handle(StartChat(title=f"chat {c}"), actor).id for c in range(3)]
             for n in range(30):
                 chat = chats[n % len(chats)]
-                runtime.handlers.send_message(SendMessage(chat_id=chat, content=f"m{n}"), actor)
+                runtime.bus.handle(SendMessage(chat_id=chat, content=f"m{n}"), actor)
         head = runtime.store.head()
         wait_for(lambda: position_of(database, RELAY_NAME) == head, 30, "the relay caught up")
         decoded = {n.id: runtime.store.decode(n) for n in runtime.store.read(0, head + 1)}
@@ -376,11 +373,11 @@ def outage(
         try:
             while not stop.is_set():
                 # Short chats: loading an aggregate replays all its events.
-                chat = runtime.handlers.start_chat(StartChat(title="outage"), actor).id
+                chat = runtime.bus.handle(StartChat(title="outage"), actor).id
                 for n in range(20):
                     if stop.wait(0.05):
                         break
-                    runtime.handlers.send_message(SendMessage(chat_id=chat, content=f"{n}"), actor)
+                    runtime.bus.handle(SendMessage(chat_id=chat, content=f"{n}"), actor)
                     done.append(time.monotonic())
         except BaseException as e:  # asserted by the tests
             errors.append(e)

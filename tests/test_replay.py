@@ -48,8 +48,8 @@ class Quiet:
         self.runtime = runtime
         self.settings = settings
         self.store = runtime.store
-        self.handlers = runtime.handlers
-        created = self.handlers.create_tenant(
+        self.bus = runtime.bus
+        created = self.bus.handle(
             CreateTenant(
                 name="Replay",
                 slug=f"r-{uuid.uuid4().hex[:8]}",
@@ -87,11 +87,11 @@ def chat_history(q: Quiet) -> tuple[uuid.UUID, list[tuple[dict[str, Any], dateti
     def record(chat_id: uuid.UUID) -> None:
         history.append((state_of(q.store.repository.get(chat_id)), datetime.now(UTC)))
 
-    chat_id = q.handlers.start_chat(StartChat(title="Draft"), q.owner).id
+    chat_id = q.bus.handle(StartChat(title="Draft"), q.owner).id
     record(chat_id)
-    sent = q.handlers.send_message(SendMessage(chat_id=chat_id, content="hello"), q.owner)
+    sent = q.bus.handle(SendMessage(chat_id=chat_id, content="hello"), q.owner)
     record(chat_id)
-    q.handlers.record_reply(
+    q.bus.handle(
         RecordReply(
             chat_id=chat_id,
             reply_to=sent.message_id,
@@ -104,9 +104,9 @@ def chat_history(q: Quiet) -> tuple[uuid.UUID, list[tuple[dict[str, Any], dateti
         )
     )
     record(chat_id)
-    q.handlers.rename_chat(RenameChat(chat_id=chat_id, title="Final"), q.owner)
+    q.bus.handle(RenameChat(chat_id=chat_id, title="Final"), q.owner)
     record(chat_id)
-    q.handlers.archive_chat(ArchiveChat(chat_id=chat_id), q.owner)
+    q.bus.handle(ArchiveChat(chat_id=chat_id), q.owner)
     record(chat_id)
     return chat_id, history
 
@@ -172,7 +172,7 @@ def test_replay_before_creation_or_of_an_unknown_id_is_a_clear_error(quiet: Quie
 
 def test_a_deleted_chat_can_still_be_replayed(quiet: Quiet) -> None:
     chat_id, history = chat_history(quiet)
-    quiet.handlers.delete_chat(DeleteChat(chat_id=chat_id), quiet.owner)
+    quiet.bus.handle(DeleteChat(chat_id=chat_id), quiet.owner)
     assert state_at(quiet.store, chat_id)["status"] == "deleted"
     assert state_at(quiet.store, chat_id, as_of=history[-1][1]) == {
         **history[-1][0],

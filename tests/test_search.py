@@ -49,14 +49,14 @@ from projections.search_index import (
 from queries.read_models import ReadModels
 from queries.schema import Query
 from queries.search import (
-    ElasticsearchSearch,
-    PostgresSearch,
     SearchHit,
     SearchIndex,
     SearchQuery,
     decode_cursor,
     encode_cursor,
 )
+from queries.search_elasticsearch import ElasticsearchSearch
+from queries.search_postgres import PostgresSearch
 from queries.search_schema import SearchQueries
 from testbed.processes import free_port
 from tests.test_commands import create_tenant, register, wait_for_quiet_log
@@ -221,9 +221,9 @@ class World:
 
 
 def seed_chat(runtime: Runtime, owner: Actor, title: str, *contents: str) -> SeededChat:
-    chat = runtime.handlers.start_chat(StartChat(title=title), owner)
+    chat = runtime.bus.handle(StartChat(title=title), owner)
     sent = [
-        runtime.handlers.send_message(SendMessage(chat_id=chat.id, content=c), owner).message_id
+        runtime.bus.handle(SendMessage(chat_id=chat.id, content=c), owner).message_id
         for c in contents
     ]
     return SeededChat(chat.id, title, sent)
@@ -429,9 +429,7 @@ async def test_pages_of_one_search_neither_repeat_nor_skip_while_new_matches_arr
 
     first = await engine.search.search(owner, SearchQuery(text="quokka", first=2))
     for n in range(20):
-        runtime.handlers.send_message(
-            SendMessage(chat_id=chat.id, content=f"quokka quokka {n}"), owner
-        )
+        runtime.bus.handle(SendMessage(chat_id=chat.id, content=f"quokka quokka {n}"), owner)
     await engine.catch_up()
     walked = list(first.hits)
     after = first.end_cursor
@@ -525,7 +523,7 @@ async def test_renamed_chat_is_found_by_its_new_title_only(
     await engine.catch_up()
     assert len(await search_all(engine, owner, "nebula")) == 1
 
-    runtime.handlers.rename_chat(RenameChat(chat_id=chat.id, title="Pulsar final"), owner)
+    runtime.bus.handle(RenameChat(chat_id=chat.id, title="Pulsar final"), owner)
     await engine.catch_up()
 
     assert await search_all(engine, owner, "nebula") == []
@@ -545,7 +543,7 @@ async def test_deleting_a_chat_removes_its_hits(engine: Engine, runtime: Runtime
         title=False
     )
 
-    runtime.handlers.delete_chat(DeleteChat(chat_id=chat.id), owner)
+    runtime.bus.handle(DeleteChat(chat_id=chat.id), owner)
     await engine.catch_up()
 
     assert keys(await search_all(engine, owner, "quokka")) == kept.keys(title=False)
@@ -744,7 +742,7 @@ async def test_an_older_event_replayed_after_a_newer_one_changes_nothing(
 ) -> None:
     owner = create_tenant(runtime).admin
     chat = seed_chat(runtime, owner, "Alpha title")
-    runtime.handlers.rename_chat(RenameChat(chat_id=chat.id, title="Omega title"), owner)
+    runtime.bus.handle(RenameChat(chat_id=chat.id, title="Omega title"), owner)
     await es_engine.catch_up()
     position = projection.position()
 

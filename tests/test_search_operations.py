@@ -68,7 +68,7 @@ async def found_messages(runtime: Runtime, actor: Actor, text: str, count: int) 
 async def test_search_outage_is_reported_and_the_index_catches_up(es_runtime: Runtime) -> None:
     runtime = es_runtime
     slug = f"outage-{uuid.uuid4().hex[:8]}"
-    created = runtime.handlers.create_tenant(
+    created = runtime.bus.handle(
         CreateTenant(
             name="Outage",
             slug=slug,
@@ -77,8 +77,8 @@ async def test_search_outage_is_reported_and_the_index_catches_up(es_runtime: Ru
         )
     )
     admin = Actor(created.admin_user_id, created.tenant_id, Role.TENANT_ADMIN)
-    chat = runtime.handlers.start_chat(StartChat(title="Resilience"), admin)
-    runtime.handlers.send_message(SendMessage(chat_id=chat.id, content="before the outage"), admin)
+    chat = runtime.bus.handle(StartChat(title="Resilience"), admin)
+    runtime.bus.handle(SendMessage(chat_id=chat.id, content="before the outage"), admin)
     await wait_for_search(runtime, 30)
     assert await found_messages(runtime, admin, "before", 1) == ["before the outage"]
 
@@ -87,7 +87,7 @@ async def test_search_outage_is_reported_and_the_index_catches_up(es_runtime: Ru
     try:
         # Commands do not depend on the search index.
         for n in range(3):
-            runtime.handlers.send_message(
+            runtime.bus.handle(
                 SendMessage(chat_id=chat.id, content=f"written meanwhile {n}"), admin
             )
         with pytest.raises(SearchUnavailable) as failure:
@@ -114,7 +114,7 @@ async def test_rebuilding_the_search_index_under_traffic_swaps_the_alias_to_a_fu
 
     runtime = es_runtime
     alias = runtime.settings.elasticsearch_index
-    created = runtime.handlers.create_tenant(
+    created = runtime.bus.handle(
         CreateTenant(
             name="Rebuild",
             slug=f"rb-{uuid.uuid4().hex[:8]}",
@@ -123,9 +123,9 @@ async def test_rebuilding_the_search_index_under_traffic_swaps_the_alias_to_a_fu
         )
     )
     admin = Actor(created.admin_user_id, created.tenant_id, Role.TENANT_ADMIN)
-    chat = runtime.handlers.start_chat(StartChat(title="Rebuild me"), admin)
+    chat = runtime.bus.handle(StartChat(title="Rebuild me"), admin)
     for n in range(30):
-        runtime.handlers.send_message(SendMessage(chat_id=chat.id, content=f"alpha {n}"), admin)
+        runtime.bus.handle(SendMessage(chat_id=chat.id, content=f"alpha {n}"), admin)
     await wait_for_search(runtime, 30)
 
     stop = asyncio.Event()
@@ -134,7 +134,7 @@ async def test_rebuilding_the_search_index_under_traffic_swaps_the_alias_to_a_fu
         n = 0
         while not stop.is_set():
             await asyncio.to_thread(
-                runtime.handlers.send_message,
+                runtime.bus.handle,
                 SendMessage(chat_id=chat.id, content=f"alpha late {n}"),
                 admin,
             )

@@ -24,11 +24,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from infra.audit.bundle import Bundle, read_bundle
+from infra.audit.bundle import Bundle
 from infra.audit.chain import GENESIS, Checkpoint, chain_hash, merkle_root
 from infra.audit.records import ChainEntry, Identity, StoredEvent
 from infra.audit.report import Finding, Progress, Report
-from infra.audit.signatures import trusted_keys, verify_checkpoints
+from infra.audit.signatures import verify_checkpoints
 
 
 def verify_chain(
@@ -244,11 +244,3 @@ def verify_bundle(
 
 # `parley audit verify` (api/cli_audit.py) and bench/relay.py take the offline check, the keys it
 # trusts and its report from here.
-__all__ = [
-    "Report",
-    "read_bundle",
-    "trusted_keys",
-    "verify_bundle",
-    "verify_chain",
-    "verify_events",
-]

@@ -23,17 +23,7 @@ from joserfc.errors import BadSignatureError, ClaimError, ExpiredTokenError, Jos
 from joserfc.jwk import JWKRegistry, Key, RSAKey
 
 from domain.errors import InvalidInput, NotAuthenticated, ParleyError
-from domain.tenant import check_web_url
-from infra.identity.oidc_sign_ins import (
-    FinishedSignIn,
-    MemorySignInStore,
-    PendingSignIn,
-    RedisSignInStore,
-    SignInStore,
-    digest,
-    put_entry,
-    take_entry,
-)
+from domain.oidc import check_web_url
 from infra.lru import Lru
 
 log = logging.getLogger(__name__)
@@ -336,22 +326,3 @@ def _unavailable(where: str, why: str) -> IssuerUnavailable:
 
 
 # The sign-in flow (api/oidc_sign_in.py) imports the state of sign-ins in progress from here too.
-__all__ = [
-    "ALGORITHMS",
-    "Discovery",
-    "FinishedSignIn",
-    "Identity",
-    "InvalidIdToken",
-    "IssuerUnavailable",
-    "Issuers",
-    "MemorySignInStore",
-    "PendingSignIn",
-    "RedisSignInStore",
-    "SignInStore",
-    "digest",
-    "pkce_pair",
-    "put_entry",
-    "s256",
-    "take_entry",
-    "validate_id_token",
-]
