@@ -1,7 +1,11 @@
 """The composition root: builds every adapter from settings and wires the workers.
 
 One place decides which adapters run (embedded PostgreSQL or a URL, which followers run in this
-process); the rest of the code receives what it needs.
+process); the rest of the code receives what it needs (the API its ports, `Services`; the CLI
+the runtime itself). It is one file on purpose, and longer than our usual modules: the point of a
+composition root is that every construction and every wire is read in one place, in the order
+the process starts them; split, the order and the sharing (one store, one bus, one pool per
+purpose) would have to be reassembled by the reader.
 """
 
 import asyncio
@@ -9,7 +13,6 @@ import functools
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -32,12 +35,12 @@ from commands.responder import (
 )
 from commands.retention import FIRST_SWEEP_WITHIN, sweep
 from domain.errors import RateLimited
-from infra.audit.chain import SigningKey, generate_signing_key, load_signing_key
+from infra.audit.chain import load_or_create_signing_key
 from infra.audit.store import NOTIFY_CHANNEL as AUDIT_CHANNEL
 from infra.audit.store import public_keys
 from infra.eventstore.data_keys import DataKeys
 from infra.eventstore.event_store import EventStore, open_event_store
-from infra.eventstore.follower_positions import read_position, store_position
+from infra.eventstore.follower_positions import read_position, store_position, wait_for_position
 from infra.identity.master_key import MasterKey
 from infra.identity.refresh_tokens import RefreshTokens
 from infra.identity.signing_keys import SigningKeys
@@ -76,24 +79,6 @@ T = TypeVar("T")
 WORKER_KINDS = ("projections", "responder", "audit", "relay", "retention")
 """Followers a process can run. `audit` is the ledger (hash chain + signed checkpoints);
 `relay` publishes to Kafka and needs PARLEY_KAFKA_BOOTSTRAP_SERVERS."""
-
-
-def load_or_create_signing_key(settings: Settings) -> SigningKey:
-    """The checkpoint signing key; generated on first start when there is none (logged)."""
-    path = settings.signing_key_path
-    if path.exists():
-        return load_signing_key(path)
-    try:
-        key = generate_signing_key(path)
-    except FileExistsError:  # another process generated it a moment ago
-        return load_signing_key(path)
-    log.warning(
-        "generated audit signing key %s at %s: back it up, and publish %s",
-        key.key_id,
-        path,
-        path.with_name(path.stem + ".pub.pem"),
-    )
-    return key
 
 
 class Runtime:
@@ -293,7 +278,7 @@ class Runtime:
             ledger = AuditLedger(
                 self.store,
                 self.writer_pool,
-                load_or_create_signing_key(s),
+                load_or_create_signing_key(s.signing_key_path),
                 checkpoint_events=s.audit_checkpoint_events,
                 checkpoint_seconds=s.audit_checkpoint_seconds,
             )
@@ -500,14 +485,7 @@ class Runtime:
 
     def _read_models_reached_in_db(self, position: int, timeout: float) -> bool:
         """For a responder whose projection runs in another process."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.writer_pool.connection() as conn:
-                if read_position(conn, PROJECTION_NAME) >= position:
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
+        return wait_for_position(self.writer_pool, PROJECTION_NAME, position, timeout)
 
     def _store_responder_position(self, position: int) -> None:
         with self.writer_pool.connection() as conn:

@@ -10,13 +10,14 @@ from strawberry.types import ExecutionContext
 
 from api.api_keys import ApiKeyMutations, ApiKeyQueries
 from api.auth import AuthMutations
+from api.chat_mutations import ChatMutations
 from api.errors import ParleyErrors
 from api.gdpr import GdprMutations
 from api.graphql_metrics import OperationMetrics
-from api.mutations import Mutation
 from api.oidc_settings import OidcMutations, OidcQueries
 from api.operation_limits import OperationLimits
 from api.provider_keys import ProviderKeyMutations, ProviderKeyQueries
+from api.tenant_mutations import TenantMutations
 from queries.audit_schema import AuditQueries
 from queries.schema import Query, Subscription
 from queries.search_schema import SearchQueries
@@ -44,7 +45,8 @@ schema = ParleySchema(
         "Mutation",
         (
             AuthMutations,
-            Mutation,
+            TenantMutations,
+            ChatMutations,
             ProviderKeyMutations,
             ApiKeyMutations,
             OidcMutations,

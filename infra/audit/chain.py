@@ -16,6 +16,7 @@ bundle), so all of them agree bit for bit.
 import base64
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from domain.base import stable_id
 LEAF_TAG = b"parley.audit.leaf.v1\x00"
 GENESIS = bytes(32)
 CHECKPOINT_FORMAT = "parley.audit.checkpoint.v1"
+
+_log = logging.getLogger(__name__)
 
 
 def _uuid(value: UUID | str) -> UUID:
@@ -238,3 +241,20 @@ def signature_valid(checkpoint: Checkpoint, public_key: bytes) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def load_or_create_signing_key(path: Path) -> SigningKey:
+    """The checkpoint signing key; generated on first start when there is none (logged)."""
+    if path.exists():
+        return load_signing_key(path)
+    try:
+        key = generate_signing_key(path)
+    except FileExistsError:  # another process generated it a moment ago
+        return load_signing_key(path)
+    _log.warning(
+        "generated audit signing key %s at %s: back it up, and publish %s",
+        key.key_id,
+        path,
+        path.with_name(path.stem + ".pub.pem"),
+    )
+    return key

@@ -6,10 +6,12 @@ caller's transaction when there is one). The reader role's `SELECT` on the table
 that role's other grants, and the table itself created, in `infra/migrations.py`.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import Connection
+from psycopg_pool import ConnectionPool
 
 
 @dataclass(frozen=True)
@@ -136,3 +138,16 @@ def skip_failed_event(conn: Connection, name: str, position: int) -> None:
             f"(reported: {row[0] if row else 'none'})"
         )
     move_position(conn, name, position)
+
+
+def wait_for_position(pool: ConnectionPool, name: str, position: int, timeout: float) -> bool:
+    """Whether follower `name` reaches `position` within `timeout` seconds (polled; for a
+    follower in another process)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with pool.connection() as conn:
+            if read_position(conn, name) >= position:
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
