@@ -72,9 +72,7 @@ class StopGenerationPayload:
 
 
 def _start_chat(input: StartChatInput) -> cmd.StartChat:
-    return cmd.StartChat(
-        title=input.title, model=input.model, client_mutation_id=input.client_mutation_id
-    )
+    return cmd.StartChat(**vars(input))  # the same fields (the command forbids others)
 
 
 def _chat_started(r: Written, input: StartChatInput) -> StartChatPayload:

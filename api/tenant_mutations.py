@@ -128,13 +128,7 @@ class TenantPayload:
 
 
 def _create_tenant(input: CreateTenantInput) -> cmd.CreateTenant:
-    return cmd.CreateTenant(
-        name=input.name,
-        slug=input.slug,
-        admin_email=input.admin_email,
-        admin_password=input.admin_password,
-        admin_display_name=input.admin_display_name,
-    )
+    return cmd.CreateTenant(**vars(input))  # the same fields (the command forbids others)
 
 
 def _tenant_created(r: TenantCreated, input: CreateTenantInput) -> CreateTenantPayload:
@@ -173,20 +167,8 @@ def _change_settings(input: UpdateTenantSettingsInput) -> cmd.ChangeTenantSettin
     caps = input.model_max_tokens
     if caps is not None and len({m.model for m in caps}) != len(caps):
         raise InvalidInput("modelMaxTokens lists a model twice")
-    return cmd.ChangeTenantSettings(
-        default_model=input.default_model,
-        allowed_models=input.allowed_models,
-        retention_days=input.retention_days,
-        fallback_models=input.fallback_models,
-        system_prompt=input.system_prompt,
-        cache_ttl_seconds=input.cache_ttl_seconds,
-        user_requests_per_minute=input.user_requests_per_minute,
-        tenant_requests_per_minute=input.tenant_requests_per_minute,
-        tenant_tokens_per_minute=input.tenant_tokens_per_minute,
-        monthly_budget_usd=input.monthly_budget_usd,
-        enabled_providers=input.enabled_providers,
-        model_max_tokens=None if caps is None else {m.model: m.max_tokens for m in caps},
-    )
+    per_model = None if caps is None else {m.model: m.max_tokens for m in caps}
+    return cmd.ChangeTenantSettings(**(vars(input) | {"model_max_tokens": per_model}))
 
 
 def _rename_tenant(input: RenameTenantInput) -> cmd.RenameTenant:
