@@ -3,7 +3,7 @@
 Three ways of writing the same kind of event, at 1, 16, 64 and 256 concurrent callers, in one run
 against one PostgreSQL server (fsync and synchronous_commit as the server has them):
 
-- parley: `sendMessage` through the command layer (`CommandHandlers.send_message`: the caller's
+- parley: `sendMessage` through the command layer (`MessageBus.handle(SendMessage)`: the caller's
   user and tenant checked, the chat loaded, the event encrypted, then saved), with group commit
   (the default write path);
 - baseline: the plain `eventsourcing` application, one aggregate saved per call (what a command

@@ -1,6 +1,6 @@
 """Who may do what, in which tenant, to whose data: the one place that decides.
 
-Commands (commands/handlers.py), queries, subscriptions and search (queries/) and the audit
+Commands (their handlers in commands/), queries, subscriptions and search (queries/) and the audit
 queries all ask here. Decisions are made on the caller as they are now (`acting_user`,
 `acting_service_account`: not the token's role claim, which may be up to one token lifetime old)
 and are role × tenant × ownership:

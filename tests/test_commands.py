@@ -1,4 +1,5 @@
-"""The service layer (CommandHandlers) against the real event store, followers running."""
+"""The write side (the message bus and its handlers) against the real event store, followers
+running."""
 
 import time
 import uuid
