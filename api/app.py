@@ -106,8 +106,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> Response:
+        # The followers first, the head last: a reply a follower had finished by then is in the
+        # head, so "every position equals the head, nothing in flight" means settled (read the
+        # other way round, a reply saved between the two reads went unseen).
         try:
             services = started.ports()
+            followers = services.follower_status()
             position = await services.read_models.position()
             head = await services.run_blocking(services.aggregates.head)
         except Exception:
@@ -118,7 +122,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "status": "ok",
                 "log_head": head,
                 "read_models_position": position,
-                "followers": services.follower_status(),
+                "followers": followers,
             }
         )
 
