@@ -1,6 +1,7 @@
 """The FastAPI application: GraphQL over HTTP and WebSocket, health, readiness and metrics."""
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,7 +68,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(runtime.start, workers=settings.run_workers)
+        # An API-only process shares its state with the worker process and other API processes.
+        await asyncio.to_thread(
+            functools.partial(
+                runtime.start, workers=settings.run_workers, shared=not settings.run_workers
+            )
+        )
         await runtime.open_read_side()
         started.services = runtime.services()
         started.api_keys = ApiKeyVerifier(started.services.aggregates, settings.api_key_cache_size)

@@ -55,13 +55,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    if settings.redis_url is None:
-        logging.getLogger("parley.worker").warning(
-            "PARLEY_REDIS_URL is unset: live events (deltas, new messages) from this worker "
-            "reach no API process; durable data is unaffected"
-        )
     runtime = Runtime(settings)
-    runtime.start(workers=True if args.kind == "all" else {args.kind})
+    # API processes run elsewhere: live events, replies in progress and rate limits are shared
+    # with them (Redis when configured, PostgreSQL otherwise).
+    runtime.start(workers=True if args.kind == "all" else {args.kind}, shared=True)
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.metrics_host)
     logging.getLogger("parley.worker").info(

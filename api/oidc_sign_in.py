@@ -31,10 +31,7 @@ from domain.user import Role
 from infra.identity.oidc import Issuers, pkce_pair, s256
 from infra.identity.oidc_sign_ins import (
     FinishedSignIn,
-    MemorySignInStore,
     PendingSignIn,
-    RedisSignInStore,
-    SignInStore,
     digest,
     put_entry,
     take_entry,
@@ -69,12 +66,9 @@ class TokenRequest(BaseModel):
 class SignInFlow:
     """The three steps, over the tenant's settings, its issuer and the in-progress store."""
 
-    def __init__(
-        self, services: Callable[[], Services], issuers: Issuers, store: SignInStore
-    ) -> None:
+    def __init__(self, services: Callable[[], Services], issuers: Issuers) -> None:
         self.services = services  # the process's ports, once it has started
         self.issuers = issuers
-        self.store = store
 
     async def start(
         self,
@@ -121,7 +115,7 @@ class SignInFlow:
             browser=digest(browser),
             client_challenge=client_challenge,
         )
-        await rt.run_blocking(put_entry, self.store, state, pending, s.oidc_state_ttl_seconds)
+        await rt.run_blocking(put_entry, rt.sign_ins, state, pending, s.oidc_state_ttl_seconds)
         query = urlencode(
             {
                 "response_type": "code",
@@ -154,7 +148,7 @@ class SignInFlow:
     ) -> Response:
         rt = self.services()
         s = rt.settings
-        pending = await rt.run_blocking(take_entry, self.store, PendingSignIn, state)
+        pending = await rt.run_blocking(take_entry, rt.sign_ins, PendingSignIn, state)
         if pending is None or pending.tenant_slug != slug:
             raise InvalidInput("unknown, expired or already used sign-in state")
         browser = request.cookies.get(COOKIE, "")
@@ -197,7 +191,7 @@ class SignInFlow:
             role=auth.user.role.value,
             client_challenge=pending.client_challenge,
         )
-        await rt.run_blocking(put_entry, self.store, one_time, finished, s.oidc_code_ttl_seconds)
+        await rt.run_blocking(put_entry, rt.sign_ins, one_time, finished, s.oidc_code_ttl_seconds)
         back = {"code": one_time}
         if pending.client_state is not None:
             back["state"] = pending.client_state
@@ -210,7 +204,7 @@ class SignInFlow:
 
     async def exchange(self, slug: str, body: TokenRequest) -> Response:
         rt = self.services()
-        finished = await rt.run_blocking(take_entry, self.store, FinishedSignIn, body.code)
+        finished = await rt.run_blocking(take_entry, rt.sign_ins, FinishedSignIn, body.code)
         if finished is None or finished.tenant_slug != slug:
             raise NotAuthenticated("unknown, expired or already used code")
         if finished.client_challenge is not None:
@@ -243,11 +237,11 @@ class SignInFlow:
 
 
 def oidc_router(s: Settings, services: Callable[[], Services]) -> APIRouter:
-    """The sign-in routes, with their issuer caches and in-progress store (Redis if set)."""
+    """The sign-in routes, with their issuer caches; sign-ins in progress are kept where the
+    runtime keeps shared state (`Services.sign_ins`: Redis, PostgreSQL or in process)."""
     flow = SignInFlow(
         services,
         Issuers(cache_seconds=s.oidc_cache_seconds, timeout_seconds=s.oidc_http_timeout_seconds),
-        RedisSignInStore(s.redis_url) if s.redis_url else MemorySignInStore(),
     )
     router = APIRouter(prefix="/auth/oidc", include_in_schema=False)
 

@@ -42,6 +42,12 @@ from infra.eventstore.data_keys import DataKeys
 from infra.eventstore.event_store import EventStore, open_event_store
 from infra.eventstore.follower_positions import read_position, store_position, wait_for_position
 from infra.identity.master_key import MasterKey
+from infra.identity.oidc_sign_ins import (
+    MemorySignInStore,
+    PostgresSignInStore,
+    RedisSignInStore,
+    SignInStore,
+)
 from infra.identity.refresh_tokens import RefreshTokens
 from infra.identity.signing_keys import SigningKeys
 from infra.identity.tokens import TokenService
@@ -53,11 +59,17 @@ from infra.loops.periodic_task import PeriodicTask
 from infra.messaging.kafka_relay import CHECKPOINT_PUBLISH_SECONDS, KafkaRelay, RelaySettings
 from infra.messaging.live_feed import LiveFeed
 from infra.messaging.live_items import StopRequested
+from infra.messaging.pg_fanout import PostgresFanout
 from infra.messaging.redis_fanout import RedisFanout
-from infra.messaging.reply_buffer import MemoryReplyBuffer, RedisReplyBuffer, ReplyBuffer
+from infra.messaging.reply_buffer import (
+    MemoryReplyBuffer,
+    PostgresReplyBuffer,
+    RedisReplyBuffer,
+    ReplyBuffer,
+)
 from infra.migrations import check_schema, migrate
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
-from infra.rate_limits import Buckets, MemoryBuckets, RedisBuckets
+from infra.rate_limits import Buckets, MemoryBuckets, PostgresBuckets, RedisBuckets
 from infra.read_model_schema import (
     PROJECTION_NAME,
     READER_ROLE,
@@ -101,16 +113,14 @@ class Runtime:
         # Half the read pool at most for subscriptions' queries; the rest stays for queries.
         self.subscription_reads = asyncio.Semaphore(max(1, settings.read_pool_size // 2))
         self.subscription_checks = SubscriptionChecks(settings.subscription_recheck_seconds)
-        self._fanout: RedisFanout | None = None
+        self._fanout: RedisFanout | PostgresFanout | None = None
         self.publish_live: Callable[[UUID, Any], None] = self.live_feed.publish
+        """Where live items go: the local feed, or Redis or PostgreSQL (which feed every
+        process's feed)."""
         self.live_feed.control = self._control
-        self.buckets: Buckets = (
-            RedisBuckets(settings.redis_url) if settings.redis_url else MemoryBuckets()
-        )
-        self.partial_replies: ReplyBuffer = (
-            RedisReplyBuffer(settings.redis_url) if settings.redis_url else MemoryReplyBuffer()
-        )
-        """Where live items go: the local feed, or Redis (which feeds every process's feed)."""
+        self.buckets: Buckets
+        self.partial_replies: ReplyBuffer
+        self.sign_ins: SignInStore
         self.read_models: ReadModels = None  # type: ignore[assignment]  # set by open_read_side
         self.search: SearchIndex = None  # type: ignore[assignment]  # set by open_read_side
         self._es: Elasticsearch | None = None
@@ -124,9 +134,12 @@ class Runtime:
 
     # -- life cycle ----------------------------------------------------------------------------
 
-    def start(self, *, workers: bool | Collection[str]) -> None:
+    def start(self, *, workers: bool | Collection[str], shared: bool = False) -> None:
         """Connect everything; `workers` runs followers here: True for all, or a subset of
-        WORKER_KINDS ("projections", "responder")."""
+        WORKER_KINDS ("projections", "responder"). `shared`: other processes serve the same
+        deployment (API processes beside a worker process), so rate limits, replies in
+        progress, sign-ins in progress and live events are shared: through Redis when it is
+        configured, through PostgreSQL otherwise (in process when nothing is shared)."""
         s = self.settings
         if s.database_url is None:
             self._embedded = EmbeddedPostgres(s.data_dir)
@@ -138,6 +151,7 @@ class Runtime:
             # TLS options to libpq through its environment, so they are never silently dropped.
             os.environ.update(self.target.libpq_env())
             check_schema(self.target)
+        self._share_state(shared)
         self.master_key = MasterKey.from_setting(
             s.master_key.get_secret_value() if s.master_key else None,
             s.data_dir,
@@ -194,8 +208,7 @@ class Runtime:
             window_seconds=s.login_failure_window_seconds,
         )
         self.writer_pool = open_pool(self.target.conninfo(), size=4, name="followers")
-        if s.redis_url is not None:
-            self._fanout = RedisFanout(s.redis_url, self.live_feed)
+        if self._fanout is not None:
             self._fanout.start()
             self.publish_live = self._fanout.publish
         if workers is True:
@@ -209,6 +222,25 @@ class Runtime:
             raise ValueError("the relay needs PARLEY_KAFKA_BOOTSTRAP_SERVERS")
         if kinds:
             self._start_workers(kinds)
+
+    def _share_state(self, shared: bool) -> None:
+        """The adapters of state that processes of one deployment must share (or not)."""
+        s = self.settings
+        if s.redis_url is not None:
+            self.buckets = RedisBuckets(s.redis_url)
+            self.partial_replies = RedisReplyBuffer(s.redis_url)
+            self.sign_ins = RedisSignInStore(s.redis_url)
+            self._fanout = RedisFanout(s.redis_url, self.live_feed)
+        elif shared:
+            self.shared_pool = open_pool(self.target.conninfo(), size=4, name="shared-state")
+            self.buckets = PostgresBuckets(self.shared_pool)
+            self.partial_replies = PostgresReplyBuffer(self.shared_pool)
+            self.sign_ins = PostgresSignInStore(self.shared_pool)
+            self._fanout = PostgresFanout(self.target.conninfo(), self.live_feed)
+        else:
+            self.buckets = MemoryBuckets()
+            self.partial_replies = MemoryReplyBuffer()
+            self.sign_ins = MemorySignInStore()
 
     def _start_workers(self, kinds: set[str]) -> None:
         """Every loop this process runs, built here: log followers and periodic tasks
@@ -411,6 +443,8 @@ class Runtime:
             self.auth_pool.close()
         if hasattr(self, "keys_pool"):
             self.keys_pool.close()
+        if hasattr(self, "shared_pool"):
+            self.shared_pool.close()
         if self._embedded is not None:
             self._embedded.stop()
 
@@ -433,6 +467,7 @@ class Runtime:
             live_feed=self.live_feed,
             publish_live=self.publish_live,
             partial_replies=self.partial_replies,
+            sign_ins=self.sign_ins,
             subscription_checks=self.subscription_checks,
             subscription_reads=self.subscription_reads,
             buckets=self.buckets,

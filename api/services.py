@@ -13,6 +13,7 @@ from commands.bus import MessageBus
 from commands.login_throttle import LoginThrottle
 from infra.eventstore.event_store import EventStore
 from infra.identity.master_key import MasterKey
+from infra.identity.oidc_sign_ins import SignInStore
 from infra.identity.refresh_tokens import RefreshTokens
 from infra.identity.signing_keys import SigningKeys
 from infra.identity.tokens import TokenService
@@ -48,6 +49,8 @@ class Services:
     publish_live: Callable[[UUID, Any], None]
     """A live item for a chat's subscribers in every API process (stop requests)."""
     partial_replies: ReplyBuffer
+    sign_ins: SignInStore
+    """OIDC sign-ins in progress (the callback may reach another process than the start)."""
     subscription_checks: SubscriptionChecks
     subscription_reads: asyncio.Semaphore
     buckets: Buckets

@@ -298,6 +298,57 @@ def security_ddl(schema: str) -> list[str]:
     return statements
 
 
+# -- state processes share without Redis -------------------------------------------------------
+
+SHARED_STATE_DDL = """
+-- Transient, so unlogged (not in WAL, emptied by a crash): what Redis holds when it is there.
+CREATE UNLOGGED TABLE IF NOT EXISTS live_spill (
+    id bigserial PRIMARY KEY,
+    payload text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNLOGGED TABLE IF NOT EXISTS partial_replies (
+    chat_id uuid NOT NULL,
+    reply_id uuid NOT NULL,
+    text text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_id, reply_id)
+);
+CREATE UNLOGGED TABLE IF NOT EXISTS rate_buckets (
+    key text PRIMARY KEY,
+    level double precision NOT NULL,
+    at double precision NOT NULL
+);
+CREATE UNLOGGED TABLE IF NOT EXISTS sign_ins_in_progress (
+    key text PRIMARY KEY,
+    value jsonb NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sign_ins_in_progress_expiry ON sign_ins_in_progress (expires_at);
+-- A token bucket, atomically (the row lock serialises takers; one clock, the server's).
+-- mode 0 take, 1 debit (always takes), 2 peek (takes nothing).
+CREATE OR REPLACE FUNCTION parley_bucket(
+    p_key text, p_capacity double precision, p_rate double precision,
+    p_cost double precision, p_mode int,
+    OUT allowed boolean, OUT remaining double precision
+) LANGUAGE plpgsql AS $$
+DECLARE
+    v_now double precision := extract(epoch FROM clock_timestamp());
+    v_at double precision;
+BEGIN
+    INSERT INTO rate_buckets (key, level, at) VALUES (p_key, p_capacity, v_now)
+        ON CONFLICT (key) DO NOTHING;
+    SELECT b.level, b.at INTO remaining, v_at FROM rate_buckets b WHERE b.key = p_key FOR UPDATE;
+    remaining := least(p_capacity, remaining + (v_now - v_at) * p_rate);
+    allowed := p_mode = 1 OR remaining >= p_cost;
+    IF allowed AND p_mode <> 2 THEN
+        remaining := remaining - p_cost;
+    END IF;
+    UPDATE rate_buckets SET level = remaining, at = v_now WHERE key = p_key;
+END $$;
+"""
+
+
 # -- migrate -----------------------------------------------------------------------------------
 
 
@@ -320,6 +371,7 @@ def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
                 conn.execute(SIGNING_KEYS_DDL)
                 conn.execute(REFRESH_TOKENS_DDL)
                 conn.execute(DATA_KEYS_DDL)
+                conn.execute(SHARED_STATE_DDL)
                 _retire_public_read_models(conn)
                 conn.execute(read_model_ddl(READ_SCHEMA))
                 for statement in reader_role_ddl(target.user) + security_ddl(READ_SCHEMA):
@@ -352,7 +404,7 @@ def check_schema(target: PostgresTarget) -> None:
     with psycopg.connect(target.conninfo(), autocommit=True) as conn:
         row = conn.execute(
             "SELECT to_regclass('parley_events'), to_regclass('readmodels.rm_messages'),"
-            " to_regclass('data_keys')"
+            " to_regclass('data_keys'), to_regclass('rate_buckets')"
         ).fetchone()
     if row is None or None in row:
         raise SchemaMissing("the database has no Parley tables: run `parley migrate` first")

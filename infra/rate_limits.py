@@ -1,5 +1,6 @@
 """Token buckets for request and token rate limits: Redis (atomic, shared by every process) when
-configured, in process otherwise.
+configured; PostgreSQL (the `parley_bucket` function, atomic under a row lock, shared by every
+process on the database) when processes share state without Redis; in process otherwise.
 
 A bucket holds up to `capacity` units and refills at `capacity / period` per second. Taking
 `cost` units succeeds only when that many are there; `debit` always takes (the bucket may go
@@ -9,7 +10,10 @@ whether `take` would succeed without taking (buckets that count failures: sign-i
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
 
 TAKE, DEBIT, PEEK = 0, 1, 2
 
@@ -55,7 +59,23 @@ def _retry_after(level: float, cost: float, rate: float) -> float:
     return max(0.0, (cost - level) / rate) if rate > 0 else float("inf")
 
 
-class MemoryBuckets:
+class _Bucketing:
+    """take, debit and peek, each one `_apply` with its mode."""
+
+    def _apply(self, key: str, capacity: int, period: float, cost: float, mode: int) -> Verdict:
+        raise NotImplementedError
+
+    def take(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
+        return self._apply(key, capacity, period, cost, TAKE)
+
+    def debit(self, key: str, capacity: int, period: float, cost: float) -> None:
+        self._apply(key, capacity, period, cost, DEBIT)
+
+    def peek(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
+        return self._apply(key, capacity, period, cost, PEEK)
+
+
+class MemoryBuckets(_Bucketing):
     def __init__(self) -> None:
         self._state: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
@@ -72,17 +92,8 @@ class MemoryBuckets:
             self._state[key] = (level, now)
         return Verdict(allowed, 0.0 if allowed else _retry_after(level, cost, rate))
 
-    def take(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
-        return self._apply(key, capacity, period, cost, TAKE)
 
-    def debit(self, key: str, capacity: int, period: float, cost: float) -> None:
-        self._apply(key, capacity, period, cost, DEBIT)
-
-    def peek(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
-        return self._apply(key, capacity, period, cost, PEEK)
-
-
-class RedisBuckets:
+class RedisBuckets(_Bucketing):
     PREFIX = "parley:bucket:"
 
     def __init__(self, url: str) -> None:
@@ -99,11 +110,20 @@ class RedisBuckets:
         allowed = bool(int(ok))
         return Verdict(allowed, 0.0 if allowed else _retry_after(float(level), cost, rate))
 
-    def take(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
-        return self._apply(key, capacity, period, cost, TAKE)
 
-    def debit(self, key: str, capacity: int, period: float, cost: float) -> None:
-        self._apply(key, capacity, period, cost, DEBIT)
+class PostgresBuckets(_Bucketing):
+    """One round trip per take, on a small pool of the command side's database."""
 
-    def peek(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
-        return self._apply(key, capacity, period, cost, PEEK)
+    def __init__(self, pool: "ConnectionPool") -> None:
+        self._pool = pool
+
+    def _apply(self, key: str, capacity: int, period: float, cost: float, mode: int) -> Verdict:
+        rate = capacity / period
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT allowed, remaining FROM parley_bucket(%s, %s, %s, %s, %s)",
+                (key, float(capacity), rate, float(cost), mode),
+            ).fetchone()
+        assert row is not None
+        allowed, level = bool(row[0]), float(row[1])
+        return Verdict(allowed, 0.0 if allowed else _retry_after(level, cost, rate))

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg_pool import ConnectionPool
 
 from api.runtime import Runtime
 from infra.eventstore.data_keys import DataKeys
 from infra.identity.master_key import MasterKey, new_master_key
 from infra.migrations import migrate
-from infra.postgres import PostgresTarget
+from infra.postgres import PostgresTarget, open_pool
 from infra.services.base import ServiceError
 from infra.services.registry import build_services
 from infra.settings import Settings
@@ -88,6 +89,13 @@ def pg_target(postgres_url: str) -> Iterator[PostgresTarget]:
         conn.execute(f'DROP DATABASE IF EXISTS "{target.dbname}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def pg_pool(pg_target: PostgresTarget) -> Iterator[ConnectionPool]:
+    """A small pool on the in-process tests' database (for adapters that share state there)."""
+    with open_pool(pg_target.conninfo(), size=4, name="tests") as pool:
+        yield pool
+
+
 def tamper(target: PostgresTarget, *statements: str) -> None:
     """Run SQL as a superuser with triggers off (what it takes to get past append-only)."""
     with psycopg.connect(target.conninfo(), autocommit=True) as conn, conn.transaction():
@@ -147,20 +155,25 @@ def tenant(server: Server) -> dict:
     return server.create_tenant()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=["redis", "postgres"])
 def stack_servers(
-    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_url: str,
 ) -> Iterator[tuple[Worker, Server]]:
     """The full stack as deployed: a `parley worker` process and an API-only server sharing
-    one PostgreSQL database and Redis (live events cross processes through Redis)."""
+    one PostgreSQL database, and Redis or not (live events, replies in progress and rate limits
+    cross processes through Redis, or through PostgreSQL without it)."""
 
     database = fresh_database(postgres_url)
     env = {
         "PARLEY_DATABASE_URL": target_url(database),
         "PARLEY_READER_DATABASE_URL": target_url(replace(database, user="parley_reader")),
-        "PARLEY_REDIS_URL": redis_url,
         "PARLEY_MASTER_KEY": MASTER_KEY,  # processes of one deployment share it
     }
+    if request.param == "redis":
+        env["PARLEY_REDIS_URL"] = redis_url
     worker = Worker(tmp_path_factory.mktemp("stack-worker"), env).start()
     api_only = Server(
         tmp_path_factory.mktemp("stack-api"), {**env, "PARLEY_RUN_WORKERS": "false"}

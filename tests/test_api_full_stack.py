@@ -1,5 +1,6 @@
 """The deployed shape: an API-only process and a worker process on one database, live events
-crossing from the worker to the API's subscribers through Redis."""
+crossing from the worker to the API's subscribers through Redis, or through PostgreSQL
+LISTEN/NOTIFY where there is no Redis."""
 
 import asyncio
 
@@ -62,17 +63,17 @@ async def test_a_client_of_an_api_only_process_sees_replies_made_by_the_worker_p
         await until_registered(api_only.url, listener, subscribers)
         await asyncio.to_thread(
             user.run,
-            'mutation($c: ID!) { sendMessage(input: {chatId: $c, content: "over redis"}) '
+            'mutation($c: ID!) { sendMessage(input: {chatId: $c, content: "across"}) '
             "{ messageId } }",
             {"c": chat["chatId"]},
         )
         await asyncio.wait_for(listener, timeout=20)
 
     kinds = [e["__typename"] for e in events]
-    assert kinds[0] == "MessageAdded" and events[0]["message"]["content"] == "over redis"
+    assert kinds[0] == "MessageAdded" and events[0]["message"]["content"] == "across"
     deltas = [e["delta"] for e in events if e["__typename"] == "ReplyDelta"]
     assert deltas and "".join(deltas) == events[-1]["message"]["content"]
-    assert events[-1]["message"]["content"].endswith("over redis")
+    assert events[-1]["message"]["content"].endswith("across")
     metrics = httpx.get(f"http://127.0.0.1:{worker.port}/metrics").text
     processed = [
         line

@@ -1,16 +1,21 @@
-"""Token buckets, in process and on a real Redis (the same contract)."""
+"""Token buckets, in process, on a real Redis and on a real PostgreSQL (the same contract)."""
 
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from psycopg_pool import ConnectionPool
 
-from infra.rate_limits import Buckets, MemoryBuckets, RedisBuckets
+from infra.rate_limits import Buckets, MemoryBuckets, PostgresBuckets, RedisBuckets
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "postgres"])
 def buckets(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Buckets]:
-    yield MemoryBuckets() if request.param == "memory" else RedisBuckets(redis_url)
+    if request.param == "postgres":
+        pool: ConnectionPool = request.getfixturevalue("pg_pool")
+        yield PostgresBuckets(pool)
+    else:
+        yield MemoryBuckets() if request.param == "memory" else RedisBuckets(redis_url)
 
 
 def test_a_bucket_allows_its_capacity_then_says_when_to_retry(buckets: Buckets) -> None:

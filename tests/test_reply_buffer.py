@@ -1,16 +1,25 @@
-"""The text of replies in progress, in process and on a real Redis (the same contract)."""
+"""The text of replies in progress, in process, on a real Redis and on a real PostgreSQL (the
+same contract)."""
 
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from infra.messaging.reply_buffer import MemoryReplyBuffer, RedisReplyBuffer, ReplyBuffer
+from infra.messaging.reply_buffer import (
+    MemoryReplyBuffer,
+    PostgresReplyBuffer,
+    RedisReplyBuffer,
+    ReplyBuffer,
+)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "postgres"])
 def buffer(request: pytest.FixtureRequest, redis_url: str) -> Iterator[ReplyBuffer]:
-    yield MemoryReplyBuffer() if request.param == "memory" else RedisReplyBuffer(redis_url)
+    if request.param == "postgres":
+        yield PostgresReplyBuffer(request.getfixturevalue("pg_pool"))
+    else:
+        yield MemoryReplyBuffer() if request.param == "memory" else RedisReplyBuffer(redis_url)
 
 
 def test_a_reply_in_progress_is_readable_until_it_finishes(buffer: ReplyBuffer) -> None:

@@ -8,9 +8,14 @@ import json
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from psycopg.types.json import Jsonb
 
 from domain.errors import RateLimited
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
 
 T = TypeVar("T")
 
@@ -114,3 +119,30 @@ class RedisSignInStore:
     def take(self, key: str) -> dict[str, Any] | None:
         raw = self._client.getdel(self.PREFIX + key)  # atomic: a replay finds nothing
         return json.loads(raw) if raw is not None else None  # type: ignore[arg-type]
+
+
+class PostgresSignInStore:
+    """Shared by every API process on the database, when there is no Redis."""
+
+    def __init__(self, pool: "ConnectionPool") -> None:
+        self._pool = pool
+
+    def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("DELETE FROM sign_ins_in_progress WHERE expires_at < now()")
+            conn.execute(
+                """INSERT INTO sign_ins_in_progress (key, value, expires_at)
+                   VALUES (%s, %s, now() + make_interval(secs => %s))
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                       expires_at = excluded.expires_at""",
+                (key, Jsonb(value), ttl),
+            )
+
+    def take(self, key: str) -> dict[str, Any] | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(  # atomic: a replay finds nothing
+                "DELETE FROM sign_ins_in_progress WHERE key = %s AND expires_at >= now()"
+                " RETURNING value",
+                (key,),
+            ).fetchone()
+        return dict(row[0]) if row is not None else None

@@ -6,54 +6,19 @@ local `LiveFeed`, whose subscribers keep their bounded queues. Pub/sub is fire-a
 subscriber that misses something re-reads durable messages with `afterPosition`.
 """
 
-import dataclasses
-import json
 import logging
 import threading
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import redis
 
+from infra.messaging.live_codec import decode, encode
 from infra.messaging.live_feed import LiveFeed
-from infra.messaging.live_items import (
-    ChatRemoved,
-    MessageRow,
-    ReplyDelta,
-    StopRequested,
-)
 
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "parley:chat:"
-_KINDS: dict[str, type] = {
-    "message": MessageRow,
-    "delta": ReplyDelta,
-    "removed": ChatRemoved,
-    "stop": StopRequested,
-}
-_UUID_FIELDS = {"message_id", "tenant_id", "chat_id", "author_id", "reply_to"}
-
-
-def encode(item: Any) -> str:
-    kind = next(k for k, cls in _KINDS.items() if isinstance(item, cls))
-    fields = {
-        k: (str(v) if isinstance(v, UUID) else v.isoformat() if isinstance(v, datetime) else v)
-        for k, v in dataclasses.asdict(item).items()
-    }
-    return json.dumps({"kind": kind, "item": fields})
-
-
-def decode(payload: str | bytes) -> Any:
-    data = json.loads(payload)
-    fields = data["item"]
-    for key in _UUID_FIELDS & fields.keys():
-        if fields[key] is not None:
-            fields[key] = UUID(fields[key])
-    if "created_at" in fields:
-        fields["created_at"] = datetime.fromisoformat(fields["created_at"])
-    return _KINDS[data["kind"]](**fields)
 
 
 class RedisFanout:

@@ -3,12 +3,16 @@ what was produced so far before the rest (resumable streams).
 
 The responder appends every delta it publishes and clears a reply once it is recorded. Redis
 when configured (the responder may run in another process than the subscriber's API server),
-in process otherwise. Entries expire after an hour in case a responder dies mid-reply."""
+PostgreSQL (the unlogged `partial_replies` table) when processes share state without Redis, in
+process otherwise. Entries expire after an hour in case a responder dies mid-reply."""
 
 import threading
 from collections import defaultdict
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
 
 TTL_SECONDS = 3600
 
@@ -78,3 +82,33 @@ class RedisReplyBuffer:
             return {}
         texts = self._client.mget([self._keys(chat_id, r)[1] for r in ids])
         return {r: t.decode() for r, t in zip(ids, texts, strict=True) if t}  # type: ignore[union-attr]
+
+
+class PostgresReplyBuffer:
+    def __init__(self, pool: "ConnectionPool") -> None:
+        self._pool = pool
+
+    def append(self, chat_id: UUID, reply_id: UUID, text: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                """INSERT INTO partial_replies (chat_id, reply_id, text) VALUES (%s, %s, %s)
+                   ON CONFLICT (chat_id, reply_id) DO UPDATE
+                   SET text = partial_replies.text || excluded.text, updated_at = now()""",
+                (chat_id, reply_id, text),
+            )
+
+    def finish(self, chat_id: UUID, reply_id: UUID) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM partial_replies WHERE chat_id = %s AND reply_id = %s",
+                (chat_id, reply_id),
+            )
+
+    def snapshot(self, chat_id: UUID) -> dict[UUID, str]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                """SELECT reply_id, text FROM partial_replies
+                   WHERE chat_id = %s AND updated_at > now() - make_interval(secs => %s)""",
+                (chat_id, TTL_SECONDS),
+            ).fetchall()
+        return {row[0]: row[1] for row in rows}

@@ -1,0 +1,128 @@
+"""Live chat events across processes over PostgreSQL `LISTEN`/`NOTIFY`, for deployments without
+Redis (the embedded default split into API and worker processes).
+
+Every process publishes its live items (durable messages from the projection, deltas from the
+responder, stop requests from the API) with `pg_notify` on one channel and listens to it,
+handing what arrives to its local `LiveFeed`. PostgreSQL delivers notifications in commit order
+to every listening session, so one publishing connection (behind a lock) keeps a reply's deltas
+in order. A payload over NOTIFY's limit (8,000 bytes) travels by reference: it is stored in the
+unlogged `live_spill` table and its id is notified; spilled rows live a minute. Like Redis
+pub/sub this is fire-and-forget: a subscriber that misses something re-reads durable messages
+with `afterPosition`."""
+
+import json
+import logging
+import threading
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from infra.messaging.live_codec import decode, encode
+from infra.messaging.live_feed import LiveFeed
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "parley_live"
+MAX_NOTIFY_BYTES = 7_900
+"""PostgreSQL refuses payloads of 8,000 bytes or more; a little room for the envelope."""
+SPILL_SECONDS = 60
+
+
+class PostgresFanout:
+    """`publish` goes through PostgreSQL; the local feed delivers to this process's subscribers.
+
+    The listener is a thread of its own holding one `LISTEN` session (as `RedisFanout`'s holds
+    one subscription): work is due when a notification arrives, and there is no position to
+    fall behind on."""
+
+    def __init__(self, conninfo: str, local: LiveFeed) -> None:
+        self.local = local
+        self._conninfo = conninfo
+        self._publisher: psycopg.Connection[Any] | None = None
+        self._publish_lock = threading.Lock()
+        self._published = 0
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="pg-fanout", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("could not LISTEN on PostgreSQL within 10 s")
+        log.info("live events fan out over PostgreSQL LISTEN/NOTIFY")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with self._publish_lock:
+            if self._publisher is not None:
+                self._publisher.close()
+                self._publisher = None
+        log.info("live fan-out over PostgreSQL stopped")
+
+    def publish(self, chat_id: UUID, item: Any) -> None:
+        payload = encode(item)
+        try:
+            with self._publish_lock:
+                conn = self._connection()
+                if len(payload.encode()) > MAX_NOTIFY_BYTES:
+                    row = conn.execute(
+                        "INSERT INTO live_spill (payload) VALUES (%s) RETURNING id", (payload,)
+                    ).fetchone()
+                    assert row is not None
+                    payload = json.dumps({"spill": row[0]})
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+                self._published += 1
+                if self._published % 1000 == 0:
+                    conn.execute(
+                        "DELETE FROM live_spill"
+                        " WHERE created_at < now() - make_interval(secs => %s)",
+                        (SPILL_SECONDS,),
+                    )
+        except psycopg.Error:
+            # Live delivery is best effort; durable messages stay readable with afterPosition.
+            log.warning("could not publish a live event for chat %s to PostgreSQL", chat_id)
+            with self._publish_lock:
+                if self._publisher is not None:
+                    self._publisher.close()
+                    self._publisher = None
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._publisher is None or self._publisher.closed:
+            self._publisher = psycopg.connect(self._conninfo, autocommit=True)
+        return self._publisher
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                # `notifies` holds its connection while it waits: spilled payloads are read on a
+                # second one.
+                with (
+                    psycopg.connect(self._conninfo, autocommit=True) as conn,
+                    psycopg.connect(self._conninfo, autocommit=True) as reader,
+                ):
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._ready.set()
+                    while not self._stop.is_set():
+                        for notify in conn.notifies(timeout=0.5):
+                            self._deliver(reader, notify.payload)
+            except psycopg.Error:
+                log.warning("PostgreSQL fan-out connection lost; reconnecting")
+                self._stop.wait(1.0)
+
+    def _deliver(self, conn: psycopg.Connection[Any], payload: str) -> None:
+        try:
+            data = json.loads(payload)
+            if "spill" in data:
+                row = conn.execute(
+                    "SELECT payload FROM live_spill WHERE id = %s", (data["spill"],)
+                ).fetchone()
+                if row is None:
+                    return  # older than the spill table keeps: the subscriber re-reads
+                payload = row[0]
+            item = decode(payload)
+        except (ValueError, KeyError, TypeError):
+            log.warning("dropped a live event that could not be decoded")
+            return
+        self.local.publish(item.chat_id, item)
