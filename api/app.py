@@ -28,6 +28,7 @@ from api.oidc_sign_in import oidc_router
 from api.runtime import Runtime
 from api.schema import schema
 from api.services import Services
+from api.topology import InstanceHeader
 from domain.errors import NotAuthenticated
 from infra.audit.chain import public_key_pem
 from infra.settings import Settings
@@ -170,5 +171,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
     app.add_middleware(SecurityHeaders, settings=settings)
+    app.add_middleware(InstanceHeader)
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one API process of `parley serve --workers N` (uvicorn's factory): settings
+    from the environment the supervisor prepared."""
+    return create_app(Settings())

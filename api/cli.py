@@ -25,21 +25,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.topology import serve_processes, uvicorn_options
 
     host = args.host or settings.host
     port = args.port or settings.port
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        # The sans-I/O protocol keeps timers instead of four asyncio tasks per connection
-        # (~64 vs ~70 KiB per connection at 2,000 subscribers, docs/performance.md).
-        ws="websockets-sansio",
-        ws_max_size=settings.ws_max_message_bytes,
-        ws_per_message_deflate=settings.ws_compression,
-        server_header=False,  # no server name or version to fingerprint
-    )
+    if args.workers is not None:
+        if args.workers < 1:
+            print("error: --workers must be at least 1", file=sys.stderr)
+            return 2
+        return serve_processes(settings, host, port, args.workers, args.worker_metrics_port)
+    uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options(settings))
     return 0
 
 
@@ -195,6 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the API with its in-process workers")
     serve.add_argument("--host", help="bind address (default 127.0.0.1, PARLEY_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000, PARLEY_PORT)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N API processes and one worker process for the followers (the deployed "
+        "topology; they share state through Redis, or PostgreSQL without it). Without it: one "
+        "process with the followers inside",
+    )
+    serve.add_argument(
+        "--worker-metrics-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="with --workers: the worker process's Prometheus port (default 0: none)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser(

@@ -57,8 +57,12 @@ def spawn(
 class Server:
     """A real `parley serve` process (uvicorn) on a free loopback port."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.data_dir = data_dir
+        self.args = args
+        """More `parley serve` options, e.g. ("--workers", "2")."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Only what we pass: a developer's exported PARLEY_* must not change the mode under test.
@@ -75,7 +79,7 @@ class Server:
     def start(self) -> "Server":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = spawn(
-            ["serve", "--port", str(self.port)],
+            ["serve", "--port", str(self.port), *self.args],
             self.env,
             self.log,
             lambda: httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200,

@@ -1,0 +1,174 @@
+"""`parley serve --workers N`: the deployed topology on one machine.
+
+N API processes (uvicorn's workers, sharing one listening socket; a dead one is replaced by
+uvicorn) and one worker process for every follower (read models, search, audit ledger, relay,
+responder, retention; `parley worker all`, replaced by this supervisor when it dies, which it
+says in the log). They share state through Redis when `PARLEY_REDIS_URL` is set and through
+PostgreSQL otherwise (`Runtime.start(shared=True)`): live events, rate limits, replies in
+progress, sign-ins in progress. With the embedded default the supervisor starts PostgreSQL and
+migrates first, so the children attach to a ready server, and creates the master key file
+before they could race to. Ctrl-C (or SIGTERM) stops the API processes, then the worker, then
+PostgreSQL.
+
+Every HTTP response and WebSocket handshake names the process that served it
+(`X-Parley-Instance`, random per process): operators see the spread, tests pick processes."""
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.settings import Settings
+
+log = logging.getLogger("parley.serve")
+
+INSTANCE = secrets.token_hex(4)
+"""This process's name in `X-Parley-Instance`."""
+RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
+"""Seconds before restarting a worker process that died: longer while it keeps dying."""
+
+
+class _Stopped(Exception):
+    """SIGINT or SIGTERM, after uvicorn's graceful shutdown."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped(signal.Signals(signum).name)
+
+
+class InstanceHeader:
+    """`X-Parley-Instance` on every HTTP response and WebSocket handshake."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.header = (b"x-parley-instance", INSTANCE.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_named(message: Message) -> None:
+            if message["type"] in ("http.response.start", "websocket.accept"):
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_named)
+
+
+class WorkerProcess:
+    """`parley worker all` as a child process, restarted when it dies."""
+
+    def __init__(self, env: dict[str, str], metrics_port: int) -> None:
+        self._args = [sys.executable, "-m", "api.cli", "worker", "all"]
+        self._args += ["--metrics-port", str(metrics_port)]
+        self._env = env
+        self._stopping = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._watcher = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
+
+    def start(self) -> None:
+        self._spawn()
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                log.warning("the worker process did not stop within 30 s; killing it")
+                proc.kill()
+                proc.wait()
+        self._watcher.join(timeout=5)
+
+    def _spawn(self) -> None:
+        # Its log lines go where the supervisor's go.
+        self._proc = subprocess.Popen(self._args, env=self._env)
+        log.info("worker process %d started (followers and retention)", self._proc.pid)
+
+    def _watch(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            assert self._proc is not None
+            code = self._proc.wait()
+            if self._stopping.is_set():
+                return
+            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+            failures += 1
+            log.error(
+                "worker process %d exited with code %s; restarting it in %.0f s",
+                self._proc.pid,
+                code,
+                delay,
+            )
+            if self._stopping.wait(delay):
+                return
+            self._spawn()
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How every API process serves, one or many."""
+    return {
+        "log_level": settings.log_level.lower(),
+        # The sans-I/O protocol keeps timers instead of four asyncio tasks per connection
+        # (~64 vs ~70 KiB per connection at 2,000 subscribers, docs/performance.md).
+        "ws": "websockets-sansio",
+        "ws_max_size": settings.ws_max_message_bytes,
+        "ws_per_message_deflate": settings.ws_compression,
+        "server_header": False,  # no server name or version to fingerprint
+    }
+
+
+def serve_processes(
+    settings: Settings, host: str, port: int, api_processes: int, worker_metrics_port: int
+) -> int:
+    import uvicorn
+
+    from infra.identity.master_key import MasterKey
+    from infra.migrations import migrate
+    from infra.postgres import EmbeddedPostgres
+
+    embedded = None
+    if settings.database_url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        migrate(embedded.start())
+    # The key file, once: children that find none would each generate another.
+    MasterKey.from_setting(
+        settings.master_key.get_secret_value() if settings.master_key else None,
+        settings.data_dir,
+    )
+    worker = WorkerProcess(dict(os.environ), worker_metrics_port)
+    worker.start()
+    os.environ["PARLEY_RUN_WORKERS"] = "false"  # the API processes: followers run in the worker
+    log.info("serving on %s:%d: %d API processes and a worker process", host, port, api_processes)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again for the
+    # handler it found: ours turns it into an exception, so the worker and PostgreSQL are stopped
+    # below instead of the process dying with them still running.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stopped)
+    try:
+        uvicorn.run(
+            "api.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=api_processes,
+            **uvicorn_options(settings),
+        )
+    except _Stopped:
+        pass
+    finally:
+        worker.stop()
+        if embedded is not None:
+            embedded.stop()
+        log.info("stopped: API processes, worker process%s", ", PostgreSQL" if embedded else "")
+    return 0
