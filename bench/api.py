@@ -41,6 +41,10 @@ class Options:
     concurrency: int = option(32, "requests in flight", at_least_one)
     seconds: float = option(15.0, "per scenario")
     keep: bool = options.keep("the scratch database and the server's data directory")
+    serve_workers: int = option(
+        0, "API processes of `parley serve --workers N` (0: one process with the followers)"
+    )
+    no_pin: bool = option(False, "do not pin the server to CPU 0 and this process to CPU 1")
 
 
 @dataclass
@@ -132,8 +136,10 @@ def main(argv: Sequence[str]) -> int:
     }
     run = Run("api")
     pinned = False
-    with scratch_server("api", env, keep=opts.keep) as (server, _):
-        if server.proc is not None and (os.cpu_count() or 1) >= 2:
+    args = ("--workers", str(opts.serve_workers)) if opts.serve_workers else ()
+    with scratch_server("api", env, keep=opts.keep, args=args) as (server, _):
+        # Pinning one process pins none of its children: a multi-process server floats.
+        if server.proc is not None and (os.cpu_count() or 1) >= 2 and not opts.no_pin and not args:
             os.sched_setaffinity(server.proc.pid, {0})
             os.sched_setaffinity(0, {1})
             pinned = True
@@ -157,7 +163,10 @@ def main(argv: Sequence[str]) -> int:
         {
             **asdict(opts),
             "pinned": "server on CPU 0, load generator on CPU 1" if pinned else "not pinned",
-            "server": "parley serve (one uvicorn process, workers in process, echo replies)",
+            "server": f"parley serve --workers {opts.serve_workers} (API processes and a worker "
+            "process, echo replies)"
+            if opts.serve_workers
+            else "parley serve (one uvicorn process, workers in process, echo replies)",
             "auth": "an EdDSA access token per request (Authorization: Bearer)",
         },
         packages=package_versions("uvicorn", "strawberry-graphql", "fastapi", "httpx"),

@@ -31,14 +31,14 @@ PROTOCOL = "graphql-transport-ws"
 
 @contextmanager
 def scratch_server(
-    name: str, env: Mapping[str, str], *, keep: bool = False
+    name: str, env: Mapping[str, str], *, keep: bool = False, args: tuple[str, ...] = ()
 ) -> Iterator[tuple[Server, PostgresTarget]]:
-    """A started `parley serve` with `env` on a new scratch database; on the way out it is
+    """A started `parley serve [args]` with `env` on a new scratch database; on the way out it is
     stopped (its log's last lines printed if the benchmark failed) and the database and its data
     directory are removed, unless `keep`."""
     with scratch_database(keep=keep) as target:
         data_dir = Path(tempfile.mkdtemp(prefix=f"parley-bench-{name}-"))
-        server = Server(data_dir, {**env, "PARLEY_DATABASE_URL": target_url(target)})
+        server = Server(data_dir, {**env, "PARLEY_DATABASE_URL": target_url(target)}, args)
         try:
             server.start()
             print(f"parley serve at {server.url} on database {target.dbname}", file=sys.stderr)
