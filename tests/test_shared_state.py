@@ -78,3 +78,26 @@ async def test_live_items_reach_another_process_in_order_large_ones_too(
             await asyncio.to_thread(publisher.publish, chat, item)
         received = [await asyncio.wait_for(subscription.next(), timeout=10) for _ in sent]
     assert received == sent
+
+
+async def test_a_stop_request_reaches_a_process_with_no_subscriber_of_the_chat(
+    two_processes: tuple[PostgresFanout, LiveFeed],
+) -> None:
+    """The responder's process follows no chat, yet must see every stop (its feed's control);
+    other items of chats nobody there follows are skipped."""
+    publisher, remote = two_processes
+    seen: list[object] = []
+    arrived = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def control(chat_id: uuid.UUID, item: object) -> bool:
+        seen.append(item)
+        loop.call_soon_threadsafe(arrived.set)
+        return True
+
+    remote.control = control
+    chat = uuid.uuid4()
+    await asyncio.to_thread(publisher.publish, chat, ReplyDelta(chat, uuid.uuid4(), "skipped"))
+    await asyncio.to_thread(publisher.publish, chat, StopRequested(chat))
+    await asyncio.wait_for(arrived.wait(), timeout=10)
+    assert seen == [StopRequested(chat)]

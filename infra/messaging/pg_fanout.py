@@ -20,6 +20,7 @@ import psycopg
 
 from infra.messaging.live_codec import decode, encode
 from infra.messaging.live_feed import LiveFeed
+from infra.messaging.live_items import StopRequested
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +63,19 @@ class PostgresFanout:
         log.info("live fan-out over PostgreSQL stopped")
 
     def publish(self, chat_id: UUID, item: Any) -> None:
-        payload = encode(item)
+        # The chat (and whether it is a control item, which every process must see) in front:
+        # a listener skips what no subscriber of its process wants without decoding it.
+        payload = ("C" if isinstance(item, StopRequested) else "I") + str(chat_id) + encode(item)
         try:
             with self._publish_lock:
                 conn = self._connection()
                 if len(payload.encode()) > MAX_NOTIFY_BYTES:
                     row = conn.execute(
-                        "INSERT INTO live_spill (payload) VALUES (%s) RETURNING id", (payload,)
+                        "INSERT INTO live_spill (payload) VALUES (%s) RETURNING id",
+                        (payload[37:],),
                     ).fetchone()
                     assert row is not None
-                    payload = json.dumps({"spill": row[0]})
+                    payload = payload[:37] + json.dumps({"spill": row[0]})
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
                 self._published += 1
                 if self._published % 1000 == 0:
@@ -112,9 +116,12 @@ class PostgresFanout:
                 self._stop.wait(1.0)
 
     def _deliver(self, conn: psycopg.Connection[Any], payload: str) -> None:
+        control, chat, payload = payload[:1] == "C", payload[1:37], payload[37:]
         try:
+            if not control and not self.local.subscriber_count(UUID(chat)):
+                return  # nobody here follows this chat
             data = json.loads(payload)
-            if "spill" in data:
+            if isinstance(data, dict) and "spill" in data:
                 row = conn.execute(
                     "SELECT payload FROM live_spill WHERE id = %s", (data["spill"],)
                 ).fetchone()
