@@ -119,19 +119,25 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         try:
             services = started.ports()
             followers = services.follower_status()
+            # An API-only process runs none: the deployment's, from the database, tell
+            # operators how far the worker process is.
+            deployment = (
+                None if followers else await services.run_blocking(services.deployment_followers)
+            )
             position = await services.read_models.position()
             head = await services.run_blocking(services.aggregates.head)
         except Exception:
             log.exception("readiness check failed")
             return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse(
-            {
-                "status": "ok",
-                "log_head": head,
-                "read_models_position": position,
-                "followers": followers,
-            }
-        )
+        body = {
+            "status": "ok",
+            "log_head": head,
+            "read_models_position": position,
+            "followers": followers,
+        }
+        if deployment is not None:
+            body["deployment_followers"] = deployment
+        return JSONResponse(body)
 
     @app.get("/audit/public-key", include_in_schema=False)
     async def audit_public_keys() -> dict[str, Any]:

@@ -40,7 +40,12 @@ from infra.audit.store import NOTIFY_CHANNEL as AUDIT_CHANNEL
 from infra.audit.store import public_keys
 from infra.eventstore.data_keys import DataKeys
 from infra.eventstore.event_store import EventStore, open_event_store
-from infra.eventstore.follower_positions import read_position, store_position, wait_for_position
+from infra.eventstore.follower_positions import (
+    all_followers,
+    read_position,
+    store_position,
+    wait_for_position,
+)
 from infra.identity.master_key import MasterKey
 from infra.identity.oidc_sign_ins import (
     MemorySignInStore,
@@ -475,6 +480,7 @@ class Runtime:
             run_blocking=self.run_blocking,
             run_password_work=self.run_password_work,
             follower_status=self.follower_status,
+            deployment_followers=self.deployment_followers,
             audit_public_keys=self.audit_public_keys,
         )
 
@@ -492,6 +498,13 @@ class Runtime:
             return await loop.run_in_executor(self._password_executor, functools.partial(fn, *args))
         finally:
             self._pending_sign_ins -= 1
+
+    def deployment_followers(self) -> dict[str, dict[str, Any]]:
+        """Every follower's durable position and failure, wherever it runs (for an API-only
+        process's /readyz: its followers are in the worker process)."""
+        with self.writer_pool.connection() as conn:
+            records = all_followers(conn)
+        return {r.name: {"position": r.position, "error": r.error} for r in records}
 
     def follower_status(self) -> dict[str, dict[str, Any]]:
         """Each in-process follower's position and last error (for /readyz and operators)."""

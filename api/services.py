@@ -60,4 +60,7 @@ class Services:
     run_password_work: Callable[..., Awaitable[Any]]
     """Argon2 on its own small pool; refuses when too many sign-ins wait."""
     follower_status: Callable[[], dict[str, dict[str, Any]]]
+    """This process's followers."""
+    deployment_followers: Callable[[], dict[str, dict[str, Any]]]
+    """Every follower of the deployment, as the database has them (blocking)."""
     audit_public_keys: Callable[[], dict[str, bytes]]

@@ -81,3 +81,9 @@ async def test_a_client_of_an_api_only_process_sees_replies_made_by_the_worker_p
         if line.startswith('parley_follower_events_processed_total{follower="responder"}')
     ]
     assert processed and float(processed[0].split()[-1]) > 0
+    # The API-only process runs no follower, and reports the deployment's from the database.
+    ready = httpx.get(f"{api_only.url}/readyz").json()
+    assert ready["followers"] == {}
+    deployment = ready["deployment_followers"]
+    assert {"read_models", "responder", "audit"} <= deployment.keys()
+    assert deployment["read_models"]["position"] > 0
