@@ -1,2 +1,2 @@
-"""The write side: commands, their handlers and the runner that retries them, authorization,
-sign-in, and the responder."""
+"""The write side: commands, their handlers and the message bus that runs them, admission,
+sign-in, the responder and retention."""

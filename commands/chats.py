@@ -44,7 +44,7 @@ def send_message(cmd: SendMessage, uow: UnitOfWork, admission: Admission | None)
     me, tenant, chat = uow.acting_on(cmd.chat_id)
     key = check_client_mutation_id(cmd.client_mutation_id)
     chat = writable_chat(me, chat)
-    if admission is not None and uow.attempt == 1 and tenant is not None:
+    if admission is not None and uow.attempt == 1:
         admission.admit(me, tenant, cmd.content)
     first = chat.message_for_client_mutation(key)
     if first is not None:

@@ -34,7 +34,7 @@ def set_provider_key(cmd: SetProviderKey, uow: UnitOfWork, master_key: MasterKey
         raise InvalidInput("apiKey must be 8..1000 characters")
     if master_key is None:
         raise NotAllowed("this deployment has no master key for tenant keys")
-    tenant = _administered(uow, "set provider keys")
+    tenant = uow.administered_tenant("set provider keys")
     tenant.set_provider_key(
         provider=cmd.provider,
         sealed=master_key.seal(api_key, f"{tenant.id}:{cmd.provider}"),
@@ -45,7 +45,7 @@ def set_provider_key(cmd: SetProviderKey, uow: UnitOfWork, master_key: MasterKey
 
 
 def remove_provider_key(cmd: RemoveProviderKey, uow: UnitOfWork) -> Written:
-    tenant = _administered(uow, "remove provider keys")
+    tenant = uow.administered_tenant("remove provider keys")
     tenant.remove_provider_key(cmd.provider)
     return Written(id=tenant.id, position=uow.save(tenant))
 
@@ -58,7 +58,7 @@ def configure_oidc(cmd: ConfigureOidc, uow: UnitOfWork, master_key: MasterKey | 
         raise InvalidInput("clientSecret must be at most 1000 characters")
     if secret and master_key is None:
         raise NotAllowed("this deployment has no master key for client secrets")
-    tenant = _administered(uow, "configure OIDC sign-in")
+    tenant = uow.administered_tenant("configure OIDC sign-in")
     issuer, client_id = cmd.issuer.strip(), cmd.client_id.strip()
     current = tenant.oidc
     same_client = current is not None and (current.issuer, current.client_id) == (
@@ -84,7 +84,7 @@ def configure_oidc(cmd: ConfigureOidc, uow: UnitOfWork, master_key: MasterKey | 
 
 
 def remove_oidc(cmd: RemoveOidc, uow: UnitOfWork) -> Written:
-    tenant = _administered(uow, "remove OIDC sign-in")
+    tenant = uow.administered_tenant("remove OIDC sign-in")
     tenant.remove_oidc()
     return Written(id=tenant.id, position=uow.save(tenant))
 
@@ -154,13 +154,6 @@ def revoke_api_key(cmd: RevokeApiKey, uow: UnitOfWork) -> Written:
     tenant = uow.tenant(me.tenant_id)
     tenant.revoke_api_key(cmd.key_id)
     return Written(id=tenant.id, position=uow.save(tenant))
-
-
-def _administered(uow: UnitOfWork, action: str) -> Tenant:
-    """The caller's tenant, to change, once they may administer it."""
-    me = uow.acting()
-    require_role(me, ADMINISTER, action)
-    return uow.tenant(me.tenant_id)
 
 
 def _resealable(uow: UnitOfWork, tenant_id: UUID, master_key: MasterKey | None) -> Tenant | None:

@@ -17,7 +17,7 @@ from commands.unit_of_work import UnitOfWork
 from commands.users import new_user
 from domain.errors import Conflict, InvalidInput
 from domain.limits import Limits
-from domain.policy import ADMINISTER, PLATFORM, require_role
+from domain.policy import PLATFORM, require_role
 from domain.tenant import Tenant, tenant_id_for_slug
 from domain.user import Role, User
 
@@ -61,9 +61,7 @@ def create_platform_admin(cmd: CreatePlatformAdmin, uow: UnitOfWork) -> Written:
 
 
 def rename_tenant(cmd: RenameTenant, uow: UnitOfWork) -> Written:
-    me = uow.acting()
-    require_role(me, ADMINISTER, "rename the tenant")
-    tenant = uow.tenant(me.tenant_id)
+    tenant = uow.administered_tenant("rename the tenant")
     tenant.rename(cmd.name)
     return Written(id=tenant.id, position=uow.save(tenant))
 
@@ -80,9 +78,7 @@ def deactivate_tenant(cmd: DeactivateTenant, uow: UnitOfWork) -> Written:
 
 
 def change_tenant_settings(cmd: ChangeTenantSettings, uow: UnitOfWork) -> Written:
-    me = uow.acting()
-    require_role(me, ADMINISTER, "change tenant settings")
-    tenant = uow.tenant(me.tenant_id)
+    tenant = uow.administered_tenant("change tenant settings")
     tenant.change_settings(
         default_model=cmd.default_model,
         allowed_models=cmd.allowed_models,

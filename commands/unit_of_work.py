@@ -14,7 +14,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.actor import Actor
 from domain.errors import NotAuthenticated, NotFound
-from domain.policy import acting_service_account, acting_user
+from domain.policy import ADMINISTER, acting_service_account, acting_user, require_role
 from domain.tenant import Tenant
 from domain.user import User
 from infra.eventstore.data_keys import DataKeys
@@ -39,7 +39,7 @@ class UnitOfWork:
         self.actor_id = me.user_id
         return me
 
-    def acting_on(self, aggregate_id: UUID) -> tuple[Actor, Tenant | None, Any]:
+    def acting_on(self, aggregate_id: UUID) -> tuple[Actor, Tenant, Any]:
         """`acting`, the caller's tenant (read-only) and the aggregate the command changes (or
         None): read together, one round trip for all three when they are cached."""
         caller = self._caller()
@@ -51,12 +51,19 @@ class UnitOfWork:
                 (caller.user_id, True), (caller.tenant_id, True), (aggregate_id, False)
             )
             me = acting_user(caller, user, tenant)
+        assert isinstance(tenant, Tenant)  # acting_* refuse a caller without one
         self.actor_id = me.user_id
         return me, tenant, target
 
     def get(self, aggregate_id: UUID) -> Any | None:
         """An aggregate to change (a private copy), or None."""
         return self.store.get_or_none(aggregate_id)
+
+    def administered_tenant(self, action: str) -> Tenant:
+        """The caller's own tenant, to change, once they may administer it."""
+        me = self.acting()
+        require_role(me, ADMINISTER, action)
+        return self.tenant(me.tenant_id)
 
     def tenant(self, tenant_id: UUID) -> Tenant:
         tenant = self.get(tenant_id)
