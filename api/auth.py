@@ -164,8 +164,7 @@ class AuthMutations:
         claims = refresh_claims(info.context, input.refresh_token)
         actor = Actor(claims.user_id, claims.tenant_id, DomainRole(claims.role))
         try:
-            await run(info, services.authentication.check_can_act, actor)
-            user = await run(info, services.authentication.active_user, actor)
+            user = await run(info, services.authentication.signed_in_user, actor)
         except NotAllowed:  # deactivated since the sign-in
             await run(info, services.refresh_tokens.revoke_user, actor.user_id, "deactivated")
             raise NotAuthenticated("this sign-in is no longer valid") from None

@@ -6,6 +6,7 @@ Brute-force throttling wraps `authenticate` at the API (`commands/login_throttle
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import cast
 
 from eventsourcing.persistence import IntegrityError
 
@@ -13,7 +14,7 @@ from commands.messages import SignInWithOidc
 from commands.unit_of_work import UnitOfWork
 from domain.actor import Actor
 from domain.errors import InvalidInput, NotAllowed, NotAuthenticated, NotFound
-from domain.policy import own_user
+from domain.policy import acting_user, own_user
 from domain.tenant import Tenant, tenant_id_for_slug, validate_slug
 from domain.user import Role, User, normalize_email, user_id_for
 from infra.eventstore.data_keys import SubjectErased
@@ -63,6 +64,16 @@ class Authentication:
             acting_now(self.store, actor)
         except SubjectErased:
             raise NotFound("not found: its data was erased") from None
+
+    def signed_in_user(self, actor: Actor) -> User:
+        """The caller's own user, once they may still act (active, in an active tenant): both
+        read in one load, for a token refresh."""
+        try:
+            user, tenant = self.store.load((actor.user_id, True), (actor.tenant_id, True))
+        except SubjectErased:
+            raise NotFound("not found: its data was erased") from None
+        acting_user(actor, user, tenant)
+        return cast(User, user)
 
     def active_user(self, actor: Actor) -> User:
         """The caller's own aggregate; no deactivated (or vanished) user."""
