@@ -1,18 +1,28 @@
 """The responder: follows the log and answers every user message with an assistant reply.
 
-Replies run concurrently (bounded). The durable position is the low-water mark: the highest log
-position below which every user message has been answered. After a crash the responder resumes
-from there; replies already recorded are skipped (reply ids are deterministic), unfinished ones are
-produced again.
+Replies run concurrently (bounded) as asyncio tasks on one event loop, in a thread of the
+responder's own: streaming a reply costs a task, not a thread. What blocks (event-store loads,
+recording the reply, the response cache, publishing and keeping the partial text when those go
+through Redis or PostgreSQL) runs on a small bounded thread pool. Each reply's deltas are
+coalesced (`Outbox`): those arriving within a few milliseconds go out as one `ReplyDelta` and one
+append to the partial-reply buffer.
+
+The durable position is the low-water mark: the highest log position below which every user
+message has been answered. After a crash the responder resumes from there; replies already
+recorded are skipped (reply ids are deterministic), unfinished ones are produced again.
 """
 
+import asyncio
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from typing import ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
@@ -55,6 +65,9 @@ from infra.rate_limits import Buckets
 
 log = logging.getLogger(__name__)
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 MESSAGE_POSTED_TOPIC = "parley.ChatSession.MessagePosted"
 FOLLOWER_NAME = "responder"
 
@@ -68,6 +81,106 @@ class ModelPolicy:
     context_windows: Mapping[str, int] = field(default_factory=dict)
     default_context_window: int = 128_000
     max_output_tokens: int = 1024
+
+
+@dataclass(frozen=True)
+class Streaming:
+    """How replies stream out (the settings `PARLEY_RESPONDER_*`)."""
+
+    coalesce_seconds: float = 0.005
+    """Deltas of one reply arriving within this window go out as one `ReplyDelta`."""
+    flush_chars: int = 1024
+    """Pending text of this size goes out at once, window or not."""
+    max_reply_chars: int = 262_144
+    """A reply that reaches this many characters is finished with finish reason `length`."""
+
+
+class Outbox:
+    """One reply's text on its way out: kept whole (`text`), and sent coalesced through `emit`
+    (`emit(text, offset)`: publish one `ReplyDelta` and append it to the partial reply).
+
+    The first delta goes out at once; later ones wait up to `coalesce_seconds` for company, or
+    until `flush_chars` are pending. Emits are sequential, so offsets (characters before a
+    delta) always grow, and a subscriber that resumes mid-reply reads the text emitted so far
+    from the partial-reply buffer. Memory is bounded by `max_reply_chars`."""
+
+    def __init__(self, emit: Callable[[str, int], Awaitable[None]], streaming: Streaming) -> None:
+        self._emit = emit
+        self._streaming = streaming
+        self._parts: list[str] = []
+        self.length = 0
+        """Characters accepted (emitted or pending)."""
+        self._pending: list[str] = []
+        self._pending_chars = 0
+        self._emitted = 0
+        self._started = False
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    async def add(self, text: str) -> bool:
+        """Take in a delta; False once the reply is full (the text is cut at the cap)."""
+        room = self._streaming.max_reply_chars - self.length
+        full = len(text) >= room
+        text = text[:room]
+        if text:
+            self._parts.append(text)
+            self.length += len(text)
+            self._pending.append(text)
+            self._pending_chars += len(text)
+        if not self._started or self._pending_chars >= self._streaming.flush_chars:
+            self._started = True
+            await self.flush()
+        elif self._timer is None and self._pending:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._streaming.coalesce_seconds, self._flush_later)
+        return not full
+
+    def _flush_later(self) -> None:
+        self._timer = None
+        task = asyncio.get_running_loop().create_task(self.flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def flush(self) -> None:
+        """Emit what is pending (after any emit under way)."""
+        async with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not self._pending:
+                return
+            text, offset = "".join(self._pending), self._emitted
+            self._pending.clear()
+            self._pending_chars = 0
+            self._emitted += len(text)
+            await self._emit(text, offset)
+
+    async def close(self) -> None:
+        """Emit the rest; afterwards nothing more is emitted."""
+        await self.flush()
+        await asyncio.gather(*self._flushes, return_exceptions=True)
+
+
+@dataclass
+class _Plan:
+    """What one reply needs, loaded (off the loop) before it streams."""
+
+    chat: ChatSession
+    tenant: object
+    history: list[ChatTurn]
+    chain: list[str]
+    caps: dict[str, int]
+    turns: list[ChatTurn]
+    params: GenerationParams
+    own: dict[str, ChatProvider]
+    key: str | None
+    ttl: int | None
+    hit: CachedReply | None
 
 
 class Responder:
@@ -86,7 +199,9 @@ class Responder:
         publish: Callable[[UUID, object], None],
         save_position: Callable[[int], None],
         start_position: int,
-        concurrency: int = 8,
+        concurrency: int = 2048,
+        blocking_threads: int = 16,
+        streaming: Streaming | None = None,
         read_models_reached: Callable[[int, float], bool] = lambda _position, _timeout: True,
     ) -> None:
         self._store = store
@@ -99,11 +214,13 @@ class Responder:
         self._keyed = keyed
         self._master_key = master_key
         self._own: dict[tuple[UUID, str, str], ChatProvider] = {}
+        self._own_lock = threading.Lock()
         self._publish = publish
         self._save_position = save_position
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="reply")
+        self._streaming = streaming or Streaming()
         self._slots = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._in_flight: dict[int, Future[bool]] = {}
         self._seen = start_position
         self._saved = start_position
@@ -111,6 +228,22 @@ class Responder:
         self._closing = threading.Event()
         self._cancels: dict[UUID, dict[UUID, CancelToken]] = {}
         """Replies in progress per chat (several may run at once), by reply id."""
+        self._blocking = ThreadPoolExecutor(blocking_threads, thread_name_prefix="reply-io")
+        self._loop = asyncio.new_event_loop()
+        self._loop.set_default_executor(self._blocking)
+        self._closed = asyncio.Event()
+        self._thread = threading.Thread(target=self._run_loop, name="responder", daemon=True)
+        self._thread.start()
+        log.info(
+            "responder started: up to %d replies at once on one event loop, %d threads for "
+            "blocking work",
+            concurrency,
+            blocking_threads,
+        )
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
 
     # The follower reads from what we have *seen*; the durable position is the low-water mark.
     def position(self) -> int:
@@ -122,11 +255,11 @@ class Responder:
                 event = self._store.decode(notification)
                 if event.role == MessageRole.USER.value:
                     self._slots.acquire()  # back-pressure: never more than `concurrency` at once
-                    future = self._pool.submit(
-                        self._reply_with_retries,
-                        event.originator_id,
-                        event.message_id,
-                        notification.id,
+                    future = asyncio.run_coroutine_threadsafe(
+                        self._reply_with_retries(
+                            event.originator_id, event.message_id, notification.id
+                        ),
+                        self._loop,
                     )
                     with self._lock:
                         self._in_flight[notification.id] = future
@@ -151,12 +284,19 @@ class Responder:
     def close(self) -> None:
         """Stop: replies cut short by shutdown are not recorded; the next start redoes them."""
         self._closing.set()
+        self._loop.call_soon_threadsafe(self._closed.set)
         with self._lock:
             tokens = [t for replies in self._cancels.values() for t in replies.values()]
+            replies = list(self._in_flight.values())
         for token in tokens:
             token.cancel()
-        self._pool.shutdown(wait=True)
+        wait_all(replies)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+        self._blocking.shutdown(wait=True)
         self._checkpoint()
+        log.info("responder stopped at position %d", self._saved)
 
     def _done(self, notification_id: int, future: "Future[bool]") -> None:
         finished = not future.cancelled() and future.exception() is None and future.result()
@@ -165,18 +305,27 @@ class Responder:
                 # An abandoned reply keeps the low-water mark below it: redone after restart.
                 self._in_flight.pop(notification_id, None)
         self._slots.release()
-        self._checkpoint()
+        if not self._closing.is_set():
+            # Called on the event loop: the position is written by the blocking pool.
+            self._blocking.submit(self._checkpoint)
 
     def _checkpoint(self) -> None:
-        with self._lock:
-            low_water = min(self._in_flight) - 1 if self._in_flight else self._seen
-            if low_water <= self._saved:
-                return
-            self._saved = low_water
-        try:
-            self._save_position(low_water)
-        except Exception:
-            log.exception("responder could not store its position %s", low_water)
+        with self._save_lock:  # positions are stored in the order they were reached
+            with self._lock:
+                low_water = min(self._in_flight) - 1 if self._in_flight else self._seen
+                if low_water <= self._saved:
+                    return
+                self._saved = low_water
+            try:
+                self._save_position(low_water)
+            except Exception:
+                log.exception("responder could not store its position %s", low_water)
+
+    async def _off_loop(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking work on the responder's thread pool."""
+        return await self._loop.run_in_executor(
+            self._blocking, functools.partial(work, *args, **kwargs)
+        )
 
     def _own_providers(self, tenant: object) -> dict[str, ChatProvider]:
         """The tenant's own keys as providers (built once per key, by fingerprint)."""
@@ -185,21 +334,21 @@ class Responder:
         if self._keyed is None or self._master_key is None:
             return {}
         own = {}
-        for name, key in tenant.provider_keys.items():
-            cache_key = (tenant.id, name, key.fingerprint)
-            provider = self._own.get(cache_key)
-            if provider is None:
-                api_key = self._master_key.open(key.sealed, f"{tenant.id}:{name}")
-                provider = self._keyed(name, api_key)
+        with self._own_lock:
+            for name, key in tenant.provider_keys.items():
+                cache_key = (tenant.id, name, key.fingerprint)
+                provider = self._own.get(cache_key)
                 if provider is None:
-                    continue
-                self._own[cache_key] = provider
-            own[name] = provider
+                    api_key = self._master_key.open(key.sealed, f"{tenant.id}:{name}")
+                    provider = self._keyed(name, api_key)
+                    if provider is None:
+                        continue
+                    self._own[cache_key] = provider
+                own[name] = provider
         return own
 
-    def _stream_out(self, chat_id: UUID, reply_id: UUID, parts: list[str], text: str) -> None:
-        offset = sum(len(p) for p in parts)
-        parts.append(text)
+    def _stream_out(self, chat_id: UUID, reply_id: UUID, text: str, offset: int) -> None:
+        """Keep a coalesced delta for resuming subscribers, then publish it."""
         try:
             self._partials.append(chat_id, reply_id, text)
         except Exception:  # resuming is a convenience: the live stream must go on
@@ -230,38 +379,45 @@ class Responder:
         if cost:
             GEN_AI_SPEND.labels(str(tenant_id)).inc(cost / 1e9)
 
-    def _reply_with_retries(
+    async def _pause(self, seconds: float) -> bool:
+        """Wait before another attempt; True when the responder closes meanwhile."""
+        try:
+            await asyncio.wait_for(self._closed.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _reply_with_retries(
         self, chat_id: UUID, message_id: UUID, position: int, attempts: int = 5
     ) -> bool:
         """True when the message is answered (or needs no answer); False when abandoned."""
         for n in range(1, attempts + 1):
             try:
-                return self._reply(chat_id, message_id, position)
+                return await self._reply(chat_id, message_id, position)
             except NotFound:
                 # Erased (its owner, or by retention) or deleted while we were answering.
                 log.info("chat %s is gone; its reply is dropped", chat_id)
                 return True
             except Exception:
                 log.exception("reply to %s in chat %s failed (attempt %d)", message_id, chat_id, n)
-                if self._closing.wait(min(5.0, 0.2 * 2**n)):
+                if await self._pause(min(5.0, 0.2 * 2**n)):
                     return False
         REPLIES.labels("unknown", "failed").inc()
         log.error("gave up replying to message %s in chat %s", message_id, chat_id)
         return True
 
-    def _reply(self, chat_id: UUID, message_id: UUID, position: int) -> bool:
-        started = time.perf_counter()
+    def _plan(self, chat_id: UUID, message_id: UUID, position: int) -> _Plan | None:
+        """Everything the reply needs from the event store and the cache; None: no reply."""
         # Subscribers see the user's message (from the read models) before the reply's deltas.
         if not self._read_models_reached(position, 5.0):
             log.warning("read models lag behind position %d; replying anyway", position)
         chat = self._store.get_or_none(chat_id)
         if not isinstance(chat, ChatSession) or chat.is_deleted:
-            return True
+            return None
         if self._store.data_keys.destroyed(chat_id):
-            return True  # its owner was erased: nothing of it goes to a provider
-        reply_id = reply_id_for(message_id)
-        if chat.has_message(reply_id):
-            return True  # answered before a restart
+            return None  # its owner was erased: nothing of it goes to a provider
+        if chat.has_message(reply_id_for(message_id)):
+            return None  # answered before a restart
         history = []
         for m in chat.messages:
             history.append(ChatTurn(role=m.role.value, content=m.content))
@@ -284,18 +440,64 @@ class Responder:
             ),
             reserve_for_reply=max_tokens,
         )
-        cancel = CancelToken()
-        with self._lock:
-            self._cancels.setdefault(chat_id, {})[reply_id] = cancel
-        parts: list[str] = []
-        routed: Routed | None = None
         params = GenerationParams(model=model, max_tokens=max_tokens)
         ttl = tenant.cache_ttl_seconds if isinstance(tenant, Tenant) else None
         key = cache_key(chat.tenant_id, model, context.turns, params) if ttl else None
-        hit = self._cache.get(key) if key else None
+        return _Plan(
+            chat=chat,
+            tenant=tenant,
+            history=history,
+            chain=chain,
+            caps=caps,
+            turns=context.turns,
+            params=params,
+            own=self._own_providers(tenant),
+            key=key,
+            ttl=ttl,
+            hit=self._cache.get(key) if key else None,
+        )
+
+    async def _reply(self, chat_id: UUID, message_id: UUID, position: int) -> bool:
+        started = time.perf_counter()
+        reply_id = reply_id_for(message_id)
+        # Registered first: a close() that starts while the reply is being planned stops it.
+        cancel = CancelToken()
+        with self._lock:
+            self._cancels.setdefault(chat_id, {})[reply_id] = cancel
+        try:
+            plan = await self._off_loop(self._plan, chat_id, message_id, position)
+            if plan is None:
+                return True
+            if self._closing.is_set():
+                return False
+            return await self._answer(plan, chat_id, message_id, reply_id, cancel, started)
+        finally:
+            with self._lock:
+                replies = self._cancels.get(chat_id, {})
+                replies.pop(reply_id, None)
+                if not replies:
+                    self._cancels.pop(chat_id, None)
+
+    async def _answer(
+        self,
+        plan: _Plan,
+        chat_id: UUID,
+        message_id: UUID,
+        reply_id: UUID,
+        cancel: CancelToken,
+        started: float,
+    ) -> bool:
+        model, hit = plan.params.model, plan.hit
+
+        async def emit(text: str, offset: int) -> None:
+            await self._off_loop(self._stream_out, chat_id, reply_id, text, offset)
+
+        out = Outbox(emit, self._streaming)
+        routed: Routed | None = None
+        full = False  # the reply reached max_reply_chars
         try:
             if hit is not None:
-                self._stream_out(chat_id, reply_id, parts, hit.content)
+                await out.add(hit.content)
                 routed = Routed(
                     Completion(
                         "stop", hit.input_tokens, hit.output_tokens, hit.provider, hit.model
@@ -306,50 +508,81 @@ class Responder:
                     time_to_first_token=time.perf_counter() - started,
                     duration=time.perf_counter() - started,
                 )
-            own = self._own_providers(tenant)
-            stream = self._router.stream(
-                chain,
-                context.turns,
-                params,
-                cancel,
-                overrides=own,
-                scope=str(chat.tenant_id),
-                max_tokens={m: caps.get(m, self._models.max_output_tokens) for m in chain},
-            )
-            for item in () if hit else stream:
-                if isinstance(item, Delta):
-                    if not parts:
-                        REPLY_FIRST_DELTA.labels(model).observe(time.perf_counter() - started)
-                    self._stream_out(chat_id, reply_id, parts, item.text)
-                else:
-                    routed = item
+            else:
+                stream = self._router.stream(
+                    plan.chain,
+                    plan.turns,
+                    plan.params,
+                    cancel,
+                    overrides=plan.own,
+                    scope=str(plan.chat.tenant_id),
+                    max_tokens={
+                        m: plan.caps.get(m, self._models.max_output_tokens) for m in plan.chain
+                    },
+                )
+                async with aclosing(stream):
+                    async for item in stream:
+                        if not isinstance(item, Delta):
+                            routed = item
+                        elif not full:
+                            if not out.length:
+                                REPLY_FIRST_DELTA.labels(model).observe(
+                                    time.perf_counter() - started
+                                )
+                            if not await out.add(item.text):
+                                # Stop the provider (its usage still comes back); keep no more.
+                                full = True
+                                cancel.cancel()
         except ProviderError as e:
             log.warning("no model answered chat %s message %s: %s", chat_id, message_id, e)
             routed = Routed(
                 Completion("error", 0, 0, provider="none", model=model),
                 deployment=model,
                 attempts=getattr(e, "attempts", 0),
-                fallbacks=max(0, len(chain) - 1),
+                fallbacks=max(0, len(plan.chain) - 1),
                 time_to_first_token=None,
                 duration=time.perf_counter() - started,
             )
-            if not parts:
-                parts.append("Sorry, the model could not answer this message.")
+            if not out.length:
+                await out.add("Sorry, the model could not answer this message.")
         finally:
-            self._forget_partial(chat_id, reply_id)
-            with self._lock:
-                replies = self._cancels.get(chat_id, {})
-                replies.pop(reply_id, None)
-                if not replies:
-                    self._cancels.pop(chat_id, None)
+            try:
+                await out.close()
+            finally:
+                await self._off_loop(self._forget_partial, chat_id, reply_id)
         assert routed is not None
-        completion = routed.completion
         if cancel.cancelled and self._closing.is_set():
             log.info("reply to %s abandoned at shutdown; it will be produced again", message_id)
             return False
-        if cancel.cancelled:
+        completion = routed.completion
+        if full:
+            log.warning(
+                "reply to %s in chat %s reached %d characters: finished with finish reason length",
+                message_id,
+                chat_id,
+                self._streaming.max_reply_chars,
+            )
+            completion = replace(completion, finish_reason="length")
+        elif cancel.cancelled:
             completion = replace(completion, finish_reason="cancelled")
-        content = "".join(parts) or "(no reply)"
+        await self._off_loop(
+            self._record, plan, chat_id, message_id, out.text, routed, completion, started
+        )
+        return True
+
+    def _record(
+        self,
+        plan: _Plan,
+        chat_id: UUID,
+        message_id: UUID,
+        text: str,
+        routed: Routed,
+        completion: Completion,
+        started: float,
+    ) -> None:
+        """Record the reply (and cache it, count it, debit its tokens)."""
+        hit, key, ttl, tenant = plan.hit, plan.key, plan.ttl, plan.tenant
+        content = text or "(no reply)"
         cost = (
             0
             if hit
@@ -394,11 +627,10 @@ class Responder:
                 ),
             )
         )
-        REPLIES.labels(model, completion.finish_reason).inc()
-        self._observe(chat.tenant_id, routed, completion, cost)
+        REPLIES.labels(plan.params.model, completion.finish_reason).inc()
+        self._observe(plan.chat.tenant_id, routed, completion, cost)
         if isinstance(tenant, Tenant) and self._buckets is not None and not hit:
-            asked = next((t.content for t in reversed(history) if t.role == "user"), "")
+            asked = next((t.content for t in reversed(plan.history) if t.role == "user"), "")
             debit_reply_tokens(
                 self._buckets, tenant, asked, completion.input_tokens, completion.output_tokens
             )
-        return True

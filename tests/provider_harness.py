@@ -10,7 +10,7 @@ TURNS = [
 ]
 
 
-def drain(
+async def drain(
     provider: ChatProvider,
     turns: list[ChatTurn] = TURNS,
     *,
@@ -18,7 +18,7 @@ def drain(
     cancel: CancelToken | None = None,
 ) -> tuple[list[str], Completion]:
     """The reply's texts and its completion; checks the completion comes once, last."""
-    items = list(provider.stream(turns, params, cancel or CancelToken()))
+    items = [item async for item in provider.stream(turns, params, cancel or CancelToken())]
     *deltas, completion = items
     assert isinstance(completion, Completion)
     assert all(isinstance(d, Delta) for d in deltas)

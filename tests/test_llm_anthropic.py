@@ -44,7 +44,7 @@ def provider(server: FakeProviderServer) -> AnthropicProvider:
 drain = partial(harness.drain, params=PARAMS)
 
 
-def test_streams_text_deltas_then_one_completion_with_usage(
+async def test_streams_text_deltas_then_one_completion_with_usage(
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     server.queue(
@@ -58,7 +58,7 @@ def test_streams_text_deltas_then_one_completion_with_usage(
             )
         )
     )
-    texts, completion = drain(provider)
+    texts, completion = await drain(provider)
     assert texts == ["Teal", ", ", "mostly."]
     assert completion == Completion(
         finish_reason="stop",
@@ -70,7 +70,7 @@ def test_streams_text_deltas_then_one_completion_with_usage(
     )
 
 
-def test_sends_system_turns_as_the_system_parameter_and_merges_runs_of_one_role(
+async def test_sends_system_turns_as_the_system_parameter_and_merges_runs_of_one_role(
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     server.queue(fake.reply(["Blue."]))
@@ -84,7 +84,7 @@ def test_sends_system_turns_as_the_system_parameter_and_merges_runs_of_one_role(
         ChatTurn("assistant", "Red."),
         ChatTurn("user", "Another."),
     ]
-    drain(provider, turns)
+    await drain(provider, turns)
     [request] = server.requests
     assert (request.method, request.path) == ("POST", "/v1/messages")
     assert request.body == {
@@ -104,11 +104,13 @@ def test_sends_system_turns_as_the_system_parameter_and_merges_runs_of_one_role(
     assert request.headers["x-stainless-retry-count"] == "0"
 
 
-def test_sends_no_system_parameter_without_system_turns_and_uses_the_requested_max_tokens(
+async def test_sends_no_system_parameter_without_system_turns_and_uses_the_requested_max_tokens(
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     server.queue(fake.reply(["Blue."]))
-    drain(provider, [ChatTurn("user", "Name a colour.")], params=GenerationParams("claude-x", 64))
+    await drain(
+        provider, [ChatTurn("user", "Name a colour.")], params=GenerationParams("claude-x", 64)
+    )
     [request] = server.requests
     assert "system" not in request.body
     assert request.body["max_tokens"] == 64
@@ -125,14 +127,14 @@ def test_sends_no_system_parameter_without_system_turns_and_uses_the_requested_m
         ("refusal", "content_filter"),
     ],
 )
-def test_stop_reasons_map_to_finish_reasons(
+async def test_stop_reasons_map_to_finish_reasons(
     server: FakeProviderServer, provider: AnthropicProvider, stop_reason: str, finish_reason: str
 ) -> None:
     server.queue(Stream(fake.message_events(["Well"], stop_reason=stop_reason)))
-    assert drain(provider)[1].finish_reason == finish_reason
+    assert (await drain(provider))[1].finish_reason == finish_reason
 
 
-def test_rate_limit_is_rate_limited_with_the_retry_after_seconds_and_not_retried_by_the_sdk(
+async def test_rate_limit_is_rate_limited_with_the_retry_after_seconds_and_not_retried_by_the_sdk(
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     server.queue(
@@ -141,7 +143,7 @@ def test_rate_limit_is_rate_limited_with_the_retry_after_seconds_and_not_retried
         )
     )
     with pytest.raises(ProviderRateLimited) as raised:
-        drain(provider)
+        await drain(provider)
     assert raised.value.retry_after == 7.0
     assert "rate_limit_error" in str(raised.value)
     assert len(server.requests) == 1
@@ -150,78 +152,80 @@ def test_rate_limit_is_rate_limited_with_the_retry_after_seconds_and_not_retried
 @pytest.mark.parametrize(
     ("status", "kind"), [(500, "api_error"), (503, "api_error"), (529, "overloaded_error")]
 )
-def test_server_errors_and_overload_are_unavailable_and_not_retried_by_the_sdk(
+async def test_server_errors_and_overload_are_unavailable_and_not_retried_by_the_sdk(
     server: FakeProviderServer, provider: AnthropicProvider, status: int, kind: str
 ) -> None:
     server.queue(fake.error(status, kind, "Overloaded"))
     with pytest.raises(ProviderUnavailable, match=f"HTTP {status}"):
-        drain(provider)
+        await drain(provider)
     assert len(server.requests) == 1
 
 
 @pytest.mark.parametrize(
     ("status", "kind"), [(401, "authentication_error"), (403, "permission_error")]
 )
-def test_a_rejected_key_is_an_auth_error(
+async def test_a_rejected_key_is_an_auth_error(
     server: FakeProviderServer, provider: AnthropicProvider, status: int, kind: str
 ) -> None:
     server.queue(fake.error(status, kind, "invalid x-api-key"))
     with pytest.raises(ProviderAuthError) as raised:
-        drain(provider)
+        await drain(provider)
     assert KEY not in str(raised.value)
 
 
-def test_a_prompt_too_long_is_context_too_long(
+async def test_a_prompt_too_long_is_context_too_long(
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     server.queue(fake.prompt_too_long())
     with pytest.raises(ContextTooLong, match="prompt is too long"):
-        drain(provider)
+        await drain(provider)
 
 
-def test_another_invalid_request_is_a_plain_provider_error(
+async def test_another_invalid_request_is_a_plain_provider_error(
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     server.queue(fake.error(400, "invalid_request_error", "messages: field required"))
     with pytest.raises(ProviderError) as raised:
-        drain(provider)
+        await drain(provider)
     assert type(raised.value) is ProviderError
     assert not raised.value.retryable
 
 
-def test_a_slow_first_token_within_the_timeout_is_streamed(server: FakeProviderServer) -> None:
+async def test_a_slow_first_token_within_the_timeout_is_streamed(
+    server: FakeProviderServer,
+) -> None:
     server.queue(fake.reply(["Late", " but here."], first_delay=0.6))
     provider = AnthropicProvider(api_key=KEY, base_url=server.url, timeout=3.0)
-    assert drain(provider)[0] == ["Late", " but here."]
+    assert (await drain(provider))[0] == ["Late", " but here."]
 
 
-def test_no_first_token_within_the_timeout_is_a_timeout(server: FakeProviderServer) -> None:
+async def test_no_first_token_within_the_timeout_is_a_timeout(server: FakeProviderServer) -> None:
     server.queue(fake.reply(["Too late."], first_delay=3.0))
     provider = AnthropicProvider(api_key=KEY, base_url=server.url, timeout=0.5)
     with pytest.raises(ProviderTimeout):
-        drain(provider)
+        await drain(provider)
 
 
-def test_a_stream_cut_in_the_middle_is_unavailable_after_the_text_so_far(
+async def test_a_stream_cut_in_the_middle_is_unavailable_after_the_text_so_far(
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     server.queue(fake.reply(["One", " two", " three", " four"], cut_after=fake.TEXT_STARTS_AT + 2))
     received: list[str] = []
     with pytest.raises(StreamCut) as raised:
-        for item in provider.stream(TURNS, PARAMS, CancelToken()):
+        async for item in provider.stream(TURNS, PARAMS, CancelToken()):
             assert isinstance(item, Delta)
             received.append(item.text)
     assert raised.value.retryable
     assert received == ["One", " two"]
 
 
-def test_a_stream_that_ends_without_a_stop_reason_is_cut(
+async def test_a_stream_that_ends_without_a_stop_reason_is_cut(
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     events = fake.message_events(["One", " two"])
     server.queue(Stream(events[: fake.TEXT_STARTS_AT + 2]))  # ends cleanly, but early
     with pytest.raises(StreamCut):
-        drain(provider)
+        await drain(provider)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +237,7 @@ def test_a_stream_that_ends_without_a_stop_reason_is_cut(
         ("invalid_request_error", "prompt is too long: 1 tokens > 0 maximum", ContextTooLong),
     ],
 )
-def test_an_error_event_in_the_stream_is_the_typed_error(
+async def test_an_error_event_in_the_stream_is_the_typed_error(
     server: FakeProviderServer,
     provider: AnthropicProvider,
     kind: str,
@@ -243,10 +247,10 @@ def test_an_error_event_in_the_stream_is_the_typed_error(
     events = fake.message_events(["Half"])[: fake.TEXT_STARTS_AT + 1]
     server.queue(Stream([*events, fake.error_event(kind, message)]))
     with pytest.raises(error, match="error event in the stream"):
-        drain(provider)
+        await drain(provider)
 
 
-def test_cancelling_mid_stream_closes_the_connection_and_completes_cancelled(
+async def test_cancelling_mid_stream_closes_the_connection_and_completes_cancelled(
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     server.queue(
@@ -257,7 +261,7 @@ def test_cancelling_mid_stream_closes_the_connection_and_completes_cancelled(
     cancel = CancelToken()
     items: list[Delta | Completion] = []
     closed_before_completion = False
-    for item in provider.stream(TURNS, PARAMS, cancel):
+    async for item in provider.stream(TURNS, PARAMS, cancel):
         items.append(item)
         if len(items) == 2:
             cancel.cancel()
@@ -272,22 +276,22 @@ def test_cancelling_mid_stream_closes_the_connection_and_completes_cancelled(
     assert closed_before_completion
 
 
-def test_cancelled_before_the_start_sends_no_request(
+async def test_cancelled_before_the_start_sends_no_request(
     server: FakeProviderServer, provider: AnthropicProvider
 ) -> None:
     cancel = CancelToken()
     cancel.cancel()
-    texts, completion = drain(provider, cancel=cancel)
+    texts, completion = await drain(provider, cancel=cancel)
     assert (texts, completion.finish_reason) == ([], "cancelled")
     assert server.requests == []
 
 
-def test_a_refused_connection_is_unavailable() -> None:
+async def test_a_refused_connection_is_unavailable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     provider = AnthropicProvider(api_key=KEY, base_url=f"http://127.0.0.1:{port}", timeout=2.0)
     with pytest.raises(ProviderUnavailable) as raised:
-        drain(provider)
+        await drain(provider)
     assert raised.value.retryable
     assert not isinstance(raised.value, StreamCut)  # nothing had started

@@ -44,7 +44,7 @@ def provider(server: FakeProviderServer) -> GoogleProvider:
 drain = partial(harness.drain, params=PARAMS)
 
 
-def test_streams_text_deltas_then_one_completion_with_usage(
+async def test_streams_text_deltas_then_one_completion_with_usage(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(
@@ -57,7 +57,7 @@ def test_streams_text_deltas_then_one_completion_with_usage(
             )
         )
     )
-    texts, completion = drain(provider)
+    texts, completion = await drain(provider)
     assert texts == ["Teal", ", ", "mostly."]
     assert completion == Completion(
         finish_reason="stop",
@@ -69,7 +69,7 @@ def test_streams_text_deltas_then_one_completion_with_usage(
     )
 
 
-def test_sends_system_turns_as_the_system_instruction_and_assistant_turns_as_model(
+async def test_sends_system_turns_as_the_system_instruction_and_assistant_turns_as_model(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(fake.reply(["Blue."]))
@@ -83,7 +83,9 @@ def test_sends_system_turns_as_the_system_instruction_and_assistant_turns_as_mod
         ChatTurn("assistant", "Red."),
         ChatTurn("user", "Another."),
     ]
-    drain(provider, turns, params=GenerationParams("gemini-test", max_tokens=50, temperature=0.2))
+    await drain(
+        provider, turns, params=GenerationParams("gemini-test", max_tokens=50, temperature=0.2)
+    )
     [request] = server.requests
     assert (request.method, request.path) == (
         "POST",
@@ -103,17 +105,17 @@ def test_sends_system_turns_as_the_system_instruction_and_assistant_turns_as_mod
     assert "key=" not in request.path  # the key travels in the header, never in the URL
 
 
-def test_sends_no_system_instruction_and_no_limits_when_there_are_none(
+async def test_sends_no_system_instruction_and_no_limits_when_there_are_none(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(fake.reply(["Blue."]))
-    drain(provider, [ChatTurn("user", "Name a colour.")])
+    await drain(provider, [ChatTurn("user", "Name a colour.")])
     [request] = server.requests
     assert "systemInstruction" not in request.body
     assert request.body.get("generationConfig", {}) == {}  # the SDK sends an empty one
 
 
-def test_thoughts_are_not_streamed_but_thinking_counts_as_output(
+async def test_thoughts_are_not_streamed_but_thinking_counts_as_output(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     thought = fake.data(
@@ -125,7 +127,7 @@ def test_thoughts_are_not_streamed_but_thinking_counts_as_output(
         }
     )
     server.queue(Stream([thought, *fake.content_events(["Blue."], thoughts_tokens=40)]))
-    texts, completion = drain(provider)
+    texts, completion = await drain(provider)
     assert texts == ["Blue."]
     assert (completion.input_tokens, completion.output_tokens) == (17, 41)
 
@@ -143,39 +145,39 @@ def test_thoughts_are_not_streamed_but_thinking_counts_as_output(
         ("OTHER", "error"),
     ],
 )
-def test_finish_reasons_are_mapped(
+async def test_finish_reasons_are_mapped(
     server: FakeProviderServer, provider: GoogleProvider, reason: str, finish_reason: str
 ) -> None:
     server.queue(Stream(fake.content_events(["Well"], finish_reason=reason)))
-    assert drain(provider)[1].finish_reason == finish_reason
+    assert (await drain(provider))[1].finish_reason == finish_reason
 
 
-def test_a_blocked_prompt_completes_as_content_filter_with_its_input_tokens(
+async def test_a_blocked_prompt_completes_as_content_filter_with_its_input_tokens(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(fake.prompt_blocked(prompt_tokens=23))
-    texts, completion = drain(provider)
+    texts, completion = await drain(provider)
     assert (texts, completion.finish_reason) == ([], "content_filter")
     assert (completion.input_tokens, completion.output_tokens) == (23, 0)
 
 
-def test_quota_exceeded_is_rate_limited_after_the_retry_info_delay_and_not_retried_by_the_sdk(
+async def test_quota_exceeded_is_rate_limited_after_the_retry_info_delay_and_not_retried_by_the_sdk(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(fake.quota_exceeded(retry_delay="37s"))
     with pytest.raises(ProviderRateLimited) as raised:
-        drain(provider)
+        await drain(provider)
     assert raised.value.retry_after == 37.0
     assert "RESOURCE_EXHAUSTED" in str(raised.value)
     assert len(server.requests) == 1
 
 
-def test_a_retry_after_header_wins_over_retry_info(
+async def test_a_retry_after_header_wins_over_retry_info(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(fake.quota_exceeded(retry_delay="37s", headers={"Retry-After": "7"}))
     with pytest.raises(ProviderRateLimited) as raised:
-        drain(provider)
+        await drain(provider)
     assert raised.value.retry_after == 7.0
 
 
@@ -187,7 +189,7 @@ def test_a_retry_after_header_wins_over_retry_info(
         (504, "DEADLINE_EXCEEDED", ProviderTimeout),
     ],
 )
-def test_server_errors_are_retryable_and_not_retried_by_the_sdk(
+async def test_server_errors_are_retryable_and_not_retried_by_the_sdk(
     server: FakeProviderServer,
     provider: GoogleProvider,
     code: int,
@@ -196,66 +198,68 @@ def test_server_errors_are_retryable_and_not_retried_by_the_sdk(
 ) -> None:
     server.queue(fake.error(code, status, "The model is overloaded. Please try again later."))
     with pytest.raises(error, match=f"HTTP {code} {status}"):
-        drain(provider)
+        await drain(provider)
     assert len(server.requests) == 1
 
 
-def test_an_invalid_api_key_is_an_auth_error_though_google_answers_400(
+async def test_an_invalid_api_key_is_an_auth_error_though_google_answers_400(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(fake.api_key_invalid())
     with pytest.raises(ProviderAuthError, match="API key not valid") as raised:
-        drain(provider)
+        await drain(provider)
     assert KEY not in str(raised.value)
 
 
 @pytest.mark.parametrize(("code", "status"), [(401, "UNAUTHENTICATED"), (403, "PERMISSION_DENIED")])
-def test_unauthenticated_and_permission_denied_are_auth_errors(
+async def test_unauthenticated_and_permission_denied_are_auth_errors(
     server: FakeProviderServer, provider: GoogleProvider, code: int, status: str
 ) -> None:
     server.queue(fake.error(code, status, "Method doesn't allow unregistered callers."))
     with pytest.raises(ProviderAuthError):
-        drain(provider)
+        await drain(provider)
 
 
-def test_an_input_over_the_token_limit_is_context_too_long(
+async def test_an_input_over_the_token_limit_is_context_too_long(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(fake.input_too_long())
     with pytest.raises(ContextTooLong, match="exceeds the maximum number of tokens"):
-        drain(provider)
+        await drain(provider)
 
 
-def test_another_invalid_argument_is_a_plain_provider_error(
+async def test_another_invalid_argument_is_a_plain_provider_error(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(fake.error(400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents: required"))
     with pytest.raises(ProviderError) as raised:
-        drain(provider)
+        await drain(provider)
     assert type(raised.value) is ProviderError
 
 
-def test_a_slow_first_token_within_the_timeout_is_streamed(server: FakeProviderServer) -> None:
+async def test_a_slow_first_token_within_the_timeout_is_streamed(
+    server: FakeProviderServer,
+) -> None:
     server.queue(fake.reply(["Late", " but here."], first_delay=0.6))
     provider = GoogleProvider(api_key=KEY, base_url=server.url, timeout=3.0)
-    assert drain(provider)[0] == ["Late", " but here."]
+    assert (await drain(provider))[0] == ["Late", " but here."]
 
 
-def test_no_first_token_within_the_timeout_is_a_timeout(server: FakeProviderServer) -> None:
+async def test_no_first_token_within_the_timeout_is_a_timeout(server: FakeProviderServer) -> None:
     server.queue(fake.reply(["Too late."], first_delay=3.0))
     provider = GoogleProvider(api_key=KEY, base_url=server.url, timeout=0.5)
     with pytest.raises(ProviderTimeout):
-        drain(provider)
+        await drain(provider)
     assert len(server.requests) == 1
 
 
-def test_a_stream_cut_in_the_middle_is_unavailable_and_not_resent_by_the_sdk(
+async def test_a_stream_cut_in_the_middle_is_unavailable_and_not_resent_by_the_sdk(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(fake.reply(["One", " two", " three", " four"], cut_after=2))
     received: list[str] = []
     with pytest.raises(StreamCut) as raised:
-        for item in provider.stream(TURNS, PARAMS, CancelToken()):
+        async for item in provider.stream(TURNS, PARAMS, CancelToken()):
             assert isinstance(item, Delta)
             received.append(item.text)
     assert raised.value.retryable
@@ -264,21 +268,21 @@ def test_a_stream_cut_in_the_middle_is_unavailable_and_not_resent_by_the_sdk(
     assert len(server.requests) == 1
 
 
-def test_a_stream_cut_before_any_text_is_not_resent_by_the_sdk(
+async def test_a_stream_cut_before_any_text_is_not_resent_by_the_sdk(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(fake.reply(["One", " two"], cut_after=0), fake.reply(["Resent!"]))
     with pytest.raises(ProviderUnavailable):
-        drain(provider)
+        await drain(provider)
     assert len(server.requests) == 1
 
 
-def test_a_stream_that_ends_without_a_finish_reason_is_cut(
+async def test_a_stream_that_ends_without_a_finish_reason_is_cut(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(Stream(fake.content_events(["One", " two", " three"])[:2]))
     with pytest.raises(StreamCut):
-        drain(provider)
+        await drain(provider)
     assert len(server.requests) == 1
 
 
@@ -290,7 +294,7 @@ def test_a_stream_that_ends_without_a_finish_reason_is_cut(
         (429, "RESOURCE_EXHAUSTED", ProviderRateLimited),
     ],
 )
-def test_an_error_in_the_stream_is_the_typed_error(
+async def test_an_error_in_the_stream_is_the_typed_error(
     server: FakeProviderServer,
     provider: GoogleProvider,
     code: int,
@@ -300,10 +304,10 @@ def test_an_error_in_the_stream_is_the_typed_error(
     events = fake.content_events(["Half", " way"])[:1]
     server.queue(Stream([*events, fake.error_event(code, status, "The model is overloaded.")]))
     with pytest.raises(error, match=status):
-        drain(provider)
+        await drain(provider)
 
 
-def test_cancelling_mid_stream_closes_the_connection_and_completes_cancelled(
+async def test_cancelling_mid_stream_closes_the_connection_and_completes_cancelled(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(
@@ -317,7 +321,7 @@ def test_cancelling_mid_stream_closes_the_connection_and_completes_cancelled(
     cancel = CancelToken()
     items: list[Delta | Completion] = []
     closed_before_completion = False
-    for item in provider.stream(TURNS, PARAMS, cancel):
+    async for item in provider.stream(TURNS, PARAMS, cancel):
         items.append(item)
         if len(items) == 2:
             cancel.cancel()
@@ -332,13 +336,13 @@ def test_cancelling_mid_stream_closes_the_connection_and_completes_cancelled(
     assert closed_before_completion
 
 
-def test_a_cancel_on_the_chunk_that_finishes_the_reply_keeps_it_finished(
+async def test_a_cancel_on_the_chunk_that_finishes_the_reply_keeps_it_finished(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     server.queue(fake.reply(["Blue", " and green."]))  # the last chunk carries STOP
     cancel = CancelToken()
     items: list[Delta | Completion] = []
-    for item in provider.stream(TURNS, PARAMS, cancel):
+    async for item in provider.stream(TURNS, PARAMS, cancel):
         items.append(item)
         if isinstance(item, Delta) and item.text == " and green.":
             cancel.cancel()
@@ -347,22 +351,22 @@ def test_a_cancel_on_the_chunk_that_finishes_the_reply_keeps_it_finished(
     assert (completion.finish_reason, completion.output_tokens) == ("stop", 2)
 
 
-def test_cancelled_before_the_start_sends_no_request(
+async def test_cancelled_before_the_start_sends_no_request(
     server: FakeProviderServer, provider: GoogleProvider
 ) -> None:
     cancel = CancelToken()
     cancel.cancel()
-    texts, completion = drain(provider, cancel=cancel)
+    texts, completion = await drain(provider, cancel=cancel)
     assert (texts, completion.finish_reason) == ([], "cancelled")
     assert server.requests == []
 
 
-def test_a_refused_connection_is_unavailable() -> None:
+async def test_a_refused_connection_is_unavailable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     provider = GoogleProvider(api_key=KEY, base_url=f"http://127.0.0.1:{port}", timeout=2.0)
     with pytest.raises(ProviderUnavailable) as raised:
-        drain(provider)
+        await drain(provider)
     assert raised.value.retryable
     assert not isinstance(raised.value, StreamCut)  # nothing had started

@@ -57,7 +57,7 @@ def azure_at(server: FakeProviderServer) -> AzureOpenAIProvider:
     )
 
 
-def collect(
+async def collect(
     provider: OpenAIProvider | AzureOpenAIProvider,
     params: GenerationParams = PARAMS,
     cancel: CancelToken | None = None,
@@ -67,7 +67,7 @@ def collect(
     and its completion, checking that exactly one completion comes last."""
     texts = [] if texts is None else texts
     completions: list[Completion] = []
-    for item in provider.stream(TURNS, params, cancel or CancelToken()):
+    async for item in provider.stream(TURNS, params, cancel or CancelToken()):
         assert not completions, "nothing may follow the completion"
         if isinstance(item, Delta):
             texts.append(item.text)
@@ -80,12 +80,12 @@ def collect(
 # -- a reply -------------------------------------------------------------------------------------
 
 
-def test_streams_the_text_then_one_completion_with_the_servers_usage_model_and_id(
+async def test_streams_the_text_then_one_completion_with_the_servers_usage_model_and_id(
     server: FakeProviderServer,
 ) -> None:
     server.queue(wire.chat_stream(["Hello", ",", " world", "."], prompt_tokens=31))
 
-    texts, completion = collect(openai_at(server))
+    texts, completion = await collect(openai_at(server))
 
     assert texts == ["Hello", ",", " world", "."]
     assert completion == Completion(
@@ -98,12 +98,14 @@ def test_streams_the_text_then_one_completion_with_the_servers_usage_model_and_i
     )
 
 
-def test_sends_the_turns_as_messages_with_streaming_usage_and_the_limits(
+async def test_sends_the_turns_as_messages_with_streaming_usage_and_the_limits(
     server: FakeProviderServer,
 ) -> None:
     server.queue(wire.chat_stream(["Hi"]))
 
-    collect(openai_at(server), GenerationParams("gpt-4o-mini", max_tokens=50, temperature=0.2))
+    await collect(
+        openai_at(server), GenerationParams("gpt-4o-mini", max_tokens=50, temperature=0.2)
+    )
 
     [request] = server.requests
     assert (request.method, request.path) == ("POST", wire.CHAT_PATH)
@@ -122,36 +124,36 @@ def test_sends_the_turns_as_messages_with_streaming_usage_and_the_limits(
     }
 
 
-def test_leaves_out_the_limits_that_are_not_set(server: FakeProviderServer) -> None:
+async def test_leaves_out_the_limits_that_are_not_set(server: FakeProviderServer) -> None:
     server.queue(wire.chat_stream(["Hi"]))
 
-    collect(openai_at(server))
+    await collect(openai_at(server))
 
     body = server.requests[0].body
     assert not {"max_tokens", "max_completion_tokens", "temperature"} & set(body)
 
 
-def test_sends_the_api_key_as_a_bearer_token(server: FakeProviderServer) -> None:
+async def test_sends_the_api_key_as_a_bearer_token(server: FakeProviderServer) -> None:
     server.queue(wire.chat_stream(["Hi"]))
 
-    collect(openai_at(server))
+    await collect(openai_at(server))
 
     assert server.requests[0].headers["authorization"] == "Bearer sk-test-key"
 
 
-def test_reports_the_finish_reason_length(server: FakeProviderServer) -> None:
+async def test_reports_the_finish_reason_length(server: FakeProviderServer) -> None:
     server.queue(wire.chat_stream(["Once", " upon"], finish_reason="length"))
 
-    _, completion = collect(openai_at(server))
+    _, completion = await collect(openai_at(server))
 
     assert completion.finish_reason == "length"
 
 
-def test_a_slow_first_token_is_waited_for(server: FakeProviderServer) -> None:
+async def test_a_slow_first_token_is_waited_for(server: FakeProviderServer) -> None:
     # The timeout bounds each silence, not the whole reply: this one takes longer than it.
     server.queue(wire.chat_stream(["Slow", " but", " sure"], first_delay=0.6, delay=0.15))
 
-    texts, completion = collect(openai_at(server, timeout=1.0))
+    texts, completion = await collect(openai_at(server, timeout=1.0))
 
     assert texts == ["Slow", " but", " sure"]
     assert completion.finish_reason == "stop"
@@ -160,91 +162,93 @@ def test_a_slow_first_token_is_waited_for(server: FakeProviderServer) -> None:
 # -- errors --------------------------------------------------------------------------------------
 
 
-def test_a_wrong_api_key_is_an_auth_error(server: FakeProviderServer) -> None:
+async def test_a_wrong_api_key_is_an_auth_error(server: FakeProviderServer) -> None:
     server.queue(wire.invalid_api_key())
 
     with pytest.raises(ProviderAuthError, match="invalid_api_key"):
-        collect(openai_at(server))
+        await collect(openai_at(server))
 
 
-def test_a_rate_limit_carries_the_retry_after_seconds(server: FakeProviderServer) -> None:
+async def test_a_rate_limit_carries_the_retry_after_seconds(server: FakeProviderServer) -> None:
     server.queue(wire.rate_limited(retry_after="20"))
 
     with pytest.raises(ProviderRateLimited) as raised:
-        collect(openai_at(server))
+        await collect(openai_at(server))
 
     assert raised.value.retry_after == 20.0
     assert raised.value.retryable
 
 
-def test_a_rate_limit_prefers_retry_after_ms(server: FakeProviderServer) -> None:
+async def test_a_rate_limit_prefers_retry_after_ms(server: FakeProviderServer) -> None:
     server.queue(wire.rate_limited(retry_after="2", retry_after_ms="1500"))
 
     with pytest.raises(ProviderRateLimited) as raised:
-        collect(openai_at(server))
+        await collect(openai_at(server))
 
     assert raised.value.retry_after == 1.5
 
 
-def test_an_exhausted_quota_is_an_auth_error_not_a_rate_limit(server: FakeProviderServer) -> None:
+async def test_an_exhausted_quota_is_an_auth_error_not_a_rate_limit(
+    server: FakeProviderServer,
+) -> None:
     server.queue(wire.insufficient_quota())
 
     with pytest.raises(ProviderAuthError, match="insufficient_quota"):
-        collect(openai_at(server))
+        await collect(openai_at(server))
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-def test_a_server_error_is_unavailable(server: FakeProviderServer, status: int) -> None:
+async def test_a_server_error_is_unavailable(server: FakeProviderServer, status: int) -> None:
     server.queue(wire.server_error(status))
 
     with pytest.raises(ProviderUnavailable, match=f"HTTP {status}"):
-        collect(openai_at(server))
+        await collect(openai_at(server))
 
 
-def test_the_sdk_does_not_retry_the_router_does(server: FakeProviderServer) -> None:
+async def test_the_sdk_does_not_retry_the_router_does(server: FakeProviderServer) -> None:
     server.queue(wire.server_error(503), wire.chat_stream(["too late"]))
 
     with pytest.raises(ProviderUnavailable):
-        collect(openai_at(server))
+        await collect(openai_at(server))
 
     assert len(server.requests) == 1
 
 
-def test_a_context_that_is_too_long_is_context_too_long(server: FakeProviderServer) -> None:
+async def test_a_context_that_is_too_long_is_context_too_long(server: FakeProviderServer) -> None:
     server.queue(wire.context_length_exceeded())
 
     with pytest.raises(ContextTooLong, match="maximum context length"):
-        collect(openai_at(server))
+        await collect(openai_at(server))
 
 
-def test_an_unknown_model_is_an_error_that_is_not_retried(server: FakeProviderServer) -> None:
+async def test_an_unknown_model_is_an_error_that_is_not_retried(server: FakeProviderServer) -> None:
     server.queue(wire.model_not_found("gpt-nope"))
 
     with pytest.raises(ProviderError, match="model_not_found") as raised:
-        collect(openai_at(server), GenerationParams("gpt-nope"))
+        await collect(openai_at(server), GenerationParams("gpt-nope"))
 
     assert not raised.value.retryable
 
 
-def test_a_server_that_cannot_be_reached_is_unavailable() -> None:
+async def test_a_server_that_cannot_be_reached_is_unavailable() -> None:
     with FakeProviderServer() as gone:
         base_url = f"{gone.url}/v1"
     provider = OpenAIProvider(api_key="sk-test-key", base_url=base_url, timeout=2.0)
 
     with pytest.raises(ProviderUnavailable) as raised:
-        collect(provider)
+        await collect(provider)
     assert raised.value.retryable
     assert not isinstance(raised.value, StreamCut)  # nothing had started
 
 
-def test_silence_longer_than_the_timeout_is_a_timeout(server: FakeProviderServer) -> None:
+async def test_silence_longer_than_the_timeout_is_a_timeout(server: FakeProviderServer) -> None:
     server.queue(wire.chat_stream(["late"], first_delay=1.5))
 
     with pytest.raises(ProviderTimeout):
-        collect(openai_at(server, timeout=0.5))
+        await collect(openai_at(server, timeout=0.5))
 
 
-def test_a_stream_cut_in_the_middle_is_unavailable_after_the_partial_text(
+async def test_a_stream_cut_in_the_middle_is_unavailable_after_the_partial_text(
     server: FakeProviderServer,
 ) -> None:
     # role chunk, "Hello", ", " … then the connection drops without the final chunk
@@ -252,13 +256,13 @@ def test_a_stream_cut_in_the_middle_is_unavailable_after_the_partial_text(
     texts: list[str] = []
 
     with pytest.raises(StreamCut) as raised:
-        collect(openai_at(server), texts=texts)
+        await collect(openai_at(server), texts=texts)
 
     assert raised.value.retryable
     assert texts == ["Hello", ", "]
 
 
-def test_a_stream_that_ends_without_a_finish_reason_is_cut(
+async def test_a_stream_that_ends_without_a_finish_reason_is_cut(
     server: FakeProviderServer,
 ) -> None:
     events = wire.chat_events(["Hello", " there"])[:3]  # role, two deltas; a clean end
@@ -266,18 +270,18 @@ def test_a_stream_that_ends_without_a_finish_reason_is_cut(
     texts: list[str] = []
 
     with pytest.raises(StreamCut):
-        collect(openai_at(server), texts=texts)
+        await collect(openai_at(server), texts=texts)
 
     assert texts == ["Hello", " there"]
 
 
-def test_a_connection_lost_after_the_finish_reason_completes_with_estimated_usage(
+async def test_a_connection_lost_after_the_finish_reason_completes_with_estimated_usage(
     server: FakeProviderServer,
 ) -> None:
     # role, two deltas, the finish chunk; the usage chunk and [DONE] never come
     server.queue(wire.chat_stream(["Hello", " there"], cut_after=4))
 
-    texts, completion = collect(openai_at(server))
+    texts, completion = await collect(openai_at(server))
 
     assert texts == ["Hello", " there"]
     assert completion.finish_reason == "stop"
@@ -294,7 +298,7 @@ def test_a_connection_lost_after_the_finish_reason_completes_with_estimated_usag
         ("invalid_request_error", "context_length_exceeded", ContextTooLong),
     ],
 )
-def test_an_error_event_inside_the_stream_is_typed(
+async def test_an_error_event_inside_the_stream_is_typed(
     server: FakeProviderServer, kind: str, code: str | None, error: type[ProviderError]
 ) -> None:
     events = wire.chat_events(["Hello", " there"])[:3]
@@ -303,34 +307,36 @@ def test_an_error_event_inside_the_stream_is_typed(
     texts: list[str] = []
 
     with pytest.raises(error, match="Something went wrong mid-reply"):
-        collect(openai_at(server), texts=texts)
+        await collect(openai_at(server), texts=texts)
 
     assert texts == ["Hello", " there"]
 
 
-def test_a_content_filter_after_some_text_ends_the_reply_with_that_reason(
+async def test_a_content_filter_after_some_text_ends_the_reply_with_that_reason(
     server: FakeProviderServer,
 ) -> None:
     server.queue(wire.chat_stream(["Well", ", "], finish_reason="content_filter"))
 
-    texts, completion = collect(openai_at(server))
+    texts, completion = await collect(openai_at(server))
 
     assert texts == ["Well", ", "]
     assert completion.finish_reason == "content_filter"
     assert completion.output_tokens == 2  # the server's usage: the partial reply is billed
 
 
-def test_a_content_filter_before_any_text_is_content_filtered(server: FakeProviderServer) -> None:
+async def test_a_content_filter_before_any_text_is_content_filtered(
+    server: FakeProviderServer,
+) -> None:
     server.queue(wire.chat_stream([], finish_reason="content_filter"))
 
     with pytest.raises(ContentFiltered):
-        collect(openai_at(server))
+        await collect(openai_at(server))
 
 
 # -- cancelling ----------------------------------------------------------------------------------
 
 
-def test_cancelling_closes_the_upstream_connection_and_finishes_cancelled(
+async def test_cancelling_closes_the_upstream_connection_and_finishes_cancelled(
     server: FakeProviderServer,
 ) -> None:
     words = [f" word{n}" for n in range(200)]
@@ -339,7 +345,7 @@ def test_cancelling_closes_the_upstream_connection_and_finishes_cancelled(
     texts: list[str] = []
     completions: list[Completion] = []
 
-    for item in openai_at(server).stream(TURNS, PARAMS, cancel):
+    async for item in openai_at(server).stream(TURNS, PARAMS, cancel):
         if isinstance(item, Delta):
             texts.append(item.text)
             if len(texts) == 3:
@@ -356,11 +362,11 @@ def test_cancelling_closes_the_upstream_connection_and_finishes_cancelled(
     assert server.wait_for_disconnects(1, timeout=5.0)
 
 
-def test_a_reply_cancelled_before_it_starts_sends_nothing(server: FakeProviderServer) -> None:
+async def test_a_reply_cancelled_before_it_starts_sends_nothing(server: FakeProviderServer) -> None:
     cancel = CancelToken()
     cancel.cancel()
 
-    texts, completion = collect(openai_at(server), cancel=cancel)
+    texts, completion = await collect(openai_at(server), cancel=cancel)
 
     assert texts == []
     assert (completion.finish_reason, completion.input_tokens) == ("cancelled", 0)
@@ -370,7 +376,7 @@ def test_a_reply_cancelled_before_it_starts_sends_nothing(server: FakeProviderSe
 # -- OpenAI-compatible servers -------------------------------------------------------------------
 
 
-def test_a_compatible_server_answers_under_its_own_name_with_max_tokens(
+async def test_a_compatible_server_answers_under_its_own_name_with_max_tokens(
     server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-our-real-key")
@@ -378,7 +384,7 @@ def test_a_compatible_server_answers_under_its_own_name_with_max_tokens(
     server.queue(wire.chat_stream(["Hi", "!"], model=model, completion_id="chatcmpl-7f3e"))
     vllm = OpenAIProvider("vllm", base_url=f"{server.url}/v1", timeout=5.0)
 
-    texts, completion = collect(vllm, GenerationParams(model, max_tokens=16))
+    texts, completion = await collect(vllm, GenerationParams(model, max_tokens=16))
 
     assert texts == ["Hi", "!"]
     assert (completion.provider, completion.model) == ("vllm", model)
@@ -389,7 +395,7 @@ def test_a_compatible_server_answers_under_its_own_name_with_max_tokens(
     assert "sk-our-real-key" not in request.headers.get("authorization", "")
 
 
-def test_a_compatible_server_without_usage_reports_estimated_usage(
+async def test_a_compatible_server_without_usage_reports_estimated_usage(
     server: FakeProviderServer,
 ) -> None:
     server.queue(wire.chat_stream(["one", " two", " three"], include_usage=False))
@@ -397,14 +403,16 @@ def test_a_compatible_server_without_usage_reports_estimated_usage(
         "llamacpp", base_url=f"{server.url}/v1", timeout=5.0, include_usage=False
     )
 
-    _, completion = collect(llama, GenerationParams("gemma-3-270m"))
+    _, completion = await collect(llama, GenerationParams("gemma-3-270m"))
 
     assert "stream_options" not in server.requests[0].body
     assert completion.output_tokens == 3
     assert completion.input_tokens == -(-sum(len(turn.content) for turn in TURNS) // 4)
 
 
-def test_a_compatible_server_says_context_too_long_in_words(server: FakeProviderServer) -> None:
+async def test_a_compatible_server_says_context_too_long_in_words(
+    server: FakeProviderServer,
+) -> None:
     server.queue(
         Error(
             400,
@@ -422,18 +430,20 @@ def test_a_compatible_server_says_context_too_long_in_words(server: FakeProvider
     llama = OpenAIProvider("llamacpp", base_url=f"{server.url}/v1", timeout=5.0)
 
     with pytest.raises(ContextTooLong):
-        collect(llama, GenerationParams("gemma-3-270m"))
+        await collect(llama, GenerationParams("gemma-3-270m"))
 
 
 # -- Azure OpenAI --------------------------------------------------------------------------------
 
 
-def test_azure_posts_to_the_deployment_with_the_api_version_and_api_key(
+async def test_azure_posts_to_the_deployment_with_the_api_version_and_api_key(
     server: FakeProviderServer,
 ) -> None:
     server.queue(wire.chat_stream(["Hi", " there"], model="gpt-4o-2024-11-20", azure=True))
 
-    texts, completion = collect(azure_at(server), GenerationParams("chat-prod", max_tokens=30))
+    texts, completion = await collect(
+        azure_at(server), GenerationParams("chat-prod", max_tokens=30)
+    )
 
     assert texts == ["Hi", " there"]
     request = server.requests[0]
@@ -447,7 +457,7 @@ def test_azure_posts_to_the_deployment_with_the_api_version_and_api_key(
     assert completion.provider_response_id == wire.COMPLETION_ID
 
 
-def test_azure_skips_filter_annotations_without_a_delta(server: FakeProviderServer) -> None:
+async def test_azure_skips_filter_annotations_without_a_delta(server: FakeProviderServer) -> None:
     events = wire.chat_events(["Hi", " there"], azure=True)
     annotation = {
         "id": "",
@@ -467,13 +477,13 @@ def test_azure_skips_filter_annotations_without_a_delta(server: FakeProviderServ
     events.insert(4, sse(annotation))
     server.queue(Stream(events))
 
-    texts, completion = collect(azure_at(server), GenerationParams("chat-prod"))
+    texts, completion = await collect(azure_at(server), GenerationParams("chat-prod"))
 
     assert texts == ["Hi", " there"]
     assert completion.finish_reason == "stop"
 
 
-def test_azure_entra_id_tokens_go_as_bearer_tokens(server: FakeProviderServer) -> None:
+async def test_azure_entra_id_tokens_go_as_bearer_tokens(server: FakeProviderServer) -> None:
     server.queue(wire.chat_stream(["Hi"], azure=True))
     azure = AzureOpenAIProvider(
         azure_endpoint=server.url,
@@ -482,29 +492,29 @@ def test_azure_entra_id_tokens_go_as_bearer_tokens(server: FakeProviderServer) -
         timeout=5.0,
     )
 
-    collect(azure, GenerationParams("chat-prod"))
+    await collect(azure, GenerationParams("chat-prod"))
 
     assert server.requests[0].headers["authorization"] == "Bearer entra-token"
 
 
-def test_azure_access_denied_is_an_auth_error(server: FakeProviderServer) -> None:
+async def test_azure_access_denied_is_an_auth_error(server: FakeProviderServer) -> None:
     server.queue(wire.azure_access_denied())
 
     with pytest.raises(ProviderAuthError, match="Access denied"):
-        collect(azure_at(server), GenerationParams("chat-prod"))
+        await collect(azure_at(server), GenerationParams("chat-prod"))
 
 
-def test_azure_rate_limit_carries_retry_after(server: FakeProviderServer) -> None:
+async def test_azure_rate_limit_carries_retry_after(server: FakeProviderServer) -> None:
     server.queue(wire.azure_rate_limited(seconds=6))
 
     with pytest.raises(ProviderRateLimited) as raised:
-        collect(azure_at(server), GenerationParams("chat-prod"))
+        await collect(azure_at(server), GenerationParams("chat-prod"))
 
     assert raised.value.retry_after == 6.0
 
 
-def test_azure_filtering_the_prompt_is_content_filtered(server: FakeProviderServer) -> None:
+async def test_azure_filtering_the_prompt_is_content_filtered(server: FakeProviderServer) -> None:
     server.queue(wire.azure_prompt_filtered())
 
     with pytest.raises(ContentFiltered, match="content management policy"):
-        collect(azure_at(server), GenerationParams("chat-prod"))
+        await collect(azure_at(server), GenerationParams("chat-prod"))

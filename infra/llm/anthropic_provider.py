@@ -1,6 +1,6 @@
 """Claude through Anthropic's Messages API, streamed with the official SDK."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator
 
 import anthropic
 import httpx2
@@ -69,16 +69,16 @@ class AnthropicProvider:
         self._default_max_tokens = default_max_tokens
         # The router retries with back-off and falls back to other deployments; an SDK retry
         # underneath would multiply its attempts and hide failures from its circuit breaker.
-        self._client = anthropic.Anthropic(
+        self._client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
         )
 
     def supports(self, model: str) -> bool:
         return True
 
-    def stream(
+    async def stream(
         self, turns: list[ChatTurn], params: GenerationParams, cancel: CancelToken
-    ) -> Iterator[Delta | Completion]:
+    ) -> AsyncGenerator[Delta | Completion, None]:
         shaped = split_system(turns)
         messages = [_message(t) for t in shaped.turns]
         input_tokens = output_tokens = 0
@@ -88,7 +88,7 @@ class AnthropicProvider:
             yield self._completion("cancelled", 0, 0, model, None)
             return
         try:
-            events = self._client.messages.create(
+            events = await self._client.messages.create(
                 model=params.model,
                 max_tokens=params.max_tokens or self._default_max_tokens,
                 messages=messages,
@@ -99,9 +99,9 @@ class AnthropicProvider:
         except (anthropic.APIError, httpx2.TransportError) as e:
             raise self._error(e, None) from e
         deltas = 0
-        with events:  # closes the response (and its connection) however we leave
+        async with events:  # closes the response (and its connection) however we leave
             try:
-                for event in events:
+                async for event in events:
                     if cancel.cancelled:
                         stopped = stop_reason is None  # a finished reply stays finished
                         break

@@ -1,12 +1,16 @@
 """The provider interface: stream a reply for a conversation, then report usage.
 
-A provider yields `Delta`s as text arrives and finishes with exactly one `Completion`. It must
-stop promptly (closing its upstream connection) when `cancel` is set, and raise a subclass of
-`ProviderError` for failures, so the router (a later issue) can retry or fall back.
+A provider is an asynchronous generator: it yields `Delta`s as text arrives and finishes with
+exactly one `Completion`. It must stop promptly (closing its upstream connection) when `cancel` is
+set, and raise a subclass of `ProviderError` for failures, so the router can retry or fall back.
+Many replies stream at once on one event loop (the responder's), so nothing in a provider may
+block that loop.
 """
 
+import asyncio
+import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -78,19 +82,43 @@ class StreamCut(ProviderUnavailable):
 
 @dataclass
 class CancelToken:
-    """Set by `stopGeneration`; providers check it between chunks and close their stream."""
+    """Set by `stopGeneration` (from any thread); providers check it between chunks and close
+    their stream, and waits on the event loop (`sleep`) end as soon as it is set."""
 
     _event: threading.Event = field(default_factory=threading.Event)
+    _waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def cancel(self) -> None:
-        self._event.set()
+        with self._lock:
+            self._event.set()
+            waiters, self._waiters = self._waiters, []
+        for loop, event in waiters:
+            # A closed loop has nobody waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
 
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
 
-    def wait(self, seconds: float) -> bool:
-        return self._event.wait(seconds)
+    async def sleep(self, seconds: float) -> bool:
+        """Wait `seconds` on the running loop, or less if cancelled meanwhile; True if cancelled."""
+        event = asyncio.Event()
+        with self._lock:
+            if self._event.is_set():
+                return True
+            entry = (asyncio.get_running_loop(), event)
+            self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                if entry in self._waiters:
+                    self._waiters.remove(entry)
+        return self._event.is_set()
 
 
 class ChatProvider(Protocol):
@@ -100,4 +128,4 @@ class ChatProvider(Protocol):
 
     def stream(
         self, turns: list[ChatTurn], params: GenerationParams, cancel: CancelToken
-    ) -> Iterator[Delta | Completion]: ...
+    ) -> AsyncGenerator[Delta | Completion, None]: ...

@@ -1,7 +1,7 @@
 """The offline `echo` model: streams the user's last message back word by word. Not AI."""
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator
 
 from infra.llm.base import CancelToken, ChatTurn, Completion, Delta, GenerationParams
 
@@ -20,14 +20,14 @@ class EchoProvider:
     def supports(self, model: str) -> bool:
         return model == "echo"
 
-    def stream(
+    async def stream(
         self, turns: list[ChatTurn], params: GenerationParams, cancel: CancelToken
-    ) -> Iterator[Delta | Completion]:
+    ) -> AsyncGenerator[Delta | Completion, None]:
         prompt = next((t.content for t in reversed(turns) if t.role == "user"), "")
         pieces = [LABEL, *_WORDS.findall(prompt)]
         produced = 0
         for piece in pieces:
-            if cancel.wait(self._delay) if self._delay else cancel.cancelled:
+            if await cancel.sleep(self._delay) if self._delay else cancel.cancelled:
                 break
             produced += 1
             yield Delta(piece)

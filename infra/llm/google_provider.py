@@ -1,8 +1,10 @@
 """Gemini through Google's Gemini API (`generativelanguage.googleapis.com`), streamed with the
-official `google-genai` SDK."""
+official `google-genai` SDK's asynchronous client (`client.aio`, on an `httpx.AsyncClient`)."""
 
+import contextlib
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncGenerator
+from contextvars import ContextVar
 from typing import Any, cast
 
 import httpx2
@@ -45,6 +47,18 @@ _TOKEN_LIMIT = re.compile(
 
 _RETRY_DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
+_OPENED: ContextVar[list[httpx2.Response] | None] = ContextVar("google_opened", default=None)
+"""The HTTP responses of the reply streaming in this task (see `_remember_response`)."""
+
+
+async def _remember_response(response: httpx2.Response) -> None:
+    """The async client's response hook. The SDK's async stream closes its HTTP response only
+    when its generators are garbage-collected, a few loop turns after we close ours; a stopped
+    reply closes the responses it opened itself, so the provider stops at once."""
+    opened = _OPENED.get()
+    if opened is not None:
+        opened.append(response)
+
 
 class GoogleProvider:
     """Streams replies from Gemini models; `params.model` is the Gemini model name."""
@@ -70,15 +84,16 @@ class GoogleProvider:
                 # One attempt: the router retries with back-off and falls back to other
                 # deployments; SDK retries underneath would multiply its attempts.
                 retry_options=types.HttpRetryOptions(attempts=1),
+                async_client_args={"event_hooks": {"response": [_remember_response]}},
             ),
         )
 
     def supports(self, model: str) -> bool:
         return True
 
-    def stream(
+    async def stream(
         self, turns: list[ChatTurn], params: GenerationParams, cancel: CancelToken
-    ) -> Iterator[Delta | Completion]:
+    ) -> AsyncGenerator[Delta | Completion, None]:
         shaped = split_system(turns)
         contents: list[types.ContentUnionDict] = [
             types.Content(
@@ -102,16 +117,19 @@ class GoogleProvider:
         if cancel.cancelled:
             yield self._completion("cancelled", 0, 0, model, None)
             return
-        # A generator (annotated as an Iterator): the request goes out on the first `next`.
+        # An async generator (annotated as an AsyncIterator): the request goes out on the first
+        # `anext`.
         chunks = cast(
-            Generator[types.GenerateContentResponse, None, None],
-            self._client.models.generate_content_stream(
+            AsyncGenerator[types.GenerateContentResponse, None],
+            await self._client.aio.models.generate_content_stream(
                 model=params.model, contents=contents, config=config
             ),
         )
         received = 0  # chunks: until the first, a failure is the request's, not a cut stream
+        opened: list[httpx2.Response] = []
+        remembering = _OPENED.set(opened)
         try:
-            for chunk in chunks:
+            async for chunk in chunks:
                 received += 1
                 if cancel.cancelled:
                     stopped = finish is None  # a finished reply stays finished
@@ -146,7 +164,11 @@ class GoogleProvider:
         finally:
             # Closing the SDK's generator chain closes the HTTP response, and with it the
             # connection when the body was not read to the end.
-            chunks.close()
+            await chunks.aclose()
+            for response in opened:
+                await response.aclose()
+            with contextlib.suppress(ValueError):  # finished in another task (garbage-collected)
+                _OPENED.reset(remembering)
         if stopped:
             yield self._completion("cancelled", input_tokens, output_tokens, model, response_id)
             return

@@ -32,7 +32,7 @@ Behaviour the router relies on:
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,7 +75,7 @@ class ChatCompletionsProvider:
     def __init__(
         self,
         name: str,
-        client: openai.OpenAI,
+        client: openai.AsyncOpenAI,
         max_tokens_param: MaxTokensParam = "max_completion_tokens",
         include_usage: bool = True,
     ) -> None:
@@ -87,15 +87,15 @@ class ChatCompletionsProvider:
     def supports(self, model: str) -> bool:
         return True  # the router picks providers by the prefix of the model reference
 
-    def stream(
+    async def stream(
         self, turns: list[ChatTurn], params: GenerationParams, cancel: CancelToken
-    ) -> Iterator[Delta | Completion]:
+    ) -> AsyncGenerator[Delta | Completion, None]:
         if cancel.cancelled:  # nothing sent, nothing used
             yield Completion("cancelled", 0, 0, provider=self.name, model=params.model)
             return
         reply = _Reply(estimated_input=_estimate_tokens(turns))
         try:
-            upstream = self._client.chat.completions.create(
+            upstream = await self._client.chat.completions.create(
                 model=params.model,
                 messages=[_message(turn) for turn in turns],
                 stream=True,
@@ -107,7 +107,7 @@ class ChatCompletionsProvider:
         except (openai.APIError, httpx2.TransportError) as e:
             raise _typed(self.name, e) from e
         try:
-            for chunk in upstream:
+            async for chunk in upstream:
                 if cancel.cancelled:
                     break
                 text = reply.add(chunk)
@@ -126,7 +126,7 @@ class ChatCompletionsProvider:
                 f"{self.name}: malformed event after {reply.chunks} chunks: {e}"
             ) from e
         finally:
-            upstream.close()  # after a cancel, this is what closes the upstream connection
+            await upstream.close()  # after a cancel, this is what closes the upstream connection
         yield self._completion(reply, params, cancelled=cancel.cancelled)
 
     def _limit(self, params: GenerationParams, param: MaxTokensParam) -> int | openai.Omit:
@@ -182,7 +182,7 @@ class OpenAIProvider(ChatCompletionsProvider):
     ) -> None:
         if api_key is None and base_url is not None:
             api_key = NO_KEY
-        client = openai.OpenAI(
+        client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
             organization=organization,
@@ -211,12 +211,12 @@ class AzureOpenAIProvider(ChatCompletionsProvider):
         azure_endpoint: str,
         api_version: str | None = None,
         api_key: str | None = None,
-        azure_ad_token_provider: Callable[[], str] | None = None,
+        azure_ad_token_provider: Callable[[], str | Awaitable[str]] | None = None,
         timeout: float = 60.0,
         max_tokens_param: MaxTokensParam = "max_completion_tokens",
         include_usage: bool = True,
     ) -> None:
-        client = openai.AzureOpenAI(
+        client = openai.AsyncAzureOpenAI(
             azure_endpoint=azure_endpoint,
             api_version=api_version,
             api_key=api_key,

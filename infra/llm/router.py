@@ -15,13 +15,18 @@ then the tenant's fallbacks):
   content filtering ends the reply (another model must not be asked to say what one refused);
 - once text has been streamed, nothing is retried (subscribers have seen it): the reply ends
   with finish reason `error` and keeps the partial text.
+
+Streaming is asynchronous (an async generator over the providers' async generators), so one
+event loop carries every reply in progress; the breakers are shared with other threads (the
+admins' status query) under a lock held only for bookkeeping.
 """
 
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
 from infra.llm.base import (
@@ -110,8 +115,8 @@ class Router:
     providers: Mapping[str, ChatProvider]
     """By provider name (the part of a model reference before the slash; `echo` for echo)."""
     policy: RouterPolicy = field(default_factory=RouterPolicy)
-    sleep: Callable[[float, CancelToken], bool] = field(
-        default=lambda seconds, cancel: cancel.wait(seconds)
+    sleep: Callable[[float, CancelToken], Awaitable[bool]] = field(
+        default=lambda seconds, cancel: cancel.sleep(seconds)
     )
     """Wait between attempts; True when cancelled meanwhile."""
     clock: Callable[[], float] = time.monotonic
@@ -131,7 +136,7 @@ class Router:
                 for ref, b in sorted(self._breakers.items())
             ]
 
-    def stream(
+    async def stream(
         self,
         chain: Sequence[str],
         turns: list[ChatTurn],
@@ -140,7 +145,7 @@ class Router:
         overrides: Mapping[str, ChatProvider] | None = None,
         scope: str = "",
         max_tokens: Mapping[str, int] | None = None,
-    ) -> Iterator[Delta | Routed]:
+    ) -> AsyncGenerator[Delta | Routed, None]:
         """Yield the reply's deltas, then one `Routed`. Raises `RoutingFailed` (caused by the last
         provider error) when no deployment answered and nothing was streamed. `max_tokens`
         caps the reply per deployment (others: `params.max_tokens`)."""
@@ -166,27 +171,23 @@ class Router:
             for attempt in range(1, self.policy.max_attempts + 1):
                 attempts += 1
                 streamed = False
+                items = provider.stream(turns, replace(params, model=model, max_tokens=cap), cancel)
                 try:
-                    for item in provider.stream(
-                        turns, replace(params, model=model, max_tokens=cap), cancel
-                    ):
-                        if isinstance(item, Delta):
-                            if first_token is None:
-                                first_token = self.clock() - started
-                            streamed = True
-                            yield item
-                        else:
-                            self._succeeded(breaker)
-                            yield Routed(
-                                item,
-                                ref,
-                                attempts,
-                                fallbacks,
-                                first_token,
-                                self.clock() - started,
-                                tuple(errors),
-                            )
-                            return
+                    # Closed however we leave (a consumer that stops early closes us, and we
+                    # close the provider's stream, hence its connection).
+                    async with aclosing(items):
+                        async for item in items:
+                            if isinstance(item, Delta):
+                                if first_token is None:
+                                    first_token = self.clock() - started
+                                streamed = True
+                                yield item
+                            else:
+                                self._succeeded(breaker)
+                                yield self._routed(
+                                    item, ref, attempts, fallbacks, first_token, started, errors
+                                )
+                                return
                     raise ProviderError(f"{ref} ended its stream without a completion")
                 except ProviderError as e:
                     last_error = e
@@ -194,15 +195,9 @@ class Router:
                     self._failed(breaker, e)
                     log.warning("model %s failed (attempt %d): %s", ref, attempt, e)
                     if streamed or isinstance(e, ContentFiltered) or cancel.cancelled:
-                        yield self._ended(
-                            e,
-                            ref,
-                            attempts,
-                            fallbacks,
-                            first_token,
-                            started,
-                            errors,
-                            cancelled=cancel.cancelled,
+                        ended = self._ended(e, ref, cancelled=cancel.cancelled)
+                        yield self._routed(
+                            ended, ref, attempts, fallbacks, first_token, started, errors
                         )
                         return
                     if not e.retryable or attempt == self.policy.max_attempts:
@@ -210,16 +205,10 @@ class Router:
                     wait = self._backoff(attempt, e)
                     if wait is None:
                         break  # the provider asks for longer than we wait: next deployment
-                    if self.sleep(wait, cancel):
-                        yield self._ended(
-                            e,
-                            ref,
-                            attempts,
-                            fallbacks,
-                            first_token,
-                            started,
-                            errors,
-                            cancelled=True,
+                    if await self.sleep(wait, cancel):
+                        ended = self._ended(e, ref, cancelled=True)
+                        yield self._routed(
+                            ended, ref, attempts, fallbacks, first_token, started, errors
                         )
                         return
             if index < len(deployments) - 1:
@@ -228,25 +217,27 @@ class Router:
             raise NoDeployment("no deployment could be tried: " + "; ".join(errors))
         raise RoutingFailed(errors, attempts) from last_error
 
-    def _ended(
+    @staticmethod
+    def _ended(error: ProviderError, ref: str, *, cancelled: bool) -> Completion:
+        """A reply that stops here (partial text kept, or filtered, or cancelled while waiting)."""
+        name, model = split_ref(ref)
+        reason = "content_filter" if isinstance(error, ContentFiltered) else "error"
+        if cancelled:
+            reason = "cancelled"
+        return Completion(reason, 0, 0, provider=name, model=model)
+
+    def _routed(
         self,
-        error: ProviderError,
+        completion: Completion,
         ref: str,
         attempts: int,
         fallbacks: int,
         first_token: float | None,
         started: float,
         errors: list[str],
-        *,
-        cancelled: bool = False,
     ) -> Routed:
-        """A reply that stops here (partial text kept, or filtered, or cancelled while waiting)."""
-        name, model = split_ref(ref)
-        reason = "content_filter" if isinstance(error, ContentFiltered) else "error"
-        if cancelled:
-            reason = "cancelled"
         return Routed(
-            Completion(reason, 0, 0, provider=name, model=model),
+            completion,
             ref,
             attempts,
             fallbacks,
