@@ -207,7 +207,34 @@ class Settings(BaseSettings):
     max_pending_sign_ins: int = Field(
         default=64, description="Sign-ins waiting beyond this are answered RATE_LIMITED."
     )
-    responder_concurrency: int = Field(default=8, description="Replies produced at once.")
+    responder_concurrency: int = Field(
+        default=2048,
+        ge=1,
+        description="Replies produced at once (each an asyncio task on the responder's event "
+        "loop, not a thread); more user messages wait in the log. Memory per reply is bounded "
+        "by responder_max_reply_chars.",
+    )
+    responder_blocking_threads: int = Field(
+        default=16,
+        ge=1,
+        description="Threads of the responder's pool for blocking work (event-store loads, "
+        "recording replies, publishing deltas through Redis or PostgreSQL).",
+    )
+    responder_coalesce_ms: float = Field(
+        default=5.0,
+        ge=0,
+        description="Deltas of one reply arriving within this window are published as one "
+        "ReplyDelta (the first goes out at once).",
+    )
+    responder_flush_chars: int = Field(
+        default=1024, ge=1, description="A reply's pending text this long is published at once."
+    )
+    responder_max_reply_chars: int = Field(
+        default=262_144,
+        ge=1,
+        description="A reply reaching this many characters is finished with finish reason "
+        "length (bounds the memory of a reply in progress).",
+    )
     llm_compatible: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description='OpenAI-compatible servers (vLLM, llama.cpp, Ollama, TGI) as JSON: {"vllm": '
