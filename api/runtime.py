@@ -32,6 +32,7 @@ from commands.responder import FOLLOWER_NAME as RESPONDER
 from commands.responder import (
     ModelPolicy,
     Responder,
+    Streaming,
 )
 from commands.retention import FIRST_SWEEP_WITHIN, sweep
 from domain.errors import RateLimited
@@ -296,6 +297,12 @@ class Runtime:
                 save_position=self._store_responder_position,
                 start_position=responder_start,
                 concurrency=s.responder_concurrency,
+                blocking_threads=s.responder_blocking_threads,
+                streaming=Streaming(
+                    s.responder_coalesce_ms / 1000,
+                    s.responder_flush_chars,
+                    s.responder_max_reply_chars,
+                ),
                 read_models_reached=reached,
             )
             followers.append((RESPONDER, self._responder.position, self._responder.handle))
