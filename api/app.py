@@ -3,13 +3,20 @@
 import asyncio
 import functools
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from starlette.middleware.cors import CORSMiddleware
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -28,7 +35,7 @@ from api.oidc_sign_in import oidc_router
 from api.runtime import Runtime
 from api.schema import schema
 from api.services import Services
-from api.topology import InstanceHeader
+from api.topology import InstanceHeader, die_with_supervisor
 from domain.errors import NotAuthenticated
 from infra.audit.chain import public_key_pem
 from infra.settings import Settings
@@ -163,7 +170,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
 
     # Added innermost first: security headers wrap everything, 413s and CORS answers included.
     app.add_middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes)
@@ -182,7 +189,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
+def metrics_registry() -> CollectorRegistry:
+    """This process's metrics; under `parley serve`'s supervisor (PROMETHEUS_MULTIPROC_DIR set),
+    those of every process it runs, API processes and worker: one scrape sees the deployment."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
 def app_from_environment() -> FastAPI:
-    """The app of one API process of `parley serve --workers N` (uvicorn's factory): settings
-    from the environment the supervisor prepared."""
+    """The app of one API process of `parley serve` (uvicorn's factory): settings from the
+    environment the supervisor prepared."""
+    die_with_supervisor()
     return create_app(Settings())

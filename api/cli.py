@@ -25,17 +25,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.topology import serve_processes, uvicorn_options
+    from api.topology import default_api_processes, serve_processes, uvicorn_options
 
     host = args.host or settings.host
     port = args.port or settings.port
-    if args.workers is not None:
-        if args.workers < 1:
-            print("error: --workers must be at least 1", file=sys.stderr)
-            return 2
-        return serve_processes(settings, host, port, args.workers, args.worker_metrics_port)
-    uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options(settings))
-    return 0
+    if args.single_process:
+        uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options(settings))
+        return 0
+    processes = args.workers or settings.api_processes or default_api_processes()
+    if processes < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    return serve_processes(settings, host, port, processes, args.worker_metrics_port)
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -46,10 +47,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from prometheus_client import start_http_server
 
     from api.runtime import Runtime
+    from api.topology import die_with_supervisor
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    die_with_supervisor()  # when `parley serve` runs it
     runtime = Runtime(settings)
     # API processes run elsewhere: live events, replies in progress and rate limits are shared
     # with them (Redis when configured, PostgreSQL otherwise).
@@ -187,23 +190,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the API with its in-process workers")
+    serve = sub.add_parser(
+        "serve",
+        help="run the API: N API processes and one worker process for the followers",
+        description="Run Parley on this machine: N API processes on one port and one worker "
+        "process for the followers (read models, search, audit ledger, Kafka relay, responder, "
+        "retention), sharing state through Redis, or PostgreSQL without it; with the embedded "
+        "default it starts PostgreSQL first. Ctrl-C stops them all. With "
+        "PARLEY_RUN_WORKERS=false, the API processes only.",
+    )
     serve.add_argument("--host", help="bind address (default 127.0.0.1, PARLEY_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000, PARLEY_PORT)")
     serve.add_argument(
         "--workers",
         type=int,
         metavar="N",
-        help="run N API processes and one worker process for the followers (the deployed "
-        "topology; they share state through Redis, or PostgreSQL without it). Without it: one "
-        "process with the followers inside",
+        help="API processes (default: PARLEY_API_PROCESSES, else one per core)",
+    )
+    serve.add_argument(
+        "--single-process",
+        action="store_true",
+        help="one process with the followers inside (development, debugging; "
+        "PARLEY_RUN_WORKERS=false: the API alone)",
     )
     serve.add_argument(
         "--worker-metrics-port",
         type=int,
         default=0,
         metavar="PORT",
-        help="with --workers: the worker process's Prometheus port (default 0: none)",
+        help="the worker process's own Prometheus port (default 0: none; the API's /metrics "
+        "already includes the worker's metrics)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -59,7 +59,14 @@ from infra.identity.signing_keys import SigningKeys
 from infra.identity.tokens import TokenService
 from infra.llm.cache import MemoryCache, RedisCache
 from infra.llm.catalog import build_providers, keyed_provider
-from infra.llm.router import BreakerStatus, Router, RouterPolicy
+from infra.llm.gateway_report import (
+    REPORT_SECONDS,
+    GatewayReport,
+    load_report,
+    report_of,
+    store_report,
+)
+from infra.llm.router import Router, RouterPolicy
 from infra.loops.log_follower import LogFollower, Progress
 from infra.loops.periodic_task import PeriodicTask
 from infra.messaging.kafka_relay import CHECKPOINT_PUBLISH_SECONDS, KafkaRelay, RelaySettings
@@ -306,6 +313,7 @@ class Runtime:
                 read_models_reached=reached,
             )
             followers.append((RESPONDER, self._responder.position, self._responder.handle))
+            tasks.append(PeriodicTask("gateway-report", REPORT_SECONDS, self._report_gateway))
         if "retention" in kinds:
             interval = s.retention_interval_seconds
             sweep_stop = threading.Event()  # a long sweep ends at the next chat on stop()
@@ -398,10 +406,21 @@ class Runtime:
         if self.read_models is not None:
             await self._reader_pool.close()
 
-    def model_status(self) -> tuple[list[str], list[BreakerStatus]] | None:
-        if self._router is None:
-            return None
-        return sorted(self._router.providers), self._router.status()
+    async def model_status(self) -> GatewayReport | None:
+        """The model gateway as the replying process sees it: this one's router, or the last
+        report of the worker process's (None before it has reported)."""
+        if self._router is not None:
+            return report_of(self._router)
+        return await self.run_blocking(self._stored_gateway_report)
+
+    def _stored_gateway_report(self) -> GatewayReport | None:
+        with self.writer_pool.connection() as conn:
+            return load_report(conn)
+
+    def _report_gateway(self) -> None:
+        assert self._router is not None
+        with self.writer_pool.connection() as conn:
+            store_report(conn, report_of(self._router))
 
     def model_router(self) -> Router:
         s = self.settings

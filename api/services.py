@@ -17,7 +17,7 @@ from infra.identity.oidc_sign_ins import SignInStore
 from infra.identity.refresh_tokens import RefreshTokens
 from infra.identity.signing_keys import SigningKeys
 from infra.identity.tokens import TokenService
-from infra.llm.router import BreakerStatus
+from infra.llm.gateway_report import GatewayReport
 from infra.messaging.live_feed import LiveFeed
 from infra.messaging.reply_buffer import ReplyBuffer
 from infra.rate_limits import Buckets
@@ -54,7 +54,7 @@ class Services:
     subscription_checks: SubscriptionChecks
     subscription_reads: asyncio.Semaphore
     buckets: Buckets
-    model_status: Callable[[], tuple[list[str], list[BreakerStatus]] | None]
+    model_status: Callable[[], Awaitable[GatewayReport | None]]
     run_blocking: Callable[..., Awaitable[Any]]
     """The one thread hop of a request: blocking work (the event store, Redis) off the loop."""
     run_password_work: Callable[..., Awaitable[Any]]

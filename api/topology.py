@@ -1,27 +1,38 @@
-"""`parley serve --workers N`: the deployed topology on one machine.
+"""`parley serve`: the deployed topology on one machine (`--single-process` for one process).
 
-N API processes (uvicorn's workers, sharing one listening socket; a dead one is replaced by
-uvicorn) and one worker process for every follower (read models, search, audit ledger, relay,
-responder, retention; `parley worker all`, replaced by this supervisor when it dies, which it
-says in the log). They share state through Redis when `PARLEY_REDIS_URL` is set and through
-PostgreSQL otherwise (`Runtime.start(shared=True)`): live events, rate limits, replies in
-progress, sign-ins in progress. With the embedded default the supervisor starts PostgreSQL and
-migrates first, so the children attach to a ready server, and creates the master key file
-before they could race to. Ctrl-C (or SIGTERM) stops the API processes, then the worker, then
-PostgreSQL.
+N API processes (default: one per core; uvicorn's workers, sharing one listening socket; a dead
+one is replaced by uvicorn) and one worker process for every follower (read models, search,
+audit ledger, relay, responder, retention; `parley worker all`, replaced by this supervisor when
+it dies, which it says in the log). They share state through Redis when `PARLEY_REDIS_URL` is
+set and through PostgreSQL otherwise (`Runtime.start(shared=True)`): live events, rate limits,
+replies in progress, sign-ins in progress. With the embedded default the supervisor starts
+PostgreSQL and migrates first, so the children attach to a ready server, and creates the master
+key file before they could race to. Ctrl-C (or SIGTERM) stops the API processes, then the
+worker, then PostgreSQL; a supervisor killed outright takes its children with it (they get
+SIGTERM). With `PARLEY_RUN_WORKERS=false` it runs the API processes only (the followers run in a
+`parley worker` elsewhere).
+
+All of them write their Prometheus metrics into one directory (`PROMETHEUS_MULTIPROC_DIR`, made
+fresh for each run), so `/metrics` of any API process shows the whole deployment: counters and
+histograms summed, `parley_live_subscribers` summed over live processes, the followers' gauges
+from the worker.
 
 Every HTTP response and WebSocket handshake names the process that served it
 (`X-Parley-Instance`, random per process): operators see the spread, tests pick processes."""
 
+import ctypes
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from typing import Any
 
+from prometheus_client import multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra.settings import Settings
@@ -30,6 +41,8 @@ log = logging.getLogger("parley.serve")
 
 INSTANCE = secrets.token_hex(4)
 """This process's name in `X-Parley-Instance`."""
+SUPERVISOR_ENV = "PARLEY_SUPERVISOR_PID"
+"""Set for the children: the supervisor's pid, which they must not outlive."""
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Seconds before restarting a worker process that died: longer while it keeps dying."""
 
@@ -40,6 +53,19 @@ class _Stopped(Exception):
 
 def _stopped(signum: int, frame: object) -> None:
     raise _Stopped(signal.Signals(signum).name)
+
+
+def die_with_supervisor() -> None:
+    """In a child of `parley serve`: get SIGTERM (a graceful stop) when the supervisor dies,
+    even by SIGKILL, so no API or worker process of a killed supervisor keeps serving, answering
+    messages or holding the embedded PostgreSQL (Linux `PR_SET_PDEATHSIG`)."""
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if supervisor is None or int(supervisor) == os.getpid():
+        return  # not supervised, or the one API process runs in the supervisor (--workers 1)
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != int(supervisor):  # it died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class InstanceHeader:
@@ -100,6 +126,7 @@ class WorkerProcess:
         while not self._stopping.is_set():
             assert self._proc is not None
             code = self._proc.wait()
+            multiprocess.mark_process_dead(self._proc.pid)  # its live gauges go with it
             if self._stopping.is_set():
                 return
             delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
@@ -128,6 +155,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def default_api_processes() -> int:
+    """One API process per core this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
 def serve_processes(
     settings: Settings, host: str, port: int, api_processes: int, worker_metrics_port: int
 ) -> int:
@@ -146,10 +178,22 @@ def serve_processes(
         settings.master_key.get_secret_value() if settings.master_key else None,
         settings.data_dir,
     )
-    worker = WorkerProcess(dict(os.environ), worker_metrics_port)
-    worker.start()
+    metrics_dir = tempfile.mkdtemp(prefix="parley-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before any child imports the client
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())
+    worker = None
+    if settings.run_workers:
+        worker = WorkerProcess(dict(os.environ), worker_metrics_port)
+        worker.start()
     os.environ["PARLEY_RUN_WORKERS"] = "false"  # the API processes: followers run in the worker
-    log.info("serving on %s:%d: %d API processes and a worker process", host, port, api_processes)
+    log.info(
+        "serving on %s:%d: %d API process%s and %s",
+        host,
+        port,
+        api_processes,
+        "" if api_processes == 1 else "es",
+        "a worker process" if worker else "no worker (PARLEY_RUN_WORKERS=false)",
+    )
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again for the
     # handler it found: ours turns it into an exception, so the worker and PostgreSQL are stopped
     # below instead of the process dying with them still running.
@@ -167,8 +211,14 @@ def serve_processes(
     except _Stopped:
         pass
     finally:
-        worker.stop()
+        if worker is not None:
+            worker.stop()
         if embedded is not None:
             embedded.stop()
-        log.info("stopped: API processes, worker process%s", ", PostgreSQL" if embedded else "")
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        log.info(
+            "stopped: API processes%s%s",
+            ", worker process" if worker else "",
+            ", PostgreSQL" if embedded else "",
+        )
     return 0

@@ -31,15 +31,22 @@ FOLLOWER_EVENTS = Counter(
     "parley_follower_events_processed_total", "Log events processed per follower.", ["follower"]
 )
 FOLLOWER_POSITION = Gauge(
-    "parley_follower_position", "Last log position processed per follower.", ["follower"]
+    "parley_follower_position",
+    "Last log position processed per follower.",
+    ["follower"],
+    multiprocess_mode="livemax",
 )
 FOLLOWER_LAG_EVENTS = Gauge(
-    "parley_follower_lag_events", "Log head minus the follower's position.", ["follower"]
+    "parley_follower_lag_events",
+    "Log head minus the follower's position.",
+    ["follower"],
+    multiprocess_mode="livemax",
 )
 FOLLOWER_LAG_SECONDS = Gauge(
     "parley_follower_lag_seconds",
     "Age of the oldest log event the follower has not processed (0 when caught up).",
     ["follower"],
+    multiprocess_mode="livemax",
 )
 FOLLOWER_BATCH_DURATION = Histogram(
     "parley_follower_batch_duration_seconds",
@@ -50,11 +57,12 @@ FOLLOWER_BATCH_DURATION = Histogram(
 FOLLOWER_ERRORS = Counter(
     "parley_follower_errors_total", "Failed batches per follower (retried).", ["follower"]
 )
-PERIODIC_TASK_SUCCESS_AGE = Gauge(
-    "parley_periodic_task_last_success_age_seconds",
-    "Seconds since the periodic task last ran to completion (since its start before the first "
-    "time); normally below its interval.",
+PERIODIC_TASK_LAST_SUCCESS = Gauge(
+    "parley_periodic_task_last_success_timestamp_seconds",
+    "When the periodic task last ran to completion (its start before the first time), Unix "
+    "seconds; `time() - this` is normally below its interval.",
     ["task"],
+    multiprocess_mode="livemax",
 )
 PERIODIC_TASK_ERRORS = Counter(
     "parley_periodic_task_errors_total",
@@ -72,7 +80,11 @@ REPLY_FIRST_DELTA = Histogram(
     ["model"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
 )
-LIVE_SUBSCRIBERS = Gauge("parley_live_subscribers", "Open chatEvents subscriptions.")
+LIVE_SUBSCRIBERS = Gauge(
+    "parley_live_subscribers",
+    "Open chatEvents subscriptions (of every API process).",
+    multiprocess_mode="livesum",
+)
 LIVE_DROPPED = Counter(
     "parley_live_subscribers_dropped_total", "Subscribers disconnected for falling behind."
 )

@@ -325,6 +325,13 @@ CREATE UNLOGGED TABLE IF NOT EXISTS sign_ins_in_progress (
     expires_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sign_ins_in_progress_expiry ON sign_ins_in_progress (expires_at);
+-- The replying process's providers and circuit breakers, for `modelGateway` on API processes.
+CREATE UNLOGGED TABLE IF NOT EXISTS model_gateway_reports (
+    reporter text PRIMARY KEY,
+    providers jsonb NOT NULL,
+    deployments jsonb NOT NULL,
+    reported_at timestamptz NOT NULL
+);
 -- A token bucket, atomically (the row lock serialises takers; one clock, the server's).
 -- mode 0 take, 1 debit (always takes), 2 peek (takes nothing).
 CREATE OR REPLACE FUNCTION parley_bucket(
@@ -404,7 +411,7 @@ def check_schema(target: PostgresTarget) -> None:
     with psycopg.connect(target.conninfo(), autocommit=True) as conn:
         row = conn.execute(
             "SELECT to_regclass('parley_events'), to_regclass('readmodels.rm_messages'),"
-            " to_regclass('data_keys'), to_regclass('rate_buckets')"
+            " to_regclass('data_keys'), to_regclass('model_gateway_reports')"
         ).fetchone()
     if row is None or None in row:
         raise SchemaMissing("the database has no Parley tables: run `parley migrate` first")

@@ -284,7 +284,12 @@ class Settings(BaseSettings):
         default=1.0, description="Followers poll the log this often even without NOTIFY."
     )
     run_workers: bool = Field(
-        default=True, description="Run the projection and responder inside `parley serve`."
+        default=True,
+        description="`parley serve` runs the followers (its worker process, or inside the "
+        "process with --single-process); false: the API only, beside a `parley worker`.",
+    )
+    api_processes: int | None = Field(
+        default=None, ge=1, description="API processes of `parley serve` (default: one per core)."
     )
 
     # -- API hardening (docs/security-hardening.md) -------------------------------------------

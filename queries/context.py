@@ -4,7 +4,7 @@ import asyncio
 from typing import Protocol
 
 from domain.actor import Actor
-from infra.llm.router import BreakerStatus
+from infra.llm.gateway_report import GatewayReport
 from infra.messaging.live_feed import LiveFeed
 from infra.messaging.reply_buffer import ReplyBuffer
 from queries.read_models import ReadModels
@@ -26,7 +26,7 @@ class QueryContext(Protocol):
         """The authenticated caller; raises NotAuthenticated."""
         ...
 
-    def model_status(self) -> tuple[list[str], list[BreakerStatus]] | None:
-        """Providers and circuit breakers of this process's responder (None: it runs in a
-        worker process)."""
+    async def model_status(self) -> GatewayReport | None:
+        """Providers and circuit breakers as the replying process (this one, or the worker
+        process) last reported them; None before it has."""
         ...

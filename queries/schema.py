@@ -217,18 +217,18 @@ class Query:
 
     @strawberry.field(
         description="Tenant and platform admins: the model providers and each deployment's "
-        "circuit breaker, as the replying process sees them (null when replies are produced "
-        "by a separate worker process)."
+        "circuit breaker, as the process that produces replies last reported them (null "
+        "before it has)."
     )
     async def model_gateway(self, info: Info[QueryContext, None]) -> ModelGatewayStatus | None:
         actor = await viewer(info)
         require_role(actor, ADMINISTER, "see the model gateway's status")
-        status = info.context.model_status()
-        if status is None:
+        report = await info.context.model_status()
+        if report is None:
             return None
-        providers, breakers = status
         return ModelGatewayStatus(
-            providers=providers,
+            providers=report.providers,
+            reported_at=report.reported_at,
             deployments=[
                 ModelDeployment(
                     deployment=b.deployment,
@@ -237,7 +237,7 @@ class Query:
                     open_seconds_left=b.open_seconds_left,
                     last_error=b.last_error,
                 )
-                for b in breakers
+                for b in report.deployments
                 if breaker_visible(actor, b.deployment)
             ],
         )

@@ -294,7 +294,12 @@ class ModelDeployment:
 
 @strawberry.type
 class ModelGatewayStatus:
-    providers: list[str] = strawberry.field(description="Providers configured in this process.")
+    providers: list[str] = strawberry.field(
+        description="Providers configured in the replying process."
+    )
     deployments: list[ModelDeployment] = strawberry.field(
         description="Every deployment tried since start, with its circuit breaker."
+    )
+    reported_at: datetime = strawberry.field(
+        description="When the replying process reported this (every 2 s while it runs)."
     )

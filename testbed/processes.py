@@ -32,6 +32,30 @@ def target_url(target: PostgresTarget) -> str:
     return f"postgresql://{auth}@{target.host}:{target.port}/{target.dbname}"
 
 
+def children_of(pid: int, marker: bytes = b"") -> list[int]:
+    """The processes whose parent is `pid` and whose command line has `marker` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if ppid == pid and marker in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie, dead but not yet reaped, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def spawn(
     args: list[str], env: dict[str, str], log: Path, ready: Callable[[], bool]
 ) -> subprocess.Popen[bytes]:
@@ -55,14 +79,15 @@ def spawn(
 
 
 class Server:
-    """A real `parley serve` process (uvicorn) on a free loopback port."""
+    """A real `parley serve` on a free loopback port: the deployed topology (API processes and
+    a worker process) unless `args` say otherwise, e.g. ("--single-process",)."""
 
     def __init__(
         self, data_dir: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
     ) -> None:
         self.data_dir = data_dir
         self.args = args
-        """More `parley serve` options, e.g. ("--workers", "2")."""
+        """More `parley serve` options, e.g. ("--workers", "3") or ("--single-process",)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Only what we pass: a developer's exported PARLEY_* must not change the mode under test.
@@ -102,11 +127,14 @@ class Server:
         while True:
             ready = httpx.get(f"{self.url}/readyz", timeout=5).json()
             head = int(ready["log_head"])
-            followers = ready["followers"]
+            # An API process of the deployed topology reports the worker's followers from the
+            # database: the responder's durable position is its low-water mark, so it equals
+            # the head only once no reply is in flight.
+            followers = ready["followers"] or ready["deployment_followers"]
             if (
                 ready["read_models_position"] == head
                 and all(f["position"] == head for f in followers.values())
-                and followers["responder"]["replies_in_flight"] == 0
+                and followers["responder"].get("replies_in_flight", 0) == 0
             ):
                 return head
             if time.monotonic() > deadline:

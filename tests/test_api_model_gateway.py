@@ -6,6 +6,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -274,9 +275,9 @@ def test_a_deployment_that_keeps_failing_is_skipped_while_its_circuit_is_open(
                 4,
                 1,
             )  # 3 openai, 1 echo
-            query = """{ modelGateway { deployments { deployment state consecutiveFailures
-                openSecondsLeft lastError } } }"""
-            deployments = admin.run(query)["modelGateway"]["deployments"]
+            query = """{ modelGateway { reportedAt deployments { deployment state
+                consecutiveFailures openSecondsLeft lastError } } }"""
+            deployments = gateway_reported_after(admin, query, time.time())["deployments"]
             [openai] = [d for d in deployments if d["deployment"] == "openai/gpt-4o-mini"]
             assert (openai["state"], openai["consecutiveFailures"]) == ("open", 3)
             assert openai["openSecondsLeft"] > 500 and "500" in openai["lastError"]
@@ -290,6 +291,18 @@ def test_a_deployment_that_keeps_failing_is_skipped_while_its_circuit_is_open(
 
 TENANT_SETTINGS = """query($after: Int) { tenant(afterPosition: $after) { modelSettings {
     fallbackModels systemPrompt enabledProviders modelMaxTokens { model maxTokens } } } }"""
+
+
+def gateway_reported_after(admin: ApiClient, query: str, since: float) -> dict:
+    """`modelGateway` once the replying process (the worker process) has reported it after
+    `since` (it reports every 2 s)."""
+    deadline = time.monotonic() + 15
+    while True:
+        status = admin.run(query)["modelGateway"]
+        if status and datetime.fromisoformat(status["reportedAt"]).timestamp() > since:
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
 
 
 def change_settings(admin: ApiClient, settings: dict) -> dict:
@@ -637,9 +650,9 @@ def test_admins_see_the_providers_and_each_deployments_circuit(
     admin = admin_of_new_tenant(gateway)
     upstream.queue(oai.server_error(503), oai.chat_stream(["ok"]))
     ask(admin, "status?")
-    query = """{ modelGateway { providers deployments { deployment state consecutiveFailures
-        lastError } } }"""
-    status = admin.run(query)["modelGateway"]
+    query = """{ modelGateway { providers reportedAt deployments { deployment state
+        consecutiveFailures lastError } } }"""
+    status = gateway_reported_after(admin, query, time.time())
     assert {"echo", "openai"} <= set(status["providers"])
     [openai] = [d for d in status["deployments"] if d["deployment"] == "openai/gpt-4o-mini"]
     assert (openai["state"], openai["consecutiveFailures"]) == ("closed", 0)  # recovered

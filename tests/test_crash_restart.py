@@ -13,7 +13,7 @@ import pytest
 
 from infra.postgres import server_processes
 from testbed.client import ApiClient
-from testbed.processes import Server
+from testbed.processes import Server, alive, children_of
 
 LOCK_FILES = ("postmaster.pid", ".s.PGSQL.5432.lock")
 """What a killed server leaves in its data directory (the socket lives there too), each naming
@@ -29,11 +29,18 @@ def crash(server: Server, *, postgres_too: bool = True) -> None:
     its own process group, with every backend in it); the OOM killer may take Parley alone."""
     assert server.proc is not None
     postmaster = int((server.data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
+    children = children_of(server.proc.pid)  # its API processes and worker process
+    assert children
     os.kill(server.proc.pid, signal.SIGKILL)
     if postgres_too:
         os.killpg(postmaster, signal.SIGKILL)
     server.proc.wait()
     server.proc = None
+    # They stop on their own: none keeps serving on the port or answering messages.
+    deadline = time.monotonic() + 30
+    while left := [pid for pid in children if alive(pid)]:
+        assert time.monotonic() < deadline, f"children {left} outlived the killed supervisor"
+        time.sleep(0.1)
 
 
 @pytest.fixture

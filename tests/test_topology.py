@@ -15,7 +15,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
 from testbed.client import ApiClient
-from testbed.processes import Server
+from testbed.processes import Server, children_of
 from tests.test_api_full_stack import CHAT_EVENTS
 
 INSTANCE = "x-parley-instance"
@@ -109,19 +109,8 @@ def send_elsewhere_retrying(url: str, token: str, avoid: str, chat_id: str) -> s
 
 
 def worker_children(pid: int) -> list[int]:
-    """The `parley worker` processes whose parent is `pid` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
-        if ppid == pid and b"worker" in cmdline:
-            found.append(int(entry.name))
-    return found
+    """The `parley worker` processes whose parent is `pid`."""
+    return children_of(pid, b"\0worker\0")
 
 
 def test_a_worker_process_that_dies_is_restarted_and_says_so(tmp_path: Path) -> None:

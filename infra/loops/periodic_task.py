@@ -2,8 +2,9 @@
 
 The loops that are due by time rather than by a new event (the log followers beside them are
 woken by commits). A failing run is logged, counted and tried again at the next interval, never
-given up; `parley_periodic_task_last_success_age_seconds` shows a task that keeps failing (or
-hangs) long before anyone reads the log.
+given up; `parley_periodic_task_last_success_timestamp_seconds` shows a task that keeps failing
+(or hangs) long before anyone reads the log (a timestamp, not an age: it is right when every
+process of a deployment reports into one `/metrics`).
 """
 
 import logging
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 
-from infra.metrics import PERIODIC_TASK_ERRORS, PERIODIC_TASK_SUCCESS_AGE
+from infra.metrics import PERIODIC_TASK_ERRORS, PERIODIC_TASK_LAST_SUCCESS
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,7 @@ class PeriodicTask:
         """Failed runs in a row."""
 
     def start(self) -> None:
-        self._last_success = time.monotonic()
-        PERIODIC_TASK_SUCCESS_AGE.labels(self.name).set_function(self.seconds_since_success)
+        self._succeeded()
         self._thread.start()
         log.info("periodic task %s started (every %g s)", self.name, self.interval)
 
@@ -57,8 +57,8 @@ class PeriodicTask:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
-        with suppress(KeyError):  # it no longer runs: its age would only grow
-            PERIODIC_TASK_SUCCESS_AGE.remove(self.name)
+        with suppress(KeyError):  # it no longer runs: its success would only grow old
+            PERIODIC_TASK_LAST_SUCCESS.remove(self.name)
         if self._thread.is_alive():
             log.warning(
                 "periodic task %s still running after %g s; left behind", self.name, timeout
@@ -79,12 +79,16 @@ class PeriodicTask:
             except Exception as e:  # tried again at the next interval, never given up
                 self._failed(e)
                 continue
-            self._last_success = time.monotonic()
+            self._succeeded()
             if self.last_error is not None:
                 log.info(
                     "periodic task %s recovered after %d failed runs", self.name, self.failures
                 )
                 self.last_error, self.failures = None, 0
+
+    def _succeeded(self) -> None:
+        self._last_success = time.monotonic()
+        PERIODIC_TASK_LAST_SUCCESS.labels(self.name).set(time.time())
 
     def _failed(self, error: Exception) -> None:
         PERIODIC_TASK_ERRORS.labels(self.name).inc()
