@@ -1,6 +1,7 @@
 """`python -m bench fanout`: many WebSocket subscribers on one API process.
 
-A real `parley serve` (workers in process, echo replies) on a scratch database. N clients
+A real `parley serve --workers 1` (one API process, the one measured, and the worker process
+with the followers beside it; echo replies) on a scratch database. N clients
 (`--clients`, default 1000) each open a WebSocket (graphql-transport-ws) and subscribe to
 `chatEvents` of a chat of their own; once the server reports every subscription live (its
 `parley_live_subscribers` gauge), messages are sent at a fixed rate (`--rate`) to chats
@@ -204,7 +205,10 @@ def main(argv: Sequence[str]) -> int:
         "PARLEY_SUBSCRIPTION_RECHECK_SECONDS": str(opts.recheck_seconds),
     }
     run = Run("fanout")
-    with scratch_server("fanout", env, keep=opts.keep) as (server, _):
+    # One API process holds every subscriber: its RSS is the server's pid (with --workers 1,
+    # uvicorn serves in the supervisor itself); the followers run in the worker process.
+    args = ("--workers", "1")
+    with scratch_server("fanout", env, keep=opts.keep, args=args) as (server, _):
         tenant = server.create_tenant()
         chats = asyncio.run(start_chats(server, access_token(server, tenant), opts.clients))
         # A fresh token: starting 10,000 chats takes minutes of a 15-minute token's life.
@@ -215,8 +219,9 @@ def main(argv: Sequence[str]) -> int:
     run.record(
         {
             **asdict(opts),
-            "server": "parley serve, one process, workers in process, echo replies; every "
-            "subscriber is the same user (per-user WebSocket cap raised to fit)",
+            "server": "parley serve --workers 1: one API process (measured) and the worker "
+            "process, echo replies; every subscriber is the same user (per-user WebSocket cap "
+            "raised to fit)",
             "clients": "one asyncio process (websockets), connected in waves of 100",
         },
         packages=package_versions("websockets", "uvicorn", "strawberry-graphql"),
