@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 from api.api_keys import ApiKeyMutations, ApiKeyQueries
 from api.auth import AuthMutations
 from api.chat_mutations import ChatMutations
+from api.compiled_execution import CompiledListExecution
 from api.errors import ParleyErrors
 from api.gdpr import GdprMutations
 from api.graphql_metrics import OperationMetrics
@@ -36,33 +37,42 @@ class ParleySchema(strawberry.Schema):
             log.debug("graphql error: %s (%s)", error.message, (error.extensions or {}).get("code"))
 
 
-schema = ParleySchema(
-    query=merge_types(
-        "Query",
-        (Query, SearchQueries, AuditQueries, ProviderKeyQueries, ApiKeyQueries, OidcQueries),
-    ),
-    mutation=merge_types(
-        "Mutation",
-        (
-            AuthMutations,
-            TenantMutations,
-            ChatMutations,
-            ProviderKeyMutations,
-            ApiKeyMutations,
-            OidcMutations,
-            GdprMutations,
+def build_schema(*, compiled_lists: bool = True) -> ParleySchema:
+    """The schema. List fields are completed by compiled plans (api/compiled_execution.py);
+    `compiled_lists=False` leaves every item to graphql-core, the reference the compiled
+    execution is tested and measured against."""
+    return ParleySchema(
+        query=merge_types(
+            "Query",
+            (Query, SearchQueries, AuditQueries, ProviderKeyQueries, ApiKeyQueries, OidcQueries),
         ),
-    ),
-    subscription=Subscription,
-    extensions=[
-        ParleyErrors,
-        OperationMetrics,
-        OperationLimits,
-        # Clients send the same few documents again and again: validate each once (a bounded
-        # LRU keyed by the document; variables and the cost limit are checked per request).
-        lambda: ValidationCache(maxsize=512),
-    ],
-)
+        mutation=merge_types(
+            "Mutation",
+            (
+                AuthMutations,
+                TenantMutations,
+                ChatMutations,
+                ProviderKeyMutations,
+                ApiKeyMutations,
+                OidcMutations,
+                GdprMutations,
+            ),
+        ),
+        subscription=Subscription,
+        extensions=[
+            ParleyErrors,
+            OperationMetrics,
+            OperationLimits,
+            # Clients send the same few documents again and again: validate each once (a
+            # bounded LRU keyed by the document; variables and the cost limit are checked per
+            # request).
+            lambda: ValidationCache(maxsize=512),
+        ],
+        execution_context_class=CompiledListExecution if compiled_lists else None,
+    )
+
+
+schema = build_schema()
 
 OperationMetrics.root_fields = frozenset(
     name
