@@ -5,7 +5,8 @@ responder's own: streaming a reply costs a task, not a thread. What blocks (even
 recording the reply, the response cache, publishing and keeping the partial text when those go
 through Redis or PostgreSQL) runs on a small bounded thread pool. Each reply's deltas are
 coalesced (`Outbox`): those arriving within a few milliseconds go out as one `ReplyDelta` and one
-append to the partial-reply buffer.
+append to the partial-reply buffer; and what all replies have to send at one moment goes off the
+loop in one batch (one hop to the pool, one append call).
 
 The durable position is the low-water mark: the highest log position below which every user
 message has been answered. After a crash the responder resumes from there; replies already
@@ -232,6 +233,9 @@ class Responder:
         self._loop = asyncio.new_event_loop()
         self._loop.set_default_executor(self._blocking)
         self._closed = asyncio.Event()
+        self._emits: list[tuple[UUID, UUID, str, int, asyncio.Future[None]]] = []
+        """Coalesced deltas of every reply waiting for the next batch (see `_emit`)."""
+        self._emitter: asyncio.Task[None] | None = None
         self._thread = threading.Thread(target=self._run_loop, name="responder", daemon=True)
         self._thread.start()
         log.info(
@@ -347,13 +351,36 @@ class Responder:
                 own[name] = provider
         return own
 
-    def _stream_out(self, chat_id: UUID, reply_id: UUID, text: str, offset: int) -> None:
-        """Keep a coalesced delta for resuming subscribers, then publish it."""
+    async def _emit(self, chat_id: UUID, reply_id: UUID, text: str, offset: int) -> None:
+        """Send one coalesced delta; returns once it is kept and published. Deltas of every
+        reply sent meanwhile go in the same batch, off the loop."""
+        sent = self._loop.create_future()
+        self._emits.append((chat_id, reply_id, text, offset, sent))
+        if self._emitter is None or self._emitter.done():
+            self._emitter = self._loop.create_task(self._emit_batches())
+        await sent
+
+    async def _emit_batches(self) -> None:
+        while self._emits:
+            batch, self._emits = self._emits, []
+            try:
+                await self._off_loop(self._stream_out, [item[:4] for item in batch])
+            finally:
+                for *_, sent in batch:
+                    if not sent.done():
+                        sent.set_result(None)
+
+    def _stream_out(self, deltas: list[tuple[UUID, UUID, str, int]]) -> None:
+        """Keep coalesced deltas for resuming subscribers (one call), then publish them."""
         try:
-            self._partials.append(chat_id, reply_id, text)
+            self._partials.append_many([(chat, reply, text) for chat, reply, text, _ in deltas])
         except Exception:  # resuming is a convenience: the live stream must go on
-            log.warning("could not keep the partial reply of chat %s", chat_id, exc_info=True)
-        self._publish(chat_id, ReplyDelta(chat_id, reply_id, text, offset))
+            log.warning("could not keep %d partial replies", len(deltas), exc_info=True)
+        for chat_id, reply_id, text, offset in deltas:
+            try:
+                self._publish(chat_id, ReplyDelta(chat_id, reply_id, text, offset))
+            except Exception:  # one chat's failure is not every chat's
+                log.warning("could not publish a delta of chat %s", chat_id, exc_info=True)
 
     def _forget_partial(self, chat_id: UUID, reply_id: UUID) -> None:
         try:
@@ -490,7 +517,7 @@ class Responder:
         model, hit = plan.params.model, plan.hit
 
         async def emit(text: str, offset: int) -> None:
-            await self._off_loop(self._stream_out, chat_id, reply_id, text, offset)
+            await self._emit(chat_id, reply_id, text, offset)
 
         out = Outbox(emit, self._streaming)
         routed: Routed | None = None

@@ -1,5 +1,5 @@
 """The text of replies in progress, in process, on a real Redis and on a real PostgreSQL (the
-same contract)."""
+same contract): several replies appended in one call, in order."""
 
 import uuid
 from collections.abc import Iterator
@@ -25,9 +25,9 @@ def buffer(request: pytest.FixtureRequest, redis_url: str) -> Iterator[ReplyBuff
 def test_a_reply_in_progress_is_readable_until_it_finishes(buffer: ReplyBuffer) -> None:
     chat, a, b = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     assert buffer.snapshot(chat) == {}
-    for piece in ("Hel", "lo ", "wörld"):
-        buffer.append(chat, a, piece)
-    buffer.append(chat, b, "other")
+    buffer.append_many([(chat, a, "Hel")])
+    buffer.append_many([(chat, a, "lo "), (chat, b, "oth"), (chat, a, "wörld"), (chat, b, "er")])
+    buffer.append_many([])
     assert buffer.snapshot(chat) == {a: "Hello wörld", b: "other"}
     buffer.finish(chat, a)
     assert buffer.snapshot(chat) == {b: "other"}

@@ -37,6 +37,8 @@ class Scripted:
     name: str = "echo"
     closed: threading.Event = field(default_factory=threading.Event)
     started: threading.Event = field(default_factory=threading.Event)
+    threads: list[int] = field(default_factory=list)
+    """Threads alive in the process whenever a reply started."""
 
     def supports(self, model: str) -> bool:
         return True
@@ -45,6 +47,7 @@ class Scripted:
         self, turns: list[ChatTurn], params: GenerationParams, cancel: CancelToken
     ) -> AsyncGenerator[Delta | Completion, None]:
         self.started.set()
+        self.threads.append(threading.active_count())
         sent = 0
         try:
             for piece in self.pieces:
@@ -120,17 +123,32 @@ def ask(runtime: Runtime, tenant: TenantFixture) -> tuple[UUID, UUID, int]:
     return chat.id, sent.message_id, sent.position
 
 
+def answer_all(
+    runtime: Runtime,
+    tenant: TenantFixture,
+    provider: Scripted,
+    feed: Feed,
+    chats: int,
+    partials: MemoryReplyBuffer | None = None,
+    **streaming: Any,
+) -> list[Any]:
+    """Ask in `chats` new chats and let one responder answer them all: the recorded replies'
+    events."""
+    r = responder(runtime, provider, feed, partials=partials, streaming=Streaming(**streaming))
+    asked = [ask(runtime, tenant) for _ in range(chats)]
+    try:
+        r.handle(notifications_upto(runtime, max(position for _, _, position in asked)))
+        return [reply_of(runtime, chat_id, message_id) for chat_id, message_id, _ in asked]
+    finally:
+        r.close()
+
+
 def answer(
     runtime: Runtime, tenant: TenantFixture, provider: Scripted, feed: Feed, **streaming: Any
 ) -> Any:
     """Ask in a new chat and let a responder answer: the recorded reply's event."""
-    r = responder(runtime, provider, feed, streaming=Streaming(**streaming))
-    chat_id, message_id, position = ask(runtime, tenant)
-    try:
-        r.handle(notifications_upto(runtime, position))
-        return reply_of(runtime, chat_id, message_id)
-    finally:
-        r.close()
+    [reply] = answer_all(runtime, tenant, provider, feed, 1, **streaming)
+    return reply
 
 
 def notifications_upto(runtime: Runtime, position: int, after: int = 0) -> list[Any]:
@@ -279,20 +297,14 @@ def test_many_replies_stream_at_once_on_the_one_event_loop(
     runtime: Runtime, tenant: TenantFixture
 ) -> None:
     provider = Scripted(["a ", "b ", "c"], delay=0.2)
-    feed = Feed()
-    r = responder(runtime, provider, feed)
-    asked = [ask(runtime, tenant) for _ in range(40)]
     threads_before = threading.active_count()
     started = time.monotonic()
-    try:
-        r.handle(notifications_upto(runtime, max(p for _, _, p in asked)))
-        replies = [reply_of(runtime, c, m) for c, m, _ in asked]
-        threads_during = threading.active_count()
-    finally:
-        r.close()
+    replies = answer_all(runtime, tenant, provider, Feed(), 40)
+    took = time.monotonic() - started
     assert all(reply.content == "a b c" for reply in replies)
-    assert time.monotonic() - started < 0.6 * 40 / 4  # not one after another
-    assert threads_during - threads_before <= 16  # the bounded pool, not a thread per reply
+    assert took < 0.6 * 40 / 4  # not one after another
+    # The loop's thread and the bounded pool, not a thread per reply.
+    assert max(provider.threads) - threads_before <= 1 + 16
 
 
 def test_close_with_nothing_in_flight_stores_the_position_seen(
@@ -307,3 +319,26 @@ def test_close_with_nothing_in_flight_stores_the_position_seen(
     r.close()
     assert feed.positions and feed.positions[-1] == position
     assert r.position() == position
+
+
+class CountingBuffer(MemoryReplyBuffer):
+    """Counts the calls (each a round trip for Redis and PostgreSQL)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def append_many(self, pieces: Any) -> None:
+        self.calls.append(len(pieces))
+        super().append_many(pieces)
+
+
+def test_deltas_of_replies_streaming_together_are_kept_in_shared_batches(
+    runtime: Runtime, tenant: TenantFixture
+) -> None:
+    provider = Scripted([f"w{n} " for n in range(10)], delay=0.01)
+    feed, partials = Feed(), CountingBuffer()
+    replies = answer_all(runtime, tenant, provider, feed, 30, partials)
+    assert all(reply.content == "".join(provider.pieces) for reply in replies)
+    assert sum(partials.calls) == len(feed.deltas())  # every published delta was kept
+    assert len(partials.calls) < len(feed.deltas()) / 2  # in batches across replies
