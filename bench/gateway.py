@@ -1,12 +1,14 @@
 """The model gateway's latency as a subscribed GraphQL client sees it: time to first token and
-total time of a reply at 1, 10 and 100 concurrent chats, next to a baseline in the same run: the
-bare `openai` SDK calling the same local OpenAI-protocol server.
+total time of a reply at 100 and 1,000 concurrent chats (by default), next to a baseline in the
+same run: the bare `openai` SDK's asynchronous client calling the same local OpenAI-protocol
+server.
 
-Starts a local server that streams a fixed reply (testbed/llm_fakes, in a process of its own) and a
-real `parley serve` (workers in process, a scratch database) whose OpenAI provider points at it.
-Each client starts a chat, subscribes to its `chatEvents` over WebSocket, sends one message over
-HTTP and times the first `ReplyDelta` and the assistant's `MessageAdded`; the baseline times the
-first content chunk and the end of the same stream through the SDK. See bench/README.md.
+Starts a local server that streams a fixed reply of 200 tokens at 50 tokens a second (by default;
+testbed/llm_fakes' paced server, in a process of its own) and a real `parley serve` (workers in
+process, a scratch database) whose OpenAI provider points at it. Each client starts a chat,
+subscribes to its `chatEvents` over WebSocket, sends one message over HTTP and times the first
+`ReplyDelta` and the assistant's `MessageAdded`; the baseline times the first content chunk and
+the end of the same stream through the SDK. See bench/README.md.
 
 This module owns the options, the run (the steps, Parley and baseline rounds in turn, the server
 and the upstream around them) and its table and printout; the parts are bench/gateway_upstream.py
@@ -16,9 +18,10 @@ and the upstream around them) and its table and printout; the parts are bench/ga
 import asyncio
 import logging
 import math
+import resource
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,18 +61,20 @@ SETTINGS = """mutation($i: UpdateTenantSettingsInput!) { updateTenantSettings(in
 @dataclass(frozen=True)
 class Options:
     concurrency: tuple[int, ...] = option(
-        (1, 10, 100), "concurrent chats per step, comma-separated", concurrency_steps
+        (100, 1000), "concurrent chats per step, comma-separated", concurrency_steps
     )
-    rounds: int = option(5, "measured rounds per step (at least)", at_least_one)
+    rounds: int = option(3, "measured rounds per step (at least)", at_least_one)
     min_samples: int = option(
         100, "more rounds at small steps until each path has this many replies", at_least_one
     )
     warmup_rounds: int = option(1, "unrecorded rounds before each step", at_least(0, int))
-    chunks: int = option(40, "content chunks of the fixed reply", at_least_one)
+    tokens: int = option(200, "tokens (content chunks) of the fixed reply", at_least_one)
     first_token_ms: float = option(
-        50.0, "upstream delay before the first chunk", at_least(0, float)
+        50.0, "upstream delay before the first token", at_least(0, float)
     )
-    chunk_delay_ms: float = option(5.0, "upstream delay between chunks", at_least(0, float))
+    tokens_per_second: float = option(
+        50.0, "the upstream's pace after the first token", at_least(1, float)
+    )
     responder_concurrency: int = option(
         Settings.model_fields["responder_concurrency"].default,
         "PARLEY_RESPONDER_CONCURRENCY of the server: replies generated at once "
@@ -84,8 +89,12 @@ class Options:
         return max(self.rounds, math.ceil(self.min_samples / chats))
 
     def pieces(self) -> list[str]:
-        """The fixed reply, one content chunk per piece."""
-        return [f" word{n}" for n in range(self.chunks)]
+        """The fixed reply, one content chunk (token) per piece."""
+        return [f" word{n}" for n in range(self.tokens)]
+
+    @property
+    def token_delay_ms(self) -> float:
+        return 1000 / self.tokens_per_second
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -103,6 +112,9 @@ def parley_env(opts: Options, upstream: Upstream) -> dict[str, str]:
         "OPENAI_API_KEY": "sk-bench-" + secrets.token_hex(16),  # the fake checks nothing
         "OPENAI_BASE_URL": f"{upstream.url}/v1",
         "PARLEY_RESPONDER_CONCURRENCY": str(opts.responder_concurrency),
+        # Every chat is one user's, each on a WebSocket of its own: more than the per-user
+        # guard (200 per API process) lets one user open.
+        "PARLEY_WS_MAX_CONNECTIONS_PER_USER": str(max(opts.concurrency) + 10),
     }
 
 
@@ -122,17 +134,18 @@ async def measure(opts: Options, server: Server, upstream: Upstream, outcome: Ou
     limits = httpx.Limits(
         max_connections=widest + 10, max_keepalive_connections=widest + 10, keepalive_expiry=2.0
     )
-    baseline_client = openai.OpenAI(
+    baseline_client = openai.AsyncOpenAI(
         api_key="sk-bench-" + secrets.token_hex(16),
         base_url=f"{upstream.url}/v1",
-        timeout=60.0,
+        timeout=opts.timeout,
         max_retries=0,  # as Parley's provider: a failure is a failure
+        http_client=openai.DefaultAsyncHttpxClient(limits=limits),
     )
-    with baseline_client:
-        async with httpx.AsyncClient(
-            base_url=server.url, limits=limits, timeout=opts.timeout
-        ) as http:
-            await measure_steps(opts, server, upstream, tenant, http, baseline_client, outcome)
+    async with (
+        baseline_client,
+        httpx.AsyncClient(base_url=server.url, limits=limits, timeout=opts.timeout) as http,
+    ):
+        await measure_steps(opts, server, upstream, tenant, http, baseline_client, outcome)
 
 
 async def measure_steps(
@@ -141,7 +154,7 @@ async def measure_steps(
     upstream: Upstream,
     tenant: dict[str, Any],
     http: httpx.AsyncClient,
-    baseline_client: openai.OpenAI,
+    baseline_client: openai.AsyncOpenAI,
     outcome: Outcome,
 ) -> None:
     """Each step of concurrency: warm-up rounds, then measured rounds, Parley and baseline in
@@ -162,9 +175,7 @@ async def measure_steps(
             )
             await gw.settle(opts.timeout)
             before = gw.cpu_now()
-            baseline = await asyncio.to_thread(
-                baseline_round, baseline_client, chats, label, expected
-            )
+            baseline = await baseline_round(baseline_client, chats, label, expected)
             if not warm:
                 step.baseline_cpu.add(before, gw.cpu_now())
                 step.parley += parley
@@ -188,7 +199,8 @@ def progress(
 
 
 def measure_all(opts: Options, outcome: Outcome) -> None:
-    upstream = Upstream(opts.pieces(), opts.first_token_ms, opts.chunk_delay_ms)
+    raise_open_files_limit()  # inherited by the server and the upstream, started below
+    upstream = Upstream(opts.pieces(), opts.first_token_ms, opts.token_delay_ms)
     print(f"upstream (fixed reply) at {upstream.url}", file=sys.stderr)
     try:
         with scratch_server("gateway", parley_env(opts, upstream), keep=opts.keep) as (
@@ -196,12 +208,33 @@ def measure_all(opts: Options, outcome: Outcome) -> None:
             target,
         ):
             outcome.servers["postgres"] = {"database": target.dbname, **postgres_info(target)}
-            asyncio.run(measure(opts, server, upstream, outcome))
+            run_loop(measure(opts, server, upstream, outcome))
     except Exception as e:
         log.exception("the measurement stopped")
         outcome.problems.append(f"{type(e).__name__}: {e!r}")
     finally:
         upstream.stop()
+
+
+def raise_open_files_limit() -> None:
+    """A thousand chats hold a WebSocket and an HTTP connection each in the load generator and in
+    the server, and the server an upstream connection per reply: more than the usual soft limit
+    of 1,024 descriptors. Raise it to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = 65_536 if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """The load generator's event loop: uvloop when installed (its I/O costs the clients less
+    CPU, which the server needs on this machine), asyncio's otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -226,10 +259,11 @@ def main(argv: Sequence[str]) -> int:
             "model": MODEL,
             "server": "parley serve: one uvicorn process, workers in process, no Redis, Kafka "
             "or Elasticsearch; the scratch database on the PostgreSQL below",
-            "upstream": "testbed/llm_fakes FakeProviderServer (threads) in a process of its own, "
-            "127.0.0.1",
-            "load_generator": "one asyncio process (httpx + websockets), one WebSocket per chat, "
-            "all chats of one user; the baseline's threads run in it between Parley rounds",
+            "upstream": "testbed/llm_fakes PacedReplyServer (asyncio, uvloop) in a process of its "
+            "own, 127.0.0.1",
+            "load_generator": "one asyncio process (uvloop; httpx + websockets), one WebSocket per "
+            "chat, all chats of one user; the baseline's AsyncOpenAI tasks run in it between "
+            "Parley rounds",
         },
         code=code,
         servers=outcome.servers,
@@ -284,8 +318,8 @@ def print_report(outcome: Outcome, opts: Options) -> None:
     print()
     print(
         f"milliseconds from sending the message to the first piece of text (ttft) and to the "
-        f"whole reply (total); upstream: {opts.chunks} chunks, first after "
-        f"{opts.first_token_ms:g} ms, then one every {opts.chunk_delay_ms:g} ms. Parley: "
+        f"whole reply (total); upstream: {opts.tokens} tokens, first after "
+        f"{opts.first_token_ms:g} ms, then {opts.tokens_per_second:g} per second. Parley: "
         f"sendMessage over HTTP, first ReplyDelta / assistant MessageAdded on chatEvents; "
         f"PARLEY_RESPONDER_CONCURRENCY={opts.responder_concurrency} (replies generated at once)."
     )

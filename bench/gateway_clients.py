@@ -1,13 +1,12 @@
 """The `gateway` benchmark's load generator, both paths: Parley's clients (each starts a chat,
 subscribes to its `chatEvents` over WebSocket, sends one message over HTTP and times the first
-`ReplyDelta` and the assistant's `MessageAdded`), and the baseline's threads streaming the same
-reply from the upstream through the bare `openai` SDK."""
+`ReplyDelta` and the assistant's `MessageAdded`), and the baseline's tasks streaming the same
+reply from the upstream through the bare `openai` SDK's asynchronous client. Both run on the
+benchmark's one event loop (uvloop when installed), at different times."""
 
 import asyncio
 import json
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +50,8 @@ class Subscriber:
         # afterPosition: the server waits until the chat is in its read models before it checks
         # that the caller may see it.
         variables = {"chatId": chat["chatId"], "after": chat["position"]}
-        ws = await subscribe(server, token, CHAT_EVENTS, variables, timeout=30)
+        # No permessage-deflate: a thousand clients' zlib would cost the load generator's core.
+        ws = await subscribe(server, token, CHAT_EVENTS, variables, timeout=60, compression=None)
         sub = cls(ws, chat["chatId"])
         sub.reader = asyncio.create_task(sub._read())
         return sub
@@ -192,26 +192,28 @@ async def converse(gw: Gateway, sub: Subscriber, label: str) -> Sample:
 # -- the baseline: the bare openai SDK ----------------------------------------------------------
 
 
-def baseline_round(client: openai.OpenAI, chats: int, label: str, expected: str) -> list[Sample]:
-    """`chats` threads, released together, each streaming one reply through a shared client
-    (as Parley's responder threads share one)."""
-    gate = threading.Barrier(chats)
+async def baseline_round(
+    client: openai.AsyncOpenAI, chats: int, label: str, expected: str
+) -> list[Sample]:
+    """`chats` tasks, released together, each streaming one reply through a shared asynchronous
+    client (as Parley's responder shares one on its event loop)."""
+    gate = asyncio.Event()
 
-    def one(n: int) -> Sample:
+    async def one(n: int) -> Sample:
         content = f"Question {label}-{n}: how far is the moon?"
-        gate.wait(timeout=60)
+        await gate.wait()
         sent_at = time.perf_counter()
         first_at: float | None = None
         parts: list[str] = []
-        stream = client.chat.completions.create(
+        stream = await client.chat.completions.create(
             model=UPSTREAM_MODEL,
             messages=[{"role": "user", "content": content}],
             stream=True,
             stream_options={"include_usage": True},
             max_completion_tokens=1024,
         )
-        with stream:
-            for chunk in stream:
+        async with stream:
+            async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
                     if first_at is None:
                         first_at = time.perf_counter()
@@ -221,5 +223,7 @@ def baseline_round(client: openai.OpenAI, chats: int, label: str, expected: str)
             raise RuntimeError(f"baseline: wrong reply {''.join(parts)[:60]!r}")
         return Sample(ttft=first_at - sent_at, total=done_at - sent_at)
 
-    with ThreadPoolExecutor(max_workers=chats, thread_name_prefix="baseline") as pool:
-        return list(pool.map(one, range(chats)))
+    tasks = [asyncio.create_task(one(n)) for n in range(chats)]
+    await asyncio.sleep(0)  # every task waits at the gate
+    gate.set()
+    return list(await asyncio.gather(*tasks))

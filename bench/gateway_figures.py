@@ -33,6 +33,7 @@ class CpuTimes:
 
     client: float
     server: float
+    """`parley serve` and its child processes."""
     upstream: float
     machine_busy: float
     at: float
@@ -41,7 +42,7 @@ class CpuTimes:
     def now(cls, server_pid: int, upstream_pid: int) -> "CpuTimes":
         return cls(
             time.process_time(),
-            _process_cpu(server_pid),
+            _tree_cpu(server_pid),
             _process_cpu(upstream_pid),
             _machine_busy(),
             time.perf_counter(),
@@ -55,6 +56,26 @@ def _process_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds of a process and its live descendants (`parley serve`'s API processes and
+    worker process are its children): one pass over /proc for the parent of every process."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree = {root}
+    grew = True
+    while grew:
+        before = len(tree)
+        tree |= {pid for pid, parent in parents.items() if parent in tree}
+        grew = len(tree) > before
+    return sum(_process_cpu(pid) for pid in tree)
 
 
 def _machine_busy() -> float:
