@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection, sql
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from domain.errors import ReadModelsBusy, ReadModelTimeout
@@ -35,6 +35,42 @@ _CHAT = "SELECT * FROM rm_chats WHERE tenant_id = %s AND chat_id = %s"
 _USERS = _USER.replace("u.user_id = %s", "u.user_id = ANY(%s)")
 _CHATS = "SELECT * FROM rm_chats WHERE tenant_id = %s AND chat_id = ANY(%s)"
 
+MESSAGE_PAGE_COLUMNS = (
+    "message_id",
+    "chat_id",
+    "role",
+    "content",
+    "model",
+    "created_at",
+    "seq",
+    "reply_to",
+    "input_tokens",
+    "output_tokens",
+    "finish_reason",
+    "latency_ms",
+    "provider",
+    "attempts",
+    "fallbacks",
+    "time_to_first_token_ms",
+    "cost_nanos",
+    "cached",
+)
+"""What a page of messages reads of `rm_messages`, in this order (`ReadModels.message_page`)."""
+
+_MESSAGE_PAGE = sql.SQL(
+    """SELECT {columns} FROM rm_messages
+       WHERE tenant_id = %(t)s AND chat_id = %(c)s AND (%(a)s::bigint IS NULL OR seq > %(a)s)
+       ORDER BY seq LIMIT %(n)s"""
+).format(
+    # Ids as text: PostgreSQL formats them in C; psycopg would build a Python UUID of each,
+    # which the page then turns back into text.
+    columns=sql.SQL(", ").join(
+        sql.SQL("{}::text").format(sql.Identifier(c))
+        if c in ("message_id", "chat_id", "reply_to")
+        else sql.Identifier(c)
+        for c in MESSAGE_PAGE_COLUMNS
+    )
+)
 
 IDLE_BEFORE_CHECK = 2.0
 """A pooled connection idle for longer is pinged before it is handed out (one that sat through a
@@ -207,6 +243,19 @@ class ReadModels:
                      AND (%(a)s::bigint IS NULL OR seq > %(a)s)
                    ORDER BY seq LIMIT %(n)s""",
                 {"t": tenant_id, "c": chat_id, "a": after_seq, "n": first},
+            )
+            return await cur.fetchall()
+
+    async def message_page(
+        self, tenant_id: UUID, chat_id: UUID, *, first: int, after_seq: int | None
+    ) -> list[tuple[Any, ...]]:
+        """`messages` for a GraphQL page: the `MESSAGE_PAGE_COLUMNS` as tuples, ids as text."""
+        async with (
+            self.tenant(tenant_id) as conn,
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
+            await cur.execute(
+                _MESSAGE_PAGE, {"t": tenant_id, "c": chat_id, "a": after_seq, "n": first}
             )
             return await cur.fetchall()
 

@@ -38,7 +38,6 @@ from queries.types import (
     Message,
     MessageAdded,
     MessageConnection,
-    MessageEdge,
     ModelDeployment,
     ModelGatewayStatus,
     PageInfo,
@@ -134,21 +133,18 @@ class Chat:
         self, info: Info[QueryContext, None], first: int = 50, after: str | None = None
     ) -> MessageConnection:
         first = check_first(first, maximum=200)
-        rows = await info.context.read_models.messages(
+        rows = await info.context.read_models.message_page(
             self.tenant_id,
             UUID(self.id),
             first=first + 1,
             after_seq=decode_cursor("msg", after),
         )
-        page = rows[:first]
-        edges = [
-            MessageEdge(cursor=encode_cursor("msg", r["seq"]), node=Message.from_row(r))
-            for r in page
-        ]
+        nodes = [Message.from_columns(r) for r in rows[:first]]
         return MessageConnection(
-            edges=edges,
+            nodes=nodes,
             page_info=PageInfo(
-                has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None
+                has_next_page=len(rows) > first,
+                end_cursor=encode_cursor("msg", nodes[-1].position) if nodes else None,
             ),
         )
 
@@ -159,14 +155,16 @@ class ChatEdge:
     node: Chat
 
 
+def chat_edges(root: "ChatConnection") -> list[ChatEdge]:
+    """Built for the clients that ask: a page read through `nodes` makes no edge or cursor."""
+    return [ChatEdge(cursor=encode_cursor("chat", c.position), node=c) for c in root.nodes]
+
+
 @strawberry.type
 class ChatConnection:
-    edges: list[ChatEdge]
+    edges: list[ChatEdge] = strawberry.field(resolver=chat_edges)
     page_info: PageInfo
-
-    @strawberry.field
-    def nodes(self) -> list[Chat]:
-        return [e.node for e in self.edges]
+    nodes: list[Chat]
 
 
 @strawberry.type
@@ -258,14 +256,12 @@ class Query:
             first=first + 1,
             before_seq=decode_cursor("chat", after),
         )
-        page = rows[:first]
-        edges = [
-            ChatEdge(cursor=encode_cursor("chat", r["seq"]), node=Chat.from_row(r)) for r in page
-        ]
+        nodes = [Chat.from_row(r) for r in rows[:first]]
         return ChatConnection(
-            edges=edges,
+            nodes=nodes,
             page_info=PageInfo(
-                has_next_page=len(rows) > first, end_cursor=edges[-1].cursor if edges else None
+                has_next_page=len(rows) > first,
+                end_cursor=encode_cursor("chat", nodes[-1].position) if nodes else None,
             ),
         )
 

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import dataclasses
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 import strawberry
 
 from domain.errors import InvalidInput
+from queries.read_models import MESSAGE_PAGE_COLUMNS
 
 
 @strawberry.enum
@@ -218,28 +220,56 @@ class Message:
 
     @classmethod
     def from_row(cls, row: Any) -> "Message":
+        """From a read-model row (a dict) or a live item (a dataclass with the same names)."""
         data: dict[str, Any] = row if isinstance(row, dict) else dataclasses.asdict(row)
-        get = data.__getitem__
+        return cls.from_columns([data.get(column) for column in MESSAGE_PAGE_COLUMNS])
+
+    @classmethod
+    def from_columns(cls, row: Sequence[Any]) -> "Message":
+        """From the values of `MESSAGE_PAGE_COLUMNS`, in that order (ids as text or UUIDs)."""
+        (
+            message_id,
+            chat_id,
+            role,
+            content,
+            model,
+            created_at,
+            seq,
+            reply_to,
+            input_tokens,
+            output_tokens,
+            finish_reason,
+            latency_ms,
+            provider,
+            attempts,
+            fallbacks,
+            time_to_first_token_ms,
+            cost_nanos,
+            cached,
+        ) = row
         return cls(
-            id=strawberry.ID(str(get("message_id"))),
-            chat_id=strawberry.ID(str(get("chat_id"))),
-            role=MessageRole(get("role")),
-            content=get("content"),
-            model=get("model"),
-            created_at=get("created_at"),
-            position=get("seq"),
-            reply_to=strawberry.ID(str(get("reply_to"))) if get("reply_to") else None,
-            input_tokens=get("input_tokens"),
-            output_tokens=get("output_tokens"),
-            finish_reason=get("finish_reason"),
-            latency_ms=get("latency_ms"),
-            provider=data.get("provider"),
-            attempts=data.get("attempts"),
-            fallbacks=data.get("fallbacks"),
-            time_to_first_token_ms=data.get("time_to_first_token_ms"),
-            cost_usd=None if data.get("cost_nanos") is None else data["cost_nanos"] / 1e9,
-            cached=data.get("cached"),
+            id=strawberry.ID(str(message_id)),
+            chat_id=strawberry.ID(str(chat_id)),
+            role=MESSAGE_ROLES[role],
+            content=content,
+            model=model,
+            created_at=created_at,
+            position=seq,
+            reply_to=strawberry.ID(str(reply_to)) if reply_to else None,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            finish_reason=finish_reason,
+            latency_ms=latency_ms,
+            provider=provider,
+            attempts=attempts,
+            fallbacks=fallbacks,
+            time_to_first_token_ms=time_to_first_token_ms,
+            cost_usd=None if cost_nanos is None else cost_nanos / 1e9,
+            cached=cached,
         )
+
+
+MESSAGE_ROLES = {role.value: role for role in MessageRole}
 
 
 @strawberry.type
@@ -248,14 +278,16 @@ class MessageEdge:
     node: Message
 
 
+def message_edges(root: "MessageConnection") -> list[MessageEdge]:
+    """Built for the clients that ask: a page read through `nodes` makes no edge or cursor."""
+    return [MessageEdge(cursor=encode_cursor("msg", m.position), node=m) for m in root.nodes]
+
+
 @strawberry.type
 class MessageConnection:
-    edges: list[MessageEdge]
+    edges: list[MessageEdge] = strawberry.field(resolver=message_edges)
     page_info: PageInfo
-
-    @strawberry.field
-    def nodes(self) -> list[Message]:
-        return [e.node for e in self.edges]
+    nodes: list[Message]
 
 
 @strawberry.type
