@@ -51,6 +51,15 @@ from infra.lru import Lru
 Complete = Callable[[Any], Any]
 """A value as the resolver returned it -> its completed, JSON-ready form."""
 
+
+class Never:
+    """A type no value has: the pass-through type of completions that have none."""
+
+
+Completion = tuple[type, Complete]
+"""How values of one field complete: values of exactly the type (a str for String or ID) are
+their own completion, without a call; `complete` does the rest."""
+
 PASS_THROUGH: dict[GraphQLLeafType, type] = {
     GraphQLString: str,
     GraphQLID: str,
@@ -76,7 +85,7 @@ class PlansForNodes:
     def __init__(self, nodes: tuple[FieldNode, ...], variables: tuple[str, ...]) -> None:
         self.nodes = nodes
         self.variables = variables
-        self.by_values: dict[tuple[Any, ...], Complete | None] = {}
+        self.by_values: dict[tuple[Any, ...], Completion | None] = {}
         """None: that selection is not one the compiler handles."""
 
 
@@ -102,10 +111,11 @@ class CompiledListExecution(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         if type(result) in SEQUENCES and position_context is None and not self._has_middleware():
-            complete = self._plan(return_type.of_type, field_details_list)
-            if complete is not None:
+            plan = self._plan(return_type.of_type, field_details_list)
+            if plan is not None:
+                exact, complete = plan
                 try:
-                    return [complete(item) for item in result]
+                    return [item if type(item) is exact else complete(item) for item in result]
                 except Exception:  # noqa: BLE001 - graphql-core reports it, below
                     pass
         return super().complete_list_value(
@@ -117,7 +127,7 @@ class CompiledListExecution(StrawberryGraphQLCoreExecutionContext):
         manager = self.middleware_manager
         return manager is not None and bool(manager.middlewares)
 
-    def _plan(self, item_type: GraphQLOutputType, fields: FieldDetailsList) -> Complete | None:
+    def _plan(self, item_type: GraphQLOutputType, fields: FieldDetailsList) -> Completion | None:
         if not plain_selection(fields):
             return None  # e.g. @stream: graphql-core's own path streams
         nodes = tuple(d.node for d in fields)
@@ -200,7 +210,7 @@ class Compiler:
         self.schema: GraphQLSchema = executor.schema
         self.is_awaitable = executor.is_awaitable
 
-    def value(self, type_: GraphQLOutputType, fields: FieldDetailsList) -> Complete | None:
+    def value(self, type_: GraphQLOutputType, fields: FieldDetailsList) -> Completion | None:
         """`complete_value` for `type_`, or None when it is not compiled."""
         non_null = isinstance(type_, GraphQLNonNull)
         inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
@@ -214,55 +224,54 @@ class Compiler:
 
     def list_of(
         self, item_type: GraphQLOutputType, fields: FieldDetailsList, non_null: bool
-    ) -> Complete | None:
+    ) -> Completion | None:
         item = self.value(item_type, fields)
         if item is None:
             return None
-
+        exact, complete = item
         is_awaitable = self.is_awaitable
 
         def complete_list(value: Any) -> Any:
             if type(value) in SEQUENCES:
-                return [item(v) for v in value]
+                return [v if type(v) is exact else complete(v) for v in value]
             if is_null(value, non_null, is_awaitable):
                 return None
             raise Fallback  # another iterable: graphql-core's checks and errors
 
-        return complete_list
+        return Never, complete_list
 
-    def leaf(self, leaf_type: GraphQLLeafType, non_null: bool) -> Complete:
+    def leaf(self, leaf_type: GraphQLLeafType, non_null: bool) -> Completion:
         coerce = leaf_type.coerce_output_value
         is_awaitable = self.is_awaitable
-        exact = PASS_THROUGH.get(leaf_type)
-        # Strawberry finds an enum member's name by a loop over the enum's values: remember the
-        # names of its own members (one class: equal members are the same member).
-        members: type | None = getattr(leaf_type, "wrapped_cls", None)
-        names: dict[Any, Any] = {}
 
         def complete_leaf(value: Any) -> Any:
             if is_null(value, non_null, is_awaitable):
                 return None
-            member = type(value) is members
-            if member and value in names:
-                return names[value]
             coerced = coerce(value)
             if coerced is None or coerced is Undefined:
                 raise Fallback
-            if member:
-                names[value] = coerced
             return coerced
 
-        if exact is None:
-            return complete_leaf
+        members = getattr(leaf_type, "wrapped_cls", None)
+        if not isinstance(members, type):
+            return PASS_THROUGH.get(leaf_type, Never), complete_leaf
+        # Strawberry finds an enum member's name by a loop over the enum's values: remember the
+        # names of the members of its class (by identity: they live as long as the class).
+        names: dict[int, Any] = {}
 
-        def complete_exact(value: Any) -> Any:
-            return value if type(value) is exact else complete_leaf(value)
+        def complete_member(value: Any) -> Any:
+            if type(value) is not members:
+                return complete_leaf(value)
+            name = names.get(id(value))
+            if name is None:
+                name = names[id(value)] = complete_leaf(value)
+            return name
 
-        return complete_exact
+        return Never, complete_member
 
     def object_of(
         self, object_type: GraphQLObjectType, fields: FieldDetailsList, non_null: bool
-    ) -> Complete | None:
+    ) -> Completion | None:
         if object_type.is_type_of is not None:
             return None
         executor = self.executor
@@ -277,7 +286,7 @@ class Compiler:
         )
         if collected.new_defer_usages:
             return None
-        steps: list[tuple[str, str, Complete]] = []
+        steps: list[tuple[str, str, type, Complete]] = []
         typename: list[str] = []
         for key, sub_fields in collected.grouped_field_set.items():
             if not plain_selection(sub_fields):
@@ -293,25 +302,30 @@ class Compiler:
         order = list(collected.grouped_field_set)
         type_name = object_type.name
         is_awaitable = self.is_awaitable
-        plain = not typename and [k for k, _, _ in steps] == order
+        trusted = own_class(object_type)
+        plain = not typename and [step[0] for step in steps] == order
 
         def complete_object(value: Any) -> Any:
-            if is_null(value, non_null, is_awaitable):
+            if type(value) is not trusted and is_null(value, non_null, is_awaitable):
                 return None
             if plain:
-                return {key: complete(getattr(value, name)) for key, name, complete in steps}
+                return {
+                    key: v if type(v := getattr(value, name)) is exact else complete(v)
+                    for key, name, exact, complete in steps
+                }
             out = dict.fromkeys(order)
             for key in typename:
                 out[key] = type_name
-            for key, name, complete in steps:
-                out[key] = complete(getattr(value, name))
+            for key, name, exact, complete in steps:
+                v = getattr(value, name)
+                out[key] = v if type(v) is exact else complete(v)
             return out
 
-        return complete_object
+        return Never, complete_object
 
     def attribute(
         self, object_type: GraphQLObjectType, name: str, fields: FieldDetailsList
-    ) -> tuple[str, Complete] | None:
+    ) -> tuple[str, type, Complete] | None:
         """(python attribute, completion) of a field that strawberry resolves with a plain
         `getattr`; None for any other field."""
         field = object_type.fields.get(name)
@@ -320,5 +334,19 @@ class Compiler:
         definition = field.extensions.get("strawberry-definition")
         if definition is None or getattr(definition, "default_resolver", None) is not getattr:
             return None
-        complete = self.value(field.type, fields)
-        return None if complete is None else (definition.python_name, complete)
+        completion = self.value(field.type, fields)
+        return None if completion is None else (definition.python_name, *completion)
+
+
+def own_class(object_type: GraphQLObjectType) -> type:
+    """The class strawberry defined `object_type` with, when its instances are neither
+    exceptions nor awaitable (values of it need not be tested for either); else `Never`."""
+    definition = object_type.extensions.get("strawberry-definition")
+    origin = getattr(definition, "origin", None)
+    if (
+        isinstance(origin, type)
+        and not issubclass(origin, BaseException)
+        and not hasattr(origin, "__await__")
+    ):
+        return origin
+    return Never
