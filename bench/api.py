@@ -3,7 +3,7 @@ a peer and a limit serving the same work over the same rows, in the same run.
 
 Three servers on loopback, on one scratch database of the benchmarks' PostgreSQL server:
 
-- **parley**: a real `parley serve` (one process with the followers in it, or `--serve-workers N`
+- **parley**: a real `parley serve --single-process` (the followers in it), or `--serve-workers N`
   API processes and a worker process), echo replies, an EdDSA access token on every request;
 - **peer**: a plain strawberry + FastAPI app written the way a team would, no auth
   (bench/peers.py): the same GraphQL documents, read from Parley's read model, `sendMessage`
@@ -42,6 +42,7 @@ import psycopg
 
 from bench import options, wrk
 from bench.cpu import cpu_by_process, postmaster_pid
+from bench.database import postgres_info
 from bench.options import at_least_one, option
 from bench.peers import LIMIT_TABLE, PEER_TABLE, POOL_SIZE, AppServer, create_tables
 from bench.report import Percentiles, Run, package_versions, print_columns, print_problems
@@ -81,8 +82,9 @@ class Options:
     keep: bool = options.keep("the scratch database and the servers' data directory")
     serve_workers: int = option(
         0,
-        "API processes of `parley serve --workers N` (0: one process with the followers); "
-        "the peer and the limit run as many uvicorn processes (at least one)",
+        "API processes of `parley serve --workers N` (and its worker process; 0: `parley serve "
+        "--single-process`, the followers inside); the peer and the limit run as many uvicorn "
+        "processes (at least one)",
     )
     no_pin: bool = option(False, "do not pin a one-process server to CPU 0, the load to CPU 1")
 
@@ -316,6 +318,13 @@ def generator_cpu(m: Measured, opts: Options) -> float | None:
     return m.cpu_seconds.get(key)
 
 
+def server_ms_per_request(m: Measured) -> float | None:
+    """The server's CPU milliseconds per request answered: what a request costs, whatever else
+    the machine was doing."""
+    server = m.cpu_seconds.get("server")
+    return round(1000 * server / m.load.requests, 2) if server and m.load.requests else None
+
+
 def print_report(results: Results, opts: Options) -> None:
     def seconds(value: float | None) -> str:
         return f"{value:.1f}" if value is not None else "-"
@@ -335,6 +344,7 @@ def print_report(results: Results, opts: Options) -> None:
                 f"{m.load.p99_ms:,.1f}",
                 f"{ratio:.2f}x" if ratio is not None else "",
                 seconds(cpu.get("server")),
+                seconds(server_ms_per_request(m)),
                 seconds(generator_cpu(m, opts)),
                 seconds(cpu.get("postgres")),
                 seconds(cpu.get("machine")),
@@ -352,6 +362,7 @@ def print_report(results: Results, opts: Options) -> None:
             "p99 ms",
             "parley/this",
             "CPU s: server",
+            "ms/req",
             opts.load_generator,
             "postgres",
             "machine",
@@ -362,9 +373,9 @@ def print_report(results: Results, opts: Options) -> None:
     )
     print(
         f"\nCPU seconds during each {opts.seconds:g} s run: the server's processes (children "
-        f"included), the load generator ({opts.load_generator}), all of PostgreSQL's processes, "
-        "the whole machine. settle s: Parley's followers catching up after the run (not in "
-        "its CPU figure)."
+        f"included; ms/req: per request answered), the load generator ({opts.load_generator}), "
+        "all of PostgreSQL's processes, the whole machine. settle s: Parley's followers catching "
+        "up after the run (not in its CPU figure)."
     )
     print_targets(target_figures(results))
 
@@ -418,20 +429,21 @@ def main(argv: Sequence[str]) -> int:
         "PARLEY_TENANT_OPERATIONS_PER_MINUTE": "0",
     }
     run = Run("api")
-    args = ("--workers", str(opts.serve_workers)) if opts.serve_workers else ()
+    # `parley serve` runs one API process per core and a worker process unless told otherwise.
+    args = ("--workers", str(opts.serve_workers)) if opts.serve_workers else ("--single-process",)
     processes = max(1, opts.serve_workers)
     # Pinning one process pins none of its children: a multi-process server floats.
-    pin = (os.cpu_count() or 1) >= 2 and not opts.no_pin and not args
+    pin = (os.cpu_count() or 1) >= 2 and not opts.no_pin and not opts.serve_workers
     parley_processes = (
         f"parley serve --workers {opts.serve_workers}: {opts.serve_workers} API processes and a "
         "worker process (followers, echo replies)"
-        if args
-        else "parley serve: one uvicorn process, followers and echo replies in it"
+        if opts.serve_workers
+        else "parley serve --single-process: one uvicorn process, followers and echo replies in it"
     )
     peers_processes = (
         f"uvicorn --workers {processes}: "
         + ("one process" if processes == 1 else f"{processes} processes and their supervisor")
-        + f", a pool of {POOL_SIZE} connections each"
+        + f", a pool of up to {POOL_SIZE} connections each"
     )
     print(
         f"parley: {parley_processes}; peer and limit: {peers_processes} (as many processes as "
@@ -445,6 +457,7 @@ def main(argv: Sequence[str]) -> int:
         try:
             url = target_url(target)
             create_tables(target.conninfo())
+            postgres_settings = postgres_info(target)
             with psycopg.connect(target.conninfo()) as conn:
                 backend = conn.execute("SELECT pg_backend_pid()").fetchone()
             postgres = postmaster_pid(int(backend[0])) if backend else None
@@ -487,6 +500,7 @@ def main(argv: Sequence[str]) -> int:
         load_generator=wrk.version() if opts.load_generator == "wrk" else "httpx, in process",
         code=code_version(),
         servers={
+            "postgres": postgres_settings,
             "parley": parley_processes,
             "peer": f"bench/peers.py peer_app (strawberry + FastAPI, no auth), {peers_processes}; "
             f"inserts into {PEER_TABLE}",
@@ -503,6 +517,7 @@ def main(argv: Sequence[str]) -> int:
                 if m.server != "parley"
                 else None,
                 "cpu_seconds": {**m.cpu_seconds, "load generator": generator_cpu(m, opts)},
+                "server_cpu_ms_per_request": server_ms_per_request(m),
                 "settle_seconds": m.settle_seconds,
             }
             for m in results.measured

@@ -9,8 +9,8 @@
   and `POST /chats/{id}/messages` (one row into `bench_limit_messages`).
 
 Both are served by uvicorn (`--factory`, `--workers N`, its defaults otherwise: uvloop and
-httptools, as Parley's server) in a process of their own, with a psycopg async pool of
-`POOL_SIZE` connections per process; the database is PARLEY_DATABASE_URL.
+httptools, as Parley's server) in a process of their own, with a psycopg async pool of up
+to `POOL_SIZE` connections per process; the database is PARLEY_DATABASE_URL.
 """
 
 import json
@@ -67,7 +67,7 @@ def insert_message(table: str) -> sql.Composed:
 
 def open_pool() -> AsyncConnectionPool:
     return AsyncConnectionPool(
-        os.environ["PARLEY_DATABASE_URL"], min_size=POOL_SIZE, max_size=POOL_SIZE, open=False
+        os.environ["PARLEY_DATABASE_URL"], min_size=4, max_size=POOL_SIZE, open=False
     )
 
 
