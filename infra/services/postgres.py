@@ -110,7 +110,9 @@ class PostgresService(LocalService):
             "-k",
             "",  # TCP only: no Unix socket path-length surprises
             "-c",
-            "max_connections=200",
+            # Tests and benchmarks run several `parley serve` at once, each N API processes and
+            # a worker process with their pools.
+            "max_connections=1000",
         ]
 
     def check(self) -> str | None:
