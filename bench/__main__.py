@@ -36,6 +36,11 @@ BENCHMARKS = {
         "bench.gateway",
         "reply latency through GraphQL (first token, whole reply) vs the bare openai SDK",
     ),
+    "all": (
+        "bench.summary",
+        "write, api, gateway and fanout in turn, then one table of issue 16's targets and the "
+        "CPU each kind of process used",
+    ),
 }
 
 
