@@ -111,6 +111,13 @@ class MemoryReadModels:
         chat = next((c for c in self.chat_rows if c["chat_id"] == chat_id), None)
         return self.user_row, chat
 
+    async def user_chat_and_page(
+        self, tenant_id: UUID, user_id: UUID, chat_id: UUID, *, first: int, after_seq: int | None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None, list[tuple[Any, ...]]]:
+        user, chat = await self.user_and_chat(tenant_id, user_id, chat_id)
+        page = await self.message_page(tenant_id, chat_id, first=first, after_seq=after_seq)
+        return user, chat, page
+
     async def chats(
         self, tenant_id: UUID, owner_id: UUID | None, *, first: int, before_seq: int | None
     ) -> list[dict[str, Any]]:

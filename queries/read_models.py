@@ -207,6 +207,22 @@ class ReadModels:
                 {r["chat_id"]: r for r in await chats.fetchall()},
             )
 
+    async def user_chat_and_page(
+        self, tenant_id: UUID, user_id: UUID, chat_id: UUID, *, first: int, after_seq: int | None
+    ) -> tuple[Row | None, Row | None, list[tuple[Any, ...]]]:
+        """`user_and_chat` and the chat's `message_page`, in one transaction (one round trip).
+        The caller must not show the page before it has checked the user and the chat."""
+        async with (
+            self.tenant(tenant_id) as conn,
+            conn.cursor(row_factory=tuple_row) as page,
+        ):
+            user = await conn.execute(_USER, (user_id,))
+            chat = await conn.execute(_CHAT, (tenant_id, chat_id))
+            await page.execute(
+                _MESSAGE_PAGE, {"t": tenant_id, "c": chat_id, "a": after_seq, "n": first}
+            )
+            return await user.fetchone(), await chat.fetchone(), await page.fetchall()
+
     async def tenant_row(self, tenant_id: UUID) -> Row | None:
         async with self.tenant(tenant_id) as conn:
             cur = await conn.execute("SELECT * FROM rm_tenants WHERE tenant_id = %s", (tenant_id,))

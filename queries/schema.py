@@ -10,6 +10,7 @@ from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from domain.actor import Actor
 from domain.base import parse_id
@@ -72,16 +73,59 @@ async def viewer(info: Info[QueryContext, None], after_position: int | None = No
     return current_actor(actor, await read_models.user(actor.tenant_id, actor.user_id))
 
 
+PageRequest = tuple[int, int | None]
+"""A page of messages: how many (`first`) after which position (`after`'s)."""
+
+
 async def viewer_and_chat(
-    info: Info[QueryContext, None], chat_id: UUID, after_position: int | None = None
-) -> tuple[Actor, Any]:
-    """`viewer` and the chat it may read (else NotFound), in one read transaction."""
+    info: Info[QueryContext, None],
+    chat_id: UUID,
+    after_position: int | None = None,
+    page: PageRequest | None = None,
+) -> tuple[Actor, Any, list[tuple[Any, ...]]]:
+    """`viewer` and the chat it may read (else NotFound), in one read transaction; with `page`,
+    that page of the chat's messages from the same transaction (no page: no rows)."""
     actor = info.context.actor()
     read_models = info.context.read_models
     await read_models.wait_for(after_position)
-    user, chat = await read_models.user_and_chat(actor.tenant_id, actor.user_id, chat_id)
+    rows: list[tuple[Any, ...]] = []
+    if page is None:
+        user, chat = await read_models.user_and_chat(actor.tenant_id, actor.user_id, chat_id)
+    else:
+        user, chat, rows = await read_models.user_chat_and_page(
+            actor.tenant_id, actor.user_id, chat_id, first=page[0] + 1, after_seq=page[1]
+        )
     actor = current_actor(actor, user)
-    return actor, visible(actor, chat)
+    return actor, visible(actor, chat), rows
+
+
+def page_request(first: int, after: str | None) -> PageRequest:
+    """`first` and `after` of `Chat.messages`, checked (else InvalidInput)."""
+    return check_first(first, maximum=200), decode_cursor("msg", after)
+
+
+def selected_page(info: Info[QueryContext, None]) -> PageRequest | None:
+    """The page of the one `messages` field selected directly on this chat, so that it can be
+    read with the chat in one transaction; None when there is none, several, one behind a
+    directive or fragment, or arguments that do not check (`Chat.messages` then reads its page
+    itself, and reports)."""
+    selected = info.selected_fields
+    fields = [
+        s
+        for s in (selected[0].selections if len(selected) == 1 else ())
+        if isinstance(s, SelectedField) and s.name == "messages"
+    ]
+    if len(fields) != 1 or fields[0].directives:
+        return None
+    # Literals arrive as their text, variables as their values.
+    arguments = {"first": 50, "after": None, **fields[0].arguments}
+    first, after = arguments["first"], arguments["after"]
+    if not isinstance(first, int | str) or not (after is None or isinstance(after, str)):
+        return None
+    try:
+        return page_request(int(first), after)
+    except (InvalidInput, ValueError):
+        return None
 
 
 def breaker_visible(actor: Actor, deployment: str) -> bool:
@@ -111,6 +155,8 @@ class Chat:
     last_message_at: datetime | None
     position: int = strawberry.field(description="Log position of the event that started it.")
     tenant_id: strawberry.Private[UUID]
+    page: strawberry.Private[tuple[PageRequest, list[tuple[Any, ...]]] | None] = None
+    """A page of messages read with the chat (`Query.chat`), and which."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Chat":
@@ -132,13 +178,13 @@ class Chat:
     async def messages(
         self, info: Info[QueryContext, None], first: int = 50, after: str | None = None
     ) -> MessageConnection:
-        first = check_first(first, maximum=200)
-        rows = await info.context.read_models.message_page(
-            self.tenant_id,
-            UUID(self.id),
-            first=first + 1,
-            after_seq=decode_cursor("msg", after),
-        )
+        request = page_request(first, after)
+        if self.page is not None and self.page[0] == request:
+            rows = self.page[1]
+        else:
+            rows = await info.context.read_models.message_page(
+                self.tenant_id, UUID(self.id), first=first + 1, after_seq=request[1]
+            )
         nodes = [Message.from_columns(r) for r in rows[:first]]
         return MessageConnection(
             nodes=nodes,
@@ -272,8 +318,12 @@ class Query:
         id: strawberry.ID,
         after_position: AfterPosition = None,
     ) -> Chat:
-        _, row = await viewer_and_chat(info, parse_id(id, "chat id"), after_position)
-        return Chat.from_row(row)
+        page = selected_page(info)
+        _, row, rows = await viewer_and_chat(info, parse_id(id, "chat id"), after_position, page)
+        chat = Chat.from_row(row)
+        if page is not None:
+            chat.page = (page, rows)
+        return chat
 
 
 @strawberry.type
@@ -295,7 +345,7 @@ class Subscription:
         # read connection from queries (or timing out in the pool).
         reads = info.context.subscription_reads
         async with reads:
-            actor, _ = await viewer_and_chat(info, chat_uuid, after_position)
+            actor, _, _ = await viewer_and_chat(info, chat_uuid, after_position)
         token_actor = info.context.actor()
         with (
             info.context.live_feed.open(chat_uuid) as live,

@@ -52,6 +52,11 @@ def outcome(result: ExecutionResult) -> tuple[Any, list[dict[str, Any]]]:
     return result.data, [e.formatted for e in result.errors or ()]
 
 
+def unlocated(result: ExecutionResult) -> tuple[Any, list[dict[str, Any]]]:
+    data, errors = outcome(result)
+    return data, [{**e, "locations": None} for e in errors]
+
+
 @pytest.fixture(scope="module")
 async def seeded(runtime: Runtime, read_models: ReadModels) -> Seeded:
     """A tenant admin's chat with three messages and their (echo) replies, in the read models;
@@ -192,6 +197,44 @@ async def test_the_page_is_completed_by_its_plan_not_item_by_item(
     assert served.errors is None and items == []
     await REFERENCE.execute(query, {"id": seeded.chat_id}, seeded.context)
     assert len(items) == 6
+
+
+# `chat { messages }` reads the chat and the page in one transaction (queries/schema.py):
+# the same page as the one `Chat.messages` reads alone (behind a fragment it is not read ahead).
+
+PAGE_AHEAD = """query($id: ID!, $first: Int!, $after: String) { chat(id: $id) {
+    messages(first: $first, after: $after) { nodes { id content } pageInfo { hasNextPage
+    endCursor } } } }"""
+PAGE_ALONE = """query($id: ID!, $first: Int!, $after: String) { chat(id: $id) { ...Page } }
+    fragment Page on Chat { messages(first: $first, after: $after) { nodes { id content }
+    pageInfo { hasNextPage endCursor } } }"""
+
+
+async def test_a_page_read_with_its_chat_is_the_page_read_alone(seeded: Seeded) -> None:
+    after = None
+    for _ in range(3):
+        variables = {"id": seeded.chat_id, "first": 2, "after": after}
+        ahead = await SERVED.execute(PAGE_AHEAD, variables, seeded.context)
+        alone = await SERVED.execute(PAGE_ALONE, variables, seeded.context)
+        assert ahead.errors is None and outcome(ahead) == outcome(alone)
+        assert ahead.data is not None
+        after = ahead.data["chat"]["messages"]["pageInfo"]["endCursor"]
+    assert after is not None
+
+
+@pytest.mark.parametrize(
+    ("first", "after", "code"),
+    [(0, None, "BAD_USER_INPUT"), (2, "not a cursor", "BAD_USER_INPUT"), (2, None, "NOT_FOUND")],
+)
+async def test_a_page_read_with_its_chat_refuses_what_the_page_alone_refuses(
+    seeded: Seeded, first: int, after: str | None, code: str
+) -> None:
+    chat_id = str(uuid.uuid4()) if code == "NOT_FOUND" else seeded.chat_id
+    variables = {"id": chat_id, "first": first, "after": after}
+    ahead = await SERVED.execute(PAGE_AHEAD, variables, seeded.context)
+    alone = await SERVED.execute(PAGE_ALONE, variables, seeded.context)
+    assert unlocated(ahead) == unlocated(alone)  # the documents differ, so do locations
+    assert [e.extensions["code"] for e in ahead.errors or ()] == [code]
 
 
 # A small schema whose values break the rules: the compiled path must give way to graphql-core.
