@@ -94,6 +94,8 @@ async def open_reader_pool(
             sql.SQL("SET search_path TO {}, public").format(sql.Identifier(READ_SCHEMA))
         )
         await conn.commit()
+        # Every transaction of the query side begins READ ONLY (one statement fewer each).
+        await conn.set_read_only(True)
 
     async def check(conn: AsyncConnection[DictRow]) -> None:
         if time.monotonic() - returned_at.pop(id(conn), 0.0) > IDLE_BEFORE_CHECK:
@@ -149,12 +151,12 @@ class ReadModels:
 
     @asynccontextmanager
     async def tenant(self, tenant_id: UUID) -> AsyncIterator[AsyncConnection[DictRow]]:
-        """A read-only transaction that can see only `tenant_id`'s rows.
+        """A read-only transaction (the pool's connections begin them READ ONLY) that can see
+        only `tenant_id`'s rows.
 
         Pipelined: the transaction's preamble travels with the first query (one round trip, not
-        four)."""
+        three)."""
         async with self._connection() as conn, conn.pipeline(), conn.transaction():
-            await conn.execute("SET TRANSACTION READ ONLY")
             await conn.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(tenant_id)))
             yield conn
 
