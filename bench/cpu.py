@@ -9,7 +9,7 @@ is no /proc (another OS, a PostgreSQL server on another machine), the figures ar
 
 import os
 import resource
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -92,15 +92,30 @@ def snapshot(trees: Mapping[str, int | None]) -> dict[str, float | None]:
     return seconds
 
 
+def _by_name(
+    first: Mapping[str, float | None],
+    second: Mapping[str, float | None],
+    combine: Callable[[float, float], float],
+) -> dict[str, float | None]:
+    seconds: dict[str, float | None] = {}
+    for name, a in first.items():
+        b = second.get(name)
+        seconds[name] = round(combine(a, b), 3) if a is not None and b is not None else None
+    return seconds
+
+
 def used(
     before: Mapping[str, float | None], after: Mapping[str, float | None]
 ) -> dict[str, float | None]:
     """CPU seconds between two snapshots, by name (None where either is missing)."""
-    seconds: dict[str, float | None] = {}
-    for name, start in before.items():
-        end = after.get(name)
-        seconds[name] = round(end - start, 3) if start is not None and end is not None else None
-    return seconds
+    return _by_name(before, after, lambda start, end: end - start)
+
+
+def added(
+    first: Mapping[str, float | None], second: Mapping[str, float | None]
+) -> dict[str, float | None]:
+    """Two stretches' CPU seconds together, by name (None where either is missing)."""
+    return _by_name(first, second, lambda a, b: a + b)
 
 
 @contextmanager
