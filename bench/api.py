@@ -322,6 +322,15 @@ def generator_cpu(m: Measured, opts: Options) -> float | None:
     return m.cpu_seconds.get(key)
 
 
+def cpu_ratio(results: Results, scenario: str, server: str) -> float | None:
+    """`server`'s CPU per request over Parley's in `scenario` (above 1: Parley costs less)."""
+    parley, other = results.of(scenario, "parley"), results.of(scenario, server)
+    if parley is None or other is None:
+        return None
+    ours, theirs = server_ms_per_request(parley), server_ms_per_request(other)
+    return theirs / ours if ours and theirs else None
+
+
 def server_ms_per_request(m: Measured) -> float | None:
     """The server's CPU milliseconds per request answered (Parley's: the settling after the run
     included): what a request costs, whatever else the machine was doing."""
@@ -400,6 +409,11 @@ def target_figures(results: Results) -> list[dict[str, Any]]:
             ("req/s", parley.load.rps, (">=", 1000) if scenario == INSERT else at_least),
             ("p99 ms", parley.load.p99_ms, ("<", 50)),
         ]
+        # Requests/s follow whatever else the machine runs; CPU per request much less so.
+        for other in ("peer", "limit"):
+            cost = cpu_ratio(results, scenario, other)
+            if cost is not None:
+                figures.append((f"{other} / parley server CPU per request", cost, at_least))
         for figure, measured, (op, bound) in figures:
             met = None if bound is None else measured >= bound if op == ">=" else measured < bound
             goals.append(
