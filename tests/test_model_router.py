@@ -1,6 +1,8 @@
 """The router's policy, with scripted providers (the providers themselves are tested against
 local servers speaking their real protocols, in tests/test_llm_*.py)."""
 
+import threading
+import time
 from collections.abc import AsyncGenerator
 
 import pytest
@@ -178,4 +180,15 @@ async def test_cancelling_during_a_back_off_ends_the_reply() -> None:
 
     r.sleep = stop_button_pressed
     _, routed = await run(r, ["a/m"], cancel)
+    assert routed.completion.finish_reason == "cancelled" and len(a.calls) == 1
+
+
+async def test_a_back_off_ends_at_once_when_the_reply_is_stopped_from_another_thread() -> None:
+    cancel = CancelToken()
+    a = Scripted("a", ProviderRateLimited("slow", retry_after=20), "never")
+    r = Router({"a": a}, RouterPolicy(max_retry_wait=60))  # the real wait on the event loop
+    threading.Timer(0.1, cancel.cancel).start()  # stopGeneration arrives on another thread
+    started = time.monotonic()
+    _, routed = await run(r, ["a/m"], cancel)
+    assert time.monotonic() - started < 2.0
     assert routed.completion.finish_reason == "cancelled" and len(a.calls) == 1
