@@ -2,12 +2,11 @@
 used (the clients, the server, the upstream, the whole machine, from /proc), and everything
 measured at one level of concurrency, with the `figures` of the run's JSON record."""
 
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from bench.cpu import machine_cpu_seconds, process_cpu_seconds, tree_cpu_seconds
 from bench.report import Percentiles
 
 
@@ -42,51 +41,11 @@ class CpuTimes:
     def now(cls, server_pid: int, upstream_pid: int) -> "CpuTimes":
         return cls(
             time.process_time(),
-            _tree_cpu(server_pid),
-            _process_cpu(upstream_pid),
-            _machine_busy(),
+            tree_cpu_seconds(server_pid) or 0.0,
+            process_cpu_seconds(upstream_pid) or 0.0,
+            machine_cpu_seconds() or 0.0,
             time.perf_counter(),
         )
-
-
-def _process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads) from /proc; 0 elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _tree_cpu(root: int) -> float:
-    """CPU seconds of a process and its live descendants (`parley serve`'s API processes and
-    worker process are its children): one pass over /proc for the parent of every process."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue  # ended meanwhile
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    tree = {root}
-    grew = True
-    while grew:
-        before = len(tree)
-        tree |= {pid for pid, parent in parents.items() if parent in tree}
-        grew = len(tree) > before
-    return sum(_process_cpu(pid) for pid in tree)
-
-
-def _machine_busy() -> float:
-    """CPU seconds every core spent on anything but idling, since boot."""
-    try:
-        cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return 0.0
-    ticks = [int(t) for t in cpu]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
