@@ -28,13 +28,10 @@ seconds each process used, and writes bench/results/api-<time>.json.
 import asyncio
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,7 +41,7 @@ from bench import options, wrk
 from bench.cpu import added, cpu_by_process, postmaster_pid
 from bench.database import postgres_info
 from bench.options import at_least_one, option
-from bench.peers import LIMIT_TABLE, PEER_TABLE, POOL_SIZE, AppServer, create_tables
+from bench.peers import LIMIT_TABLE, PEER_TABLE, POOL_SIZE, create_tables, peer_servers
 from bench.report import Percentiles, Run, package_versions, print_columns, print_problems
 from bench.server import (
     SEND_MESSAGE,
@@ -470,25 +467,20 @@ def main(argv: Sequence[str]) -> int:
         + ("; each pinned to CPU 0, the load generator to CPU 1" if pin else "; nothing pinned"),
         file=sys.stderr,
     )
-    logs = Path(tempfile.mkdtemp(prefix="parley-bench-api-"))
-    peers: list[AppServer] = []
     with scratch_server("api", env, keep=opts.keep, args=args) as (server, target):
-        try:
-            url = target_url(target)
-            create_tables(target.conninfo())
-            postgres_settings = postgres_info(target)
-            with psycopg.connect(target.conninfo()) as conn:
-                backend = conn.execute("SELECT pg_backend_pid()").fetchone()
-            postgres = postmaster_pid(int(backend[0])) if backend else None
-            scenarios, _ = prepare(server, opts)
-            peers = [AppServer(f"{n}_app", url, processes, logs).start() for n in ("peer", "limit")]
+        url = target_url(target)
+        create_tables(target.conninfo())
+        postgres_settings = postgres_info(target)
+        with psycopg.connect(target.conninfo()) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()
+        postgres = postmaster_pid(int(backend[0])) if backend else None
+        scenarios, _ = prepare(server, opts)
+        with peer_servers(url, processes, keep=opts.keep) as (peer, limit):
             assert server.proc is not None
             targets = {
                 "parley": Target("parley", server.url, server.proc.pid, parley_processes),
-                **{
-                    name: Target(name, app.url, app.pid, peers_processes)
-                    for name, app in zip(("peer", "limit"), peers, strict=True)
-                },
+                "peer": Target("peer", peer.url, peer.pid, peers_processes),
+                "limit": Target("limit", limit.url, limit.pid, peers_processes),
             }
             if pin:
                 for t in targets.values():
@@ -497,13 +489,6 @@ def main(argv: Sequence[str]) -> int:
             problems = same_rows(targets, scenarios)
             results = measure(targets, scenarios, server, postgres, opts, pin)
             results.problems[:0] = problems
-        finally:
-            for peer in peers:
-                peer.stop()
-            if opts.keep:
-                print(f"kept {logs}", file=sys.stderr)
-            else:
-                shutil.rmtree(logs, ignore_errors=True)
     print_report(results, opts)
     print(run.load_line())
     run.record(

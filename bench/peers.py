@@ -15,11 +15,13 @@ to `POOL_SIZE` connections per process; the database is PARLEY_DATABASE_URL.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from enum import Enum
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -293,3 +295,25 @@ class AppServer:
                 proc.wait(30)
             proc.kill()  # nothing, once it has ended
             proc.wait()
+
+
+@contextmanager
+def peer_servers(
+    database_url: str, workers: int, *, keep: bool = False
+) -> Iterator[tuple[AppServer, AppServer]]:
+    """The peer and the limit, started (uvicorn --workers `workers`); stopped on the way out,
+    and their logs removed unless `keep`."""
+    logs = Path(tempfile.mkdtemp(prefix="parley-bench-peers-"))
+    started: list[AppServer] = []
+    try:
+        for factory in ("peer_app", "limit_app"):
+            started.append(AppServer(factory, database_url, workers, logs))
+            started[-1].start()
+        yield started[0], started[1]
+    finally:
+        for server in started:
+            server.stop()
+        if keep:
+            print(f"kept the peer's and the limit's logs in {logs}", file=sys.stderr)
+        else:
+            shutil.rmtree(logs, ignore_errors=True)
