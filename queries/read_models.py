@@ -57,17 +57,14 @@ MESSAGE_PAGE_COLUMNS = (
 )
 """What a page of messages reads of `rm_messages`, in this order (`ReadModels.message_page`)."""
 
-_MESSAGE_PAGE = sql.SQL(
-    """SELECT {columns} FROM rm_messages
-       WHERE tenant_id = %(t)s AND chat_id = %(c)s AND (%(a)s::bigint IS NULL OR seq > %(a)s)
-       ORDER BY seq LIMIT %(n)s"""
-).format(
-    # Ids as text: PostgreSQL formats them in C; psycopg would build a Python UUID of each,
-    # which the page then turns back into text.
-    columns=sql.SQL(", ").join(
-        sql.SQL("{}::text").format(sql.Identifier(c))
-        if c in ("message_id", "chat_id", "reply_to")
-        else sql.Identifier(c)
+# Plain text, composed once: psycopg would render a `sql.Composed` again at every execution.
+# Ids as text: PostgreSQL formats them in C; psycopg would build a Python UUID of each, which
+# the page then turns back into text.
+_MESSAGE_PAGE = """SELECT {columns} FROM rm_messages
+   WHERE tenant_id = %(t)s AND chat_id = %(c)s AND (%(a)s::bigint IS NULL OR seq > %(a)s)
+   ORDER BY seq LIMIT %(n)s""".format(
+    columns=", ".join(
+        f"{c}::text" if c in ("message_id", "chat_id", "reply_to") else c
         for c in MESSAGE_PAGE_COLUMNS
     )
 )
