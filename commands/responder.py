@@ -48,7 +48,7 @@ from infra.llm.base import (
 from infra.llm.cache import CachedReply, MemoryCache, ResponseCache, cache_key
 from infra.llm.catalog import cost_nanos
 from infra.llm.context import build_context
-from infra.llm.router import Routed, Router
+from infra.llm.router import Routed, Router, split_ref
 from infra.messaging.live_items import ReplyDelta
 from infra.messaging.reply_buffer import MemoryReplyBuffer, ReplyBuffer
 from infra.metrics import (
@@ -70,6 +70,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 MESSAGE_POSTED_TOPIC = "parley.ChatSession.MessagePosted"
+INTERRUPT_GRACE_SECONDS = 0.25
+"""How long a stopped reply's provider has to notice the stop by itself before its read is
+interrupted (noticing keeps its usage figures; interrupting loses them)."""
 FOLLOWER_NAME = "responder"
 
 
@@ -122,6 +125,11 @@ class Outbox:
     @property
     def text(self) -> str:
         return "".join(self._parts)
+
+    @property
+    def full(self) -> bool:
+        """The reply has reached `max_reply_chars`."""
+        return self.length >= self._streaming.max_reply_chars
 
     async def add(self, text: str) -> bool:
         """Take in a delta; False once the reply is full (the text is cut at the cap)."""
@@ -521,7 +529,6 @@ class Responder:
 
         out = Outbox(emit, self._streaming)
         routed: Routed | None = None
-        full = False  # the reply reached max_reply_chars
         try:
             if hit is not None:
                 await out.add(hit.content)
@@ -536,30 +543,17 @@ class Responder:
                     duration=time.perf_counter() - started,
                 )
             else:
-                stream = self._router.stream(
-                    plan.chain,
-                    plan.turns,
-                    plan.params,
-                    cancel,
-                    overrides=plan.own,
-                    scope=str(plan.chat.tenant_id),
-                    max_tokens={
-                        m: plan.caps.get(m, self._models.max_output_tokens) for m in plan.chain
-                    },
-                )
-                async with aclosing(stream):
-                    async for item in stream:
-                        if not isinstance(item, Delta):
-                            routed = item
-                        elif not full:
-                            if not out.length:
-                                REPLY_FIRST_DELTA.labels(model).observe(
-                                    time.perf_counter() - started
-                                )
-                            if not await out.add(item.text):
-                                # Stop the provider (its usage still comes back); keep no more.
-                                full = True
-                                cancel.cancel()
+                routed = await self._interruptible(self._stream(plan, cancel, out, started), cancel)
+                if routed is None:  # a silent provider, interrupted: no usage came back
+                    provider, model_name = split_ref(model)
+                    routed = Routed(
+                        Completion("cancelled", 0, 0, provider=provider, model=model_name),
+                        deployment=model,
+                        attempts=1,
+                        fallbacks=0,
+                        time_to_first_token=None,
+                        duration=time.perf_counter() - started,
+                    )
         except ProviderError as e:
             log.warning("no model answered chat %s message %s: %s", chat_id, message_id, e)
             routed = Routed(
@@ -582,7 +576,7 @@ class Responder:
             log.info("reply to %s abandoned at shutdown; it will be produced again", message_id)
             return False
         completion = routed.completion
-        if full:
+        if out.full:
             log.warning(
                 "reply to %s in chat %s reached %d characters: finished with finish reason length",
                 message_id,
@@ -596,6 +590,56 @@ class Responder:
             self._record, plan, chat_id, message_id, out.text, routed, completion, started
         )
         return True
+
+    async def _stream(
+        self, plan: _Plan, cancel: CancelToken, out: "Outbox", started: float
+    ) -> Routed | None:
+        """Stream the reply through the router into `out`; how it was produced."""
+        routed: Routed | None = None
+        model = plan.params.model
+        stream = self._router.stream(
+            plan.chain,
+            plan.turns,
+            plan.params,
+            cancel,
+            overrides=plan.own,
+            scope=str(plan.chat.tenant_id),
+            max_tokens={m: plan.caps.get(m, self._models.max_output_tokens) for m in plan.chain},
+        )
+        async with aclosing(stream):
+            async for item in stream:
+                if not isinstance(item, Delta):
+                    routed = item
+                elif not out.full:
+                    if not out.length:
+                        REPLY_FIRST_DELTA.labels(model).observe(time.perf_counter() - started)
+                    if not await out.add(item.text):
+                        # Stop the provider (its usage still comes back); keep no more.
+                        cancel.cancel()
+        return routed
+
+    @staticmethod
+    async def _interruptible(streaming: Awaitable[T], cancel: CancelToken) -> T | None:
+        """Run `streaming`; once the reply is stopped, a provider that has not noticed within
+        INTERRUPT_GRACE_SECONDS (it notices at its next chunk; a silent one may not send one
+        for its whole read timeout) is interrupted: its read is cancelled, which closes its
+        connection. None when interrupted."""
+        task = asyncio.ensure_future(streaming)
+
+        async def interrupt() -> None:
+            await cancel.sleep(None)
+            await asyncio.sleep(INTERRUPT_GRACE_SECONDS)
+            task.cancel()
+
+        watcher = asyncio.ensure_future(interrupt())
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if not (task.cancelled() and cancel.cancelled):
+                raise
+            return None
+        finally:
+            watcher.cancel()
 
     def _record(
         self,

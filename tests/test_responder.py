@@ -3,6 +3,7 @@ deltas, the memory cap, stopping a reply, and a reply cut by shutdown produced a
 restart. Providers are scripted here (the real ones are tested against local servers speaking
 their protocols, in tests/test_llm_*.py)."""
 
+import asyncio
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
@@ -342,3 +343,40 @@ def test_deltas_of_replies_streaming_together_are_kept_in_shared_batches(
     assert all(reply.content == "".join(provider.pieces) for reply in replies)
     assert sum(partials.calls) == len(feed.deltas())  # every published delta was kept
     assert len(partials.calls) < len(feed.deltas()) / 2  # in batches across replies
+
+
+@dataclass
+class GoesSilent(Scripted):
+    """Streams its pieces, then sends nothing (and never looks at the stop) for an hour."""
+
+    async def stream(
+        self, turns: list[ChatTurn], params: GenerationParams, cancel: CancelToken
+    ) -> AsyncGenerator[Delta | Completion, None]:
+        try:
+            for piece in self.pieces:
+                yield Delta(piece)
+            await asyncio.sleep(3600)
+            yield Completion("stop", 7, len(self.pieces), provider=self.name, model=params.model)
+        finally:
+            self.closed.set()
+
+
+def test_stop_generation_interrupts_a_provider_that_has_gone_silent(
+    runtime: Runtime, tenant: TenantFixture
+) -> None:
+    provider = GoesSilent(["partial ", "answer"])
+    feed = Feed()
+    r = responder(runtime, provider, feed)
+    chat_id, message_id, position = ask(runtime, tenant)
+    try:
+        r.handle(notifications_upto(runtime, position))
+        until(lambda: "".join(d.delta for d in feed.deltas()) == "partial answer")
+        stopped_at = time.monotonic()
+        assert r.stop_generation(chat_id)
+        assert provider.closed.wait(WAIT)
+        closed_within = time.monotonic() - stopped_at
+        reply = reply_of(runtime, chat_id, message_id)
+    finally:
+        r.close()
+    assert closed_within < 2.0  # not the provider's read timeout
+    assert (reply.content, reply.finish_reason) == ("partial answer", "cancelled")

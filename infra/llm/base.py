@@ -102,8 +102,9 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._event.is_set()
 
-    async def sleep(self, seconds: float) -> bool:
-        """Wait `seconds` on the running loop, or less if cancelled meanwhile; True if cancelled."""
+    async def sleep(self, seconds: float | None) -> bool:
+        """Wait `seconds` (None: until cancelled) on the running loop, or less if cancelled
+        meanwhile; True if cancelled."""
         event = asyncio.Event()
         with self._lock:
             if self._event.is_set():
