@@ -180,6 +180,31 @@ def until(condition: Callable[[], bool]) -> None:
         time.sleep(0.005)
 
 
+def stop_mid_reply(
+    runtime: Runtime,
+    tenant: TenantFixture,
+    provider: Scripted,
+    feed: Feed,
+    streaming: Callable[[], bool],
+) -> tuple[Any, float]:
+    """Ask, press stop once `streaming()` holds: the recorded reply's event and how long the
+    provider took to be closed."""
+    r = responder(runtime, provider, feed)
+    chat_id, message_id, position = ask(runtime, tenant)
+    try:
+        r.handle(notifications_upto(runtime, position))
+        until(streaming)
+        stopped_at = time.monotonic()
+        assert r.stop_generation(chat_id)
+        assert provider.closed.wait(WAIT)
+        closed_within = time.monotonic() - stopped_at
+        reply = reply_of(runtime, chat_id, message_id)
+        until(lambda: not r.stop_generation(chat_id))  # nothing left to stop
+        return reply, closed_within
+    finally:
+        r.close()
+
+
 def test_deltas_arriving_together_go_out_as_fewer_reply_deltas_with_exact_offsets(
     runtime: Runtime, tenant: TenantFixture
 ) -> None:
@@ -246,23 +271,13 @@ def test_stop_generation_ends_a_streaming_reply_promptly_and_keeps_the_text_so_f
 ) -> None:
     provider = Scripted([f"w{n} " for n in range(1000)], delay=0.02)
     feed = Feed()
-    r = responder(runtime, provider, feed)
-    chat_id, message_id, position = ask(runtime, tenant)
-    try:
-        r.handle(notifications_upto(runtime, position))
-        until(lambda: len(feed.deltas()) >= 3)
-        stopped_at = time.monotonic()
-        assert r.stop_generation(chat_id)
-        assert provider.closed.wait(WAIT)
-        closed_within = time.monotonic() - stopped_at
-        reply = reply_of(runtime, chat_id, message_id)
-    finally:
-        r.close()
+    reply, closed_within = stop_mid_reply(
+        runtime, tenant, provider, feed, lambda: len(feed.deltas()) >= 3
+    )
     assert closed_within < 0.5
     assert reply.finish_reason == "cancelled"
     assert reply.content == "".join(d.delta for d in feed.deltas())
     assert reply.content.startswith("w0 w1 w2 ") and len(reply.content) < 1000 * 4
-    assert not r.stop_generation(chat_id)  # nothing left to stop
 
 
 def test_a_reply_cut_by_shutdown_is_not_recorded_and_is_produced_again_after_a_restart(
@@ -366,17 +381,8 @@ def test_stop_generation_interrupts_a_provider_that_has_gone_silent(
 ) -> None:
     provider = GoesSilent(["partial ", "answer"])
     feed = Feed()
-    r = responder(runtime, provider, feed)
-    chat_id, message_id, position = ask(runtime, tenant)
-    try:
-        r.handle(notifications_upto(runtime, position))
-        until(lambda: "".join(d.delta for d in feed.deltas()) == "partial answer")
-        stopped_at = time.monotonic()
-        assert r.stop_generation(chat_id)
-        assert provider.closed.wait(WAIT)
-        closed_within = time.monotonic() - stopped_at
-        reply = reply_of(runtime, chat_id, message_id)
-    finally:
-        r.close()
+    reply, closed_within = stop_mid_reply(
+        runtime, tenant, provider, feed, lambda: len(feed.deltas()) >= 1
+    )
     assert closed_within < 2.0  # not the provider's read timeout
     assert (reply.content, reply.finish_reason) == ("partial answer", "cancelled")
