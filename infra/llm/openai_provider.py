@@ -22,8 +22,9 @@ Behaviour the router relies on:
   it raises `ContentFiltered`.
 - `cancel` is checked whenever a chunk arrives and after every yielded delta. When it is set the
   SDK stream is closed (which closes the HTTP connection, so the server stops generating) and the
-  reply completes with finish reason `cancelled`. A silent upstream is not interrupted: a cancel
-  takes effect at the next chunk or at the read timeout.
+  reply completes with finish reason `cancelled`. A silent upstream is not interrupted here: a
+  cancel takes effect at the next chunk (the responder interrupts a silent one by cancelling
+  the read).
 - Usage comes from the final usage chunk (`stream_options.include_usage`). When there is none
   (cancelled, or a server that ignores the option), it is estimated: input ≈ prompt characters / 4,
   output = content chunks received (OpenAI, llama.cpp and vLLM send about one token per chunk).
