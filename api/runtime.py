@@ -69,7 +69,12 @@ from infra.llm.gateway_report import (
 from infra.llm.router import Router, RouterPolicy
 from infra.loops.log_follower import LogFollower, Progress
 from infra.loops.periodic_task import PeriodicTask
-from infra.messaging.kafka_relay import CHECKPOINT_PUBLISH_SECONDS, KafkaRelay, RelaySettings
+from infra.messaging.kafka_relay import (
+    CHECKPOINT_PUBLISH_SECONDS,
+    CHECKPOINTS_POSITION,
+    KafkaRelay,
+    RelaySettings,
+)
 from infra.messaging.live_feed import LiveFeed
 from infra.messaging.live_items import StopRequested
 from infra.messaging.pg_fanout import PostgresFanout
@@ -530,7 +535,13 @@ class Runtime:
         process's /readyz: its followers are in the worker process)."""
         with self.writer_pool.connection() as conn:
             records = all_followers(conn)
-        return {r.name: {"position": r.position, "error": r.error} for r in records}
+        # The relay's count of audit checkpoints published shares the table; it is no log
+        # position.
+        return {
+            r.name: {"position": r.position, "error": r.error}
+            for r in records
+            if r.name != CHECKPOINTS_POSITION
+        }
 
     def follower_status(self) -> dict[str, dict[str, Any]]:
         """Each in-process follower's position and last error (for /readyz and operators)."""

@@ -51,9 +51,12 @@ def database(postgres_url: str) -> Iterator[PostgresTarget]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, database: PostgresTarget) -> Iterator[Server]:
+    # One API process: the WebSocket caps hold per API process (docs/security-hardening.md),
+    # and these tests count what one process allows.
     srv = Server(
         tmp_path_factory.mktemp("hardening"),
         {**LIMITS, "PARLEY_DATABASE_URL": target_url(database)},
+        args=("--workers", "1"),
     ).start()
     yield srv
     srv.stop()

@@ -48,6 +48,8 @@ CONFIG = """query { oidcConfig { issuer clientId hasClientSecret allowedDomains 
     redirectUris loginPath callbackPath } }"""
 ME = "query($p: Int) { me(afterPosition: $p) { email role displayName } }"
 
+API_PROCESSES = 2
+
 
 @dataclass
 class Database:
@@ -72,7 +74,8 @@ def database(postgres_url: str) -> Iterator[Database]:
 def server(
     tmp_path_factory: pytest.TempPathFactory, database: Database, redis_url: str
 ) -> Iterator[Server]:
-    """Sign-ins in progress live in Redis, as with several API processes."""
+    """Two API processes: a sign-in may start on one and land on the other (sign-ins in
+    progress live in Redis)."""
     srv = Server(
         Path(tmp_path_factory.mktemp("oidc")),
         {
@@ -82,6 +85,7 @@ def server(
             ),
             "PARLEY_REDIS_URL": redis_url,
         },
+        args=("--workers", str(API_PROCESSES)),
     ).start()
     done = srv.cli(
         "platform-admins", "create", "--email", PLATFORM_EMAIL, "--password", PLATFORM_PASSWORD
@@ -396,9 +400,11 @@ def test_a_key_rotation_at_the_issuer_refetches_its_keys_once(
     fetches = issuer.jwks_fetches
     r = exchange(server, t.slug, sign_in(server, t.slug).landed["code"])
     assert r.status_code == 200, r.text
-    assert issuer.jwks_fetches == fetches + 1
-    assert exchange(server, t.slug, sign_in(server, t.slug).landed["code"]).status_code == 200
-    assert issuer.jwks_fetches == fetches + 1  # cached again
+    assert issuer.jwks_fetches >= fetches + 1  # the new key was unknown: fetched
+    for _ in range(6):
+        assert exchange(server, t.slug, sign_in(server, t.slug).landed["code"]).status_code == 200
+    # Each API process fetches the new keys once at most, then uses them from its cache.
+    assert issuer.jwks_fetches <= fetches + API_PROCESSES
 
 
 def test_the_client_secret_never_appears_in_any_answer_or_in_the_log(
