@@ -8,6 +8,7 @@ process of a deployment reports into one `/metrics`).
 """
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -57,8 +58,11 @@ class PeriodicTask:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
-        with suppress(KeyError):  # it no longer runs: its success would only grow old
-            PERIODIC_TASK_LAST_SUCCESS.remove(self.name)
+        # It no longer runs: its success would only grow old. (With several processes writing
+        # into one metrics directory, the value goes when the process is marked dead.)
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            with suppress(KeyError):
+                PERIODIC_TASK_LAST_SUCCESS.remove(self.name)
         if self._thread.is_alive():
             log.warning(
                 "periodic task %s still running after %g s; left behind", self.name, timeout
