@@ -35,7 +35,7 @@ from api.oidc_sign_in import oidc_router
 from api.runtime import Runtime
 from api.schema import schema
 from api.services import Services
-from api.topology import InstanceHeader, die_with_supervisor
+from api.topology import InstanceHeader, die_with_supervisor, leave_metrics
 from domain.errors import NotAuthenticated
 from infra.audit.chain import public_key_pem
 from infra.settings import Settings
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             await runtime.close_read_side()
             await asyncio.to_thread(runtime.stop)
+            leave_metrics()
             log.info("Parley stopped")
 
     app = FastAPI(title="Parley", lifespan=lifespan, docs_url=None, redoc_url=None)

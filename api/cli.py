@@ -47,7 +47,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from prometheus_client import start_http_server
 
     from api.runtime import Runtime
-    from api.topology import die_with_supervisor
+    from api.topology import die_with_supervisor, leave_metrics
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -66,6 +66,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         stop.wait()
     finally:
         runtime.stop()
+        leave_metrics()
     return 0
 
 

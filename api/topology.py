@@ -68,6 +68,13 @@ def die_with_supervisor() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def leave_metrics() -> None:
+    """At the end of a child of `parley serve`: its live gauges (subscribers, follower
+    positions) leave the shared metrics directory with it; its counters stay in the sums."""
+    if SUPERVISOR_ENV in os.environ and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        multiprocess.mark_process_dead(os.getpid())
+
+
 class InstanceHeader:
     """`X-Parley-Instance` on every HTTP response and WebSocket handshake."""
 
