@@ -35,7 +35,12 @@ from api.oidc_sign_in import oidc_router
 from api.runtime import Runtime
 from api.schema import schema
 from api.services import Services
-from api.topology import InstanceHeader, die_with_supervisor, leave_metrics
+from api.topology import (
+    InstanceHeader,
+    die_with_supervisor,
+    leave_metrics,
+    settle_garbage_collector,
+)
 from domain.errors import NotAuthenticated
 from infra.audit.chain import public_key_pem
 from infra.settings import Settings
@@ -85,6 +90,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         await runtime.open_read_side()
         started.services = runtime.services()
         started.api_keys = ApiKeyVerifier(started.services.aggregates, settings.api_key_cache_size)
+        settle_garbage_collector()
         log.info("Parley ready (database: %s)", "embedded" if settings.embedded else "external")
         try:
             yield

@@ -47,7 +47,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from prometheus_client import start_http_server
 
     from api.runtime import Runtime
-    from api.topology import die_with_supervisor, leave_metrics
+    from api.topology import die_with_supervisor, leave_metrics, settle_garbage_collector
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -57,6 +57,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     # API processes run elsewhere: live events, replies in progress and rate limits are shared
     # with them (Redis when configured, PostgreSQL otherwise).
     runtime.start(workers=True if args.kind == "all" else {args.kind}, shared=True)
+    settle_garbage_collector()
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.metrics_host)
     logging.getLogger("parley.worker").info(

@@ -21,6 +21,7 @@ Every HTTP response and WebSocket handshake names the process that served it
 (`X-Parley-Instance`, random per process): operators see the spread, tests pick processes."""
 
 import ctypes
+import gc
 import logging
 import os
 import secrets
@@ -43,6 +44,8 @@ INSTANCE = secrets.token_hex(4)
 """This process's name in `X-Parley-Instance`."""
 SUPERVISOR_ENV = "PARLEY_SUPERVISOR_PID"
 """Set for the children: the supervisor's pid, which they must not outlive."""
+GC_YOUNG_THRESHOLD = 100_000
+"""Allocations (net of frees) between two collections of the youngest generation."""
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Seconds before restarting a worker process that died: longer while it keeps dying."""
 
@@ -73,6 +76,19 @@ def leave_metrics() -> None:
     positions) leave the shared metrics directory with it; its counters stay in the sums."""
     if SUPERVISOR_ENV in os.environ and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         multiprocess.mark_process_dead(os.getpid())
+
+
+def settle_garbage_collector() -> None:
+    """Once started: what the process has built so far (schema, modules, pools) lives as long
+    as it does, so the cyclic collector stops walking it (`gc.freeze`), and collects the young
+    generation less often. A request allocates thousands of objects; with the default threshold
+    (700) the collector ran several times per request over every long-lived object: measured
+    under a sendMessage load, a third of an API process's CPU and a fifth of the worker's, down
+    to under a tenth with this. A higher threshold would save a little more at the price of
+    longer pauses (a young-generation collection of 100,000 objects takes some 0.1-0.2 s)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 class InstanceHeader:
