@@ -13,7 +13,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -133,6 +133,9 @@ class Runtime:
         self.subscription_checks = SubscriptionChecks(settings.subscription_recheck_seconds)
         self._fanout: RedisFanout | PostgresFanout | None = None
         self.publish_live: Callable[[UUID, Any], None] = self.live_feed.publish
+        self._publish_live_many: Callable[[Sequence[tuple[UUID, Any]]], None] = (
+            self.live_feed.publish_many
+        )
         """Where live items go: the local feed, or Redis or PostgreSQL (which feed every
         process's feed)."""
         self.live_feed.control = self._control
@@ -229,6 +232,7 @@ class Runtime:
         if self._fanout is not None:
             self._fanout.start()
             self.publish_live = self._fanout.publish
+            self._publish_live_many = self._fanout.publish_many
         if workers is True:
             kinds = set(WORKER_KINDS) - (set() if s.kafka_bootstrap_servers else {"relay"})
         else:
@@ -305,7 +309,7 @@ class Runtime:
                     default_context_window=s.llm_default_context_window,
                     max_output_tokens=s.llm_max_output_tokens,
                 ),
-                publish=self.publish_live,
+                publish=self._publish_live_many,
                 save_position=self._store_responder_position,
                 start_position=responder_start,
                 concurrency=s.responder_concurrency,
@@ -564,8 +568,8 @@ class Runtime:
         return False
 
     def _publish_committed(self, position: int, items: list[Any]) -> None:
-        for item in items:  # MessageRow or ChatRemoved, both keyed by chat
-            self.publish_live(item.chat_id, item)
+        # MessageRow or ChatRemoved, both keyed by chat: the batch in one round trip.
+        self._publish_live_many([(item.chat_id, item) for item in items])
         self._read_model_progress.advance(position)
 
     def _read_models_reached_in_db(self, position: int, timeout: float) -> bool:

@@ -205,7 +205,7 @@ class Responder:
         partials: ReplyBuffer | None = None,
         keyed: Callable[[str, str], ChatProvider | None] | None = None,
         master_key: MasterKey | None = None,
-        publish: Callable[[UUID, object], None],
+        publish: Callable[[Sequence[tuple[UUID, object]]], None],
         save_position: Callable[[int], None],
         start_position: int,
         concurrency: int = 2048,
@@ -384,11 +384,15 @@ class Responder:
             self._partials.append_many([(chat, reply, text) for chat, reply, text, _ in deltas])
         except Exception:  # resuming is a convenience: the live stream must go on
             log.warning("could not keep %d partial replies", len(deltas), exc_info=True)
-        for chat_id, reply_id, text, offset in deltas:
-            try:
-                self._publish(chat_id, ReplyDelta(chat_id, reply_id, text, offset))
-            except Exception:  # one chat's failure is not every chat's
-                log.warning("could not publish a delta of chat %s", chat_id, exc_info=True)
+        try:  # one round trip for the batch where the fan-out crosses processes
+            self._publish(
+                [
+                    (chat_id, ReplyDelta(chat_id, reply_id, text, offset))
+                    for chat_id, reply_id, text, offset in deltas
+                ]
+            )
+        except Exception:  # live delivery is best effort; the reply is recorded regardless
+            log.warning("could not publish %d deltas", len(deltas), exc_info=True)
 
     def _forget_partial(self, chat_id: UUID, reply_id: UUID) -> None:
         try:

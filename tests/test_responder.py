@@ -6,7 +6,7 @@ their protocols, in tests/test_llm_*.py)."""
 import asyncio
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -69,8 +69,8 @@ class Feed:
     items: list[Any] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
 
-    def publish(self, chat_id: UUID, item: object) -> None:
-        self.items.append(item)
+    def publish_many(self, items: Sequence[tuple[UUID, object]]) -> None:
+        self.items.extend(item for _, item in items)
 
     def deltas(self) -> list[ReplyDelta]:
         return [i for i in self.items if isinstance(i, ReplyDelta)]
@@ -110,7 +110,7 @@ def responder(
         bus=runtime.bus,
         router=Router({"echo": provider}),
         partials=partials,
-        publish=feed.publish,
+        publish=feed.publish_many,
         save_position=feed.positions.append,
         start_position=start,
         streaming=streaming,

@@ -79,6 +79,12 @@ async def test_live_items_reach_another_process_in_order_large_ones_too(
         received = [await asyncio.wait_for(subscription.next(), timeout=10) for _ in sent]
     assert received == sent
 
+    # The same in one batch (one round trip), the large one spilled, the order kept.
+    with remote.open(chat) as subscription:
+        await asyncio.to_thread(publisher.publish_many, [(chat, item) for item in sent])
+        received = [await asyncio.wait_for(subscription.next(), timeout=10) for _ in sent]
+    assert received == sent
+
 
 async def test_a_stop_request_reaches_a_process_with_no_subscriber_of_the_chat(
     two_processes: tuple[PostgresFanout, LiveFeed],

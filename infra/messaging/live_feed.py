@@ -9,7 +9,7 @@ import asyncio
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -52,6 +52,11 @@ class LiveFeed:
         self.control: Callable[[UUID, Any], bool] | None = None
         """Sees every item first; True means it was a control item for this process (e.g. a
         stop request for the responder), not for subscribers."""
+
+    def publish_many(self, items: Sequence[tuple[UUID, Any]]) -> None:
+        """`publish` each (chat, item), in order."""
+        for chat_id, item in items:
+            self.publish(chat_id, item)
 
     def publish(self, chat_id: UUID, item: Any) -> None:
         """Deliver `item` to every subscriber of `chat_id`; safe from any thread, never blocks."""

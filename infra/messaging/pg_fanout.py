@@ -13,6 +13,7 @@ with `afterPosition`."""
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -63,22 +64,35 @@ class PostgresFanout:
         log.info("live fan-out over PostgreSQL stopped")
 
     def publish(self, chat_id: UUID, item: Any) -> None:
+        self.publish_many([(chat_id, item)])
+
+    def publish_many(self, items: Sequence[tuple[UUID, Any]]) -> None:
+        """Every item as a notification of its own, all in one round trip, in order (the
+        responder sends the deltas of every reply in progress at once)."""
         # The chat (and whether it is a control item, which every process must see) in front:
         # a listener skips what no subscriber of its process wants without decoding it.
-        payload = ("C" if isinstance(item, StopRequested) else "I") + str(chat_id) + encode(item)
+        payloads = [
+            ("C" if isinstance(item, StopRequested) else "I") + str(chat_id) + encode(item)
+            for chat_id, item in items
+        ]
         try:
             with self._publish_lock:
                 conn = self._connection()
-                if len(payload.encode()) > MAX_NOTIFY_BYTES:
-                    row = conn.execute(
-                        "INSERT INTO live_spill (payload) VALUES (%s) RETURNING id",
-                        (payload[37:],),
-                    ).fetchone()
-                    assert row is not None
-                    payload = payload[:37] + json.dumps({"spill": row[0]})
-                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
-                self._published += 1
-                if self._published % 1000 == 0:
+                for n, payload in enumerate(payloads):
+                    if len(payload.encode()) > MAX_NOTIFY_BYTES:
+                        row = conn.execute(
+                            "INSERT INTO live_spill (payload) VALUES (%s) RETURNING id",
+                            (payload[37:],),
+                        ).fetchone()
+                        assert row is not None
+                        payloads[n] = payload[:37] + json.dumps({"spill": row[0]})
+                conn.execute(
+                    "SELECT pg_notify(%s, p) FROM (SELECT p FROM unnest(%s::text[])"
+                    " WITH ORDINALITY AS t(p, n) ORDER BY n) AS ordered",
+                    (CHANNEL, payloads),
+                )
+                before, self._published = self._published, self._published + len(payloads)
+                if before // 1000 != self._published // 1000:
                     conn.execute(
                         "DELETE FROM live_spill"
                         " WHERE created_at < now() - make_interval(secs => %s)",
@@ -86,7 +100,7 @@ class PostgresFanout:
                     )
         except psycopg.Error:
             # Live delivery is best effort; durable messages stay readable with afterPosition.
-            log.warning("could not publish a live event for chat %s to PostgreSQL", chat_id)
+            log.warning("could not publish %d live events to PostgreSQL", len(payloads))
             with self._publish_lock:
                 if self._publisher is not None:
                     self._publisher.close()
