@@ -4,6 +4,7 @@ everyone else gets `application/json` as strawberry answers it (200 for every Gr
 
 from typing import Any, overload
 
+import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -121,6 +122,11 @@ class GraphQLOverHttpRouter(GraphQLRouter[ParleyContext, None]):
             # Strawberry refuses only requests that are not well-formed GraphQL-over-HTTP here.
             body = {"errors": [{"message": e.reason, "extensions": {"code": "BAD_USER_INPUT"}}]}
             return self._graphql_response(body, e.status_code)
+
+    def encode_json(self, data: object) -> bytes:
+        """The same JSON as strawberry's `json.dumps`, by orjson: several times faster on a
+        page of messages (UTF-8 as is, not \\u-escaped)."""
+        return orjson.dumps(data)
 
     async def get_sub_response(self, request: Request) -> Response:
         """The response strawberry builds ours from (resolvers may set its status and headers)
