@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from api.topology import default_api_processes
 from bench import options
 from bench.machine_cpu import MachineCpu
 from bench.options import at_least_one, option
@@ -53,9 +54,11 @@ class Target:
 
 def steps(opts: Options) -> list[tuple[str, list[str]]]:
     """(benchmark, its options) in the order they run."""
+    processes = default_api_processes()
     every = {
         "write": ["--callers", "1,64"],
-        "api": ["--seconds", str(opts.api_seconds)],
+        # The deployed topology, as `parley serve` runs by default: one API process per core.
+        "api": ["--seconds", str(opts.api_seconds), "--serve-workers", str(processes)],
         "gateway": ["--concurrency", opts.gateway_concurrency],
         "fanout": ["--clients", str(opts.fanout_clients)],
     }
