@@ -63,8 +63,8 @@ def die_with_supervisor() -> None:
     even by SIGKILL, so no API or worker process of a killed supervisor keeps serving, answering
     messages or holding the embedded PostgreSQL (Linux `PR_SET_PDEATHSIG`)."""
     supervisor = os.environ.get(SUPERVISOR_ENV)
-    if supervisor is None or int(supervisor) == os.getpid():
-        return  # not supervised, or the one API process runs in the supervisor (--workers 1)
+    if supervisor is None:
+        return
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
     if os.getppid() != int(supervisor):  # it died before we asked
@@ -187,6 +187,7 @@ def serve_processes(
     settings: Settings, host: str, port: int, api_processes: int, worker_metrics_port: int
 ) -> int:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from infra.identity.master_key import MasterKey
     from infra.migrations import migrate
@@ -222,18 +223,24 @@ def serve_processes(
     # below instead of the process dying with them still running.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stopped)
+    # Always uvicorn's process supervisor, one API process too: the supervisor itself never
+    # serves (it imported the metrics client before PROMETHEUS_MULTIPROC_DIR was set, so what
+    # it counted would be missing from /metrics).
+    config = uvicorn.Config(
+        "api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=api_processes,
+        **uvicorn_options(settings),
+    )
+    sock = config.bind_socket()
     try:
-        uvicorn.run(
-            "api.app:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=api_processes,
-            **uvicorn_options(settings),
-        )
+        Multiprocess(config, sockets=[sock]).run()
     except _Stopped:
         pass
     finally:
+        sock.close()
         if worker is not None:
             worker.stop()
         if embedded is not None:

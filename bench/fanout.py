@@ -39,7 +39,7 @@ from bench.server import (
     scratch_server,
     subscribe,
 )
-from testbed.processes import Server
+from testbed.processes import Server, children_of
 
 EVENTS = """subscription($chatId: ID!, $after: Int) { chatEvents(chatId: $chatId,
     afterPosition: $after) { __typename ... on MessageAdded { message { id role } } } }"""
@@ -56,6 +56,13 @@ class Options:
         "the server's PARLEY_SUBSCRIPTION_RECHECK_SECONDS (each subscription re-checks its "
         "caller this often)",
     )
+
+
+def api_process(server: Server) -> int:
+    """The one API process of `parley serve --workers 1` (a child of the supervisor)."""
+    assert server.proc is not None
+    (pid,) = children_of(server.proc.pid, b"--multiprocessing-fork")
+    return pid
 
 
 def rss_kib(pid: int) -> int:
@@ -113,7 +120,8 @@ async def wait_for_subscriptions(url: str, wanted: int, timeout: float) -> int:
 async def measure(opts: Options, server: Server, token: str, chats: list[tuple[str, int]]) -> dict:
     assert server.proc is not None
     subscribers = Subscribers()
-    before = rss_kib(server.proc.pid)
+    api = api_process(server)
+    before = rss_kib(api)
     began = time.perf_counter()
     for start in range(0, len(chats), 100):  # connect in waves of 100
         await asyncio.gather(
@@ -127,7 +135,7 @@ async def measure(opts: Options, server: Server, token: str, chats: list[tuple[s
     live = await wait_for_subscriptions(server.url, len(chats), timeout=600)
     subscribed_in = time.perf_counter() - began
     await asyncio.sleep(2.0)
-    after = rss_kib(server.proc.pid)
+    after = rss_kib(api)
     acked: dict[str, float] = {}
     async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=bearer(token)) as http:
 
@@ -205,8 +213,8 @@ def main(argv: Sequence[str]) -> int:
         "PARLEY_SUBSCRIPTION_RECHECK_SECONDS": str(opts.recheck_seconds),
     }
     run = Run("fanout")
-    # One API process holds every subscriber: its RSS is the server's pid (with --workers 1,
-    # uvicorn serves in the supervisor itself); the followers run in the worker process.
+    # One API process holds every subscriber (its RSS is measured); the followers run in the
+    # worker process.
     args = ("--workers", "1")
     with scratch_server("fanout", env, keep=opts.keep, args=args) as (server, _):
         tenant = server.create_tenant()

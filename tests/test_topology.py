@@ -117,6 +117,11 @@ def test_a_worker_process_that_dies_is_restarted_and_says_so(tmp_path: Path) -> 
     server = Server(tmp_path / "serve", args=("--workers", "1")).start()
     try:
         assert server.proc is not None
+        # The one API process counts into the shared metrics like several would.
+        tenant = server.create_tenant()
+        ApiClient(server.url).login(tenant["slug"], tenant["email"], tenant["password"])
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert 'parley_graphql_operations_total{operation_name="login"' in metrics
         (first,) = worker_children(server.proc.pid)
         os.kill(first, signal.SIGKILL)
         deadline = time.monotonic() + 30
