@@ -59,12 +59,13 @@ def group_of(pid: int, comm: str, parent: int) -> str:
     if "api.cli worker" in line:
         return "parley worker process"
     if "api.cli serve" in line:
-        return "parley serve (supervisor; the API process with --workers 1)"
-    if "multiprocessing" in line and "api.cli serve" in _cmdline(parent):
+        return "parley serve (the supervisor)"
+    parent_line = _cmdline(parent) if "multiprocessing" in line else ""
+    if "api.cli serve" in parent_line:
         return "parley API processes"
-    if "peers" in line or "multiprocessing" in line and "peers" in _cmdline(parent):
+    if "peers" in line or "peers" in parent_line:
         return "peer and limit servers"
-    if "-m bench" in line or "llm_fakes" in line:
+    if "-m bench" in line or "-m bench" in parent_line:
         return "benchmark process (load generator, stand-in provider)"
     return "other"
 
