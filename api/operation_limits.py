@@ -169,7 +169,7 @@ async def take_operation(context: ParleyContext) -> None:
         if capacity <= 0:
             continue
         verdict = await context.services.run_blocking(
-            context.services.buckets.take, key, capacity, 60.0, 1
+            context.services.operation_buckets.take, key, capacity, 60.0, 1
         )
         if not verdict.allowed:
             retry = max(1, math.ceil(verdict.retry_after))

@@ -87,7 +87,13 @@ from infra.messaging.reply_buffer import (
 )
 from infra.migrations import check_schema, migrate
 from infra.postgres import EmbeddedPostgres, PostgresTarget, open_pool
-from infra.rate_limits import Buckets, MemoryBuckets, PostgresBuckets, RedisBuckets
+from infra.rate_limits import (
+    Buckets,
+    LeasedBuckets,
+    MemoryBuckets,
+    PostgresBuckets,
+    RedisBuckets,
+)
 from infra.read_model_schema import (
     PROJECTION_NAME,
     READER_ROLE,
@@ -263,6 +269,11 @@ class Runtime:
             self.buckets = MemoryBuckets()
             self.partial_replies = MemoryReplyBuffer()
             self.sign_ins = MemorySignInStore()
+        # Every operation takes its caller's and tenant's per-minute buckets: shared ones are
+        # spent in leases, so a burst does not queue on one row (docs/performance.md).
+        self.operation_buckets: Buckets = (
+            self.buckets if isinstance(self.buckets, MemoryBuckets) else LeasedBuckets(self.buckets)
+        )
 
     def _start_workers(self, kinds: set[str]) -> None:
         """Every loop this process runs, built here: log followers and periodic tasks
@@ -511,6 +522,7 @@ class Runtime:
             subscription_checks=self.subscription_checks,
             subscription_reads=self.subscription_reads,
             buckets=self.buckets,
+            operation_buckets=self.operation_buckets,
             model_status=self.model_status,
             run_blocking=self.run_blocking,
             run_password_work=self.run_password_work,

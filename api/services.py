@@ -54,6 +54,8 @@ class Services:
     subscription_checks: SubscriptionChecks
     subscription_reads: asyncio.Semaphore
     buckets: Buckets
+    operation_buckets: Buckets
+    """The per-minute operation limits' buckets (shared ones spent in leases)."""
     model_status: Callable[[], Awaitable[GatewayReport | None]]
     run_blocking: Callable[..., Awaitable[Any]]
     """The one thread hop of a request: blocking work (the event store, Redis) off the loop."""

@@ -7,6 +7,7 @@ A bucket holds up to `capacity` units and refills at `capacity / period` per sec
 negative: a reply that used more tokens than estimated delays the next requests); `peek` says
 whether `take` would succeed without taking (buckets that count failures: sign-ins)."""
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -127,3 +128,42 @@ class PostgresBuckets(_Bucketing):
         assert row is not None
         allowed, level = bool(row[0]), float(row[1])
         return Verdict(allowed, 0.0 if allowed else _retry_after(level, cost, rate))
+
+
+class LeasedBuckets:
+    """A shared bucket spent in leases: `take` debits the shared bucket several units at a time
+    (a fraction of its capacity) and spends them in this process, so a burst of one caller's
+    operations queues on the shared bucket (one locked row in PostgreSQL) once per lease instead
+    of once per operation. Leased units are spent within `hold` seconds or dropped: the shared
+    limit is never exceeded, at worst reached a little early. For coarse limits (operations per
+    minute); a bucket too small for a lease of two units is taken unit by unit, exactly."""
+
+    def __init__(self, shared: Buckets, *, fraction: float = 0.02, hold: float = 1.0) -> None:
+        self._shared = shared
+        self._fraction = fraction
+        self._hold = hold
+        self._lock = threading.Lock()
+        self._leases: dict[str, tuple[float, float]] = {}
+        """Per key: units leased and not yet spent, and until when they may be."""
+
+    def take(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
+        now = time.monotonic()
+        with self._lock:
+            units, until = self._leases.get(key, (0.0, 0.0))
+            if until > now and units >= cost:
+                self._leases[key] = (units - cost, until)
+                return Verdict(True, 0.0)
+        size = max(cost, math.floor(capacity * self._fraction))
+        if size > cost and self._shared.take(key, capacity, period, size).allowed:
+            with self._lock:
+                if len(self._leases) > 10_000:  # callers come and go: forget spent leases
+                    self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
+                self._leases[key] = (size - cost, now + self._hold)
+            return Verdict(True, 0.0)
+        return self._shared.take(key, capacity, period, cost)
+
+    def debit(self, key: str, capacity: int, period: float, cost: float) -> None:
+        self._shared.debit(key, capacity, period, cost)
+
+    def peek(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
+        return self._shared.peek(key, capacity, period, cost)

@@ -6,7 +6,14 @@ from collections.abc import Iterator
 import pytest
 from psycopg_pool import ConnectionPool
 
-from infra.rate_limits import Buckets, MemoryBuckets, PostgresBuckets, RedisBuckets
+from infra.rate_limits import (
+    Buckets,
+    LeasedBuckets,
+    MemoryBuckets,
+    PostgresBuckets,
+    RedisBuckets,
+    Verdict,
+)
 
 
 @pytest.fixture(params=["memory", "redis", "postgres"])
@@ -48,6 +55,42 @@ def test_a_peek_answers_like_a_take_without_taking(buckets: Buckets) -> None:
     refused = buckets.peek(key, 2, 60, 1)
     assert not refused.allowed and 0 < refused.retry_after <= 30
     assert not buckets.take(key, 2, 60, 1).allowed
+
+
+class Counted:
+    """A shared bucket that counts the takes reaching it."""
+
+    def __init__(self, shared: Buckets) -> None:
+        self.shared = shared
+        self.takes = 0
+
+    def take(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
+        self.takes += 1
+        return self.shared.take(key, capacity, period, cost)
+
+    def debit(self, key: str, capacity: int, period: float, cost: float) -> None:
+        self.shared.debit(key, capacity, period, cost)
+
+    def peek(self, key: str, capacity: int, period: float, cost: float) -> Verdict:
+        return self.shared.peek(key, capacity, period, cost)
+
+
+def test_a_leased_bucket_reaches_the_shared_one_once_per_lease_and_never_exceeds_it(
+    buckets: Buckets,
+) -> None:
+    key = f"test:{uuid.uuid4()}"
+    shared = Counted(buckets)
+    first, second = LeasedBuckets(shared, fraction=0.1), LeasedBuckets(shared, fraction=0.1)
+    # Two processes spend one bucket of 100 (leases of 10): 100 operations pass, not one more.
+    allowed = [(first if n % 2 else second).take(key, 100, 60, 1).allowed for n in range(100)]
+    assert all(allowed) and shared.takes == 10  # ten leases, not a hundred takes
+    assert not any(leased.take(key, 100, 60, 1).allowed for leased in (first, second))
+
+
+def test_a_bucket_too_small_to_lease_is_taken_exactly(buckets: Buckets) -> None:
+    key = f"test:{uuid.uuid4()}"
+    leased = LeasedBuckets(buckets, fraction=0.02)
+    assert sum(leased.take(key, 40, 60, 1).allowed for _ in range(45)) == 40
 
 
 def test_the_redis_reply_cache_round_trips_and_expires(redis_url: str) -> None:
