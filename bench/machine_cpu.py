@@ -26,15 +26,16 @@ class _Seen:
     last: float
 
 
-def _read(pid: int) -> tuple[int, str, float] | None:
-    """(parent, command name, CPU seconds) of a process, None once it is gone."""
+def _read(pid: int) -> tuple[int, str, float, int] | None:
+    """(parent, command name, CPU seconds, start time in ticks) of a process, from one read of
+    its /proc stat; None once it is gone."""
     try:
         text = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     comm = text[text.index("(") + 1 : text.rindex(")")]
     fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), comm, (int(fields[11]) + int(fields[12])) / TICKS
+    return int(fields[1]), comm, (int(fields[11]) + int(fields[12])) / TICKS, int(fields[19])
 
 
 def _cmdline(pid: int) -> str:
@@ -74,7 +75,7 @@ def group_of(pid: int, comm: str, parent: int) -> str:
 class MachineCpu:
     """Samples every process's CPU time until `stop()`; `seconds_by_group()` sums them."""
 
-    seen: dict[tuple[int, float], _Seen] = field(default_factory=dict)
+    seen: dict[tuple[int, int], _Seen] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -105,22 +106,14 @@ class MachineCpu:
             read = _read(pid)
             if read is None:
                 continue
-            parent, comm, cpu = read
+            parent, comm, cpu, started = read
             # A pid with its start time is one process, even if the pid is reused later.
-            key = (pid, self._start_time(pid))
+            key = (pid, started)
             known = self.seen.get(key)
             if known is None:
                 self.seen[key] = _Seen(group_of(pid, comm, parent), cpu if first else 0.0, cpu)
             else:
                 self.seen[key] = _Seen(known.group, known.first, cpu)
-
-    @staticmethod
-    def _start_time(pid: int) -> float:
-        try:
-            text = (PROC / str(pid) / "stat").read_text()
-        except OSError:
-            return 0.0
-        return float(text[text.rindex(")") + 2 :].split()[19])
 
     @property
     def wall_seconds(self) -> float:
