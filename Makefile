@@ -29,7 +29,10 @@ lock: $(STAMP)
 
 install: $(STAMP)
 
+# The first run on a fresh machine (the embedded database) creates the demo tenant and prints
+# its password once; every run prints the address. `parley demo --new-password` sets a new one.
 run: $(STAMP)
+	$(BIN)/parley demo --welcome
 	$(BIN)/parley serve
 
 lint: $(STAMP)
@@ -41,6 +44,8 @@ lint: $(STAMP)
 # kcat: the tests read the event topic with it, as analytics consumers would (Debian package).
 # Node.js: the tests run the GraphQL-over-HTTP audit (npm graphql-http, pinned in
 # tests/http_audit/package-lock.json) with it; `npm ci` again only when the lock file changed.
+# Chromium (Debian's; Playwright's own browser download is not used) and web/'s packages: the
+# browser client's end-to-end tests (tests/test_web_e2e.py) drive it with @playwright/test.
 tools:
 	@command -v kcat >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq kcat \
 		|| { apt-get update -qq && apt-get install -y -qq kcat; }; }; } \
@@ -50,8 +55,18 @@ tools:
 		|| { echo "the tests need Node.js 18+ and npm: apt-get install nodejs npm"; exit 1; }
 	@[ tests/http_audit/node_modules/.package-lock.json -nt tests/http_audit/package-lock.json ] \
 		|| npm ci --prefix tests/http_audit --no-audit --no-fund --loglevel=error
+	@[ -x "$${PARLEY_CHROMIUM:-/usr/bin/chromium}" ] || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq chromium \
+		|| { apt-get update -qq && apt-get install -y -qq chromium; }; }; } \
+		|| { echo "the browser tests need Chromium at /usr/bin/chromium: apt-get install chromium" \
+			"(or set PARLEY_CHROMIUM to a Chromium or Chrome binary)"; exit 1; }
+	@[ web/node_modules/.package-lock.json -nt web/package-lock.json ] \
+		|| PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix web --no-audit --no-fund --loglevel=error
 
+# The web client first: its operations against queries/schema.graphql (codegen, then tsc: a
+# schema change that breaks the client fails here) and its unit tests (Vitest).
 test: lint tools
+	npm --prefix web run --silent typecheck
+	npm --prefix web test --silent
 	$(BIN)/parley services up
 	$(BIN)/pytest
 
