@@ -106,9 +106,8 @@ def token_pair(
     )
 
 
-async def new_sign_in(context: ParleyContext, user: UserAggregate, position: int) -> LoginPayload:
+async def new_sign_in(services: Services, user: UserAggregate, position: int) -> LoginPayload:
     """A new sign-in (refresh token family) for the user, and its first token pair."""
-    services = context.services
     grant = await services.run_blocking(
         lambda: services.refresh_tokens.start(tenant_id=user.tenant_id, user_id=user.id)
     )
@@ -122,14 +121,94 @@ def client_address(context: ParleyContext) -> str | None:
     return client.host if client is not None else None
 
 
-def refresh_claims(context: ParleyContext, token: str) -> Claims:
+def refresh_claims(services: Services, token: str) -> Claims:
     try:
-        claims = context.services.tokens.verify(token, token_type=REFRESH)
+        claims = services.tokens.verify(token, token_type=REFRESH)
     except InvalidToken as e:
         raise NotAuthenticated(str(e)) from None
     if claims.session_id is None:
         raise NotAuthenticated("refresh token invalid")
     return claims
+
+
+# The sign-in operations themselves, for the GraphQL mutations below and the browser's cookie
+# sessions (api/browser_session.py): one implementation of each, whichever transport asks.
+
+
+async def password_sign_in(
+    context: ParleyContext, tenant: str, email: str, password: str
+) -> LoginPayload:
+    """`login`: a new sign-in once the password checks out, throttled per account and address."""
+    services = context.services
+    account, address = account_key(tenant, email), client_address(context)
+    # Before any argon2 work: a throttled guess costs us one Redis round trip.
+    await services.run_blocking(services.login_throttle.check, account, address)
+    try:
+        auth = await services.run_password_work(
+            services.authentication.authenticate, tenant, email, password
+        )
+    except NotAuthenticated:
+        await services.run_blocking(services.login_throttle.failed, account, address)
+        raise
+    position = await services.run_blocking(services.aggregates.head)
+    return await new_sign_in(services, auth.user, position)
+
+
+async def rotated_sign_in(services: Services, refresh_token: str) -> LoginPayload:
+    """`refreshToken`: the refresh token used up, its successor and a new access token; a used
+    one presented again revokes its whole sign-in."""
+    claims = refresh_claims(services, refresh_token)
+    actor = Actor(claims.user_id, claims.tenant_id, DomainRole(claims.role))
+    try:
+        user = await services.run_blocking(services.authentication.signed_in_user, actor)
+    except NotAllowed:  # deactivated since the sign-in
+        await services.run_blocking(
+            services.refresh_tokens.revoke_user, actor.user_id, "deactivated"
+        )
+        raise NotAuthenticated("this sign-in is no longer valid") from None
+    try:
+        grant = await services.run_blocking(
+            lambda: services.refresh_tokens.rotate(
+                token_id=claims.token_id, session_id=claims.session_id, user_id=user.id
+            )
+        )
+    except InvalidToken as e:
+        raise NotAuthenticated(str(e)) from None
+    position = await services.run_blocking(services.aggregates.head)
+    return token_pair(services, user, position, grant)
+
+
+async def end_sign_in(services: Services, refresh_token: str) -> int:
+    """`logout`: the sign-in of this refresh token ends; how many sign-ins stopped."""
+    claims = refresh_claims(services, refresh_token)
+    assert claims.session_id is not None
+    revoked: int = await services.run_blocking(
+        services.refresh_tokens.revoke_session, claims.session_id, claims.user_id, "logout"
+    )
+    return revoked
+
+
+async def password_changed_sign_in(
+    context: ParleyContext, current_password: str, new_password: str
+) -> LoginPayload:
+    """`changePassword`: every sign-in of the caller ends; a new one starts."""
+    services = context.services
+    actor = context.actor()
+    account, address = str(actor.user_id), client_address(context)
+    await services.run_blocking(services.login_throttle.check, account, address)
+    c = command(
+        lambda: cmd.ChangePassword(current_password=current_password, new_password=new_password)
+    )
+    try:
+        written = await services.run_password_work(services.bus.handle, c, actor)
+    except WrongPassword:
+        await services.run_blocking(services.login_throttle.failed, account, address)
+        raise
+    await services.run_blocking(
+        services.refresh_tokens.revoke_user, actor.user_id, "password changed"
+    )
+    user = await services.run_blocking(services.authentication.active_user, actor)
+    return await new_sign_in(services, user, written.position)
 
 
 @strawberry.type
@@ -140,18 +219,7 @@ class AuthMutations:
         "retryAfterSeconds) for a while."
     )
     async def login(self, info: Info[ParleyContext, None], input: LoginInput) -> LoginPayload:
-        services = info.context.services
-        account, address = account_key(input.tenant, input.email), client_address(info.context)
-        # Before any argon2 work: a throttled guess costs us one Redis round trip.
-        await services.run_blocking(services.login_throttle.check, account, address)
-        try:
-            auth = await services.run_password_work(
-                services.authentication.authenticate, input.tenant, input.email, input.password
-            )
-        except NotAuthenticated:
-            await services.run_blocking(services.login_throttle.failed, account, address)
-            raise
-        return await new_sign_in(info.context, auth.user, await run(info, services.aggregates.head))
+        return await password_sign_in(info.context, input.tenant, input.email, input.password)
 
     @strawberry.mutation(
         description="Exchange a refresh token for a fresh pair. Each refresh token works once; "
@@ -160,37 +228,13 @@ class AuthMutations:
     async def refresh_token(
         self, info: Info[ParleyContext, None], input: RefreshTokenInput
     ) -> LoginPayload:
-        services = info.context.services
-        claims = refresh_claims(info.context, input.refresh_token)
-        actor = Actor(claims.user_id, claims.tenant_id, DomainRole(claims.role))
-        try:
-            user = await run(info, services.authentication.signed_in_user, actor)
-        except NotAllowed:  # deactivated since the sign-in
-            await run(info, services.refresh_tokens.revoke_user, actor.user_id, "deactivated")
-            raise NotAuthenticated("this sign-in is no longer valid") from None
-        try:
-            grant = await services.run_blocking(
-                lambda: services.refresh_tokens.rotate(
-                    token_id=claims.token_id, session_id=claims.session_id, user_id=user.id
-                )
-            )
-        except InvalidToken as e:
-            raise NotAuthenticated(str(e)) from None
-        position = await run(info, services.aggregates.head)
-        return token_pair(services, user, position, grant)
+        return await rotated_sign_in(info.context.services, input.refresh_token)
 
     @strawberry.mutation(description="Sign out: the sign-in's refresh tokens stop working.")
     async def logout(self, info: Info[ParleyContext, None], input: LogoutInput) -> LogoutPayload:
-        claims = refresh_claims(info.context, input.refresh_token)
-        assert claims.session_id is not None
-        revoked = await run(
-            info,
-            info.context.services.refresh_tokens.revoke_session,
-            claims.session_id,
-            claims.user_id,
-            "logout",
+        return LogoutPayload(
+            sessions_revoked=await end_sign_in(info.context.services, input.refresh_token)
         )
-        return LogoutPayload(sessions_revoked=revoked)
 
     @strawberry.mutation(description="Sign out every sign-in of yours, on every device.")
     async def logout_everywhere(self, info: Info[ParleyContext, None]) -> LogoutPayload:
@@ -208,20 +252,6 @@ class AuthMutations:
     async def change_password(
         self, info: Info[ParleyContext, None], input: ChangePasswordInput
     ) -> LoginPayload:
-        services = info.context.services
-        actor = info.context.actor()
-        account, address = str(actor.user_id), client_address(info.context)
-        await services.run_blocking(services.login_throttle.check, account, address)
-        c = command(
-            lambda: cmd.ChangePassword(
-                current_password=input.current_password, new_password=input.new_password
-            )
+        return await password_changed_sign_in(
+            info.context, input.current_password, input.new_password
         )
-        try:
-            written = await services.run_password_work(services.bus.handle, c, actor)
-        except WrongPassword:
-            await services.run_blocking(services.login_throttle.failed, account, address)
-            raise
-        await run(info, services.refresh_tokens.revoke_user, actor.user_id, "password changed")
-        user = await run(info, services.authentication.active_user, actor)
-        return await new_sign_in(info.context, user, written.position)

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict
 
-from api.auth import token_pair
+from api.auth import LoginPayload, token_pair
 from api.services import Services
 from commands.messages import SignInWithOidc
 from domain.actor import Actor
@@ -203,19 +203,7 @@ class SignInFlow:
         return response
 
     async def exchange(self, slug: str, body: TokenRequest) -> Response:
-        rt = self.services()
-        finished = await rt.run_blocking(take_entry, rt.sign_ins, FinishedSignIn, body.code)
-        if finished is None or finished.tenant_slug != slug:
-            raise NotAuthenticated("unknown, expired or already used code")
-        if finished.client_challenge is not None:
-            verifier = body.code_verifier or ""
-            if not hmac.compare_digest(s256(verifier), finished.client_challenge):
-                raise NotAuthenticated("code_verifier does not match the code_challenge")
-        actor = Actor(UUID(finished.user_id), UUID(finished.tenant_id), Role(finished.role))
-        user = await rt.run_blocking(rt.authentication.active_user, actor)
-        position = await rt.run_blocking(rt.aggregates.head)
-        # A thread: starting a sign-in may write (a refresh token family), like `login` does.
-        pair = await rt.run_blocking(token_pair, rt, user, position)
+        pair = await exchange_code(self.services(), slug, body.code, body.code_verifier)
         return JSONResponse(
             {
                 "accessToken": pair.access_token,
@@ -234,6 +222,39 @@ class SignInFlow:
             },
             headers=NO_STORE,
         )
+
+
+async def exchange_code(
+    rt: Services, slug: str, code: str, code_verifier: str | None
+) -> LoginPayload:
+    """Step 3: the one-time code (and the PKCE verifier, if the client sent a challenge) for a
+    new sign-in of the user the callback found. Also the browser's cookie session's way in
+    (api/browser_session.py)."""
+    finished = await rt.run_blocking(take_entry, rt.sign_ins, FinishedSignIn, code)
+    if finished is None or finished.tenant_slug != slug:
+        raise NotAuthenticated("unknown, expired or already used code")
+    if finished.client_challenge is not None and not hmac.compare_digest(
+        s256(code_verifier or ""), finished.client_challenge
+    ):
+        raise NotAuthenticated("code_verifier does not match the code_challenge")
+    actor = Actor(UUID(finished.user_id), UUID(finished.tenant_id), Role(finished.role))
+    user = await rt.run_blocking(rt.authentication.active_user, actor)
+    position = await rt.run_blocking(rt.aggregates.head)
+    # A thread: starting a sign-in may write (a refresh token family), like `login` does.
+    pair: LoginPayload = await rt.run_blocking(token_pair, rt, user, position)
+    return pair
+
+
+def error_response(e: ParleyError) -> JSONResponse:
+    """A refusal as `{"error": {"code", "message"}}` with the status its code calls for (and
+    `retryAfterSeconds` / `Retry-After` when the client should wait)."""
+    error: dict[str, object] = {"code": e.code, "message": e.message}
+    headers = dict(NO_STORE)
+    retry = e.extensions.get("retryAfterSeconds")
+    if retry is not None:
+        error["retryAfterSeconds"] = retry
+        headers["Retry-After"] = str(retry)
+    return JSONResponse({"error": error}, status_code=STATUS.get(e.code, 400), headers=headers)
 
 
 def oidc_router(s: Settings, services: Callable[[], Services]) -> APIRouter:
@@ -287,11 +308,7 @@ async def _answer(step_name: str, slug: str, step: Any) -> Response:
     except ParleyError as e:
         OIDC_SIGN_INS.labels(step_name, e.code.lower()).inc()
         log.info("OIDC sign-in %s refused for tenant %r: %s", step_name, slug[:63], e.message)
-        return JSONResponse(
-            {"error": {"code": e.code, "message": e.message}},
-            status_code=STATUS.get(e.code, 400),
-            headers=NO_STORE,
-        )
+        return error_response(e)
     OIDC_SIGN_INS.labels(step_name, "ok").inc()
     return response
 
