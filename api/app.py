@@ -22,6 +22,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from api.api_key_verifier import ApiKeyVerifier
+from api.browser_session import CSRF_HEADER, session_router
 from api.context import ParleyContext
 from api.graphql_over_http import GraphQLOverHttpRouter
 from api.hardening import (
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.transport_limits = graphql.limits
     app.include_router(graphql, prefix="/graphql")
     app.include_router(oidc_router(settings, started.ports))
+    app.include_router(session_router(settings, started.ports))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -186,7 +188,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             CORSMiddleware,
             allow_origins=settings.cors_allowed_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["authorization", "content-type", "x-api-key"],
+            allow_headers=["authorization", "content-type", "x-api-key", CSRF_HEADER.lower()],
             max_age=600,
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)

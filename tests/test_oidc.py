@@ -560,3 +560,26 @@ def test_a_master_key_rotation_reseals_the_client_secret(runtime: Runtime) -> No
     assert rotating.handle(ResealOidcSecret(tenant_id=created.tenant_id)) == 1
     assert rotating.handle(ResealOidcSecret(tenant_id=created.tenant_id)) == 0
     assert oidc_client(h.store, MasterKey(new), slug).client_secret == "rotate-me"
+
+
+def test_a_browser_exchanges_the_one_time_code_for_a_cookie_session(
+    server: Server, root: ApiClient, issuer: OidcIssuer
+) -> None:
+    t = oidc_tenant(server, root, issuer)
+    verifier, challenge = pkce_pair()
+    code = sign_in(server, t.slug, client_challenge=challenge).landed["code"]
+    session = f"{server.url}/auth/session/oidc"
+    body = {"tenant": t.slug, "code": code, "codeVerifier": "a" * 43}
+    wrong = httpx.post(session, json=body, timeout=10)  # and the code is spent
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "UNAUTHENTICATED"
+    code = sign_in(server, t.slug, client_challenge=challenge).landed["code"]
+    r = httpx.post(session, json={**body, "code": code, "codeVerifier": verifier}, timeout=10)
+    assert r.status_code == 200, r.text
+    tokens = r.json()
+    assert set(tokens) == {"accessToken", "expiresIn", "user", "position"}
+    assert tokens["user"]["email"] == t.admin_email and tokens["user"]["role"] == "TENANT_ADMIN"
+    cookies = {c.name: c for c in r.cookies.jar}
+    assert cookies["parley_refresh"].path == "/auth/session" and cookies["parley_refresh"].secure
+    assert cookies["parley_refresh"].has_nonstandard_attr("HttpOnly")
+    assert cookies["parley_refresh"].value not in r.text
+    assert signed_in(server, tokens)["email"] == t.admin_email
