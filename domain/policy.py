@@ -13,10 +13,12 @@ and are role × tenant × ownership:
 - READ_ALL_CHATS (auditor): read every chat of the tenant, not only one's own.
 - AUDIT (auditor, platform_admin): the audit log and point-in-time replay.
 - SEE_ALL_USAGE (tenant_admin, auditor, platform_admin): everyone's usage (others: their own).
+- LIST_USERS (tenant_admin, auditor, platform_admin): the list of the tenant's users.
+- LIST_TENANTS (platform_admin): the list of every tenant (the one read across tenants).
 
 Data of another tenant is never "forbidden" but "not found": ids must not be probeable. Platform
 admins act in another tenant only where a command names it explicitly (`target_tenant`); reads
-are always scoped to the caller's own tenant.
+are always scoped to the caller's own tenant, except LIST_TENANTS' directory of tenants.
 """
 
 from dataclasses import replace
@@ -34,6 +36,8 @@ CHAT = frozenset({Role.MEMBER, Role.TENANT_ADMIN, Role.PLATFORM_ADMIN})
 READ_ALL_CHATS = frozenset({Role.AUDITOR})
 AUDIT = frozenset({Role.AUDITOR, Role.PLATFORM_ADMIN})
 SEE_ALL_USAGE = frozenset({Role.TENANT_ADMIN, Role.AUDITOR, Role.PLATFORM_ADMIN})
+LIST_USERS = frozenset({Role.TENANT_ADMIN, Role.AUDITOR, Role.PLATFORM_ADMIN})
+LIST_TENANTS = PLATFORM
 
 
 def own_user(actor: Actor, user: object) -> User:

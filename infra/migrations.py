@@ -23,6 +23,7 @@ from infra.read_model_schema import (
     PROJECTION_NAME,
     READ_SCHEMA,
     READER_ROLE,
+    TENANT_DIRECTORY,
     TENANT_SETTING,
     TENANT_TABLES,
 )
@@ -298,6 +299,31 @@ def security_ddl(schema: str) -> list[str]:
     return statements
 
 
+def tenant_directory_ddl() -> list[str]:
+    """`TENANT_DIRECTORY`: the tenants' directory columns (never their settings), a page by
+    slug. Owned by the migrating role, which row-level security does not restrict, so that the
+    reader role reads across tenants here and nowhere else; who may ask is domain/policy.py's
+    decision (`Query.tenants`). The live schema's name resolves at each call (a rebuild swaps
+    schemas under it)."""
+    signature = f"public.{TENANT_DIRECTORY}(text, integer)"
+    return [
+        f"""CREATE OR REPLACE FUNCTION public.{TENANT_DIRECTORY}(after_slug text, how_many integer)
+            RETURNS TABLE (tenant_id uuid, name text, slug text, default_model text,
+                           allowed_models text[], retention_days integer, active boolean,
+                           created_at timestamptz)
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+            AS $fn$
+                SELECT t.tenant_id, t.name, t.slug, t.default_model, t.allowed_models,
+                       t.retention_days, t.active, t.created_at
+                FROM {READ_SCHEMA}.rm_tenants t
+                WHERE after_slug IS NULL OR t.slug > after_slug
+                ORDER BY t.slug LIMIT how_many
+            $fn$""",
+        f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
+        f"GRANT EXECUTE ON FUNCTION {signature} TO {READER_ROLE}",
+    ]
+
+
 # -- state processes share without Redis -------------------------------------------------------
 
 SHARED_STATE_DDL = """
@@ -381,7 +407,11 @@ def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
                 conn.execute(SHARED_STATE_DDL)
                 _retire_public_read_models(conn)
                 conn.execute(read_model_ddl(READ_SCHEMA))
-                for statement in reader_role_ddl(target.user) + security_ddl(READ_SCHEMA):
+                for statement in (
+                    reader_role_ddl(target.user)
+                    + security_ddl(READ_SCHEMA)
+                    + tenant_directory_ddl()
+                ):
                     conn.execute(statement)
                 if reader_password:
                     conn.execute(

@@ -11,3 +11,8 @@ TENANT_TABLES = ("rm_tenants", "rm_users", "rm_chats", "rm_messages", "rm_usage"
 # by renaming schemas in one transaction (readers resolve names per query: never half-built).
 READ_SCHEMA = "readmodels"
 READ_SCHEMA_NEXT = "readmodels_next"
+
+TENANT_DIRECTORY = "parley_tenant_directory"
+"""The one function the reader role may call across tenants: every tenant's name, slug and state
+(the platform admins' list of tenants); row-level security keeps every other read in one
+tenant."""

@@ -22,6 +22,7 @@ from infra.read_model_schema import (
     PROJECTION_NAME,
     READ_SCHEMA,
     READER_ROLE,
+    TENANT_DIRECTORY,
     TENANT_SETTING,
 )
 
@@ -226,6 +227,33 @@ class ReadModels:
         async with self.tenant(tenant_id) as conn:
             cur = await conn.execute("SELECT * FROM rm_tenants WHERE tenant_id = %s", (tenant_id,))
             return await cur.fetchone()
+
+    async def users(
+        self, tenant_id: UUID, *, first: int, after: tuple[str, UUID] | None
+    ) -> list[Row]:
+        """The tenant's users (inactive ones too) by e-mail, then id (erased users share one
+        placeholder address), after the (e-mail, id) of `after`."""
+        email, user_id = after if after is not None else (None, None)
+        async with self.tenant(tenant_id) as conn:
+            cur = await conn.execute(
+                """SELECT user_id, tenant_id, email, display_name, role, active, created_at
+                   FROM rm_users
+                   WHERE tenant_id = %(t)s
+                     AND (%(e)s::text IS NULL OR (email, user_id) > (%(e)s, %(u)s::uuid))
+                   ORDER BY email, user_id LIMIT %(n)s""",
+                {"t": tenant_id, "e": email, "u": user_id, "n": first},
+            )
+            return await cur.fetchall()
+
+    async def tenant_directory(self, *, first: int, after_slug: str | None) -> list[Row]:
+        """Every tenant, by slug: the one read across tenants (`TENANT_DIRECTORY`). The caller
+        must have decided that its caller may see them (domain/policy.py)."""
+        async with self._connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                sql.SQL("SELECT * FROM public.{}(%s, %s)").format(sql.Identifier(TENANT_DIRECTORY)),
+                (after_slug, first),
+            )
+            return await cur.fetchall()
 
     async def chats(
         self, tenant_id: UUID, owner_id: UUID | None, *, first: int, before_seq: int | None

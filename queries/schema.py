@@ -17,6 +17,8 @@ from domain.base import parse_id
 from domain.errors import InvalidInput, NotFound
 from domain.policy import (
     ADMINISTER,
+    LIST_TENANTS,
+    LIST_USERS,
     allows,
     chat_owner_filter,
     require_role,
@@ -49,7 +51,9 @@ from queries.types import (
     User,
     check_first,
     decode_cursor,
+    decode_key_cursor,
     encode_cursor,
+    encode_key_cursor,
 )
 
 AfterPosition = Annotated[
@@ -214,6 +218,32 @@ class ChatConnection:
 
 
 @strawberry.type
+class UserEdge:
+    cursor: str
+    node: User
+
+
+@strawberry.type
+class UserConnection:
+    edges: list[UserEdge]
+    page_info: PageInfo
+    nodes: list[User]
+
+
+@strawberry.type
+class TenantEdge:
+    cursor: str
+    node: Tenant
+
+
+@strawberry.type
+class TenantConnection:
+    edges: list[TenantEdge]
+    page_info: PageInfo
+    nodes: list[Tenant]
+
+
+@strawberry.type
 class Query:
     @strawberry.field(description="The signed-in user.")
     async def me(
@@ -308,6 +338,68 @@ class Query:
             page_info=PageInfo(
                 has_next_page=len(rows) > first,
                 end_cursor=encode_cursor("chat", nodes[-1].position) if nodes else None,
+            ),
+        )
+
+    @strawberry.field(
+        description="The users of your tenant, inactive ones included, by e-mail. Tenant admins "
+        "and auditors (members: FORBIDDEN)."
+    )
+    async def users(
+        self,
+        info: Info[QueryContext, None],
+        first: int = 50,
+        after: str | None = None,
+        after_position: AfterPosition = None,
+    ) -> UserConnection:
+        actor = await viewer(info, after_position)
+        require_role(actor, LIST_USERS, "list the tenant's users")
+        first = check_first(first)
+        key = decode_key_cursor("user", after, 2)
+        rows = await info.context.read_models.users(
+            actor.tenant_id,
+            first=first + 1,
+            after=(key[0], parse_id(key[1], "cursor")) if key is not None else None,
+        )
+        page = rows[:first]
+        return UserConnection(
+            edges=[
+                UserEdge(
+                    cursor=encode_key_cursor("user", r["email"], str(r["user_id"])),
+                    node=User.from_row(r),
+                )
+                for r in page
+            ],
+            nodes=[User.from_row(r) for r in page],
+            page_info=PageInfo(
+                has_next_page=len(rows) > first,
+                end_cursor=encode_key_cursor("user", page[-1]["email"], str(page[-1]["user_id"]))
+                if page
+                else None,
+            ),
+        )
+
+    @strawberry.field(
+        description="Every tenant of the platform, by slug (modelSettings is null here). "
+        "Platform admins only (everyone else: FORBIDDEN)."
+    )
+    async def tenants(
+        self, info: Info[QueryContext, None], first: int = 50, after: str | None = None
+    ) -> TenantConnection:
+        actor = await viewer(info)
+        require_role(actor, LIST_TENANTS, "list the platform's tenants")
+        first = check_first(first)
+        key = decode_key_cursor("tenant", after, 1)
+        rows = await info.context.read_models.tenant_directory(
+            first=first + 1, after_slug=key[0] if key is not None else None
+        )
+        page = [Tenant.from_row(r) for r in rows[:first]]
+        return TenantConnection(
+            edges=[TenantEdge(cursor=encode_key_cursor("tenant", t.slug), node=t) for t in page],
+            nodes=page,
+            page_info=PageInfo(
+                has_next_page=len(rows) > first,
+                end_cursor=encode_key_cursor("tenant", page[-1].slug) if page else None,
             ),
         )
 

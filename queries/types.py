@@ -3,6 +3,7 @@
 import base64
 import binascii
 import dataclasses
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
@@ -95,6 +96,28 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
         return value
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("invalid cursor") from None
+
+
+def encode_key_cursor(kind: str, *keys: str) -> str:
+    """A cursor over a text sort key (e-mail, slug): opaque to clients, like `encode_cursor`."""
+    return base64.urlsafe_b64encode(json.dumps([kind, *keys]).encode()).decode()
+
+
+def decode_key_cursor(kind: str, cursor: str | None, arity: int) -> list[str] | None:
+    if cursor is None:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error):
+        raise InvalidInput("invalid cursor") from None
+    if (
+        not isinstance(value, list)
+        or len(value) != arity + 1
+        or value[0] != kind
+        or not all(isinstance(key, str) and len(key) <= 1024 for key in value[1:])
+    ):
+        raise InvalidInput("invalid cursor")
+    return value[1:]
 
 
 def check_first(first: int, *, maximum: int = 100) -> int:

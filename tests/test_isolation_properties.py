@@ -59,6 +59,8 @@ READ_PROBES = {
     "providerKeys",
     "apiKeys",
     "oidcConfig",
+    "users",
+    "tenants",
 }
 # Fields that take an id: every foreign id must be refused (`foreign_id_probes` below).
 FOREIGN_ID_FIELDS = {
@@ -484,6 +486,24 @@ def check_reads(
             assert not leaked(body, forbidden), (who, query, leaked(body, forbidden), body)
         else:
             assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], (who, body)
+    # The list of users: exactly the tenant's own for its admins and auditors, refused to
+    # members; the list of every tenant is the platform admins' alone (none in this world).
+    if "Query.users" in schema:
+        body = user.client.raw(
+            "query($p: Int) { users(first: 100, afterPosition: $p) { nodes { id tenantId } } }",
+            {"p": head},
+        )
+        if user.role in ("TENANT_ADMIN", "AUDITOR"):
+            assert not body.get("errors"), (who, body)
+            assert not leaked(body, forbidden), (who, leaked(body, forbidden))
+            listed = body["data"]["users"]["nodes"]
+            assert {u["tenantId"] for u in listed} == {tenant.id}, (who, listed)
+            assert {u["id"] for u in listed} >= {u.id for u in tenant.users}, (who, listed)
+        else:
+            assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], (who, body)
+    if "Query.tenants" in schema:
+        body = user.client.raw("{ tenants(first: 100) { nodes { id slug } } }")
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], (who, body)
     if user.role == "TENANT_ADMIN" and tenant.key_fingerprint:
         keys = user.client.run("{ providerKeys { fingerprint } }")["providerKeys"]
         assert keys == [{"fingerprint": tenant.key_fingerprint}], who
