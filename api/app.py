@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -42,6 +42,7 @@ from api.topology import (
     leave_metrics,
     settle_garbage_collector,
 )
+from api.web_client import WebClient, web_client_router
 from domain.errors import NotAuthenticated
 from infra.audit.chain import public_key_pem
 from infra.settings import Settings
@@ -52,6 +53,11 @@ log = logging.getLogger(__name__)
 class ParleyGraphQLRouter(GraphQLOverHttpRouter):
     graphql_transport_ws_handler_class = GuardedTransportWS
     limits: TransportLimits
+    web: WebClient
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """GraphiQL from Parley's own build (strawberry's page loads its scripts from a CDN)."""
+        return self.web.page("graphiql.html")
 
     async def on_ws_connect(self, context: ParleyContext) -> Any:
         """Authenticate WebSockets once, from the `connection_init` payload."""
@@ -77,6 +83,7 @@ class _Started:
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = runtime or Runtime(settings)
+    web = WebClient(settings.web_dir)
 
     started = _Started()
 
@@ -118,6 +125,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         else settings.ws_allowed_origins,
     )
     graphql.limits = TransportLimits(settings)
+    graphql.web = web
     app.state.transport_limits = graphql.limits
     app.include_router(graphql, prefix="/graphql")
     app.include_router(oidc_router(settings, started.ports))
@@ -180,6 +188,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
+
+    # Last: the client's own routes are every GET for HTML that no API route answered.
+    app.include_router(web_client_router(web))
 
     # Added innermost first: security headers wrap everything, 413s and CORS answers included.
     app.add_middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes)

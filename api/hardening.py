@@ -28,13 +28,15 @@ log = logging.getLogger(__name__)
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 """Responses are data, never documents to render: nothing may load, run or frame them."""
-IDE_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline' https://unpkg.com; "
-    "style-src 'unsafe-inline' https://unpkg.com; font-src https://unpkg.com data:; "
-    "img-src data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'none'"
+WEB_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "worker-src 'self' blob:; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
 )
-"""The GraphiQL page (GET /graphql in a browser): its scripts come from unpkg."""
+"""Parley's HTML pages (the web client, GraphiQL: api/web_client.py): scripts only from files
+Parley serves, never inline, never another origin. `connect-src 'self'` covers the same origin's
+ws:/wss: too (CSP Level 3). Inline styles stay allowed: the client's components set them."""
 
 TOO_MANY_CONNECTIONS = 4429
 """Close code when a user already holds ws_max_connections_per_user WebSockets."""
@@ -71,7 +73,7 @@ class SecurityHeaders:
                     b"x-content-type-options": b"nosniff",
                     b"referrer-policy": b"no-referrer",
                     b"x-frame-options": b"DENY",
-                    b"content-security-policy": (IDE_CSP if html else API_CSP).encode(),
+                    b"content-security-policy": (WEB_CSP if html else API_CSP).encode(),
                     b"cache-control": b"no-store",
                 }
                 if self.hsts and (https or self.hsts_always):

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    web_dir: Path | None = Field(
+        default=None,
+        description="The built web client Parley serves at / (index.html, graphiql.html, "
+        "assets/). Unset: the build installed with Parley (the package's api/static).",
+    )
 
     reader_database_url: str | None = Field(
         default=None,
