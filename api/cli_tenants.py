@@ -70,35 +70,46 @@ def demo_model() -> str:
     return next((model for key, model in DEMO_MODELS if os.environ.get(key)), "echo")
 
 
+DEMO_SLUG = "demo"
+DEMO_EMAIL = "demo@parley.example"
+
+
 def cmd_demo(args: argparse.Namespace, runtime: "Runtime") -> int:
-    from commands.messages import ChangeTenantSettings, CreateTenant
+    from commands.messages import ChangeTenantSettings, CreateTenant, ResetPassword
     from domain.actor import Actor
     from domain.tenant import Tenant, tenant_id_for_slug
     from domain.user import User, user_id_for
 
     settings = runtime.settings
-    email = "demo@parley.example"
-    tenant_id = tenant_id_for_slug("demo")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{settings.port}/"
+    tenant_id = tenant_id_for_slug(DEMO_SLUG)
+    if args.welcome and not settings.embedded:
+        # `make run` against a database of its own: no demo tenant appears in it uninvited.
+        print(f"Parley: {url} (GraphiQL: {url}graphql)")
+        return 0
     password = None
     if runtime.store.get_or_none(tenant_id) is None:
         password = secrets.token_urlsafe(12)
         runtime.bus.handle(
             CreateTenant(
                 name="Demo",
-                slug="demo",
-                admin_email=email,
+                slug=DEMO_SLUG,
+                admin_email=DEMO_EMAIL,
                 admin_password=password,
                 admin_display_name="Demo Admin",
             )
         )
-    user = runtime.store.get_or_none(user_id_for(tenant_id, email))
+    user = runtime.store.get_or_none(user_id_for(tenant_id, DEMO_EMAIL))
     tenant = runtime.store.get_or_none(tenant_id)
     if not isinstance(user, User) or not isinstance(tenant, Tenant):
-        print(f"tenant 'demo' exists without its user {email}", file=sys.stderr)
+        print(f"tenant {DEMO_SLUG!r} exists without its user {DEMO_EMAIL}", file=sys.stderr)
         return 1
-    token = runtime.tokens.issue(
-        user_id=user.id, tenant_id=tenant_id, role=user.role.value, token_type="access"
-    )
+    if args.new_password and password is None:
+        password = secrets.token_urlsafe(12)
+        runtime.bus.handle(ResetPassword(user_id=user.id, new_password=password))
+        # The old password's sign-ins end with it, as with changePassword.
+        runtime.refresh_tokens.revoke_user(user.id, "password reset")
     model = args.model or demo_model()
     if tenant.default_model != model:
         runtime.bus.handle(
@@ -109,7 +120,13 @@ def cmd_demo(args: argparse.Namespace, runtime: "Runtime") -> int:
             ),
             Actor(user.id, tenant_id, user.role),
         )
-    print(f"Demo tenant: slug 'demo', user {email}, model {model}")
+    if args.welcome or args.new_password:
+        print_sign_in(url, password, model)
+        return 0
+    token = runtime.tokens.issue(
+        user_id=user.id, tenant_id=tenant_id, role=user.role.value, token_type="access"
+    )
+    print(f"Demo tenant: slug {DEMO_SLUG!r}, user {DEMO_EMAIL}, model {model}")
     if model == "echo":
         print(
             "(echo repeats your words, it is not AI: set OPENAI_API_KEY, ANTHROPIC_API_KEY or "
@@ -118,9 +135,25 @@ def cmd_demo(args: argparse.Namespace, runtime: "Runtime") -> int:
     if password:
         print("Password (shown once):", password)
     print(f"Access token (valid {settings.access_token_ttl_seconds} s):\n{token}\n")
-    print(f"Start `parley serve`, open http://{settings.host}:{settings.port}/graphql, or try:")
-    print(EXAMPLE_QUERY.format(host=settings.host, port=settings.port, token=token))
+    print(f"Start `parley serve`, open {url} (GraphiQL: {url}graphql), or try:")
+    print(EXAMPLE_QUERY.format(host=host, port=settings.port, token=token))
     return 0
+
+
+def print_sign_in(url: str, password: str | None, model: str) -> None:
+    """How a person gets in: the address and, once, the demo admin's password."""
+    print(f"\nParley: open {url} (GraphiQL: {url}graphql)")
+    if password is None:
+        print(f"  Sign in to tenant {DEMO_SLUG!r} as {DEMO_EMAIL}; forgot the password?")
+        print("  `.venv/bin/parley demo --new-password` sets a new one.\n")
+        return
+    print(f"  tenant    {DEMO_SLUG}")
+    print(f"  e-mail    {DEMO_EMAIL}")
+    print(f"  password  {password}   (shown once: `parley demo --new-password` sets a new one)")
+    if model == "echo":
+        print("  The model is echo (repeats your words, not AI): export OPENAI_API_KEY,")
+        print("  ANTHROPIC_API_KEY or GEMINI_API_KEY before `make run` for a real one.")
+    print()
 
 
 def add_tenant_commands(subparsers: "argparse._SubParsersAction[Any]") -> None:
@@ -148,7 +181,19 @@ def add_tenant_commands(subparsers: "argparse._SubParsersAction[Any]") -> None:
     on_runtime(padmin, cmd_platform_admin_create)
 
     demo = subparsers.add_parser(
-        "demo", help="create a demo tenant and user; print a ready token and an example query"
+        "demo",
+        help="create a demo tenant and user; print the sign-in, a ready token and an example query",
+    )
+    demo.add_argument(
+        "--new-password",
+        action="store_true",
+        help="give the demo admin a new password (printed once) and end their sign-ins",
+    )
+    demo.add_argument(
+        "--welcome",
+        action="store_true",
+        help="what `make run` prints before serving: the address and, the first time, the demo "
+        "admin's password (embedded database only; with PARLEY_DATABASE_URL, the address)",
     )
     demo.add_argument(
         "--model",

@@ -66,6 +66,7 @@ ROUTES: dict[type[m.Command], Route] = {
     m.DeactivateUser: Route(users.deactivate_user),
     m.EraseUser: Route(users.erase_user),
     m.ChangePassword: Route(users.change_password, key=by_caller),
+    m.ResetPassword: Route(users.reset_password),
     m.SetProviderKey: Route(credentials.set_provider_key),
     m.RemoveProviderKey: Route(credentials.remove_provider_key),
     m.ResealProviderKeys: Route(credentials.reseal_provider_keys),

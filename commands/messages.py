@@ -61,6 +61,13 @@ class ChangePassword(Command):
     new_password: str
 
 
+class ResetPassword(Command):
+    """An operator's (no caller): a user's password set without the current one."""
+
+    user_id: UUID
+    new_password: str
+
+
 class ChangeTenantSettings(Command):
     default_model: str
     allowed_models: list[str]

@@ -1,5 +1,5 @@
-"""User commands: register, change role, deactivate, erase (GDPR), and the caller's own
-password."""
+"""User commands: register, change role, deactivate, erase (GDPR), the caller's own password,
+and an operator's password reset."""
 
 import logging
 from uuid import UUID
@@ -12,6 +12,7 @@ from commands.messages import (
     DeactivateUser,
     EraseUser,
     RegisterUser,
+    ResetPassword,
 )
 from commands.results import Written
 from commands.unit_of_work import UnitOfWork
@@ -97,6 +98,22 @@ def change_password(cmd: ChangePassword, uow: UnitOfWork) -> Written:
     user = own_user(me, uow.get(me.user_id))
     if not verify_password(user.password_hash, cmd.current_password):
         raise WrongPassword("currentPassword is not your current password")
+    user.change_password_hash(hash_password(new_password))
+    return Written(id=user.id, position=uow.save(user))
+
+
+def reset_password(cmd: ResetPassword, uow: UnitOfWork) -> Written:
+    """An operator at the command line (no caller) sets a user's password, e.g. the demo
+    admin's, forgotten (`parley demo --new-password`). Nobody may through the API: users change
+    their own (`change_password`). The same `PasswordChanged` event; the caller ends the
+    user's sign-ins."""
+    if uow.caller is not None:
+        raise NotAllowed("only an operator at the command line resets passwords")
+    new_password = check_password(cmd.new_password)
+    user = uow.get(cmd.user_id)
+    if not isinstance(user, User):
+        raise NotFound("user not found")
+    user.ensure_active()
     user.change_password_hash(hash_password(new_password))
     return Written(id=user.id, position=uow.save(user))
 
