@@ -183,14 +183,15 @@ def test_the_web_client_in_a_browser(tmp_path: Path, capsys: pytest.CaptureFixtu
     finally:
         server.stop()
     report = done.stdout + done.stderr
-    figures = [line.strip() for line in report.splitlines() if "send-to-first-token" in line]
     with capsys.disabled():
+        # Each browser test's line, and the send-to-first-token figure, in the suite's output.
         print(
             f"\nweb e2e: server and fixtures {prepared - started:.0f} s, "
             f"browser tests {time.monotonic() - prepared:.0f} s"
         )
-        for line in figures:
-            print(line)
+        for line in done.stdout.splitlines():
+            if re.match(r"\s*(✓|✘|-|\d+ (passed|failed|skipped|flaky))|send-to-|axe on", line):
+                print(line.rstrip())
     assert done.returncode == 0, f"Playwright failed:\n{report}\n\nserver log:\n{tail(server)}"
     assert re.search(r"\d+ passed", report), report
 
