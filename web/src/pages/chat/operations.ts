@@ -1,0 +1,152 @@
+// The chat screens' GraphQL operations (queries/schema.graphql).
+import { graphql } from "../../gql";
+
+export const TenantModels = graphql(`
+  query TenantModels {
+    tenant {
+      id
+      defaultModel
+      allowedModels
+    }
+  }
+`);
+
+export const ChatList = graphql(`
+  query ChatList($first: Int!, $after: String, $afterPosition: Int) {
+    chats(first: $first, after: $after, afterPosition: $afterPosition) {
+      nodes {
+        id
+        title
+        status
+        model
+        createdAt
+        lastMessageAt
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const ChatView = graphql(`
+  query ChatView($id: ID!, $afterPosition: Int, $first: Int!, $after: String) {
+    chat(id: $id, afterPosition: $afterPosition) {
+      id
+      title
+      model
+      status
+      ownerId
+      position
+      messages(first: $first, after: $after) {
+        nodes {
+          id
+          role
+          content
+          model
+          createdAt
+          position
+          replyTo
+          finishReason
+        }
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+      }
+    }
+  }
+`);
+
+export const ChatEvents = graphql(`
+  subscription ChatEvents($chatId: ID!, $afterPosition: Int) {
+    chatEvents(chatId: $chatId, afterPosition: $afterPosition) {
+      __typename
+      ... on MessageAdded {
+        message {
+          id
+          role
+          content
+          model
+          createdAt
+          position
+          replyTo
+          finishReason
+        }
+      }
+      ... on ReplyDelta {
+        messageId
+        delta
+        offset
+      }
+      ... on ChatDeleted {
+        chatId
+      }
+    }
+  }
+`);
+
+export const StartChat = graphql(`
+  mutation StartChat($input: StartChatInput!) {
+    startChat(input: $input) {
+      chatId
+      position
+    }
+  }
+`);
+
+export const SendMessage = graphql(`
+  mutation SendMessage($input: SendMessageInput!) {
+    sendMessage(input: $input) {
+      messageId
+      position
+      duplicate
+      message {
+        id
+        role
+        content
+        model
+        createdAt
+        position
+        replyTo
+        finishReason
+      }
+    }
+  }
+`);
+
+export const RenameChat = graphql(`
+  mutation RenameChat($input: RenameChatInput!) {
+    renameChat(input: $input) {
+      chatId
+      position
+    }
+  }
+`);
+
+export const ArchiveChat = graphql(`
+  mutation ArchiveChat($input: ChatIdInput!) {
+    archiveChat(input: $input) {
+      chatId
+      position
+    }
+  }
+`);
+
+export const DeleteChat = graphql(`
+  mutation DeleteChat($input: ChatIdInput!) {
+    deleteChat(input: $input) {
+      chatId
+      position
+    }
+  }
+`);
+
+export const StopGeneration = graphql(`
+  mutation StopGeneration($input: ChatIdInput!) {
+    stopGeneration(input: $input) {
+      requested
+    }
+  }
+`);
