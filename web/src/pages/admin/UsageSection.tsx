@@ -103,7 +103,7 @@ export function UsageSection() {
   return (
     <>
       <section aria-labelledby="usage-heading">
-        <h2 id="usage-heading">Messages, tokens and cost</h2>
+        <h2 id="usage-heading">Usage</h2>
         <Form onSubmit={show} label="Usage period">
           <div className="toolbar">
             <Field label="From">
