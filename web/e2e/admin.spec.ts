@@ -36,7 +36,7 @@ test("the usage section shows the tenant's figures", async ({ page }) => {
   await expect(page.getByRole("heading", { name: "Usage", exact: true })).toBeVisible();
   await expect(page.getByRole("term").filter({ hasText: "Messages sent" })).toBeVisible();
   await expect(page.getByText("Loading", { exact: false })).toHaveCount(0);
-  await screenshot(page, "usage");
+  await screenshot(page, "usage", true);
 });
 
 test("an auditor opens a chat as it was at an earlier time", async ({ page }) => {
@@ -53,7 +53,7 @@ test("an auditor opens a chat as it was at an earlier time", async ({ page }) =>
   await expect(page.getByRole("heading", { name: audited.title })).toBeVisible();
   await expect(snapshot.getByText(audited.before, { exact: true })).toBeVisible();
   await expect(snapshot).not.toContainText(audited.after);
-  await screenshot(page, "audit");
+  await screenshot(page, "audit", true);
 
   // Now: the later message is there too.
   const now = new Date(Date.now() + 2_000).toISOString().slice(0, 19);

@@ -123,10 +123,10 @@ export async function signIn(page: Page, tenant: string, user: User, path = "/")
 }
 
 /** A PNG of the page for docs/web.md, into PARLEY_E2E_SCREENSHOTS (or the test's output). */
-export async function screenshot(page: Page, name: string): Promise<void> {
+export async function screenshot(page: Page, name: string, fullPage = false): Promise<void> {
   const directory = process.env.PARLEY_E2E_SCREENSHOTS ?? test.info().outputDir;
   // Caret and animations off: the same screen gives the same picture.
-  await page.screenshot({ path: join(directory, `${name}.png`), animations: "disabled", caret: "hide" });
+  await page.screenshot({ path: join(directory, `${name}.png`), animations: "disabled", caret: "hide", fullPage });
 }
 
 /** Percentile of `values` (nearest rank). */
