@@ -114,6 +114,9 @@ class UpdateTenantSettingsInput:
 @strawberry.input
 class RenameTenantInput:
     name: str
+    tenant_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Platform admins only: rename another tenant."
+    )
 
 
 @strawberry.input
@@ -172,7 +175,10 @@ def _change_settings(input: UpdateTenantSettingsInput) -> cmd.ChangeTenantSettin
 
 
 def _rename_tenant(input: RenameTenantInput) -> cmd.RenameTenant:
-    return cmd.RenameTenant(name=input.name)
+    return cmd.RenameTenant(
+        name=input.name,
+        tenant_id=parse_id(input.tenant_id, "tenant id") if input.tenant_id else None,
+    )
 
 
 def _deactivate_tenant(input: DeactivateTenantInput) -> cmd.DeactivateTenant:

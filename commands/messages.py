@@ -31,6 +31,7 @@ class CreatePlatformAdmin(Command):
 
 class RenameTenant(Command):
     name: str
+    tenant_id: UUID | None = None  # only platform admins may name another tenant
 
 
 class DeactivateTenant(Command):

@@ -17,7 +17,7 @@ from commands.unit_of_work import UnitOfWork
 from commands.users import new_user
 from domain.errors import Conflict, InvalidInput
 from domain.limits import Limits
-from domain.policy import PLATFORM, require_role
+from domain.policy import ADMINISTER, PLATFORM, require_role, target_tenant
 from domain.tenant import Tenant, tenant_id_for_slug
 from domain.user import Role, User
 
@@ -61,7 +61,10 @@ def create_platform_admin(cmd: CreatePlatformAdmin, uow: UnitOfWork) -> Written:
 
 
 def rename_tenant(cmd: RenameTenant, uow: UnitOfWork) -> Written:
-    tenant = uow.administered_tenant("rename the tenant")
+    """Tenant admins rename their tenant; platform admins any tenant."""
+    me = uow.acting()
+    require_role(me, ADMINISTER, "rename the tenant")
+    tenant = uow.tenant(target_tenant(me, cmd.tenant_id))
     tenant.rename(cmd.name)
     return Written(id=tenant.id, position=uow.save(tenant))
 

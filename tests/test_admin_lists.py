@@ -195,3 +195,31 @@ def test_listing_needs_a_signed_in_caller(server: Server) -> None:
     anonymous = ApiClient(server.url)
     for query in (USERS, TENANTS):
         assert codes(lambda q=query: anonymous.run(q, {"n": 5})) == ["UNAUTHENTICATED"]
+
+
+RENAME = """mutation($i: RenameTenantInput!) { renameTenant(input: $i) { tenantId position } }"""
+
+
+def test_platform_admins_rename_any_tenant_and_tenant_admins_only_their_own(
+    root: ApiClient, acme: Org, globex: Org
+) -> None:
+    directory = {t["slug"]: t for t in root.run(TENANTS, {"n": 100})["tenants"]["nodes"]}
+    globex_id = directory[globex.slug]["id"]
+    renamed = root.run(RENAME, {"i": {"tenantId": globex_id, "name": "Globex Renamed"}})
+    assert renamed["renameTenant"]["tenantId"] == globex_id
+    seen = globex.admin.run(
+        "query($p: Int) { tenant(afterPosition: $p) { name } }",
+        {"p": renamed["renameTenant"]["position"]},
+    )
+    assert seen["tenant"]["name"] == "Globex Renamed"
+    # A tenant admin renames their own tenant, with or without naming it, and no other.
+    acme_id = directory[acme.slug]["id"]
+    acme.admin.run(RENAME, {"i": {"tenantId": acme_id, "name": "Acme Own"}})
+    assert codes(
+        lambda: acme.admin.run(RENAME, {"i": {"tenantId": globex_id, "name": "Hijacked"}})
+    ) == ["FORBIDDEN"]
+    assert codes(lambda: acme.member.run(RENAME, {"i": {"name": "Members cannot"}})) == [
+        "FORBIDDEN"
+    ]
+    names = {t["slug"]: t["name"] for t in root.run(TENANTS, {"n": 100})["tenants"]["nodes"]}
+    assert names[globex.slug] == "Globex Renamed"

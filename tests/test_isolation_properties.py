@@ -72,6 +72,7 @@ FOREIGN_ID_FIELDS = {
     "Mutation.changeUserRole",
     "Mutation.deactivateUser",
     "Mutation.deactivateTenant",
+    "Mutation.renameTenant",
     "Mutation.sendMessage",
     "Mutation.renameChat",
     "Mutation.archiveChat",
@@ -87,7 +88,6 @@ NO_FOREIGN_TARGET = {
     "Mutation.refreshToken": "takes a token; forged tenant claims: test_api_tenant_isolation",
     "Mutation.createTenant": "probed: only platform admins may create tenants",
     "Mutation.updateTenantSettings": "acts on the caller's tenant; no id to aim elsewhere",
-    "Mutation.renameTenant": "acts on the caller's tenant; no id to aim elsewhere",
     "Mutation.startChat": "creates in the caller's tenant; no id to aim elsewhere",
     "Mutation.setProviderKey": "acts on the caller's tenant; providerKeys is probed",
     "Mutation.removeProviderKey": "acts on the caller's tenant; providerKeys is probed",
@@ -397,6 +397,7 @@ def foreign_id_probes(
             f"""registerUser(input: {{email: "spy@spy.example", password: "{PASSWORD}",
                 displayName: "spy", role: TENANT_ADMIN, tenantId: "{t}"}}) {{ userId }}""",
             f'deactivateTenant(input: {{tenantId: "{t}"}}) {{ position }}',
+            f'renameTenant(input: {{tenantId: "{t}", name: "spied"}}) {{ position }}',
         ]
     mutations.append(
         f"""createTenant(input: {{name: "x", slug: "x-{now[:10]}", adminEmail: "a@x.example",
