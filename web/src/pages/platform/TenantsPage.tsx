@@ -1,5 +1,5 @@
-// The platform's tenants (platform admins): list, create with a first admin, rename one's own
-// tenant, deactivate others.
+// The platform's tenants (platform admins): list, create with a first admin, rename any,
+// deactivate others.
 import { useRef, useState } from "react";
 import { ConfirmDialog, Empty, ErrorMessage, Field, Form, Loading, Page } from "../../components/ui";
 import { graphql } from "../../gql";
@@ -147,7 +147,7 @@ export function TenantsPage() {
                 return (
                   <tr key={t.id} className={t.active ? undefined : "inactive"}>
                     <th scope="row">
-                      {own && renaming === t.id ? (
+                      {renaming === t.id ? (
                         <RenameForm
                           tenant={t}
                           onDone={async (done) => {
@@ -171,8 +171,8 @@ export function TenantsPage() {
                     <td>{t.defaultModel}</td>
                     <td>{t.active ? "Active" : "Deactivated"}</td>
                     <td className="actions">
-                      {/* renameTenant renames the caller's own tenant; deactivating it is refused. */}
-                      {own && renaming !== t.id && (
+                      {/* Deactivating one's own tenant is refused. */}
+                      {renaming !== t.id && (
                         <button type="button" aria-label={`Rename ${t.name}`} onClick={() => setRenaming(t.id)}>
                           Rename
                         </button>
@@ -222,7 +222,7 @@ function RenameForm({
   const [name, setName] = useState(tenant.name);
   const rename = useMutation(RenameTenant);
   const submit = async () => {
-    const { renameTenant } = await rename.run({ input: { name: name.trim() } });
+    const { renameTenant } = await rename.run({ input: { tenantId: tenant.id, name: name.trim() } });
     onDone({ message: `Renamed to ${name.trim()}.`, position: renameTenant.position });
   };
   return (
