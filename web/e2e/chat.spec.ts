@@ -36,9 +36,26 @@ async function watchStreaming(page: Page): Promise<void> {
 const sawStreaming = (page: Page) =>
   page.evaluate(() => (window as Window & { sawStreaming?: boolean }).sawStreaming === true);
 
+// About 150 words with some Markdown: the echo model says it back word by word for about a
+// second, long enough for the page to render it streaming, and the reply renders the Markdown.
+const PLAN = [
+  "Summarise our **launch plan** for the team:",
+  "",
+  "1. Finish the *beta* by Friday and freeze the feature list.",
+  "2. Review the `pricing` page with sales and legal.",
+  "3. Email the first fifty customers with a personal note.",
+  "",
+  "The launch needs a short checklist that everyone can follow, with an owner and a date for each " +
+    "step, and a clear note on what happens when a step slips. Support should know the answers to " +
+    "the ten questions customers asked most during the beta, and the status page should say which " +
+    "regions are live. Marketing prepares one announcement, one blog post and one short video; the " +
+    "product team writes the release notes and the migration guide for customers of the old plan. " +
+    "Finance checks that invoices show the new prices from the first day. After the launch, we meet " +
+    "every morning for a week to look at sign-ups, errors and support tickets, and decide together " +
+    "what to fix first. That is the whole plan.",
+].join("\n");
+
 test("a reply streams in, is stored, and is there after a reload", async ({ page }) => {
-  const words = Array.from({ length: 200 }, (_, i) => `word${i + 1}`).join(" ");
-  const text = `Echo this: ${words}`;
   await signIn(page, fx.a.slug, fx.a.member);
   await expect(page.getByRole("heading", { name: "Start a conversation" })).toBeVisible();
   // The first message starts the chat (titled after it); the page then follows it live.
@@ -49,22 +66,25 @@ test("a reply streams in, is stored, and is there after a reload", async ({ page
   await expect(streaming(page)).toHaveCount(0);
 
   await watchStreaming(page);
-  await send(page, text);
+  await send(page, PLAN);
   await expect(mine(page)).toHaveCount(2);
-  await expect(mine(page).last()).toContainText(text);
   await expect(replies(page)).toHaveCount(2);
-  await expect(replies(page).last()).toContainText(`${ECHO} Echo this: word1 word2`);
-  await expect(replies(page).last()).toContainText("word200");
+  const reply = replies(page).last();
+  await expect(reply).toContainText(`${ECHO} Summarise our launch plan`);
+  await expect(reply).toContainText("That is the whole plan.");
   await expect(streaming(page)).toHaveCount(0);
   expect(await sawStreaming(page), "the reply was shown streaming (data-streaming)").toBe(true);
+  // Rendered Markdown, not the asterisks.
+  await expect(reply.locator("strong")).toHaveText("launch plan");
+  await expect(reply.getByRole("listitem")).toHaveCount(3);
   await expect(page.getByRole("button", { name: "Stop generating" })).toHaveCount(0);
-  await screenshot(page, "conversation", true);
+  await screenshot(page, "conversation");
 
   // Stored: a reload reads it back from the server.
   await page.reload();
   await expect(mine(page)).toHaveCount(2);
   await expect(replies(page)).toHaveCount(2);
-  await expect(replies(page).last()).toContainText("word200");
+  await expect(replies(page).last()).toContainText("That is the whole plan.");
 
   // And the chat list finds the conversation after a fresh load.
   await page.goto("/chats");
@@ -72,7 +92,7 @@ test("a reply streams in, is stored, and is there after a reload", async ({ page
   await expect(listed).toHaveCount(1);
   await listed.click();
   await expect(page).toHaveURL(chatUrl);
-  await expect(replies(page).last()).toContainText("word200");
+  await expect(replies(page).last()).toContainText("That is the whole plan.");
 });
 
 test("send-to-first-token as the browser sees it (10 sends)", async ({ page }) => {
