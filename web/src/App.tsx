@@ -1,17 +1,21 @@
 // The shell: restores the sign-in from the refresh cookie, then routes by path and role.
-import { type ReactNode, useEffect, useState } from "react";
+import { lazy, type ReactNode, Suspense, useEffect, useState } from "react";
 import { Loading } from "./components/ui";
 import { closeLive } from "./lib/graphql";
 import { useSessionUser } from "./lib/hooks";
 import { navigate, useLocation } from "./lib/router";
 import { session } from "./lib/session";
 import { AccountPage } from "./pages/account/AccountPage";
-import { AdminPage } from "./pages/admin/AdminPage";
 import { ChatPage } from "./pages/chat/ChatPage";
-import { TenantsPage } from "./pages/platform/TenantsPage";
 import { SearchPage } from "./pages/search/SearchPage";
 import { SignedInPage, SignInPage } from "./pages/SignInPage";
 import { canAdminister, canAudit, isPlatformAdmin, useRoleFollower } from "./lib/roles";
+
+// The admin screens load when first opened: most people never do (docs/web.md, the budget).
+const AdminPage = lazy(() => import("./pages/admin/AdminPage").then((m) => ({ default: m.AdminPage })));
+const TenantsPage = lazy(() =>
+  import("./pages/platform/TenantsPage").then((m) => ({ default: m.TenantsPage })),
+);
 
 export function App() {
   const user = useSessionUser();
@@ -92,7 +96,9 @@ export function App() {
           </button>
         </div>
       </header>
-      <main id="main">{page}</main>
+      <main id="main">
+        <Suspense fallback={<Loading />}>{page}</Suspense>
+      </main>
     </div>
   );
 }

@@ -167,7 +167,7 @@ function Rows({ bars, format, summary, width: WIDTH }: DrawingProps) {
         return (
           <g key={b.label}>
             <text x={labelWidth - 8} y={y + row / 2 + 4} textAnchor="end" className="chart-label">
-              {clip(b.label, Math.floor(labelWidth / 7))}
+              {clip(b.label, Math.floor((labelWidth - 8) / 9))}
             </text>
             <rect x={labelWidth} y={y + 4} width={Math.max(w, b.value > 0 ? 1 : 0)} height={row - 8} className="chart-bar">
               <title>{`${b.label}: ${format(b.value)}`}</title>

@@ -22,11 +22,18 @@ export function describeError(error: { code: string; message: string }): string 
   return MESSAGES[error.code] ?? error.message;
 }
 
-export function ErrorMessage({ error }: { error?: GraphQLRequestError | { code: string; message: string } | null }) {
+export function ErrorMessage({
+  error,
+  messages = {},
+}: {
+  error?: GraphQLRequestError | { code: string; message: string } | null;
+  /** What a code means on this screen, where the general sentence would mislead. */
+  messages?: Partial<Record<string, string>>;
+}) {
   if (!error) return null;
   return (
     <p className="error" role="alert" data-code={error.code}>
-      {describeError(error)}
+      {messages[error.code] ?? describeError(error)}
     </p>
   );
 }

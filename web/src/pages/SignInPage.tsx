@@ -101,7 +101,8 @@ export function SignInPage() {
               />
             )}
           </Field>
-          <ErrorMessage error={error} />
+          {/* Here UNAUTHENTICATED means the credentials, not a sign-in that ended. */}
+          <ErrorMessage error={error} messages={{ UNAUTHENTICATED: "Wrong tenant, e-mail or password." }} />
           {error?.retryAfterSeconds ? (
             <p className="hint">Try again in {Math.ceil(error.retryAfterSeconds / 60)} min.</p>
           ) : null}

@@ -1,7 +1,7 @@
 // One conversation: its messages (history, then live), the reply streaming in, the composer, and
 // the chat's own actions (rename, archive, delete).
 import { useCallback, useEffect, useLayoutEffect, useReducer, useRef, useState } from "react";
-import { Markdown } from "../../components/Markdown";
+import { RichText } from "./RichText";
 import { ConfirmDialog, ErrorMessage, Loading, formatTime } from "../../components/ui";
 import type { ChatViewQuery } from "../../gql/graphql";
 import {
@@ -273,7 +273,7 @@ export function Conversation({
               <span className="message-author">Assistant</span>
               <span className="message-model">{chat.model}</span>
             </header>
-            {stream.length > 0 ? <Markdown text={stream.text} /> : <p className="typing">…</p>}
+            {stream.length > 0 ? <RichText text={stream.text} /> : <p className="typing">…</p>}
           </article>
         ))}
         {state.awaitingReplyTo !== null && state.streams.length === 0 && (
@@ -308,7 +308,7 @@ function MessageView({ message, flash }: { message: ChatMessage; flash: boolean 
         {message.role === "ASSISTANT" && message.model && <span className="message-model">{message.model}</span>}
         <time dateTime={message.createdAt}>{formatTime(message.createdAt)}</time>
       </header>
-      {message.role === "USER" ? <p className="message-text">{message.content}</p> : <Markdown text={message.content} />}
+      {message.role === "USER" ? <p className="message-text">{message.content}</p> : <RichText text={message.content} />}
       {message.role === "ASSISTANT" && message.finishReason && message.finishReason !== "stop" && (
         <small className="finish-reason">Finish reason: {message.finishReason}</small>
       )}

@@ -7,7 +7,7 @@ import type { SearchMessagesQuery } from "../../gql/graphql";
 import { type GraphQLRequestError, request } from "../../lib/graphql";
 import { asRequestError } from "../../lib/hooks";
 import { navigate, useLocation, useTitle } from "../../lib/router";
-import { sanitizeHighlight } from "../../lib/searchHighlight";
+import { highlightSegments } from "../../lib/searchHighlight";
 
 const SearchMessages = graphql(`
   query SearchMessages($query: String!, $first: Int!, $after: String) {
@@ -165,12 +165,12 @@ function SearchHitView({ hit }: { hit: Hit }) {
       </span>
       {hit.highlights.length > 0 ? (
         hit.highlights.map((fragment, i) => (
-          // Only <em> survives sanitizeHighlight; fragments have no identity but their place.
-          <span
-            key={i}
-            className="search-hit-fragment"
-            dangerouslySetInnerHTML={{ __html: sanitizeHighlight(fragment) }}
-          />
+          // Fragments have no identity but their place.
+          <span key={i} className="search-hit-fragment">
+            {highlightSegments(fragment).map((segment, j) =>
+              segment.match ? <em key={j}>{segment.text}</em> : segment.text,
+            )}
+          </span>
         ))
       ) : (
         <span className="search-hit-fragment">{hit.content.slice(0, 240)}</span>
