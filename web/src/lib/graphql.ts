@@ -59,6 +59,9 @@ export async function request<TResult, TVariables>(
 }
 
 let socket: Client | null = null;
+/** The server closed the socket for its token (4401/4403): sign the next one with a fresh one. */
+let tokenRefused = false;
+const TOKEN_REFUSED = new Set([4401, 4403]);
 type SocketListener = (state: "connected" | "closed") => void;
 const socketListeners = new Set<SocketListener>();
 
@@ -69,7 +72,8 @@ export function liveClient(): Client {
     socket = createClient({
       url: `${scheme}://${location.host}/graphql`,
       connectionParams: async () => {
-        const token = await session.token();
+        const token = tokenRefused ? await session.refresh().catch(() => session.token()) : await session.token();
+        tokenRefused = false;
         return token ? { Authorization: `Bearer ${token}` } : {};
       },
       lazy: true,
@@ -82,7 +86,10 @@ export function liveClient(): Client {
       },
       on: {
         connected: () => socketListeners.forEach((l) => l("connected")),
-        closed: () => socketListeners.forEach((l) => l("closed")),
+        closed: (event) => {
+          if (TOKEN_REFUSED.has((event as CloseEvent | undefined)?.code ?? 0)) tokenRefused = true;
+          socketListeners.forEach((l) => l("closed"));
+        },
       },
     });
   }

@@ -1,7 +1,8 @@
 // The browser's sign-in. The refresh token lives in an HttpOnly cookie that only
 // /auth/session/* receives (no script can read it); the access token lives in this module's
-// memory only. Refreshes are serialised across tabs (Web Locks), because a refresh token works
-// once and presenting a used one signs the whole sign-in out (docs/auth.md).
+// memory only. Every call that changes the cookies is serialised across tabs (Web Locks), because a
+// refresh token works once and presenting a used one signs the whole sign-in out (docs/auth.md);
+// tabs tell each other about sign-ins and sign-outs (BroadcastChannel).
 
 export type Role = "PLATFORM_ADMIN" | "TENANT_ADMIN" | "MEMBER" | "AUDITOR";
 
@@ -65,8 +66,12 @@ async function post(path: string, body?: unknown, headers: Record<string, string
 
 async function serialised<T>(work: () => Promise<T>): Promise<T> {
   const locks = (navigator as Navigator & { locks?: LockManager }).locks;
-  return locks ? locks.request("parley-session-refresh", work) : work();
+  return locks ? locks.request("parley-session-cookies", work) : work();
 }
+
+type TabMessage = { kind: "signed-out" } | { kind: "signed-in"; userId: string };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Session {
   private accessToken: string | null = null;
@@ -74,6 +79,22 @@ export class Session {
   private current: SessionUser | null = null;
   private refreshing: Promise<string | null> | null = null;
   private listeners = new Set<Listener>();
+  private tabs: BroadcastChannel | null =
+    typeof BroadcastChannel === "undefined" ? null : new BroadcastChannel("parley-session");
+
+  constructor() {
+    if (this.tabs) this.tabs.onmessage = (event: MessageEvent<TabMessage>) => this.heard(event.data);
+  }
+
+  /** Another tab signed out, or in as someone: this tab follows instead of showing stale data. */
+  private heard(message: TabMessage): void {
+    if (message.kind === "signed-out") this.forget();
+    else if (this.current && this.current.id !== message.userId) location.reload();
+  }
+
+  private tell(message: TabMessage): void {
+    this.tabs?.postMessage(message);
+  }
 
   get user(): SessionUser | null {
     return this.current;
@@ -115,21 +136,29 @@ export class Session {
     }
   }
 
-  async signIn(tenant: string, email: string, password: string): Promise<SessionUser> {
-    return this.adopt(await post("/auth/session", { tenant, email, password }));
+  private async signedIn(path: string, body: unknown): Promise<SessionUser> {
+    const user = this.adopt(await serialised(() => post(path, body)));
+    this.tell({ kind: "signed-in", userId: user.id });
+    return user;
   }
 
-  async finishOidc(tenant: string, code: string, codeVerifier: string): Promise<SessionUser> {
-    return this.adopt(await post("/auth/session/oidc", { tenant, code, codeVerifier }));
+  signIn(tenant: string, email: string, password: string): Promise<SessionUser> {
+    return this.signedIn("/auth/session", { tenant, email, password });
+  }
+
+  finishOidc(tenant: string, code: string, codeVerifier: string): Promise<SessionUser> {
+    return this.signedIn("/auth/session/oidc", { tenant, code, codeVerifier });
   }
 
   async changePassword(currentPassword: string, newPassword: string): Promise<SessionUser> {
     const token = await this.token();
     return this.adopt(
-      await post(
-        "/auth/session/password",
-        { currentPassword, newPassword },
-        { Authorization: `Bearer ${token}` },
+      await serialised(() =>
+        post(
+          "/auth/session/password",
+          { currentPassword, newPassword },
+          { Authorization: `Bearer ${token}` },
+        ),
       ),
     );
   }
@@ -139,15 +168,24 @@ export class Session {
     return (await this.refresh()) ? this.current : null;
   }
 
-  /** A new access token from the refresh cookie, once at a time in this tab and across tabs. */
+  /** A new access token from the refresh cookie, once at a time in this tab and across tabs.
+   * Null only when the sign-in has ended (UNAUTHENTICATED); anything else throws and keeps it. */
   refresh(): Promise<string | null> {
     this.refreshing ??= serialised(async () => {
-      try {
-        return this.adopt(await post("/auth/session/refresh")) && this.accessToken;
-      } catch (error) {
-        if (error instanceof AuthError && error.code !== "INTERNAL") this.forget();
-        else throw error;
-        return null;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return this.adopt(await post("/auth/session/refresh")) && this.accessToken;
+        } catch (error) {
+          if (error instanceof AuthError && error.code === "UNAUTHENTICATED") {
+            this.forget();
+            return null;
+          }
+          if (error instanceof AuthError && error.code === "RATE_LIMITED" && attempt < 2) {
+            await sleep(Math.min((error.retryAfterSeconds ?? 1) * 1000, 30_000));
+            continue;
+          }
+          throw error;
+        }
       }
     }).finally(() => {
       this.refreshing = null;
@@ -165,9 +203,10 @@ export class Session {
 
   async signOut(): Promise<void> {
     try {
-      await post("/auth/session/logout");
+      await serialised(() => post("/auth/session/logout"));
     } finally {
       this.forget();
+      this.tell({ kind: "signed-out" });
     }
   }
 

@@ -27,6 +27,7 @@ async function startOidc(tenant: string): Promise<void> {
     redirect_uri: `${location.origin}/signed-in`,
     state,
     code_challenge: base64url(digest),
+    code_challenge_method: "S256",
   });
   location.assign(`/auth/oidc/${encodeURIComponent(tenant)}/login?${params}`);
 }
