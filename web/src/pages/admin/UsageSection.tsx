@@ -65,10 +65,11 @@ const ModelGateway = graphql(`
   }
 `);
 
-const MEASURES: { value: Measure; label: string }[] = [
-  { value: "messages", label: "Messages" },
-  { value: "tokens", label: "Tokens" },
-  { value: "cost", label: "Cost" },
+/** `chart` names what the bars add up: messages count both sides (sent and replies). */
+const MEASURES: { value: Measure; label: string; chart: string }[] = [
+  { value: "messages", label: "Messages", chart: "Messages (sent and replies)" },
+  { value: "tokens", label: "Tokens", chart: "Tokens (input and output)" },
+  { value: "cost", label: "Cost", chart: "Cost" },
 ];
 
 export function UsageSection() {
@@ -97,7 +98,7 @@ export function UsageSection() {
 
   const data = usage.data;
   const format = formatMeasure(measure);
-  const measureLabel = MEASURES.find((m) => m.value === measure)?.label ?? "";
+  const measureLabel = MEASURES.find((m) => m.value === measure)?.chart ?? "";
   const sum = data ? totals(data.byDay) : null;
 
   return (
