@@ -72,8 +72,12 @@ class WebClient:
 
     def asset(self, name: str) -> Response:
         """A file of `assets/` (never outside it), cached for good; else 404."""
-        path = (self.assets / name).resolve()
-        if not path.is_relative_to(self.assets) or not path.is_file():
+        try:
+            path = (self.assets / name).resolve()
+            found = path.is_relative_to(self.assets) and path.is_file()
+        except (ValueError, OSError):  # a NUL byte, a name too long: not a file of ours
+            found = False
+        if not found:
             raise HTTPException(404)
         return FileResponse(
             path, media_type=content_type(path), headers={"Cache-Control": IMMUTABLE}

@@ -146,6 +146,8 @@ def test_hashed_assets_are_served_with_their_type_and_cached_for_good(
         "/assets/%2e%2e/index.html",
         "/assets/%2e%2e/%2e%2e/secret.txt",
         "/assets/..%2f..%2fsecret.txt",
+        "/assets/a%00b",  # a NUL byte: no such file, not a server error
+        pytest.param(f"/assets/{'x' * 300}.js", id="/assets/a-name-too-long"),
     ],
 )
 def test_unknown_assets_and_paths_outside_them_are_404(server: Server, path: str) -> None:
