@@ -11,7 +11,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -28,7 +28,7 @@ from commands.bus import MessageBus
 from commands.messages import ConfigureOidc, CreateTenant, ResealOidcSecret
 from domain.actor import Actor
 from domain.user import Role
-from infra.identity.oidc import InvalidIdToken, Issuers, pkce_pair, validate_id_token
+from infra.identity.oidc import InvalidIdToken, Issuers, pkce_pair, s256, validate_id_token
 from infra.identity.oidc_sign_ins import MemorySignInStore
 from infra.postgres import PostgresTarget
 from queries.tenant_settings import oidc_client
@@ -118,9 +118,11 @@ def oidc_tenant(
     auto_provision_role: str | None = None,
     alg: str = "RS256",
     secret: str | None = "",
+    redirect_uris: list[str] | None = None,
 ) -> OidcTenant:
     """A new tenant whose admin configured sign-in through `issuer`, where a new client signs in
-    `email` (default: the tenant admin's address)."""
+    `email` (default: the tenant admin's address); finished sign-ins may return to APP (default)
+    or to `redirect_uris`."""
     slug = f"o-{uuid.uuid4().hex[:10]}"
     admin_email, password = f"admin@{slug}.example", "admin-password-123"
     root.run(
@@ -146,7 +148,7 @@ def oidc_tenant(
                 "clientSecret": client.secret,
                 "allowedDomains": allowed_domains,
                 "autoProvisionRole": auto_provision_role,
-                "redirectUris": [APP],
+                "redirectUris": redirect_uris or [APP],
             }
         },
     )
@@ -160,12 +162,13 @@ class Browser:
     http: httpx.Client
     visited: list[str]
     last: httpx.Response
+    redirect_uri: str = APP
 
     @property
     def landed(self) -> dict[str, str]:
         """The query the client application's page received."""
         location = self.last.headers["location"]
-        assert location.startswith(APP), location
+        assert location.startswith(f"{self.redirect_uri}?"), location
         return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
     def error(self) -> dict[str, str]:
@@ -179,10 +182,11 @@ def sign_in(
     client_state: str | None = "app-state-1",
     client_challenge: str | None = None,
     edit_authorize: dict[str, str] | None = None,
+    redirect_uri: str = APP,
 ) -> Browser:
     """Start at Parley's login page and follow the redirects (issuer, callback) until the browser
-    would leave for the client application, or an answer is not a redirect."""
-    params = {"redirect_uri": APP}
+    would leave for the client application (`redirect_uri`), or an answer is not a redirect."""
+    params = {"redirect_uri": redirect_uri}
     if client_state is not None:
         params["state"] = client_state
     if client_challenge is not None:
@@ -193,8 +197,8 @@ def sign_in(
     while True:
         visited.append(url)
         r = http.get(url)
-        if not r.is_redirect or r.headers["location"].startswith(APP):
-            return Browser(http, visited, r)
+        if not r.is_redirect or r.headers["location"].startswith(f"{redirect_uri}?"):
+            return Browser(http, visited, r, redirect_uri)
         url = r.headers["location"]
         if edit_authorize and url.startswith(f"{server.url}") is False and "/authorize" in url:
             parts = urlsplit(url)
@@ -562,24 +566,100 @@ def test_a_master_key_rotation_reseals_the_client_secret(runtime: Runtime) -> No
     assert oidc_client(h.store, MasterKey(new), slug).client_secret == "rotate-me"
 
 
-def test_a_browser_exchanges_the_one_time_code_for_a_cookie_session(
+# -- Parley's own web client ---------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    """Parley's web client (web/src/pages/SignInPage.tsx) in a browser: requests from Parley's
+    own origin, with the cookies Parley set. By hand: httpx's jar would not send Secure cookies
+    over http://127.0.0.1 (browsers do: loopback is a secure context)."""
+
+    server: Server
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def landing(self) -> str:
+        """Where the client asks the sign-in to come back: `${location.origin}/signed-in`."""
+        return f"{self.server.url}/signed-in"
+
+    def start_oidc(self, slug: str, verifier: str) -> Browser:
+        """startOidc: the page's own state and S256 challenge, followed through the issuer."""
+        return sign_in(
+            self.server,
+            slug,
+            client_state="page-state-1",
+            client_challenge=s256(verifier),
+            redirect_uri=self.landing,
+        )
+
+    def post(self, path: str, body: dict | None = None, *, csrf: bool = False) -> httpx.Response:
+        headers = {"Origin": self.server.url}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if csrf:
+            headers["X-CSRF-Token"] = self.cookies.get("parley_csrf", "")
+        r = httpx.post(f"{self.server.url}{path}", json=body, headers=headers, timeout=10)
+        self.cookies |= {c.name: c.value for c in r.cookies.jar}
+        return r
+
+
+def web_client_tenant(server: Server, root: ApiClient, issuer: OidcIssuer) -> OidcTenant:
+    return oidc_tenant(server, root, issuer, redirect_uris=[Page(server).landing])
+
+
+def test_the_web_client_signs_in_through_the_issuer_into_a_cookie_session_that_refreshes(
     server: Server, root: ApiClient, issuer: OidcIssuer
 ) -> None:
-    t = oidc_tenant(server, root, issuer)
-    verifier, challenge = pkce_pair()
-    code = sign_in(server, t.slug, client_challenge=challenge).landed["code"]
-    session = f"{server.url}/auth/session/oidc"
-    body = {"tenant": t.slug, "code": code, "codeVerifier": "a" * 43}
-    wrong = httpx.post(session, json=body, timeout=10)  # and the code is spent
-    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "UNAUTHENTICATED"
-    code = sign_in(server, t.slug, client_challenge=challenge).landed["code"]
-    r = httpx.post(session, json={**body, "code": code, "codeVerifier": verifier}, timeout=10)
+    t = web_client_tenant(server, root, issuer)
+    page = Page(server)
+    verifier, _ = pkce_pair()
+    browser = page.start_oidc(t.slug, verifier)
+    assert browser.last.status_code == 303, browser.last.text
+    landed = browser.landed
+    assert set(landed) == {"code", "state"} and landed["state"] == "page-state-1"
+    r = page.post(
+        "/auth/session/oidc", {"tenant": t.slug, "code": landed["code"], "codeVerifier": verifier}
+    )
     assert r.status_code == 200, r.text
     tokens = r.json()
     assert set(tokens) == {"accessToken", "expiresIn", "user", "position"}
     assert tokens["user"]["email"] == t.admin_email and tokens["user"]["role"] == "TENANT_ADMIN"
     cookies = {c.name: c for c in r.cookies.jar}
-    assert cookies["parley_refresh"].path == "/auth/session" and cookies["parley_refresh"].secure
-    assert cookies["parley_refresh"].has_nonstandard_attr("HttpOnly")
-    assert cookies["parley_refresh"].value not in r.text
+    refresh = cookies["parley_refresh"]
+    assert refresh.path == "/auth/session" and refresh.secure
+    assert refresh.has_nonstandard_attr("HttpOnly") and refresh.value not in r.text
+    assert cookies["parley_csrf"].path == "/" and cookies["parley_csrf"].secure
     assert signed_in(server, tokens)["email"] == t.admin_email
+    # The page's next step: a refresh through the cookie (and its CSRF token).
+    refreshed = page.post("/auth/session/refresh", csrf=True)
+    assert refreshed.status_code == 200, refreshed.text
+    assert page.cookies["parley_refresh"] != refresh.value
+    assert signed_in(server, refreshed.json())["email"] == t.admin_email
+
+
+def test_a_code_challenge_without_its_method_is_refused(
+    server: Server, root: ApiClient, issuer: OidcIssuer
+) -> None:
+    t = web_client_tenant(server, root, issuer)
+    _, challenge = pkce_pair()
+    params = {"redirect_uri": Page(server).landing, "code_challenge": challenge}
+    r = httpx.get(f"{server.url}/auth/oidc/{t.slug}/login", params=params, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "BAD_USER_INPUT"
+    assert "code_challenge_method" in r.json()["error"]["message"]
+
+
+def test_the_web_clients_code_with_a_wrong_verifier_is_refused_and_spent(
+    server: Server, root: ApiClient, issuer: OidcIssuer
+) -> None:
+    t = web_client_tenant(server, root, issuer)
+    page = Page(server)
+    verifier, _ = pkce_pair()
+    code = page.start_oidc(t.slug, verifier).landed["code"]
+    body = {"tenant": t.slug, "code": code, "codeVerifier": pkce_pair()[0]}
+    wrong = page.post("/auth/session/oidc", body)
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "UNAUTHENTICATED"
+    assert "code_verifier" in wrong.json()["error"]["message"]
+    assert "set-cookie" not in wrong.headers and page.cookies == {}
+    again = page.post("/auth/session/oidc", {**body, "codeVerifier": verifier})
+    assert again.status_code == 401  # one try per code: a guessed verifier gets no second one
