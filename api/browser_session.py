@@ -35,7 +35,7 @@ from api.auth import (
     rotated_sign_in,
 )
 from api.context import ParleyContext
-from api.oidc_sign_in import NO_STORE, error_response, exchange_code
+from api.oidc_sign_in import NO_STORE, error_response, exchange_code, own_origin
 from api.operation_limits import take_operation
 from api.services import Services
 from domain.errors import InvalidInput, NotAllowed, NotAuthenticated, ParleyError
@@ -170,8 +170,7 @@ def check_origin(request: Request, trusted: frozenset[str]) -> None:
     origin = request.headers.get("origin")
     if origin is None:
         return
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    if origin != own and origin not in trusted:
+    if origin != own_origin(request) and origin not in trusted:
         raise CsrfRefused(f"requests from the origin {origin[:100]!r} are not accepted")
 
 

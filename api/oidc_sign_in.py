@@ -6,7 +6,9 @@
    exchanges the code, validates the ID token, finds (or provisions) the user, and redirects to
    `redirect_uri?code=<one-time code>[&state=…]`. Tokens never travel in a URL.
 3. The client posts that code to `POST /auth/oidc/{tenant}/token` ({"code", "code_verifier"})
-   and gets the same token pair as the `login` mutation, as JSON.
+   and gets the same token pair as the `login` mutation, as JSON. Parley's own pages are
+   refused there: they post it to `/auth/session/oidc` (api/browser_session.py), which keeps
+   the refresh token in an HttpOnly cookie.
 
 Errors answer JSON `{"error": {"code", "message"}}` with the codes of the GraphQL API."""
 
@@ -26,7 +28,7 @@ from api.auth import LoginPayload, token_pair
 from api.services import Services
 from commands.messages import SignInWithOidc
 from domain.actor import Actor
-from domain.errors import InvalidInput, NotAuthenticated, ParleyError, RateLimited
+from domain.errors import InvalidInput, NotAllowed, NotAuthenticated, ParleyError, RateLimited
 from domain.user import Role
 from infra.identity.oidc import Issuers, pkce_pair, s256
 from infra.identity.oidc_sign_ins import (
@@ -245,6 +247,24 @@ async def exchange_code(
     return pair
 
 
+def own_origin(request: Request) -> str:
+    """Parley's own origin as this request reached it: its scheme and Host (behind a proxy,
+    uvicorn's --forwarded-allow-ips decides whether X-Forwarded-Proto counts)."""
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def check_not_own_page(request: Request) -> None:
+    """The token endpoint answers a refresh token in its body: a script running in a page of
+    Parley's own origin (an injected one, say) could run the flow in a popup and carry the
+    sign-in away. Parley's pages use the cookie session instead; native apps (no Origin) and
+    the allowed CORS origins are unaffected."""
+    if request.headers.get("origin") == own_origin(request):
+        raise NotAllowed(
+            "Parley's own pages exchange the code at POST /auth/session/oidc "
+            "(the refresh token stays in an HttpOnly cookie), not here"
+        )
+
+
 def error_response(e: ParleyError) -> JSONResponse:
     """A refusal as `{"error": {"code", "message"}}` with the status its code calls for (and
     `retryAfterSeconds` / `Retry-After` when the client should wait)."""
@@ -292,8 +312,9 @@ def oidc_router(s: Settings, services: Callable[[], Services]) -> APIRouter:
         return await _answer("callback", tenant_slug, step)
 
     @router.post("/{tenant_slug}/token")
-    async def oidc_token(tenant_slug: str, body: TokenRequest) -> Response:
+    async def oidc_token(request: Request, tenant_slug: str, body: TokenRequest) -> Response:
         async def step() -> Response:
+            check_not_own_page(request)  # before the code is taken: it stays good for /session
             return await flow.exchange(tenant_slug, body)
 
         return await _answer("exchange", tenant_slug, step)

@@ -206,9 +206,13 @@ def sign_in(
             url = f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
 
 
-def exchange(server: Server, slug: str, code: str, verifier: str | None = None) -> httpx.Response:
+def exchange(
+    server: Server, slug: str, code: str, verifier: str | None = None, **headers: str
+) -> httpx.Response:
     body = {"code": code} | ({"code_verifier": verifier} if verifier else {})
-    return httpx.post(f"{server.url}/auth/oidc/{slug}/token", json=body, timeout=10)
+    return httpx.post(
+        f"{server.url}/auth/oidc/{slug}/token", json=body, headers=headers, timeout=10
+    )
 
 
 def signed_in(server: Server, tokens: dict) -> dict:
@@ -663,3 +667,32 @@ def test_the_web_clients_code_with_a_wrong_verifier_is_refused_and_spent(
     assert "set-cookie" not in wrong.headers and page.cookies == {}
     again = page.post("/auth/session/oidc", {**body, "codeVerifier": verifier})
     assert again.status_code == 401  # one try per code: a guessed verifier gets no second one
+
+
+def test_the_token_endpoint_refuses_parleys_own_pages_and_leaves_the_code_unused(
+    server: Server, root: ApiClient, issuer: OidcIssuer
+) -> None:
+    t = web_client_tenant(server, root, issuer)
+    page = Page(server)
+    verifier, _ = pkce_pair()
+    code = page.start_oidc(t.slug, verifier).landed["code"]
+    r = exchange(server, t.slug, code, verifier, Origin=server.url)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
+    assert "/auth/session/oidc" in r.json()["error"]["message"]
+    assert "refreshToken" not in r.text
+    session = page.post(
+        "/auth/session/oidc", {"tenant": t.slug, "code": code, "codeVerifier": verifier}
+    )
+    assert session.status_code == 200, session.text
+
+
+@pytest.mark.parametrize("origin", [None, "https://app.example"], ids=["no-origin", "other-origin"])
+def test_the_token_endpoint_still_answers_native_apps_and_other_origins(
+    server: Server, root: ApiClient, issuer: OidcIssuer, origin: str | None
+) -> None:
+    t = oidc_tenant(server, root, issuer)
+    verifier, challenge = pkce_pair()
+    code = sign_in(server, t.slug, client_challenge=challenge).landed["code"]
+    r = exchange(server, t.slug, code, verifier, **({"Origin": origin} if origin else {}))
+    assert r.status_code == 200, r.text
+    assert r.json()["refreshToken"]
