@@ -3,7 +3,8 @@ read, the access token only in the page's memory. A stolen page (XSS) can use th
 it is open but cannot carry the refresh token away.
 
 - `POST /auth/session` {tenant, email, password}, `POST /auth/session/oidc` {tenant, code,
-  codeVerifier}: a new sign-in, as `login` and the OIDC code exchange make it.
+  codeVerifier}: a new sign-in, as `login` and the OIDC code exchange make it; the sign-in whose
+  refresh cookie it replaces ends.
 - `POST /auth/session/refresh`: the cookie's refresh token rotated, as `refreshToken` does.
 - `POST /auth/session/password` {currentPassword, newPassword}: as `changePassword`.
 - `POST /auth/session/logout`: as `logout`, and both cookies cleared.
@@ -109,6 +110,7 @@ def session_router(settings: Settings, services: Callable[[], Services]) -> APIR
         async def step(ctx: ParleyContext) -> Response:
             body = await read_body(request, PasswordSignIn)
             pair = await password_sign_in(ctx, body.tenant, body.email, body.password)
+            await end_replaced_sign_in(ctx.services, request)
             return signed_in(ctx.services, pair)
 
         return await answer(request, step, csrf=False)
@@ -119,6 +121,7 @@ def session_router(settings: Settings, services: Callable[[], Services]) -> APIR
         async def step(ctx: ParleyContext) -> Response:
             body = await read_body(request, OidcSignIn)
             pair = await exchange_code(ctx.services, body.tenant, body.code, body.code_verifier)
+            await end_replaced_sign_in(ctx.services, request)
             return signed_in(ctx.services, pair)
 
         return await answer(request, step, csrf=False)
@@ -145,9 +148,7 @@ def session_router(settings: Settings, services: Callable[[], Services]) -> APIR
             return signed_out(JSONResponse({}, headers=NO_STORE))
 
         async def step(ctx: ParleyContext) -> Response:
-            # One already over (used up, revoked, expired) is signed out all the same.
-            with suppress(NotAuthenticated):
-                await end_sign_in(ctx.services, token)
+            await end_cookie_sign_in(ctx.services, token)
             return signed_out(JSONResponse({}, headers=NO_STORE))
 
         return await answer(request, step, csrf=True)
@@ -196,6 +197,21 @@ async def read_body(request: Request, model: type[B]) -> B:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "body"
         raise InvalidInput(f"{where}: {first.get('msg', 'invalid')}") from None
+
+
+async def end_cookie_sign_in(services: Services, token: str) -> None:
+    """The sign-in of a refresh cookie ends; one already over (used up, revoked, expired, not a
+    token at all) is over all the same."""
+    with suppress(NotAuthenticated):
+        await end_sign_in(services, token)
+
+
+async def end_replaced_sign_in(services: Services, request: Request) -> None:
+    """A new sign-in overwrites the browser's refresh cookie: the sign-in the cookie held ends
+    now rather than staying valid for 30 days, held by nobody."""
+    token = request.cookies.get(REFRESH_COOKIE)
+    if token:
+        await end_cookie_sign_in(services, token)
 
 
 def signed_in(services: Services, pair: LoginPayload, csrf: str | None = None) -> Response:

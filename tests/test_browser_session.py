@@ -176,6 +176,35 @@ def test_a_reused_refresh_cookie_ends_the_whole_sign_in_and_is_cleared(browser: 
     assert error(browser.post("/auth/session/refresh")) == (401, "UNAUTHENTICATED")
 
 
+def test_signing_in_again_ends_the_sign_in_whose_cookie_it_replaces(
+    browser: Browser, tenant: dict
+) -> None:
+    replaced = dict(browser.cookies)
+    assert browser.sign_in(tenant).status_code == 200
+    assert browser.cookies["parley_refresh"] != replaced["parley_refresh"]
+    # Nobody holds the replaced sign-in any more: it is over, not valid for 30 more days.
+    r = browser.with_cookies(replaced).post("/auth/session/refresh")
+    assert error(r) == (401, "UNAUTHENTICATED")
+    assert browser.post("/auth/session/refresh").status_code == 200
+
+
+def test_signing_in_with_a_cookie_that_no_longer_works_signs_in_all_the_same(
+    browser: Browser, tenant: dict
+) -> None:
+    browser.cookies["parley_refresh"] = "not-a-token"
+    assert browser.sign_in(tenant).status_code == 200
+    ended = dict(browser.cookies)
+    assert browser.post("/auth/session/logout").status_code == 200
+    assert browser.with_cookies(ended).sign_in(tenant).status_code == 200
+
+
+def test_a_refused_sign_in_leaves_the_cookies_sign_in_as_it_was(
+    browser: Browser, tenant: dict
+) -> None:
+    assert error(browser.sign_in(tenant, "wrong-password-1")) == (401, "UNAUTHENTICATED")
+    assert browser.post("/auth/session/refresh").status_code == 200
+
+
 def test_refresh_without_a_session_cookie_is_unauthenticated(server: Server) -> None:
     r = Browser(server).post("/auth/session/refresh")
     assert error(r) == (401, "UNAUTHENTICATED")

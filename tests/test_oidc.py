@@ -696,3 +696,19 @@ def test_the_token_endpoint_still_answers_native_apps_and_other_origins(
     r = exchange(server, t.slug, code, verifier, **({"Origin": origin} if origin else {}))
     assert r.status_code == 200, r.text
     assert r.json()["refreshToken"]
+
+
+def test_a_new_sign_in_through_the_issuer_ends_the_one_the_browsers_cookie_held(
+    server: Server, root: ApiClient, issuer: OidcIssuer
+) -> None:
+    t = web_client_tenant(server, root, issuer)
+    page = Page(server)
+    for _ in range(2):
+        verifier, _ = pkce_pair()
+        code = page.start_oidc(t.slug, verifier).landed["code"]
+        before = dict(page.cookies)
+        body = {"tenant": t.slug, "code": code, "codeVerifier": verifier}
+        assert page.post("/auth/session/oidc", body).status_code == 200
+    replaced = Page(server, before)
+    assert replaced.post("/auth/session/refresh", csrf=True).status_code == 401
+    assert page.post("/auth/session/refresh", csrf=True).status_code == 200
