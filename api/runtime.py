@@ -227,7 +227,11 @@ class Runtime:
             refresh_ttl=s.refresh_token_ttl_seconds,
             leeway=s.jwt_leeway_seconds,
         )
-        self.refresh_tokens = RefreshTokens(self.auth_pool, ttl_seconds=s.refresh_token_ttl_seconds)
+        self.refresh_tokens = RefreshTokens(
+            self.auth_pool,
+            ttl_seconds=s.refresh_token_ttl_seconds,
+            reuse_grace_seconds=s.refresh_reuse_grace_seconds,
+        )
         self.login_throttle = LoginThrottle(
             self.buckets,
             per_account=s.login_failures_per_account,

@@ -153,6 +153,9 @@ CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
     used_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS auth_refresh_tokens_family ON auth_refresh_tokens (family_id);
+-- The token that replaced this one: a refresh whose answer was lost is retried with its successor
+-- still unused (RefreshTokens.rotate).
+ALTER TABLE auth_refresh_tokens ADD COLUMN IF NOT EXISTS successor_hash bytea;
 """
 
 

@@ -168,6 +168,15 @@ class Settings(BaseSettings):
         default=30 * 24 * 3600,
         description="Longest a sign-in lasts: its refresh tokens rotate but never outlive it.",
     )
+    refresh_reuse_grace_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="A refresh token presented again this soon after its use, while the token "
+        "that replaced it is still unused (the answer was lost: a reload, a dropped connection), "
+        "is replaced once more instead of revoking the sign-in; the unused successor stops "
+        "working. 0: any second use revokes (docs/auth.md).",
+    )
     signing_key_cache_seconds: float = Field(
         default=60.0,
         description="How long a process trusts its copy of the token signing keys: a rotation "

@@ -56,6 +56,7 @@ LOGOUT_EVERYWHERE = "mutation { logoutEverywhere { sessionsRevoked } }"
 CHANGE_PASSWORD = """mutation($i: ChangePasswordInput!) { changePassword(input: $i)
     { accessToken refreshToken } }"""
 PASSWORD = "a-long-password-1"
+REUSE_GRACE_SECONDS = 2
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,7 @@ def server(
             "PARLEY_PASSWORD_HASH_CONCURRENCY": "4",
             "PARLEY_FOLLOWER_POLL_SECONDS": "0.2",
             "PARLEY_SUBSCRIPTION_RECHECK_SECONDS": str(RECHECK_SECONDS),
+            "PARLEY_REFRESH_REUSE_GRACE_SECONDS": str(REUSE_GRACE_SECONDS),
         },
     ).start()
     yield srv
@@ -327,11 +329,40 @@ def test_reusing_a_rotated_refresh_token_revokes_its_whole_family(api: Api, tena
     stolen = api.login(tenant, email, PASSWORD)
     elsewhere = api.login(tenant, email, PASSWORD)  # another sign-in of the same user
     legitimate = api.refresh(stolen["refreshToken"])
+    newer = api.refresh(legitimate["refreshToken"])  # its successor is in use: no lost answer
 
     api.fails("UNAUTHENTICATED", REFRESH, {"t": stolen["refreshToken"]})  # the replay
     # ...and the legitimate holder's newer token died with the family.
-    api.fails("UNAUTHENTICATED", REFRESH, {"t": legitimate["refreshToken"]})
+    api.fails("UNAUTHENTICATED", REFRESH, {"t": newer["refreshToken"]})
     assert api.refresh(elsewhere["refreshToken"])["accessToken"]
+
+
+def test_a_refresh_retried_after_a_lost_answer_gets_a_new_token_once(
+    api: Api, tenant: dict
+) -> None:
+    """A reload mid-refresh: the client never stored the successor and presents the same token
+    again within the grace. It gets a new successor; the one it never received stops working,
+    and presenting that one (a thief holding it) signs the whole sign-in out."""
+    _, email = new_user(api, tenant)
+    first = api.login(tenant, email, PASSWORD)
+    lost = api.refresh(first["refreshToken"])  # the answer the browser never stored
+    retried = api.refresh(first["refreshToken"])
+    assert retried["refreshToken"] != lost["refreshToken"]
+    assert claims_of(retried["refreshToken"])["sid"] == claims_of(first["refreshToken"])["sid"]
+    later = api.refresh(retried["refreshToken"])  # the client goes on with the new one
+    api.fails("UNAUTHENTICATED", REFRESH, {"t": lost["refreshToken"]})
+    api.fails("UNAUTHENTICATED", REFRESH, {"t": later["refreshToken"]})  # the sign-in ended
+
+
+def test_a_refresh_token_presented_again_after_the_grace_revokes_its_family(
+    api: Api, tenant: dict
+) -> None:
+    _, email = new_user(api, tenant)
+    first = api.login(tenant, email, PASSWORD)
+    successor = api.refresh(first["refreshToken"])
+    time.sleep(REUSE_GRACE_SECONDS + 0.5)
+    api.fails("UNAUTHENTICATED", REFRESH, {"t": first["refreshToken"]})
+    api.fails("UNAUTHENTICATED", REFRESH, {"t": successor["refreshToken"]})
 
 
 # -- sign-outs ----------------------------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 A sign-in starts a *family*; each refresh marks the presented token used and adds its successor
 to the family. A token presented a second time means two parties hold it (one of them stole
-it): the whole family is revoked. Only SHA-256 hashes of token ids are stored (the ids are 128
+it): the whole family is revoked, with one exception. A token presented again within
+`reuse_grace_seconds` of its use while its successor is still unused is a client that never got
+the answer (a reload or a dropped connection mid-refresh): it gets a new successor and the unused
+one stops working, so one live token remains and a thief who raced the client is still caught at
+the client's next refresh. Only SHA-256 hashes of token ids are stored (the ids are 128
 random bits, so a fast hash is enough). A family lives at most `ttl_seconds` from its sign-in:
 refreshing does not extend it, so a user signs in again at least that often."""
 
@@ -34,9 +38,12 @@ class RefreshGrant:
 
 
 class RefreshTokens:
-    def __init__(self, pool: ConnectionPool, *, ttl_seconds: int) -> None:
+    def __init__(
+        self, pool: ConnectionPool, *, ttl_seconds: int, reuse_grace_seconds: int = 0
+    ) -> None:
         self._pool = pool
         self._ttl = ttl_seconds
+        self._grace = reuse_grace_seconds
 
     def start(self, *, tenant_id: UUID, user_id: UUID) -> RefreshGrant:
         """A new family for a sign-in, with its first token."""
@@ -60,34 +67,52 @@ class RefreshTokens:
     def rotate(self, *, token_id: str, session_id: UUID | None, user_id: UUID) -> RefreshGrant:
         """Use a refresh token once: its successor, or InvalidToken. A token used before
         revokes its family (and fails)."""
-        reused = False
+        reused = retried = False
         with self._pool.connection() as conn, conn.transaction():
             # The family row is locked: a revocation (logout) waits for this rotation, so it
             # also catches the successor inserted here.
             row = conn.execute(
                 "SELECT f.family_id, f.user_id, f.revoked_at IS NOT NULL, t.used_at IS NOT NULL,"
-                " f.expires_at <= now(), extract(epoch FROM f.expires_at)"
+                " f.expires_at <= now(), extract(epoch FROM f.expires_at),"
+                " t.used_at > now() - make_interval(secs => %s)"
+                " AND s.token_hash IS NOT NULL AND s.used_at IS NULL"
                 " FROM auth_refresh_tokens t JOIN auth_refresh_families f USING (family_id)"
+                " LEFT JOIN auth_refresh_tokens s ON s.token_hash = t.successor_hash"
                 " WHERE t.token_hash = %s FOR UPDATE OF f",
-                (_hash(token_id),),
+                (self._grace, _hash(token_id)),
             ).fetchone()
             if row is None or row[0] != session_id or row[1] != user_id:
                 raise InvalidToken("unknown refresh token")
-            family_id, _, revoked, used, expired, expires_at = row
+            family_id, _, revoked, used, expired, expires_at, answer_lost = row
             if revoked:
                 raise InvalidToken("refresh token revoked")
             if expired:
                 raise InvalidToken("token expired")
-            if used:
+            if used and not answer_lost:
                 _revoke(conn, "family_id = %s", family_id, "refresh token reused")
                 reused = True
             else:
-                conn.execute(
-                    "UPDATE auth_refresh_tokens SET used_at = now() WHERE token_hash = %s",
-                    (_hash(token_id),),
-                )
                 successor = secrets.token_hex(16)
+                if used:  # retried within the grace: the successor it never received stops
+                    conn.execute(
+                        "UPDATE auth_refresh_tokens SET used_at = now() WHERE token_hash ="
+                        " (SELECT successor_hash FROM auth_refresh_tokens WHERE token_hash = %s)",
+                        (_hash(token_id),),
+                    )
+                    retried = True
                 _insert(conn, family_id, successor)
+                conn.execute(
+                    "UPDATE auth_refresh_tokens SET used_at = coalesce(used_at, now()),"
+                    " successor_hash = %s WHERE token_hash = %s",
+                    (_hash(successor), _hash(token_id)),
+                )
+        if retried:
+            log.info(
+                "refresh token of session %s presented again within %d s, its successor unused:"
+                " replaced (an answer the client did not get)",
+                family_id,
+                self._grace,
+            )
         if reused:
             log.warning(
                 "refresh token reused in session %s of user %s: session revoked", family_id, user_id
