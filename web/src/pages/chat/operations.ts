@@ -30,6 +30,20 @@ export const ChatList = graphql(`
   }
 `);
 
+/** What the conversation shows of a message, wherever it comes from (history, live, a send). */
+export const MessageFields = graphql(`
+  fragment MessageFields on Message {
+    id
+    role
+    content
+    model
+    createdAt
+    position
+    replyTo
+    finishReason
+  }
+`);
+
 export const ChatView = graphql(`
   query ChatView($id: ID!, $afterPosition: Int, $first: Int!, $after: String) {
     chat(id: $id, afterPosition: $afterPosition) {
@@ -41,14 +55,7 @@ export const ChatView = graphql(`
       position
       messages(first: $first, after: $after) {
         nodes {
-          id
-          role
-          content
-          model
-          createdAt
-          position
-          replyTo
-          finishReason
+          ...MessageFields
         }
         pageInfo {
           hasNextPage
@@ -65,14 +72,7 @@ export const ChatEvents = graphql(`
       __typename
       ... on MessageAdded {
         message {
-          id
-          role
-          content
-          model
-          createdAt
-          position
-          replyTo
-          finishReason
+          ...MessageFields
         }
       }
       ... on ReplyDelta {
@@ -103,14 +103,7 @@ export const SendMessage = graphql(`
       position
       duplicate
       message {
-        id
-        role
-        content
-        model
-        createdAt
-        position
-        replyTo
-        finishReason
+        ...MessageFields
       }
     }
   }
