@@ -36,7 +36,7 @@ from api.auth import (
     rotated_sign_in,
 )
 from api.context import ParleyContext
-from api.oidc_sign_in import NO_STORE, error_response, exchange_code, own_origin
+from api.oidc_sign_in import NO_STORE, error_response, exchange_code, own_origin, user_body
 from api.operation_limits import take_operation
 from api.services import Services
 from domain.errors import InvalidInput, NotAllowed, NotAuthenticated, ParleyError
@@ -221,13 +221,7 @@ def signed_in(services: Services, pair: LoginPayload, csrf: str | None = None) -
         {
             "accessToken": pair.access_token,
             "expiresIn": pair.expires_in,
-            "user": {
-                "id": pair.user.id,
-                "tenantId": pair.user.tenant_id,
-                "email": pair.user.email,
-                "displayName": pair.user.display_name,
-                "role": pair.user.role.name,
-            },
+            "user": user_body(pair),
             "position": pair.position,
         },
         headers=NO_STORE,

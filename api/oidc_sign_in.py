@@ -58,6 +58,18 @@ STATUS = {
 }
 
 
+def user_body(pair: LoginPayload) -> dict[str, Any]:
+    """The signed-in user as the HTTP sign-in answers show it (GraphQL's names and enum)."""
+    return {
+        "id": pair.user.id,
+        "tenantId": pair.user.tenant_id,
+        "email": pair.user.email,
+        "displayName": pair.user.display_name,
+        "role": pair.user.role.name,
+        "active": pair.user.active,
+    }
+
+
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -212,14 +224,7 @@ class SignInFlow:
                 "refreshToken": pair.refresh_token,
                 "tokenType": pair.token_type,
                 "expiresIn": pair.expires_in,
-                "user": {
-                    "id": pair.user.id,
-                    "tenantId": pair.user.tenant_id,
-                    "email": pair.user.email,
-                    "displayName": pair.user.display_name,
-                    "role": pair.user.role.name,
-                    "active": pair.user.active,
-                },
+                "user": user_body(pair),
                 "position": pair.position,
             },
             headers=NO_STORE,

@@ -5,6 +5,7 @@ processes (the embedded default, or the full stack)."""
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -80,13 +81,24 @@ def fresh_database(server_url: str) -> PostgresTarget:
     return target
 
 
+@contextmanager
+def own_database(server_url: str) -> Iterator[PostgresTarget]:
+    """A fresh database (fresh_database) for a module's server, dropped when it is done."""
+    target = fresh_database(server_url)
+    try:
+        yield target
+    finally:
+        with psycopg.connect(
+            replace(target, dbname="postgres").conninfo(), autocommit=True
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{target.dbname}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def pg_target(postgres_url: str) -> Iterator[PostgresTarget]:
     """A migrated database of its own for the in-process tests."""
-    target = fresh_database(postgres_url)
-    yield target
-    with psycopg.connect(replace(target, dbname="postgres").conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{target.dbname}" WITH (FORCE)')
+    with own_database(postgres_url) as target:
+        yield target
 
 
 @pytest.fixture(scope="session")

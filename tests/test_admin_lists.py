@@ -4,15 +4,14 @@ only), cursor-paged; everyone else is FORBIDDEN."""
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import psycopg
 import pytest
 
 from infra.postgres import PostgresTarget
 from testbed.client import ApiClient, GraphQLFailed
 from testbed.processes import Server, target_url
-from tests.conftest import fresh_database
+from tests.conftest import own_database
 
 PASSWORD = "a-long-password-1"
 PLATFORM_EMAIL = "root@platform.example"
@@ -38,10 +37,8 @@ class Org:
 
 @pytest.fixture(scope="module")
 def database(postgres_url: str) -> Iterator[PostgresTarget]:
-    target = fresh_database(postgres_url)
-    yield target
-    with psycopg.connect(replace(target, dbname="postgres").conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{target.dbname}" WITH (FORCE)')
+    with own_database(postgres_url) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")

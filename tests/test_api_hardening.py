@@ -7,7 +7,6 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ import websockets
 from infra.postgres import PostgresTarget
 from testbed.client import ApiClient, GraphQLFailed
 from testbed.processes import Server, target_url
-from tests.conftest import fresh_database
+from tests.conftest import own_database
 
 APP = "https://app.example"
 LIMITS = {
@@ -43,10 +42,8 @@ PROTOCOL = ["graphql-transport-ws"]
 
 @pytest.fixture(scope="module")
 def database(postgres_url: str) -> Iterator[PostgresTarget]:
-    target = fresh_database(postgres_url)
-    yield target
-    with psycopg.connect(replace(target, dbname="postgres").conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{target.dbname}" WITH (FORCE)')
+    with own_database(postgres_url) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")

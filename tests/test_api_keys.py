@@ -18,7 +18,7 @@ import websockets
 from infra.postgres import PostgresTarget
 from testbed.client import ApiClient, GraphQLFailed
 from testbed.processes import Server, target_url
-from tests.conftest import fresh_database
+from tests.conftest import own_database
 
 CREATE = """mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) {
     secret position key { keyId name role prefix last4 serviceAccountId createdAt revoked } } }"""
@@ -31,10 +31,8 @@ CHAT = "query($id: ID!) { chat(id: $id) { id title } }"
 
 @pytest.fixture(scope="module")
 def database(postgres_url: str) -> Iterator[PostgresTarget]:
-    target = fresh_database(postgres_url)
-    yield target
-    with psycopg.connect(replace(target, dbname="postgres").conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{target.dbname}" WITH (FORCE)')
+    with own_database(postgres_url) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,16 @@ password change and the typed errors (api/browser_session.py, docs/auth.md)."""
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from http.cookies import Morsel, SimpleCookie
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from infra.postgres import PostgresTarget
 from testbed.client import ApiClient
 from testbed.processes import Server, target_url
-from tests.conftest import fresh_database
+from tests.conftest import own_database
 
 APP = "https://app.example"
 EVIL = "https://evil.example"
@@ -25,10 +23,8 @@ ME = "query($p: Int) { me(afterPosition: $p) { email role } }"
 
 @pytest.fixture(scope="module")
 def database(postgres_url: str) -> Iterator[PostgresTarget]:
-    target = fresh_database(postgres_url)
-    yield target
-    with psycopg.connect(replace(target, dbname="postgres").conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{target.dbname}" WITH (FORCE)')
+    with own_database(postgres_url) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +142,7 @@ def test_signing_in_sets_an_httponly_refresh_cookie_and_a_script_readable_csrf_c
     body = r.json()
     assert set(body) == {"accessToken", "expiresIn", "user", "position"}
     assert body["user"]["email"] == tenant["email"] and body["user"]["role"] == "TENANT_ADMIN"
-    assert set(body["user"]) == {"id", "tenantId", "email", "displayName", "role"}
+    assert set(body["user"]) == {"id", "tenantId", "email", "displayName", "role", "active"}
     me = ApiClient(server.url, body["accessToken"]).run(ME, {"p": body["position"]})["me"]
     assert me == {"email": tenant["email"], "role": "TENANT_ADMIN"}
 

@@ -6,17 +6,15 @@ was never built shows. The build here is a stand-in made in a temporary PARLEY_W
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from api.hardening import API_CSP, WEB_CSP
 from infra.postgres import PostgresTarget
 from testbed.processes import Server, target_url
-from tests.conftest import fresh_database
+from tests.conftest import own_database
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 INDEX = '<!doctype html><html><head><script type="module" src="/assets/app-3f9a1c.js"></script>'
@@ -46,10 +44,8 @@ def web_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def database(postgres_url: str) -> Iterator[PostgresTarget]:
-    target = fresh_database(postgres_url)
-    yield target
-    with psycopg.connect(replace(target, dbname="postgres").conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{target.dbname}" WITH (FORCE)')
+    with own_database(postgres_url) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")
