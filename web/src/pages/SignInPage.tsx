@@ -16,20 +16,34 @@ function base64url(bytes: Uint8Array): string {
     .replace(/=+$/, "");
 }
 
+/** Off to the issuer, or an AuthError when Parley refuses to start the sign-in. */
 async function startOidc(tenant: string): Promise<void> {
   const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
   const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
   const digest = new Uint8Array(
     await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)),
   );
-  sessionStorage.setItem(PENDING_OIDC, JSON.stringify({ tenant, verifier, state, from: location.pathname }));
   const params = new URLSearchParams({
     redirect_uri: `${location.origin}/signed-in`,
     state,
     code_challenge: base64url(digest),
     code_challenge_method: "S256",
   });
-  location.assign(`/auth/oidc/${encodeURIComponent(tenant)}/login?${params}`);
+  const url = `/auth/oidc/${encodeURIComponent(tenant)}/login?${params}`;
+  // Check first: Parley refuses (a tenant without OIDC, a redirect URI it does not list, too many
+  // sign-ins, an unreachable issuer) with JSON, which the browser would show as a raw page. The
+  // check's sign-in is never finished (it expires); the navigation starts the one that is.
+  const check = await fetch(url, { redirect: "manual", credentials: "same-origin" });
+  if (check.type !== "opaqueredirect") {
+    const error = (await check.json().catch(() => ({})))?.error ?? {};
+    throw new AuthError(
+      error.code ?? "INTERNAL",
+      error.message ?? `the server answered ${check.status}`,
+      error.retryAfterSeconds,
+    );
+  }
+  sessionStorage.setItem(PENDING_OIDC, JSON.stringify({ tenant, verifier, state, from: location.pathname }));
+  location.assign(url);
 }
 
 export function SignInPage() {
@@ -39,6 +53,8 @@ export function SignInPage() {
   const [password, setPassword] = useState("");
   const [error, setError] = useState<AuthError | null>(null);
   const [pending, setPending] = useState(false);
+  const [oidcError, setOidcError] = useState<AuthError | null>(null);
+  const [leaving, setLeaving] = useState(false);
   const heading = useRef<HTMLHeadingElement>(null);
 
   useEffect(() => heading.current?.focus(), []);
@@ -54,6 +70,18 @@ export function SignInPage() {
       setError(e instanceof AuthError ? e : new AuthError("NETWORK", String(e)));
     } finally {
       setPending(false);
+    }
+  };
+
+  const signInWithOidc = async () => {
+    setLeaving(true);
+    setOidcError(null);
+    try {
+      await startOidc(tenant.trim());
+    } catch (e) {
+      setOidcError(e instanceof AuthError ? e : new AuthError("NETWORK", String(e)));
+    } finally {
+      setLeaving(false); // also for a page the back button brings back
     }
   };
 
@@ -114,8 +142,8 @@ export function SignInPage() {
         <div className="divider" role="separator" />
         <button
           type="button"
-          disabled={!tenant.trim()}
-          onClick={() => void startOidc(tenant.trim())}
+          disabled={!tenant.trim() || leaving}
+          onClick={() => void signInWithOidc()}
           aria-describedby="oidc-hint"
         >
           Sign in with your organisation's identity provider
@@ -123,6 +151,13 @@ export function SignInPage() {
         <p id="oidc-hint" className="hint">
           Enter your tenant first. Works when your administrator has set up single sign-on.
         </p>
+        <ErrorMessage
+          error={oidcError}
+          messages={{
+            NOT_FOUND:
+              "This tenant does not sign in through an identity provider. Check the tenant, or sign in with your e-mail and password.",
+          }}
+        />
       </div>
     </main>
   );
