@@ -1,9 +1,10 @@
 """The web client in a real browser: Debian's Chromium driven by @playwright/test (web/e2e)
 against a real `parley serve` (the embedded default) serving the build in api/static. This test
-starts the server, creates what the browser tests need through the CLI and GraphQL (two tenants;
-in A an admin, a member, an auditor and a member whose role the admin changes; in B a member with
-a chat), hands them to Playwright as a JSON file (PARLEY_E2E_FIXTURES) and fails with
-Playwright's report when a browser test fails.
+starts the server and a local OpenID Connect issuer (tests/oidc_issuer.py), creates what the
+browser tests need through the CLI and GraphQL (two tenants; in A an admin, a member, an auditor,
+a member whose role the admin changes, and sign-in through the issuer; in B a member with a
+chat), hands them to Playwright as a JSON file (PARLEY_E2E_FIXTURES) and fails with Playwright's
+report when a browser test fails.
 
 PARLEY_WEB_SCREENSHOTS=docs/web refreshes the committed screenshots (default: a temporary
 directory); PARLEY_WEB_DIR serves another build (e.g. one made with `vite build --outDir`);
@@ -25,6 +26,7 @@ import pytest
 
 from testbed.client import ApiClient
 from testbed.processes import ROOT, Server
+from tests.oidc_issuer import Client, OidcIssuer
 
 WEB = ROOT / "web"
 PLAYWRIGHT = WEB / "node_modules" / ".bin" / "playwright"
@@ -36,6 +38,7 @@ START_CHAT = "mutation($i: StartChatInput!) { startChat(input: $i) { chatId posi
 SEND = "mutation($i: SendMessageInput!) { sendMessage(input: $i) { messageId position } }"
 MESSAGES = """query($id: ID!, $after: Int) { chat(id: $id, afterPosition: $after) {
     messages(first: 200) { nodes { id role content createdAt } } } }"""
+CONFIGURE_OIDC = """mutation($i: ConfigureOidcInput!) { configureOidc(input: $i) { position } }"""
 
 
 def register(admin: ApiClient, email: str, role: str, name: str) -> dict:
@@ -66,7 +69,7 @@ def replies_settled(user: ApiClient, chat_id: str, count: int, after: int) -> li
         time.sleep(0.1)
 
 
-def fixtures(server: Server) -> dict:
+def fixtures(server: Server, issuer: OidcIssuer) -> dict:
     api = ApiClient(server.url)
     tag = uuid.uuid4().hex[:6]
 
@@ -92,6 +95,8 @@ def fixtures(server: Server) -> dict:
         f"Remember the {needle} itinerary",
         *(f"Filler message number {i}" for i in range(1, 16)),
     )
+
+    oidc = sso(server, issuer, admin, a["slug"])
 
     b = server.create_tenant(f"globex-{tag}")
     b_admin = api.login(b["slug"], b["email"], b["password"])
@@ -120,6 +125,7 @@ def fixtures(server: Server) -> dict:
                 "needle": needle,
                 "messageId": searched["messages"][0]["id"],
             },
+            "oidc": oidc,
         },
         "b": {
             "slug": b["slug"],
@@ -127,6 +133,35 @@ def fixtures(server: Server) -> dict:
             "chat": {"id": b_chat["id"], "title": b_chat["title"], "secret": secret},
         },
     }
+
+
+def sso(server: Server, issuer: OidcIssuer, admin: ApiClient, slug: str) -> dict:
+    """Tenant A signs in through `issuer`, which signs in one person without asking: someone
+    Parley does not know yet, provisioned as a member at their first sign-in (their domain is
+    allowed). Finished sign-ins return to the web client's /signed-in."""
+    client = issuer.register(
+        Client(
+            client_id=f"parley-{slug}",
+            secret=f"e2e-oidc-secret-{slug}",
+            redirect_uris=[f"{server.url}/auth/oidc/{slug}/callback"],
+            email=f"sso@{slug}.example",
+            name="Sasha Single-Sign-On",
+        )
+    )
+    admin.run(
+        CONFIGURE_OIDC,
+        {
+            "i": {
+                "issuer": issuer.url,
+                "clientId": client.client_id,
+                "clientSecret": client.secret,
+                "allowedDomains": [f"{slug}.example"],
+                "autoProvisionRole": "MEMBER",
+                "redirectUris": [f"{server.url}/signed-in"],
+            }
+        },
+    )
+    return {"issuer": issuer.url, "email": client.email, "name": client.name, "role": "MEMBER"}
 
 
 def chat_with_more(user: ApiClient, chat: dict, content: str) -> dict:
@@ -157,29 +192,30 @@ def test_the_web_client_in_a_browser(tmp_path: Path, capsys: pytest.CaptureFixtu
     started = time.monotonic()
     server = Server(tmp_path / "serve", {"PARLEY_WEB_DIR": web_dir} if web_dir else {}).start()
     try:
-        data = fixtures(server)
-        prepared = time.monotonic()
-        fixture_file = tmp_path / "fixtures.json"
-        fixture_file.write_text(json.dumps(data, indent=2))
-        env = {
-            **os.environ,
-            "PARLEY_E2E_BASE_URL": server.url,
-            "PARLEY_E2E_FIXTURES": str(fixture_file),
-            "PARLEY_E2E_SCREENSHOTS": str(screenshots_dir(tmp_path)),
-            "PARLEY_E2E_OUTPUT": str(tmp_path / "test-results"),
-            "PARLEY_CHROMIUM": CHROMIUM,
-            "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
-            "CI": "1",
-            "FORCE_COLOR": "0",
-        }
-        done = subprocess.run(
-            [str(PLAYWRIGHT), "test", *shlex.split(os.environ.get("PARLEY_E2E_ARGS", ""))],
-            cwd=WEB,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=780,
-        )
+        with OidcIssuer() as issuer:  # answers the browser's sign-ins
+            data = fixtures(server, issuer)
+            prepared = time.monotonic()
+            fixture_file = tmp_path / "fixtures.json"
+            fixture_file.write_text(json.dumps(data, indent=2))
+            env = {
+                **os.environ,
+                "PARLEY_E2E_BASE_URL": server.url,
+                "PARLEY_E2E_FIXTURES": str(fixture_file),
+                "PARLEY_E2E_SCREENSHOTS": str(screenshots_dir(tmp_path)),
+                "PARLEY_E2E_OUTPUT": str(tmp_path / "test-results"),
+                "PARLEY_CHROMIUM": CHROMIUM,
+                "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+                "CI": "1",
+                "FORCE_COLOR": "0",
+            }
+            done = subprocess.run(
+                [str(PLAYWRIGHT), "test", *shlex.split(os.environ.get("PARLEY_E2E_ARGS", ""))],
+                cwd=WEB,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=780,
+            )
     finally:
         server.stop()
     report = done.stdout + done.stderr

@@ -28,6 +28,8 @@ export interface Fixtures {
     promoted: User;
     audited: { id: string; title: string; before: string; after: string; asOf: string };
     searched: { id: string; needle: string; messageId: string };
+    /** The person tests/oidc_issuer.py signs in for tenant A (unknown to Parley until then). */
+    oidc: { issuer: string; email: string; name: string; role: string };
   };
   b: {
     slug: string;
