@@ -1,7 +1,8 @@
 """OpenID Connect sign-in over HTTP: the authorization-code flow with PKCE, state and nonce.
 
 1. `GET /auth/oidc/{tenant}/login?redirect_uri=…[&state=…][&code_challenge=…]` sends the browser
-   to the tenant's issuer (and binds the sign-in to that browser with a cookie).
+   to the tenant's issuer (and binds the sign-in to that browser with a cookie); asked with
+   `Accept: application/json`, it answers `{"authorizationUrl"}` for the page to go to itself.
 2. The issuer sends it back to `GET /auth/oidc/{tenant}/callback?code=…&state=…`: Parley
    exchanges the code, validates the ID token, finds (or provisions) the user, and redirects to
    `redirect_uri?code=<one-time code>[&state=…]`. Tokens never travel in a URL.
@@ -143,8 +144,13 @@ class SignInFlow:
             }
         )
         endpoint = discovery.authorization_endpoint
-        response = RedirectResponse(
-            f"{endpoint}{'&' if '?' in endpoint else '?'}{query}", 302, headers=NO_STORE
+        authorization_url = f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+        # A page that asks for JSON gets the address to go to instead of a redirect: it can show
+        # a refusal (no OIDC, a redirect URI not listed, ...) itself instead of a raw JSON page.
+        response: Response = (
+            JSONResponse({"authorizationUrl": authorization_url}, headers=NO_STORE)
+            if "application/json" in request.headers.get("accept", "")
+            else RedirectResponse(authorization_url, 302, headers=NO_STORE)
         )
         response.set_cookie(
             COOKIE,

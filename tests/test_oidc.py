@@ -642,6 +642,37 @@ def test_the_web_client_signs_in_through_the_issuer_into_a_cookie_session_that_r
     assert signed_in(server, refreshed.json())["email"] == t.admin_email
 
 
+def test_a_page_asking_for_json_gets_the_issuers_address_or_a_typed_refusal(
+    server: Server, root: ApiClient, issuer: OidcIssuer
+) -> None:
+    """The web client starts the sign-in with fetch (Accept: application/json): the address to
+    go to and the cookie that binds the sign-in to the browser, or a refusal it can show."""
+    t = web_client_tenant(server, root, issuer)
+    _, challenge = pkce_pair()
+    params = {
+        "redirect_uri": Page(server).landing,
+        "state": "page-state",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    json_accept = {"Accept": "application/json"}
+    r = httpx.get(
+        f"{server.url}/auth/oidc/{t.slug}/login", params=params, headers=json_accept, timeout=10
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"
+    address = r.json()["authorizationUrl"]
+    assert address.startswith(issuer.url) and "code_challenge_method=S256" in address
+    assert "parley_oidc" in r.cookies
+    without = httpx.get(
+        f"{server.url}/auth/oidc/no-such-{t.slug}/login",
+        params=params,
+        headers=json_accept,
+        timeout=10,
+    )
+    assert without.status_code == 404 and without.json()["error"]["code"] == "NOT_FOUND"
+
+
 def test_a_code_challenge_without_its_method_is_refused(
     server: Server, root: ApiClient, issuer: OidcIssuer
 ) -> None:

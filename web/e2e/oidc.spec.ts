@@ -14,7 +14,9 @@ test("the identity provider signs a new person in as a member, and a reload keep
   const { slug, oidc } = fx.a;
   const hops: URL[] = [];
   page.on("request", (r: Request) => {
-    if (r.isNavigationRequest() && r.frame() === page.mainFrame()) hops.push(new URL(r.url()));
+    // Navigations, and the page's fetch that starts the sign-in (it asks Parley for JSON).
+    const hop = r.isNavigationRequest() || r.resourceType() === "fetch";
+    if (hop && r.frame() === page.mainFrame()) hops.push(new URL(r.url()));
   });
   await page.goto("/");
   await page.getByRole("textbox", { name: "Tenant" }).fill(slug);

@@ -30,20 +30,21 @@ async function startOidc(tenant: string): Promise<void> {
     code_challenge_method: "S256",
   });
   const url = `/auth/oidc/${encodeURIComponent(tenant)}/login?${params}`;
-  // Check first: Parley refuses (a tenant without OIDC, a redirect URI it does not list, too many
-  // sign-ins, an unreachable issuer) with JSON, which the browser would show as a raw page. The
-  // check's sign-in is never finished (it expires); the navigation starts the one that is.
-  const check = await fetch(url, { redirect: "manual", credentials: "same-origin" });
-  if (check.type !== "opaqueredirect") {
-    const error = (await check.json().catch(() => ({})))?.error ?? {};
+  // Asked for JSON, Parley answers where to go (and sets the cookie that binds the sign-in to this
+  // browser), or its refusal (a tenant without OIDC, a redirect URI it does not list, too many
+  // sign-ins, an unreachable issuer), which this page shows instead of a raw JSON page.
+  const started = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  const body = await started.json().catch(() => ({}));
+  if (!started.ok || typeof body?.authorizationUrl !== "string") {
+    const error = body?.error ?? {};
     throw new AuthError(
       error.code ?? "INTERNAL",
-      error.message ?? `the server answered ${check.status}`,
+      error.message ?? `the server answered ${started.status}`,
       error.retryAfterSeconds,
     );
   }
   sessionStorage.setItem(PENDING_OIDC, JSON.stringify({ tenant, verifier, state, from: location.pathname }));
-  location.assign(url);
+  location.assign(body.authorizationUrl);
 }
 
 export function SignInPage() {
