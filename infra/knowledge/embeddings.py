@@ -1,0 +1,226 @@
+"""Embedders: text in, one L2-normalised float32 vector per text out.
+
+An `Embedder` names its vector space in `model` (`local/all-minilm-l6-v2-q`,
+`openai/text-embedding-3-small`, `openai/text-embedding-3-small@512` for shortened vectors):
+vectors from two different names are never compared, and a passage records the name that
+embedded it. Calls block (CPU work or an HTTP request): run them off an event loop.
+
+- `LocalMiniLM`: the quantized all-MiniLM-L6-v2 (`infra.knowledge.local_model`) on onnxruntime,
+  computed as sentence-transformers does: word pieces cut at `max_tokens`, the last hidden
+  state averaged over the attention mask, L2-normalised. One text per run: see the class.
+- `OpenAIEmbeddings`: the `openai` SDK's `embeddings.create`, so OpenAI, Azure OpenAI and
+  OpenAI-compatible servers (vLLM, llama.cpp, Ollama, TEI) all work. The SDK never retries;
+  failures are the typed `ProviderError`s of `infra.llm` (429 → `ProviderRateLimited` with the
+  server's Retry-After, 5xx → `ProviderUnavailable`, …), for the caller to wait or give up on.
+"""
+
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+import httpx2
+import numpy as np
+import numpy.typing as npt
+import openai
+
+from infra.knowledge.local_model import ModelFiles
+from infra.llm.base import ProviderError
+from infra.llm.openai_provider import NO_KEY
+from infra.llm.openai_provider import _typed as typed_provider_error
+from infra.settings import Settings
+
+Vectors = npt.NDArray[np.float32]
+"""Shape (number of texts, dimensions), each row of length 1."""
+
+LOCAL_MODEL = "local/all-minilm-l6-v2-q"
+
+# The widths of OpenAI's own models; other servers' models need PARLEY_EMBEDDING_DIMENSIONS.
+OPENAI_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+class Embedder(Protocol):
+    model: str
+    """The vector space: provider/model (and @dimensions when shortened)."""
+    dimensions: int
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """One normalised vector per text, in order."""
+        ...
+
+
+def normalised(vectors: npt.NDArray[np.floating]) -> Vectors:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class LocalMiniLM:
+    """all-MiniLM-L6-v2 (quantized, 384 dimensions) on this machine's CPU, one text per run.
+
+    The quantized model scales its activations by the largest value in the whole input, so in
+    a batch a text's vector would depend on its neighbours (and their padding): measured, a
+    cosine as low as 0.975 between the same text alone and in a batch of 16. One text at a time
+    gives every text the same vector however it is embedded, and costs nothing for passages (on
+    two cores: 48/s alone, 49/s in batches of 8, 36/s in batches of 32, 100-200 words each).
+    """
+
+    model = LOCAL_MODEL
+    dimensions = 384
+
+    def __init__(self, files: ModelFiles, *, threads: int = 1, max_tokens: int = 256) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_file(str(files.tokenizer))
+        # The file pads and cuts every text to 128 word pieces.
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=max_tokens)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = onnxruntime.InferenceSession(
+            str(files.onnx), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for i, encoding in enumerate(self._tokenizer.encode_batch(list(texts))):
+            out[i] = self._run(np.array([encoding.ids], dtype=np.int64))
+        return normalised(out)
+
+    def _run(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """The mean of the last hidden state over the text's word pieces (no padding here, so
+        the attention mask is all ones)."""
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        return np.asarray(hidden[0].mean(axis=0), dtype=np.float32)
+
+
+class OpenAIEmbeddings:
+    """Embeddings from an OpenAI-protocol server through the official SDK.
+
+    `provider` names it in `model` (`openai`, `azure`, `vllm`, …); `name` is the server's own
+    model name (Azure: the deployment). `dimensions` asks for shortened vectors (OpenAI's
+    text-embedding-3 models); without it the width must be known (OPENAI_DIMENSIONS) or given
+    as `width`. At most `batch_inputs` texts and about `batch_chars` characters go in one
+    request (OpenAI takes 2,048 inputs and 300,000 tokens).
+    """
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        name: str,
+        *,
+        provider: str = "openai",
+        dimensions: int | None = None,
+        width: int | None = None,
+        batch_inputs: int = 256,
+        batch_chars: int = 600_000,
+    ) -> None:
+        self._client = client
+        self._name = name
+        self._provider = provider
+        self._requested = dimensions
+        known = dimensions or width or OPENAI_DIMENSIONS.get(name)
+        if known is None:
+            raise ValueError(
+                f"the width of {provider}/{name}'s vectors is not known: set "
+                "PARLEY_EMBEDDING_DIMENSIONS"
+            )
+        self.dimensions = known
+        self.model = f"{provider}/{name}" + (f"@{dimensions}" if dimensions else "")
+        self._batch_inputs = batch_inputs
+        self._batch_chars = batch_chars
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for start, end in self._batches(texts):
+            out[start:end] = self._request(list(texts[start:end]))
+        return out
+
+    def _batches(self, texts: Sequence[str]) -> list[tuple[int, int]]:
+        batches: list[tuple[int, int]] = []
+        start, chars = 0, 0
+        for i, text in enumerate(texts):
+            full = i - start >= self._batch_inputs or chars + len(text) > self._batch_chars
+            if i > start and full:
+                batches.append((start, i))
+                start, chars = i, 0
+            chars += len(text)
+        if start < len(texts):
+            batches.append((start, len(texts)))
+        return batches
+
+    def _request(self, texts: list[str]) -> Vectors:
+        try:
+            response = self._client.embeddings.create(
+                model=self._name,
+                input=texts,
+                dimensions=self._requested if self._requested else openai.omit,
+            )
+        except (openai.APIError, httpx2.TransportError) as e:
+            raise typed_provider_error(self._provider, e) from e
+        rows = sorted(response.data, key=lambda d: d.index)  # the protocol numbers them
+        if len(rows) != len(texts) or any(len(r.embedding) != self.dimensions for r in rows):
+            widths = sorted({len(r.embedding) for r in rows})
+            raise ProviderError(
+                f"{self.model}: asked for {len(texts)} vectors of {self.dimensions} dimensions, "
+                f"got {len(rows)} of {widths}"
+            )
+        return normalised(np.array([r.embedding for r in rows], dtype=np.float32))
+
+
+def build_embedder(settings: Settings, files: ModelFiles | None = None) -> Embedder:
+    """The embedder PARLEY_EMBEDDING_MODEL names, on the endpoints and keys the chat providers
+    use (OPENAI_API_KEY and OPENAI_BASE_URL, AZURE_OPENAI_*, llm_compatible). The local model
+    needs its `files` (`infra.knowledge.local_model.ensure_model`)."""
+    provider, _, name = settings.embedding_model.partition("/")
+    if settings.embedding_model == LOCAL_MODEL:
+        if files is None:
+            raise ValueError("the local model's files are needed (ensure_model)")
+        return LocalMiniLM(
+            files,
+            threads=settings.embedding_threads,
+            max_tokens=settings.embedding_max_tokens,
+        )
+    timeout = settings.embedding_timeout_seconds
+    client: openai.OpenAI
+    if provider in settings.llm_compatible:
+        server = settings.llm_compatible[provider]
+        client = openai.OpenAI(
+            api_key=server.get("api_key") or NO_KEY,
+            base_url=server["base_url"],
+            timeout=timeout,
+            max_retries=0,
+        )
+    elif provider == "openai":
+        client = openai.OpenAI(timeout=timeout, max_retries=0)  # OPENAI_API_KEY, OPENAI_BASE_URL
+    elif provider == "azure":
+        client = openai.AzureOpenAI(
+            api_version=os.environ.get("OPENAI_API_VERSION") or "2024-10-21",
+            timeout=timeout,
+            max_retries=0,
+        )  # AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY
+    else:
+        raise ValueError(
+            f"unknown embedding model {settings.embedding_model!r}: {LOCAL_MODEL}, "
+            "openai/<model>, azure/<deployment> or <llm_compatible server>/<model>"
+        )
+    # A known model's vectors can be shortened on request; another model's width is declared.
+    wanted = settings.embedding_dimensions
+    native = OPENAI_DIMENSIONS.get(name)
+    return OpenAIEmbeddings(
+        client,
+        name,
+        provider=provider,
+        dimensions=wanted if native and wanted and wanted != native else None,
+        width=None if native else wanted,
+        batch_inputs=settings.embedding_request_inputs,
+    )
