@@ -8,12 +8,22 @@ with `stream_options.include_usage` every chunk has `"usage": null` and one more
 Azure adds a first chunk with empty `choices`, empty `id` and `model` and the prompt's filter
 results, and `content_filter_results` in every choice; its errors often carry only `code` and
 `message`.
+
+Embeddings (`POST /v1/embeddings`, Azure: `/openai/deployments/<name>/embeddings`) answer a
+`list` of `embedding` objects numbered by `index`, each vector a JSON array of floats or, for
+`encoding_format: base64` (what the SDK asks for by default), the base64 of little-endian
+float32s, with `usage.prompt_tokens`. `embeddings_answer` computes them from the request.
 """
 
+import base64
+import hashlib
+import math
+import random
+import struct
 from collections.abc import Sequence
 from typing import Any
 
-from testbed.llm_fakes.server import Error, Stream, sse
+from testbed.llm_fakes.server import Error, Json, Recorded, Stream, sse
 
 CHAT_PATH = "/v1/chat/completions"
 MODEL = "gpt-4o-mini-2024-07-18"
@@ -281,4 +291,57 @@ def azure_prompt_filtered() -> Error:
                 },
             }
         },
+    )
+
+
+EMBEDDINGS_PATH = "/v1/embeddings"
+EMBEDDING_MODEL = "text-embedding-3-small"
+EMBEDDING_DIMENSIONS = 1536
+
+
+def embedding_vector(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """The fake's vector for `text`: random but the same for the same text, of length 1."""
+    rng = random.Random(hashlib.sha256(text.encode()).digest())
+    values = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
+    norm = math.sqrt(sum(v * v for v in values))
+    return [v / norm for v in values]
+
+
+def embeddings_body(
+    vectors: Sequence[Sequence[float]],
+    *,
+    prompt_tokens: int,
+    encoding_format: str = "float",
+    model: str = EMBEDDING_MODEL,
+) -> dict[str, Any]:
+    def encoded(vector: Sequence[float]) -> list[float] | str:
+        if encoding_format == "base64":
+            return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        return list(vector)
+
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": encoded(v)}
+            for i, v in enumerate(vectors)
+        ],
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }
+
+
+def embeddings_answer(request: Recorded) -> Json:
+    """What OpenAI answers an embeddings request: `embedding_vector` of every input, as wide as
+    its `dimensions` asks, in the `encoding_format` it asks for."""
+    body = request.body if isinstance(request.body, dict) else {}
+    texts = body.get("input", [])
+    texts = [texts] if isinstance(texts, str) else texts
+    dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
+    return Json(
+        embeddings_body(
+            [embedding_vector(text, dimensions) for text in texts],
+            prompt_tokens=sum(len(text.split()) for text in texts),
+            encoding_format=body.get("encoding_format") or "float",
+            model=str(body.get("model") or EMBEDDING_MODEL),
+        )
     )
