@@ -7,7 +7,7 @@ embedded it. Calls block (CPU work or an HTTP request): run them off an event lo
 
 - `LocalMiniLM`: the quantized all-MiniLM-L6-v2 (`infra.knowledge.local_model`) on onnxruntime,
   computed as sentence-transformers does: word pieces cut at `max_tokens`, the last hidden
-  state averaged over the attention mask, L2-normalised. One text per run: see the class.
+  state averaged over them, L2-normalised. One text per run: see the class.
 - `OpenAIEmbeddings`: the `openai` SDK's `embeddings.create`, so OpenAI, Azure OpenAI and
   OpenAI-compatible servers (vLLM, llama.cpp, Ollama, TEI) all work. The SDK never retries;
   failures are the typed `ProviderError`s of `infra.llm` (429 → `ProviderRateLimited` with the
@@ -89,8 +89,11 @@ class LocalMiniLM:
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        for i, encoding in enumerate(self._tokenizer.encode_batch(list(texts))):
-            out[i] = self._run(np.array([encoding.ids], dtype=np.int64))
+        for i, text in enumerate(texts):
+            # `encode`, not `encode_batch`: that one spreads over every core (and warns in
+            # processes forked after it ran).
+            ids = self._tokenizer.encode(text).ids
+            out[i] = self._run(np.array([ids], dtype=np.int64))
         return normalised(out)
 
     def _run(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:

