@@ -138,12 +138,6 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if self._server is not None:
-            # A process of this server that was killed (a crashed worker process) never took
-            # itself off the list of its users: forget it, or the last live one leaves the
-            # server running.
-            with self._server._lock:
-                users = self._server.global_process_id_list
-                users.put([p for p in users.get() if p == os.getpid() or process_alive(p)])
             self._server.cleanup()
             self._server = None
 
