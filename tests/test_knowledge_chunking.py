@@ -1,0 +1,183 @@
+"""Extracted documents to chunks: bounded in size, cut where the text allows, overlapping where a
+cut falls inside a block, each knowing where it starts and where it lies in the text."""
+
+import re
+import uuid
+
+import pytest
+
+from infra.knowledge.chunking import ChunkSizes, chunk_id, split_into_chunks
+from infra.knowledge.extraction import (
+    Block,
+    BlockKind,
+    Extracted,
+    Location,
+    extract_document,
+)
+
+DOCUMENT = uuid.UUID("2f0c6a4e-8d0b-4c8e-9b1e-5d7f0e7c1a11")
+
+# Sentences of different lengths, so cuts do not line up by accident.
+SENTENCES = [
+    "Parley records every change as an event.",
+    "Followers build read models from the log, each at its own pace.",
+    "A follower that falls behind reports its lag.",
+    "The audit chain hashes the stored bytes of every event, so any later change shows.",
+    "Erasure destroys a data key and leaves the log intact.",
+    "Replies stream to the browser as they are generated.",
+]
+
+
+def prose(sentences: int, offset: int = 0) -> str:
+    return " ".join(SENTENCES[(offset + i) % len(SENTENCES)] for i in range(sentences))
+
+
+def long_paragraph() -> Extracted:
+    return extract_document(prose(60).encode(), "long.txt")
+
+
+def test_no_chunk_is_longer_than_the_maximum() -> None:
+    for sizes in (ChunkSizes(), ChunkSizes(300, 40), ChunkSizes(100, 0)):
+        chunks = split_into_chunks(long_paragraph(), DOCUMENT, 1, sizes)
+        assert len(chunks) > 3
+        assert max(len(c.text) for c in chunks) <= sizes.max_chars
+
+
+def test_offsets_map_back_to_the_document_text() -> None:
+    extracted = extract_document(handbook().encode(), "handbook.md")
+    text = extracted.text
+    for chunk in split_into_chunks(extracted, DOCUMENT, 1, ChunkSizes(200, 30)):
+        assert text[chunk.start : chunk.end] == chunk.text
+
+
+def test_chunks_cover_the_whole_text() -> None:
+    extracted = long_paragraph()
+    chunks = split_into_chunks(extracted, DOCUMENT, 1, ChunkSizes(250, 40))
+    assert chunks[0].start == 0 and chunks[-1].end == len(extracted.text)
+    for before, after in zip(chunks, chunks[1:], strict=False):
+        assert after.start <= before.end  # an overlap or a seam, never a gap
+
+
+def test_a_chunk_never_splits_a_word() -> None:
+    extracted = long_paragraph()
+    text = extracted.text
+    for chunk in split_into_chunks(extracted, DOCUMENT, 1, ChunkSizes(170, 30)):
+        assert chunk.start == 0 or text[chunk.start - 1].isspace()
+        assert chunk.end == len(text) or text[chunk.end].isspace()
+
+
+def test_inside_a_long_paragraph_chunks_end_after_a_sentence() -> None:
+    chunks = split_into_chunks(long_paragraph(), DOCUMENT, 1)
+    assert all(c.text.endswith(".") for c in chunks)
+
+
+def test_the_next_chunk_repeats_about_the_overlap_starting_at_a_sentence() -> None:
+    sizes = ChunkSizes(800, 120)
+    chunks = split_into_chunks(long_paragraph(), DOCUMENT, 1, sizes)
+    for before, after in zip(chunks, chunks[1:], strict=False):
+        repeated = before.end - after.start
+        assert sizes.overlap_chars // 2 <= repeated <= sizes.overlap_chars
+        assert after.text.startswith(tuple(SENTENCES))
+        assert before.text.endswith(after.text[:repeated])
+
+
+def test_sizes_can_be_given_in_approximate_tokens() -> None:
+    assert ChunkSizes.from_tokens(200, 30) == ChunkSizes(800, 120)
+    with pytest.raises(ValueError, match="under half"):
+        ChunkSizes(100, 50)
+
+
+def handbook() -> str:
+    sections = []
+    for title, subtitles in (("Setup", ("Requirements", "Install?")), ("Operations", ("Backups",))):
+        sections.append(f"# {title}\n\n{prose(2)}")
+        for i, subtitle in enumerate(subtitles):
+            sections.append(f"## {subtitle}\n\n{prose(3, i)}\n\n{prose(2, i + 2)}")
+    return "\n\n".join(sections)
+
+
+def test_short_blocks_are_packed_and_cut_between_blocks_without_overlap() -> None:
+    extracted = extract_document(handbook().encode(), "handbook.md")
+    block_ends, offset = set(), 0
+    for block in extracted.text_blocks:
+        offset += len(block.text)
+        block_ends.add(offset)
+        offset += len("\n\n")
+    chunks = split_into_chunks(extracted, DOCUMENT, 1, ChunkSizes(400, 60))
+    assert all(c.end in block_ends for c in chunks)
+    assert any(c.text.count("\n\n") >= 2 for c in chunks)  # several blocks in one chunk
+    assert all(after.start > before.end for before, after in zip(chunks, chunks[1:], strict=False))
+
+
+def test_a_section_that_fits_is_a_chunk_of_its_own() -> None:
+    extracted = extract_document(handbook().encode(), "handbook.md")
+    headings = [b.text for b in extracted.text_blocks if b.kind == BlockKind.HEADING]
+    chunks = split_into_chunks(extracted, DOCUMENT, 1, ChunkSizes(400, 60))
+    assert [c.text.split("\n")[0] for c in chunks] == headings
+
+
+def test_a_chunk_never_ends_with_a_heading() -> None:
+    extracted = extract_document(handbook().encode(), "handbook.md")
+    headings = tuple(b.text for b in extracted.text_blocks if b.kind == BlockKind.HEADING)
+    for sizes in (ChunkSizes(max_chars, max_chars // 7) for max_chars in range(60, 700, 7)):
+        chunks = split_into_chunks(extracted, DOCUMENT, 1, sizes)
+        assert not any(c.text.endswith(headings) for c in chunks)
+
+
+def test_a_heading_that_ends_like_a_sentence_is_not_cut_off_from_its_text() -> None:
+    question = "Why does Parley keep every change as an event instead of updating rows?"
+    words = " ".join(["events"] * 60)  # no sentence in sight: only word ends to cut at
+    faq = f"A short introduction to the questions\n\n## {question}\n\n{words}"
+    extracted = extract_document(faq.encode(), "faq.md")
+    chunks = split_into_chunks(extracted, DOCUMENT, 1, ChunkSizes(200, 30))
+    assert not chunks[0].text.endswith(question)
+    assert question in chunks[0].text and chunks[0].text.endswith("events")
+
+
+def test_every_chunk_knows_the_headings_it_starts_under() -> None:
+    extracted = extract_document(handbook().encode(), "handbook.md")
+    chunks = split_into_chunks(extracted, DOCUMENT, 1, ChunkSizes(400, 60))
+    starts = {c.text.split("\n")[0]: c.location.describe() for c in chunks}
+    assert starts["Requirements"] == "Setup > Requirements"
+    assert starts["Backups"] == "Operations > Backups"
+
+
+def test_a_chunk_across_a_page_break_names_its_first_and_last_page() -> None:
+    pages = [
+        Block(prose(4, page), BlockKind.PARAGRAPH, Location(page=page)) for page in range(1, 4)
+    ]
+    chunks = split_into_chunks(Extracted("application/pdf", pages, 3), DOCUMENT, 1)
+    spans = [(c.location.page, c.last_page) for c in chunks]
+    assert spans[0][0] == 1 and spans[-1][1] == 3
+    assert any(first != last for first, last in spans)
+
+
+def test_a_word_longer_than_a_chunk_is_the_only_thing_cut() -> None:
+    token = "x" * 250
+    extracted = extract_document(f"Before the key. {token} After the key.".encode(), "key.txt")
+    chunks = split_into_chunks(extracted, DOCUMENT, 1, ChunkSizes(100, 20))
+    assert any(re.fullmatch("x{100}", c.text) for c in chunks)  # cut inside the long word
+    assert max(len(c.text) for c in chunks) <= 100
+    assert "".join(c.text for c in chunks).count("x") == 250
+    assert chunks[0].text == "Before the key."
+
+
+def test_the_same_document_gives_the_same_chunks_under_the_same_ids() -> None:
+    first = split_into_chunks(long_paragraph(), DOCUMENT, 3)
+    again = split_into_chunks(long_paragraph(), DOCUMENT, 3)
+    assert first == again
+    assert [c.id for c in first] == [chunk_id(DOCUMENT, 3, i) for i in range(len(first))]
+
+
+def test_another_version_or_document_gives_other_chunk_ids() -> None:
+    ids = {c.id for c in split_into_chunks(long_paragraph(), DOCUMENT, 1)}
+    assert ids.isdisjoint(c.id for c in split_into_chunks(long_paragraph(), DOCUMENT, 2))
+    assert ids.isdisjoint(c.id for c in split_into_chunks(long_paragraph(), uuid.uuid4(), 1))
+    assert chunk_id(DOCUMENT, 1, 0) == uuid.uuid5(DOCUMENT, "chunk 1:0")
+
+
+def test_a_short_document_is_one_chunk() -> None:
+    extracted = extract_document(b"# Hello\n\nA short note.", "note.md")
+    (chunk,) = split_into_chunks(extracted, DOCUMENT, 1)
+    assert (chunk.text, chunk.start, chunk.end) == ("Hello\n\nA short note.", 0, 20)
+    assert chunk.location.describe() == "Hello"
