@@ -2,6 +2,7 @@
 cut falls inside a block, each knowing where it starts and where it lies in the text."""
 
 import re
+import time
 import uuid
 
 import pytest
@@ -174,6 +175,16 @@ def test_another_version_or_document_gives_other_chunk_ids() -> None:
     assert ids.isdisjoint(c.id for c in split_into_chunks(long_paragraph(), DOCUMENT, 2))
     assert ids.isdisjoint(c.id for c in split_into_chunks(long_paragraph(), uuid.uuid4(), 1))
     assert chunk_id(DOCUMENT, 1, 0) == uuid.uuid5(DOCUMENT, "chunk 1:0")
+
+
+@pytest.mark.parametrize("text", ["." * 500_000 + "x", "x." + " " * 500_000 + "y"])
+def test_crafted_text_is_chunked_in_linear_time(text: str) -> None:
+    # A run of full stops once cost its length squared in the sentence patterns: minutes here.
+    extracted = extract_document(text.encode(), "crafted.txt")
+    started = time.monotonic()
+    chunks = split_into_chunks(extracted, DOCUMENT, 1)
+    assert time.monotonic() - started < 10
+    assert "".join(c.text for c in chunks).count(".") >= text.count(".")
 
 
 def test_a_short_document_is_one_chunk() -> None:

@@ -5,6 +5,7 @@ Word files written by python-docx."""
 import io
 import os
 import subprocess
+import time
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -246,6 +247,34 @@ def test_preformatted_text_keeps_its_indentation() -> None:
     code, after = extract_document(page, "c.html").text_blocks
     assert (code.kind, code.text) == (BlockKind.CODE, "  def f():\n      return 1")
     assert (after.kind, after.text) == (BlockKind.PARAGRAPH, "After.")
+
+
+def test_what_can_never_close_reads_as_a_browser_shows_it() -> None:
+    page = b"<!doctype html><p>1 &lt; 2</p><p>and 3 < 4, <b>5 <= 6"
+    assert extract_document(page, "p.html").text == "1 < 2\n\nand 3 < 4, 5 <= 6"
+    commented = b"<!doctype html><p>Shown.</p><!-- <p>never closed</p>"
+    assert extract_document(commented, "c.html").text == "Shown."
+
+
+@pytest.mark.parametrize(
+    "unit", ["<!--", "<!-- >", "<a ", '<a x="', "</a ", "<?", "<!x", "<![CDATA[ >", "<p"]
+)
+def test_crafted_html_takes_linear_time(unit: str) -> None:
+    # Python's html.parser before 3.11.13 rescans to the end of the input for each of these
+    # (CVE-2025-6069): 40,000 "<a " took 45 s, this many would take an hour.
+    page = ("<!doctype html><p>text</p>" + unit * 200_000).encode()
+    started = time.monotonic()
+    assert extract_document(page, "crafted.html").text.startswith("text")
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    "text", ["# " + " " * 500_000 + "x", "para" + " " * 500_000 + "x", "#" * 500_000 + " x"]
+)
+def test_crafted_markdown_takes_linear_time(text: str) -> None:
+    started = time.monotonic()
+    extract_document(text.encode(), "crafted.md")
+    assert time.monotonic() - started < 10
 
 
 # --- Markdown and plain text --------------------------------------------------------------------

@@ -66,8 +66,12 @@ def chunk_id(document_id: UUID, version: int, index: int) -> UUID:
     return uuid.uuid5(document_id, f"chunk {version}:{index}")
 
 
-_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’)\]]*(?=\s)")
-_SENTENCE_START = re.compile(r"[.!?…。！？]+[\"'”’)\]]*\s+(?=\S)|\n[ \t]*(?=\S)")
+# Each match is tried only at the start of a run of stops (the lookbehind) and never gives
+# characters back (possessive quantifiers): a long run of "." would otherwise cost its length
+# squared.
+_STOPS = r"(?<![.!?…。！？])[.!?…。！？]++[\"'”’)\]]*+"
+_SENTENCE_END = re.compile(_STOPS + r"(?=\s)")
+_SENTENCE_START = re.compile(_STOPS + r"\s++(?=\S)|\n[ \t]*+(?=\S)")
 _LINE_END = re.compile(r"\S(?=[ \t]*\n)")
 _WORD_END = re.compile(r"\S(?=\s)")
 _WORD_START = re.compile(r"(?<=\s)\S")

@@ -316,7 +316,6 @@ def _bomless_utf16(data: bytes) -> str | None:
 _LIGATURES = str.maketrans(
     {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st", "\xad": ""}
 )
-_TRAILING_SPACE = re.compile(r"[ \t\f\v]+$", re.MULTILINE)
 
 
 def _clean(text: str) -> str:
@@ -327,7 +326,9 @@ def _clean(text: str) -> str:
     text = unicodedata.normalize("NFC", text).translate(_LIGATURES)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub("", text)
-    return _TRAILING_SPACE.sub("", text).strip("\n")
+    # Line by line, not with a regular expression: "[ \t]+$" backtracks quadratically over a
+    # long run of spaces that is not at the end of its line.
+    return "\n".join(line.rstrip(" \t\f\v") for line in text.split("\n")).strip("\n")
 
 
 class _HeadingPath:
@@ -377,7 +378,7 @@ def _plain_blocks(text: str) -> list[Block]:
     return blocks.blocks
 
 
-_ATX_HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_ATX_OPENING = re.compile(r" {0,3}(#{1,6})(?:[ \t]|$)")
 _SETEXT_UNDERLINE = re.compile(r" {0,3}(=+|-+)[ \t]*$")
 _THEMATIC_BREAK = re.compile(r" {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -418,9 +419,9 @@ def _markdown_blocks(text: str) -> list[Block]:
         if not line.strip():
             flush()
             continue
-        if heading := _ATX_HEADING.match(line):
+        if opening := _ATX_OPENING.match(line):
             flush()
-            blocks.heading(heading.group(2) or "", len(heading.group(1)))
+            blocks.heading(_atx_title(line[opening.end() :]), len(opening.group(1)))
             continue
         underline = _SETEXT_UNDERLINE.match(line)
         if underline and kind == BlockKind.PARAGRAPH and lines:
@@ -447,6 +448,16 @@ def _markdown_blocks(text: str) -> list[Block]:
         lines.append(line)  # a paragraph's next line, or a list item's continuation
     flush()
     return blocks.blocks
+
+
+def _atx_title(rest: str) -> str:
+    """A heading's text without its optional closing #s (which follow a space, or stand alone);
+    by hand, since a regular expression for it backtracks quadratically over long runs."""
+    rest = rest.strip(" \t")
+    unclosed = rest.rstrip("#")
+    if unclosed == "" or unclosed.endswith((" ", "\t")):
+        return unclosed.rstrip(" \t")
+    return rest
 
 
 def _front_matter_end(lines: list[str]) -> int | None:
@@ -574,9 +585,23 @@ class _HtmlReader(HTMLParser):
 
 def _html_blocks(text: str) -> list[Block]:
     reader = _HtmlReader()
-    reader.feed(text)
+    reader.feed(_defused(text))
     reader.close()
     return reader.out.blocks
+
+
+def _defused(text: str) -> str:
+    """The HTML with the constructs that can never be closed made harmless, which html.parser
+    (before CPython 3.11.13, CVE-2025-6069) rescans to the end of the input once per "<":
+    quadratic time, minutes for a crafted 100 kB page. An unclosed comment runs to the end, as in
+    a browser; every "<" after the last ">" is text; "<![" (CDATA, which HTML has only inside SVG
+    and MathML, both dropped) is text."""
+    last_close = text.rfind("-->")
+    unclosed = text.find("<!--", last_close + 1 if last_close >= 0 else 0)
+    if unclosed >= 0:
+        text = text[:unclosed]
+    last = text.rfind(">") + 1
+    return (text[:last] + text[last:].replace("<", "&lt;")).replace("<![", "&lt;![")
 
 
 # --- PDF ----------------------------------------------------------------------------------------
