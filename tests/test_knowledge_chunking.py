@@ -144,13 +144,14 @@ def test_every_chunk_knows_the_headings_it_starts_under() -> None:
 
 
 def test_a_chunk_across_a_page_break_names_its_first_and_last_page() -> None:
+    # Pages of about 400 characters: two fit in one chunk of 800, the third does not.
     pages = [
-        Block(prose(4, page), BlockKind.PARAGRAPH, Location(page=page)) for page in range(1, 4)
+        Block(prose(7, page), BlockKind.PARAGRAPH, Location(page=page)) for page in range(1, 5)
     ]
-    chunks = split_into_chunks(Extracted("application/pdf", pages, 3), DOCUMENT, 1)
-    spans = [(c.location.page, c.last_page) for c in chunks]
-    assert spans[0][0] == 1 and spans[-1][1] == 3
-    assert any(first != last for first, last in spans)
+    assert all(380 < len(page.text) < 430 for page in pages)
+    chunks = split_into_chunks(Extracted("application/pdf", pages, 4), DOCUMENT, 1)
+    assert [(c.location.page, c.last_page) for c in chunks] == [(1, 2), (3, 3), (4, 4)]
+    assert [c.describe() for c in chunks] == ["pages 1–2", "page 3", "page 4"]
 
 
 def test_a_word_longer_than_a_chunk_is_the_only_thing_cut() -> None:

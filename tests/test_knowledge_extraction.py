@@ -121,6 +121,10 @@ def test_a_pdf_declared_as_plain_text_is_read_as_a_pdf(three_page_pdf: bytes) ->
     assert extract_document(three_page_pdf, "notes.txt", "text/plain").page_count == 3
 
 
+def test_text_declared_as_a_pdf_is_read_as_text() -> None:
+    assert sniff(b"Quarterly figures, typed by hand.", "q3.pdf", "application/pdf") == PLAIN_TEXT
+
+
 def test_a_word_document_is_known_by_its_parts_not_its_name() -> None:
     data = word_document(lambda d: d.add_paragraph("Hello"))
     assert sniff(data, "upload.bin", "application/octet-stream") == DOCX
@@ -361,6 +365,15 @@ def test_pdf_text_keeps_its_page_numbers(three_page_pdf: bytes) -> None:
     assert "Configuration" in pages[2] and "PARLEY" in pages[2]
     assert "Operations" in pages[3] and "follower" in pages[3]
     assert extracted.text_blocks[0].location.describe() == "page 1"
+
+
+def test_a_location_reads_as_a_citation() -> None:
+    assert Location(page=3).describe() == "page 3"
+    assert Location(page=3, headings=("Setup", "Requirements")).describe(last_page=4) == (
+        "pages 3–4, Setup > Requirements"
+    )
+    assert Location(headings=("Setup",)).describe() == "Setup"
+    assert Location().describe() == ""
 
 
 def test_a_pdf_over_the_page_limit_is_refused(three_page_pdf: bytes) -> None:

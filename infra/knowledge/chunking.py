@@ -60,6 +60,10 @@ class Chunk:
     last_page: int | None
     """The page the chunk ends on (a PDF's chunk may run onto the next page)."""
 
+    def describe(self) -> str:
+        """Where a citation points: "pages 3–4", "page 3", "Setup > Requirements", or ""."""
+        return self.location.describe(last_page=self.last_page)
+
 
 def chunk_id(document_id: UUID, version: int, index: int) -> UUID:
     """The id of a document version's `index`-th chunk; the same on every processing."""

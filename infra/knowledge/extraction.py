@@ -83,9 +83,13 @@ class Location:
     page: int | None = None
     headings: tuple[str, ...] = ()
 
-    def describe(self) -> str:
-        """What a citation shows: "page 3", "Setup > Requirements", or both; "" if neither."""
-        parts = [f"page {self.page}"] if self.page is not None else []
+    def describe(self, last_page: int | None = None) -> str:
+        """What a citation shows: "page 3" ("pages 3–4" up to `last_page`), "Setup >
+        Requirements", or both; "" if neither."""
+        parts = []
+        if self.page is not None:
+            ends_later = last_page is not None and last_page > self.page
+            parts.append(f"pages {self.page}–{last_page}" if ends_later else f"page {self.page}")
         if self.headings:
             parts.append(" > ".join(self.headings))
         return ", ".join(parts)
