@@ -6,6 +6,8 @@ import time
 import uuid
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from infra.knowledge.chunking import ChunkSizes, chunk_id, split_into_chunks
 from infra.knowledge.extraction import (
@@ -13,6 +15,7 @@ from infra.knowledge.extraction import (
     BlockKind,
     Extracted,
     Location,
+    UnreadableDocument,
     extract_document,
 )
 
@@ -135,6 +138,20 @@ def test_a_heading_that_ends_like_a_sentence_is_not_cut_off_from_its_text() -> N
     assert question in chunks[0].text and chunks[0].text.endswith("events")
 
 
+def test_a_heading_before_a_word_longer_than_a_chunk_stays_with_it() -> None:
+    extracted = extract_document(("Intro\n\n# Title\n\n" + "x" * 300).encode(), "a.md")
+    chunks = split_into_chunks(extracted, DOCUMENT, 1, ChunkSizes(100, 10))
+    assert [c.text for c in chunks[:2]] == ["Intro", "Title\n\n" + "x" * 93]
+    assert [len(c.text) for c in chunks[2:]] == [100, 100, 7]
+
+
+def test_an_overlap_gives_way_to_a_long_word() -> None:
+    # The overlap would start at the second "a", leaving only a cut inside the x's in reach.
+    extracted = extract_document(("a a " + "x" * 19).encode(), "a.txt")
+    chunks = split_into_chunks(extracted, DOCUMENT, 1, ChunkSizes(20, 5))
+    assert [c.text for c in chunks] == ["a a", "x" * 19]
+
+
 def test_every_chunk_knows_the_headings_it_starts_under() -> None:
     extracted = extract_document(handbook().encode(), "handbook.md")
     chunks = split_into_chunks(extracted, DOCUMENT, 1, ChunkSizes(400, 60))
@@ -193,3 +210,62 @@ def test_a_short_document_is_one_chunk() -> None:
     (chunk,) = split_into_chunks(extracted, DOCUMENT, 1)
     assert (chunk.text, chunk.start, chunk.end) == ("Hello\n\nA short note.", 0, 20)
     assert chunk.location.describe() == "Hello"
+
+
+# Documents made of words (now and then one longer than a chunk) and what separates them: mostly
+# spaces, sometimes a sentence's end, a line break, a new paragraph, heading, list item or row.
+WORDS = st.one_of(
+    st.text(st.sampled_from("abcdefgh"), min_size=1, max_size=12),
+    st.text(st.sampled_from("x"), min_size=1, max_size=500),
+)
+SEPARATORS = st.sampled_from(
+    [" "] * 20
+    + [". ", "! ", "? ", '." ', "…\t", "\n", "\n\n", "\n\n# ", "\n\n- ", "\n| ", "\n\n## On\n\n"]
+)
+DOCUMENTS = st.lists(st.tuples(WORDS, SEPARATORS), min_size=1, max_size=600).map(
+    lambda parts: "".join(word + separator for word, separator in parts)
+)
+# And any mix of the characters the chunker looks at.
+CHARACTERS = st.text(st.sampled_from(list("aaaaabbbbcc     \n\n\t.!?…\"')#-=|`*1")), max_size=2_000)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.one_of(DOCUMENTS, CHARACTERS),
+    markdown=st.booleans(),
+    max_chars=st.integers(20, 400),
+    overlap_share=st.floats(0, 0.49),
+)
+def test_any_text_gives_chunks_that_keep_every_promise(
+    text: str, markdown: bool, max_chars: int, overlap_share: float
+) -> None:
+    try:
+        extracted = extract_document(text.encode(), "any.md" if markdown else "any.txt")
+    except UnreadableDocument:
+        return  # only blank: nothing to chunk
+    sizes = ChunkSizes(max_chars, min(int(max_chars * overlap_share), max_chars // 2 - 1))
+    chunks = split_into_chunks(extracted, DOCUMENT, 7, sizes)
+    assert chunks == split_into_chunks(extracted, DOCUMENT, 7, sizes)
+    whole = extracted.text
+    assert chunks[0].start == 0 and chunks[-1].end == len(whole)
+    for i, chunk in enumerate(chunks):
+        assert chunk.text == whole[chunk.start : chunk.end] and chunk.text.strip() == chunk.text
+        assert 0 < len(chunk.text) <= sizes.max_chars
+        assert (chunk.index, chunk.id) == (i, chunk_id(DOCUMENT, 7, i))
+        # A word is cut only where it fills a whole chunk, and the next chunk goes on from there.
+        if chunk.end < len(whole) and not whole[chunk.end].isspace():
+            assert not any(c.isspace() for c in chunk.text)
+            assert chunks[i + 1].start == chunk.end
+    heading_ends, offset = set(), 0
+    for block in extracted.text_blocks:
+        offset += len(block.text)
+        if block.kind == BlockKind.HEADING:
+            heading_ends.add(offset)
+        offset += len("\n\n")
+    assert not any(c.end in heading_ends for c in chunks[:-1])  # a heading goes with its text
+    for before, after in zip(chunks, chunks[1:], strict=False):
+        assert before.start < after.start and before.end < after.end  # each brings new text
+        assert not whole[before.end : after.start].strip()  # an overlap or a seam, no gap
+        assert before.end - after.start <= sizes.overlap_chars
+        if after.start > 0 and not whole[after.start - 1].isspace():  # starts inside a word
+            assert after.start == before.end

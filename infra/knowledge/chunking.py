@@ -107,20 +107,21 @@ class _Boundaries:
         for level, pattern in ((_SENTENCE, _SENTENCE_END), (_LINE, _LINE_END)):
             ends = (m.end() for m in pattern.finditer(text))
             self.ends[level] = [end for end in ends if end not in heading_ends]
-        self.word_ends = [m.end() for m in _WORD_END.finditer(text)]
+        self.word_ends = [m.end() for m in _WORD_END.finditer(text) if m.end() not in heading_ends]
         self.sentence_starts = [m.end() for m in _SENTENCE_START.finditer(text)]
         self.word_starts = [m.start() for m in _WORD_START.finditer(text)]
 
-    def best_end(self, start: int, limit: int) -> tuple[int, int]:
-        """The best end in (start, limit] and its level: the last one of the best level found
-        in the chunk's second half (a section's end already in its second quarter), else the
-        last word end, else `limit` itself (level -1: mid-word)."""
+    def best_end(self, start: int, limit: int, beyond: int) -> tuple[int, int]:
+        """The best end in (start, limit] past `beyond` (the previous chunk's end: every chunk
+        brings new text) and its level: the last one of the best level found in the chunk's
+        second half (a section's end already in its second quarter), else the last word end,
+        else `limit` itself (level -1: mid-word)."""
         size = limit - start
         for level in (_SECTION, _BLOCK, _SENTENCE, _LINE):
             floor = start + (size // 4 if level == _SECTION else size // 2)
-            if (end := _last_in(self.ends[level], floor, limit)) is not None:
+            if (end := _last_in(self.ends[level], max(floor, beyond + 1), limit)) is not None:
                 return end, level
-        if (end := _last_in(self.word_ends, start + 1, limit)) is not None:
+        if (end := _last_in(self.word_ends, max(start, beyond) + 1, limit)) is not None:
             return end, 0
         return limit, -1
 
@@ -168,7 +169,13 @@ def split_into_chunks(
         if limit >= len(text):
             end, following = len(text), len(text)
         else:
-            end, level = bounds.best_end(start, limit)
+            beyond = chunks[-1].end if chunks else 0
+            end, level = bounds.best_end(start, limit, beyond)
+            if level == -1 and start < beyond:
+                # Only a cut inside a word is in reach: the overlap gives way, and the word starts
+                # a chunk of its own (it is cut only if longer than a whole chunk).
+                start = bounds.word_starts[bisect_left(bounds.word_starts, beyond)]
+                continue
             following = bounds.next_start(start, end, level, sizes.overlap_chars)
         first = blocks[bisect_right(bounds.block_starts, start) - 1]
         last = blocks[bisect_right(bounds.block_starts, end - 1) - 1]
