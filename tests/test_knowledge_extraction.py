@@ -2,8 +2,10 @@
 names (a PDF's page, a heading path). Real documents throughout: PDFs printed by Chromium,
 Word files written by python-docx."""
 
+import contextlib
 import io
 import os
+import random
 import subprocess
 import time
 import zipfile
@@ -497,3 +499,39 @@ def test_a_damaged_word_file_is_refused() -> None:
     broken = zip_of({"word/document.xml": b"<w:document><unclosed"})
     with pytest.raises(UnreadableDocument, match="damaged"):
         extract_document(broken, "broken.docx")
+
+
+# --- damaged documents --------------------------------------------------------------------------
+
+
+def mutations(document: bytes, count: int, seed: int) -> list[bytes]:
+    """`count` copies of a document, each with a few bytes changed, cut out or put in."""
+    rng = random.Random(seed)
+    copies = []
+    for _ in range(count):
+        data = bytearray(document)
+        for _ in range(rng.randint(1, 6)):
+            at, change = rng.randrange(len(data)), rng.random()
+            if change < 0.6:
+                data[at] = rng.randrange(256)
+            elif change < 0.8:
+                del data[at : at + rng.randint(1, 50)]
+            else:
+                data[at:at] = rng.randbytes(rng.randint(1, 10))
+        copies.append(bytes(data))
+    return copies
+
+
+@pytest.mark.parametrize("kind", ["pdf", "docx", "html", "md"])
+def test_a_damaged_document_is_read_or_refused_never_a_crash(
+    kind: str, three_page_pdf: bytes
+) -> None:
+    document = {
+        "pdf": three_page_pdf,
+        "docx": word_document(handbook),
+        "html": THREE_PAGES.encode(),
+        "md": README.encode(),
+    }[kind]
+    for damaged in mutations(document, 200, seed=len(kind)):
+        with contextlib.suppress(InvalidInput):  # refused with a reason the uploader can read
+            extract_document(damaged, f"damaged.{kind}")

@@ -235,11 +235,22 @@ def sniff(data: bytes, filename: str, declared: str | None) -> str:
     return PLAIN_TEXT
 
 
+# What zipfile raises for a damaged archive; NotImplementedError for a garbled version field.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    ValueError,
+    EOFError,
+    OSError,
+    NotImplementedError,
+)
+
+
 def _sniff_zip(data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as error:
+    except _ZIP_ERRORS as error:
         raise UnsupportedDocument(
             f"the file is a damaged ZIP archive; Parley reads {_SUPPORTED_NAMES}"
         ) from error
@@ -690,7 +701,7 @@ def _check_docx_size(data: bytes, limits: ExtractionLimits) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             expanded = sum(part.file_size for part in archive.infolist())
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as error:
+    except _ZIP_ERRORS as error:
         raise UnreadableDocument(
             "the Word document is damaged and cannot be read: open it and save it again"
         ) from error
