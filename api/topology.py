@@ -195,7 +195,7 @@ def serve_processes(
 
     embedded = None
     if settings.database_url is None:
-        embedded = EmbeddedPostgres(settings.data_dir)
+        embedded = EmbeddedPostgres(settings.data_dir, owner=True)
         migrate(embedded.start())
     # The key file, once: children that find none would each generate another.
     MasterKey.from_setting(

