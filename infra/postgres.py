@@ -154,6 +154,11 @@ class EmbeddedPostgres:
                 server.global_process_id_list.get_and_remove(os.getpid())
             server.cleanup_mode = None
             return
+        # A process of this server that was killed (a crashed worker process) never took itself
+        # off the list of its users: forget it, or the last live one leaves the server running.
+        with server._lock:
+            users = server.global_process_id_list
+            users.put([p for p in users.get() if p == os.getpid() or process_alive(p)])
         server.cleanup()
 
     def _allow_connections(self, target: "PostgresTarget") -> None:

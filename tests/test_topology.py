@@ -14,6 +14,7 @@ import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
+from infra.postgres import server_processes
 from testbed.client import ApiClient
 from testbed.processes import Server, children_of
 from tests.test_api_full_stack import CHAT_EVENTS
@@ -131,3 +132,8 @@ def test_a_worker_process_that_dies_is_restarted_and_says_so(tmp_path: Path) -> 
     finally:
         server.stop()
     assert f"worker process {first} exited with code -9; restarting it" in server.log.read_text()
+    # The killed worker never said it was done with the embedded PostgreSQL: it stops anyway.
+    deadline = time.monotonic() + 15
+    while server_processes((server.data_dir / "pgdata").resolve()):
+        assert time.monotonic() < deadline, "PostgreSQL outlived parley serve"
+        time.sleep(0.1)
