@@ -23,7 +23,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from commands import authentication, chats, credentials, tenants, users
+from commands import authentication, chats, credentials, documents, tenants, users
 from commands import messages as m
 from commands.unit_of_work import UnitOfWork
 from domain.actor import Actor
@@ -84,6 +84,12 @@ ROUTES: dict[type[m.Command], Route] = {
     m.DeleteChat: Route(chats.delete_chat, key=by_chat),
     m.RecordReply: Route(chats.record_reply, key=by_chat),
     m.ExpireChat: Route(chats.expire_chat, key=by_chat),
+    m.AttachKnowledge: Route(documents.attach_knowledge, key=by_chat),
+    m.UploadDocument: Route(documents.upload_document),
+    m.ReprocessDocument: Route(documents.reprocess_document),
+    m.DeleteDocument: Route(documents.delete_document),
+    m.RecordDocumentProcessed: Route(documents.record_document_processed),
+    m.RecordDocumentFailed: Route(documents.record_document_failed),
 }
 
 

@@ -5,7 +5,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.chat import Generation
+from domain.chat import Citation, Generation
+from domain.document import Collection
 from domain.user import Role
 
 
@@ -177,6 +178,7 @@ class RecordReply(Command):
     finish_reason: str
     latency_ms: int
     generation: Generation | None = None
+    citations: list[Citation] | None = None
 
 
 class ConfigureOidc(Command):
@@ -191,3 +193,50 @@ class ConfigureOidc(Command):
 
 class RemoveOidc(Command):
     pass
+
+
+class UploadDocument(Command):
+    """A file to answer from: the caller's own, or (admins) the tenant's collection."""
+
+    filename: str
+    data: bytes
+    declared_type: str | None = None
+    """What the client says the file is; the bytes decide."""
+    collection: Collection = Collection.PERSONAL
+    client_mutation_id: str | None = None
+
+
+class ReprocessDocument(Command):
+    document_id: UUID
+
+
+class DeleteDocument(Command):
+    document_id: UUID
+
+
+class RecordDocumentProcessed(Command):
+    """Issued by the knowledge projection: a revision's passages are indexed."""
+
+    document_id: UUID
+    revision: int
+    chunks: int
+    characters: int
+    pages: int | None
+    model: str
+
+
+class RecordDocumentFailed(Command):
+    """Issued by the knowledge projection: a revision cannot be processed."""
+
+    document_id: UUID
+    revision: int
+    code: str
+    reason: str
+
+
+class AttachKnowledge(Command):
+    """Ground a chat's replies in documents (replacing what it had) and the tenant's collection."""
+
+    chat_id: UUID
+    document_ids: list[UUID]
+    tenant_collection: bool = False

@@ -3,9 +3,11 @@
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
+from typing_extensions import TypedDict
 
 from domain.base import TenantScopedAggregate, check_length, check_text, stable_id
 from domain.erased import ERASED
@@ -13,6 +15,7 @@ from domain.errors import Conflict, InvalidInput, NotFound
 
 MAX_CONTENT = 32_000
 MAX_TITLE = 200
+MAX_KNOWLEDGE_DOCUMENTS = 50
 
 
 class MessageRole(StrEnum):
@@ -50,6 +53,22 @@ class Generation:
     cost_nanos: int
     """Price in billionths of a US dollar (exact; from the configured price table)."""
     cached: bool = False
+
+
+class Citation(TypedDict):
+    """A passage an assistant reply was given (and whether the reply cited it), as its
+    MessagePosted records it: which document, which revision of it, which passage, how it ranked.
+    The passage's text is not copied: it is read from the knowledge index, and shows as erased
+    once the document was deleted or its owner erased."""
+
+    document_id: str
+    revision: int
+    chunk_id: str
+    chunk_index: int
+    rank: int
+    """1 for the best passage; the number the model was asked to cite it by."""
+    score: float
+    cited: bool
 
 
 def reply_id_for(message_id: UUID) -> UUID:
@@ -108,6 +127,14 @@ class ChatSession(TenantScopedAggregate):
         self.messages: list[Message] = []
         self.client_mutation_ids: dict[str, UUID] = {}
         """Idempotency keys already used in this chat, mapped to the message they produced."""
+        self.knowledge_documents: tuple[UUID, ...] = ()
+        """Documents the chat's replies are grounded in."""
+        self.knowledge_collection = False
+        """Whether the tenant's whole collection grounds the replies too."""
+
+    @property
+    def has_knowledge(self) -> bool:
+        return bool(self.knowledge_documents) or self.knowledge_collection
 
     def has_message(self, message_id: UUID) -> bool:
         return any(m.id == message_id for m in self.messages)
@@ -132,9 +159,12 @@ class ChatSession(TenantScopedAggregate):
         reply_to: UUID | None = None,
         client_mutation_id: str | None = None,
         generation: Generation | None = None,
+        citations: list[Citation] | None = None,
     ) -> None:
         self._ensure_not_deleted()
         content = check_content(content)
+        # Absent, not null, on messages without knowledge: their stored form stays as it was.
+        grounded: dict[str, Any] = {"citations": citations} if citations else {}
         if self.has_message(message_id):
             raise Conflict("message already exists")
         if client_mutation_id is not None and client_mutation_id in self.client_mutation_ids:
@@ -152,6 +182,7 @@ class ChatSession(TenantScopedAggregate):
             reply_to=reply_to,
             client_mutation_id=client_mutation_id,
             **{f.name: getattr(generation, f.name, None) for f in fields(Generation)},
+            **grounded,
         )
 
     @event("MessagePosted", topic="parley.ChatSession.MessagePosted")
@@ -176,10 +207,27 @@ class ChatSession(TenantScopedAggregate):
         time_to_first_token_ms: int | None = None,
         cost_nanos: int | None = None,
         cached: bool | None = None,
+        # The knowledge passages an assistant reply was given (absent without knowledge).
+        citations: list[Citation] | None = None,
     ) -> None:
         self.messages.append(Message(id=message_id, role=MessageRole(role), content=content))
         if client_mutation_id is not None:
             self.client_mutation_ids[client_mutation_id] = message_id
+
+    def attach_knowledge(self, document_ids: list[UUID], collection: bool) -> None:
+        """Ground the chat's next replies in these documents (and the tenant's collection);
+        whether the owner may read them is the policy's decision, made before."""
+        self._ensure_not_deleted()
+        unique = tuple(dict.fromkeys(document_ids))
+        if len(unique) > MAX_KNOWLEDGE_DOCUMENTS:
+            raise InvalidInput(f"a chat may attach at most {MAX_KNOWLEDGE_DOCUMENTS} documents")
+        if unique != self.knowledge_documents or collection != self.knowledge_collection:
+            self._knowledge_changed(document_ids=list(unique), tenant_collection=collection)
+
+    @event("KnowledgeChanged", topic="parley.ChatSession.KnowledgeChanged")
+    def _knowledge_changed(self, document_ids: list[UUID], tenant_collection: bool) -> None:
+        self.knowledge_documents = tuple(document_ids)
+        self.knowledge_collection = tenant_collection
 
     def rename(self, title: str) -> None:
         self._ensure_not_deleted()

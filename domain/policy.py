@@ -15,6 +15,9 @@ and are role × tenant × ownership:
 - SEE_ALL_USAGE (tenant_admin, auditor, platform_admin): everyone's usage (others: their own).
 - LIST_USERS (tenant_admin, auditor, platform_admin): the list of the tenant's users.
 - LIST_TENANTS (platform_admin): the list of every tenant (the one read across tenants).
+- Documents: members upload personal documents (theirs to manage); admins manage the tenant's
+  collection, which every member reads and grounds chats in; auditors read every document of
+  the tenant (they read every chat, and chats cite documents).
 
 Data of another tenant is never "forbidden" but "not found": ids must not be probeable. Platform
 admins act in another tenant only where a command names it explicitly (`target_tenant`); reads
@@ -26,6 +29,7 @@ from uuid import UUID
 
 from domain.actor import Actor
 from domain.chat import ChatSession
+from domain.document import Collection, Document
 from domain.errors import NotAllowed, NotAuthenticated, NotFound
 from domain.tenant import Tenant
 from domain.user import Role, User
@@ -126,3 +130,50 @@ def writable_chat(actor: Actor, chat: object) -> ChatSession:
         raise NotFound("chat not found")
     require_role(actor, CHAT, "write to chats")
     return chat
+
+
+def may_read_document(actor: Actor, document: Document) -> bool:
+    """The tenant's collection is every member's; a personal document its owner's (and, in its
+    tenant, auditors')."""
+    return document.tenant_id == actor.tenant_id and (
+        document.owner_id is None
+        or document.owner_id == actor.user_id
+        or allows(actor, READ_ALL_CHATS)
+    )
+
+
+def visible_document(actor: Actor, document: object) -> Document:
+    """The document if the caller may read it; otherwise NotFound (never reveal foreign ids)."""
+    if (
+        not isinstance(document, Document)
+        or document.is_deleted
+        or not may_read_document(actor, document)
+    ):
+        raise NotFound("document not found")
+    return document
+
+
+def managed_document(actor: Actor, document: object) -> Document:
+    """A personal document is managed (processed again, deleted) by its owner; the tenant's
+    collection by its admins."""
+    document = visible_document(actor, document)
+    if document.owner_id is None:
+        require_role(actor, ADMINISTER, "manage the tenant's documents")
+    elif document.owner_id != actor.user_id:
+        raise NotFound("document not found")  # an auditor reads it; only its owner manages it
+    return document
+
+
+def document_owner(actor: Actor, collection: Collection) -> UUID | None:
+    """Who an upload to `collection` belongs to: the caller, or (admins) the tenant (None)."""
+    if collection is Collection.TENANT:
+        require_role(actor, ADMINISTER, "add documents to the tenant's collection")
+        return None
+    require_role(actor, CHAT, "upload documents")
+    return actor.user_id
+
+
+def knowledge_owner_filter(actor: Actor) -> UUID | None:
+    """Whose personal documents the caller's knowledge searches see besides the tenant's
+    collection: their own, or everyone's for auditors (None)."""
+    return None if allows(actor, READ_ALL_CHATS) else actor.user_id

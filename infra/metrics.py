@@ -166,3 +166,21 @@ HISTORY_TAMPERED = Counter(
     "Stored events that no longer decode (bytes altered behind the append-only guard), each "
     "time a read met one; alert on any increase and run `parley audit verify`.",
 )
+KNOWLEDGE_DOCUMENTS = Counter(
+    "parley_knowledge_documents_total",
+    "Document revisions the knowledge projection processed, by outcome (processed, failed).",
+    ["outcome"],
+)
+KNOWLEDGE_CHUNKS = Counter(
+    "parley_knowledge_chunks_total", "Passages the knowledge projection embedded and indexed."
+)
+KNOWLEDGE_SECONDS = Histogram(
+    "parley_knowledge_processing_seconds",
+    "Time to extract, chunk, embed and index one document revision.",
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+KNOWLEDGE_SEARCH_SECONDS = Histogram(
+    "parley_knowledge_search_seconds",
+    "Knowledge retrieval time (embedding the question and searching), by engine and mode.",
+    ["engine", "mode"],
+)

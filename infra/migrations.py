@@ -264,6 +264,32 @@ CREATE TABLE IF NOT EXISTS rm_usage (
 ALTER TABLE rm_usage ADD COLUMN IF NOT EXISTS cost_nanos bigint NOT NULL DEFAULT 0;
 -- The model gateway's settings of a tenant, as its last SettingsChanged recorded them.
 ALTER TABLE rm_tenants ADD COLUMN IF NOT EXISTS model_settings jsonb NOT NULL DEFAULT '{{}}';
+-- Knowledge: the passages a grounded reply was given, what a chat is grounded in, documents.
+ALTER TABLE rm_messages ADD COLUMN IF NOT EXISTS citations jsonb;
+ALTER TABLE rm_chats ADD COLUMN IF NOT EXISTS knowledge_documents uuid[] NOT NULL DEFAULT '{{}}';
+ALTER TABLE rm_chats ADD COLUMN IF NOT EXISTS knowledge_collection boolean NOT NULL DEFAULT false;
+CREATE TABLE IF NOT EXISTS rm_documents (
+    document_id uuid PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    owner_id uuid,
+    collection text NOT NULL,
+    title text NOT NULL,
+    media_type text NOT NULL,
+    size_bytes bigint NOT NULL,
+    content_sha256 text NOT NULL,
+    status text NOT NULL,
+    revision integer NOT NULL,
+    chunks integer,
+    characters integer,
+    pages integer,
+    embedding_model text,
+    failure_code text,
+    failure_reason text,
+    seq bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_documents_owner ON rm_documents (tenant_id, owner_id, seq DESC);
 """
 
 
@@ -325,6 +351,18 @@ def tenant_directory_ddl() -> list[str]:
         f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
         f"GRANT EXECUTE ON FUNCTION {signature} TO {READER_ROLE}",
     ]
+
+
+# -- documents' bytes (infra/knowledge/blobs.py) -----------------------------------------------
+
+DOCUMENT_BLOBS_DDL = """
+CREATE TABLE IF NOT EXISTS document_blobs (
+    document_id uuid PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    sealed bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+"""
 
 
 # -- state processes share without Redis -------------------------------------------------------
@@ -408,6 +446,7 @@ def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
                 conn.execute(REFRESH_TOKENS_DDL)
                 conn.execute(DATA_KEYS_DDL)
                 conn.execute(SHARED_STATE_DDL)
+                conn.execute(DOCUMENT_BLOBS_DDL)
                 _retire_public_read_models(conn)
                 conn.execute(read_model_ddl(READ_SCHEMA))
                 for statement in (

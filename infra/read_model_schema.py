@@ -5,7 +5,14 @@ per-transaction tenant setting that row-level security checks, the tenant-isolat
 PROJECTION_NAME = "read_models"
 READER_ROLE = "parley_reader"
 TENANT_SETTING = "parley.tenant_id"
-TENANT_TABLES = ("rm_tenants", "rm_users", "rm_chats", "rm_messages", "rm_usage")
+TENANT_TABLES = (
+    "rm_tenants",
+    "rm_users",
+    "rm_chats",
+    "rm_messages",
+    "rm_usage",
+    "rm_documents",
+)
 
 # The live read models live in this schema; a rebuild fills READ_SCHEMA_NEXT and swaps the two
 # by renaming schemas in one transaction (readers resolve names per query: never half-built).

@@ -200,6 +200,7 @@ _MESSAGE_COLUMNS = (
     "time_to_first_token_ms",
     "cost_nanos",
     "cached",
+    "citations",
 )
 _MESSAGE_TYPES = (
     "uuid",
@@ -222,6 +223,7 @@ _MESSAGE_TYPES = (
     "integer",
     "bigint",
     "boolean",
+    "jsonb",
 )
 
 
@@ -250,7 +252,7 @@ def insert_messages(conn: Connection, rows: list[MessageRow]) -> list[MessageRow
                 "INSERT INTO rm_messages ({}) SELECT * FROM unnest({}) "
                 "ON CONFLICT DO NOTHING RETURNING message_id"
             ).format(columns, arrays),
-            [[getattr(r, c) for r in rows] for c in _MESSAGE_COLUMNS],
+            [[_db_value(getattr(r, c)) for r in rows] for c in _MESSAGE_COLUMNS],
         ).fetchall()
     }
     new = [r for r in rows if r.message_id in inserted]
@@ -309,6 +311,10 @@ def insert_messages(conn: Connection, rows: list[MessageRow]) -> list[MessageRow
     return new
 
 
+def _db_value(value: Any) -> Any:
+    return Jsonb(value) if isinstance(value, list) else value
+
+
 def _chat_renamed(conn: Connection, seq: int, e: Any) -> None:
     conn.execute(
         "UPDATE rm_chats SET title = %s, updated_at = %s WHERE chat_id = %s",
@@ -330,6 +336,73 @@ def _chat_deleted(conn: Connection, seq: int, e: Any) -> ChatRemoved:
     return ChatRemoved(e.originator_id)
 
 
+def _chat_knowledge_changed(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        """UPDATE rm_chats SET knowledge_documents = %s, knowledge_collection = %s,
+               updated_at = %s WHERE chat_id = %s""",
+        (list(e.document_ids), e.tenant_collection, e.timestamp, e.originator_id),
+    )
+
+
+def _document_uploaded(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        """INSERT INTO rm_documents (document_id, tenant_id, owner_id, collection, title,
+               media_type, size_bytes, content_sha256, status, revision, seq, created_at,
+               updated_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'processing', 1, %s, %s, %s)
+           ON CONFLICT DO NOTHING""",
+        (
+            e.originator_id,
+            e.tenant_id,
+            e.owner_id,
+            e.collection,
+            e.title,
+            e.media_type,
+            e.size_bytes,
+            e.content_sha256,
+            seq,
+            e.timestamp,
+            e.timestamp,
+        ),
+    )
+
+
+def _document_processing_requested(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        """UPDATE rm_documents SET status = 'processing', revision = %s, failure_code = NULL,
+               failure_reason = NULL, updated_at = %s WHERE document_id = %s""",
+        (e.revision, e.timestamp, e.originator_id),
+    )
+
+
+def _document_processed(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        """UPDATE rm_documents SET status = 'ready', chunks = %s, characters = %s, pages = %s,
+               embedding_model = %s, updated_at = %s WHERE document_id = %s AND revision = %s""",
+        (
+            e.chunks,
+            e.characters,
+            e.pages,
+            e.embedding_model,
+            e.timestamp,
+            e.originator_id,
+            e.revision,
+        ),
+    )
+
+
+def _document_processing_failed(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute(
+        """UPDATE rm_documents SET status = 'failed', failure_code = %s, failure_reason = %s,
+               updated_at = %s WHERE document_id = %s AND revision = %s""",
+        (e.code, e.reason, e.timestamp, e.originator_id, e.revision),
+    )
+
+
+def _document_deleted(conn: Connection, seq: int, e: Any) -> None:
+    conn.execute("DELETE FROM rm_documents WHERE document_id = %s", (e.originator_id,))
+
+
 def _user_erased(conn: Connection, seq: int, e: Any) -> None:
     """Nothing personal of the user stays on the read side: profile, their chats' titles and
     every message of those chats read as the placeholder (the rows stay, for counts)."""
@@ -348,6 +421,8 @@ def _user_erased(conn: Connection, seq: int, e: Any) -> None:
         "UPDATE rm_chats SET title = %s, updated_at = %s WHERE owner_id = %s",
         (ERASED, e.timestamp, user),
     )
+    # Their documents are crypto-shredded: they leave the read side like deleted ones.
+    conn.execute("DELETE FROM rm_documents WHERE owner_id = %s", (user,))
 
 
 _HANDLERS: dict[str, Callable[[Connection, int, Any], LiveItem | None]] = {
@@ -364,4 +439,10 @@ _HANDLERS: dict[str, Callable[[Connection, int, Any], LiveItem | None]] = {
     "parley.ChatSession.Archived": _chat_archived,
     "parley.ChatSession.Deleted": _chat_deleted,
     "parley.ChatSession.Expired": _chat_deleted,  # retention: gone like a deleted chat
+    "parley.ChatSession.KnowledgeChanged": _chat_knowledge_changed,
+    "parley.Document.Uploaded": _document_uploaded,
+    "parley.Document.ProcessingRequested": _document_processing_requested,
+    "parley.Document.Processed": _document_processed,
+    "parley.Document.ProcessingFailed": _document_processing_failed,
+    "parley.Document.Deleted": _document_deleted,
 }

@@ -25,6 +25,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+import typing_extensions
 from eventsourcing.domain import Aggregate, CommandMethodDecorator
 
 import domain
@@ -62,6 +63,14 @@ NOT_PERSONAL_DATA_FIELDS = frozenset(
         "allowed_domains",  # e-mail domains (organisations') that may sign in through it
         "auto_provision_role",  # the role new users get at their first OIDC sign-in
         "redirect_uris",  # the tenant's client applications' sign-in landing URLs
+        "collection",  # a document's collection: personal or tenant
+        "media_type",  # a document's type as sniffed from its bytes (application/pdf, …)
+        "content_sha256",  # SHA-256 of a document's bytes (hex)
+        "embedding_model",  # the embedding model that embedded a document's passages
+        "code",  # why a document's processing failed, as a stable code
+        "reason",  # the same for people: what Parley found in the bytes, never their text
+        "document_id",  # in a citation: a document's id
+        "chunk_id",  # in a citation: a passage's id
     }
 )
 
@@ -80,8 +89,9 @@ FIELD_NOTES = {
     "password_hash": "The user's password as an argon2id hash in PHC string format ($argon2id$"
     "v=19$m=…,t=…,p=…$salt$hash). It is published as stored: treat the topic as holding "
     "credentials (restrict who may read it); a weak password can be guessed offline from it.",
-    "owner_id": "The user who started the chat; only they write to it.",
-    "title": "The chat's title.",
+    "owner_id": "The user who started the chat (only they write to it), or who uploaded a "
+    "personal document (null for a document of the tenant's collection).",
+    "title": "The chat's title, or the document's file name.",
     "message_id": "The message's id (an assistant reply's id derives from the message it answers).",
     "content": "The message text as written (user) or generated (assistant).",
     "author_id": "The user who wrote the message; null for assistant and system messages.",
@@ -91,6 +101,26 @@ FIELD_NOTES = {
     "latency_ms": "How long the model took for this reply; null for user messages.",
     "reply_to": "For an assistant reply: the user message it answers; otherwise null.",
     "client_mutation_id": "The idempotency key the client sent with the message, if any.",
+    "collection": "Whose document: `personal` (its owner's) or `tenant` (the tenant's "
+    "collection, which admins manage; owner_id is null).",
+    "media_type": "The document's type, sniffed from its bytes (not the uploader's claim).",
+    "size_bytes": "The document's size in bytes.",
+    "content_sha256": "SHA-256 of the document's bytes, hex.",
+    "revision": "Which processing of the document: 1 for the upload, one more for each "
+    "ProcessingRequested. Passages (and citations) are per revision.",
+    "chunks": "How many passages the revision was cut into.",
+    "characters": "Characters of text extracted from the document.",
+    "pages": "Pages of a PDF; null for other types.",
+    "embedding_model": "The model that embedded the passages (provider/model).",
+    "code": "Why processing failed, as a stable code (UNSUPPORTED_DOCUMENT, DOCUMENT_TOO_LARGE, "
+    "UNREADABLE_DOCUMENT, DOCUMENT_ERASED).",
+    "reason": "The same for people: what Parley found in the bytes, never their text.",
+    "document_ids": "The documents the chat's replies are grounded in.",
+    "tenant_collection": "Whether the tenant's whole collection grounds the chat's replies too.",
+    "citations": "For an assistant reply grounded in documents: every passage it was given, "
+    "best first (`rank`), and whether the reply cited it. The passage's text is not in the "
+    "event: read it by chunk_id through the API (`Message.citations`), where it shows as erased "
+    "once the document was deleted or its owner erased.",
 }
 """Descriptions of fields, by name (a name means the same wherever it appears)."""
 KNOWN_VALUES: dict[tuple[str, str], type[Enum]] = {
@@ -271,6 +301,19 @@ def _type_schema(hint: Any, defs: dict[str, Any], *, where: str) -> dict[str, An
         return {"type": "array", "items": _type_schema(args[0], defs, where=where)}
     if origin is dict and args and args[0] is str:
         return {"type": "object", "additionalProperties": _type_schema(args[1], defs, where=where)}
+    if typing_extensions.is_typeddict(hint):
+        fields = typing.get_type_hints(hint)
+        for field, field_hint in fields.items():
+            if _is_text(field_hint) and field not in NOT_PERSONAL_DATA_FIELDS:
+                raise ContractError(f"classify the text field {where}.{field}")
+        return {
+            "type": "object",
+            "properties": {
+                field: _type_schema(field_hint, defs, where=f"{where}.{field}")
+                for field, field_hint in fields.items()
+            },
+            "required": sorted(hint.__required_keys__),
+        }
     if isinstance(hint, type) and issubclass(hint, Enum):
         return {"enum": [member.value for member in hint]}
     if hint in TRANSCODINGS:

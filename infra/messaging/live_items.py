@@ -6,6 +6,7 @@ and the fan-out that carry them), so no adapter imports a command or a projectio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 
@@ -33,6 +34,8 @@ class MessageRow:
     time_to_first_token_ms: int | None = None
     cost_nanos: int | None = None
     cached: bool | None = None
+    citations: list[dict[str, Any]] | None = None
+    """The knowledge passages an assistant reply was given (domain.chat.Citation)."""
 
 
 @dataclass(frozen=True)
