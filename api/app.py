@@ -24,6 +24,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from api.api_key_verifier import ApiKeyVerifier
 from api.browser_session import CSRF_HEADER, session_router
 from api.context import ParleyContext
+from api.documents_http import FORM_OVERHEAD, documents_router
+from api.documents_http import PATH as DOCUMENTS_PATH
 from api.graphql_over_http import GraphQLOverHttpRouter
 from api.hardening import (
     BodySizeLimit,
@@ -130,6 +132,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(graphql, prefix="/graphql")
     app.include_router(oidc_router(settings, started.ports))
     app.include_router(session_router(settings, started.ports))
+    app.include_router(documents_router(settings, started.ports, lambda: started.api_keys))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -202,7 +205,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             allow_headers=["authorization", "content-type", "x-api-key", CSRF_HEADER.lower()],
             max_age=600,
         )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.http_max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.http_max_body_bytes,
+        # Documents are files: their own limit (and the command checks the file itself).
+        paths={DOCUMENTS_PATH: settings.document_max_bytes + FORM_OVERHEAD},
+    )
     app.add_middleware(SecurityHeaders, settings=settings)
     app.add_middleware(InstanceHeader)
 

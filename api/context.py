@@ -42,6 +42,8 @@ class ParleyContext(BaseContext):
         self.api_keys = api_keys
         self.read_models = services.read_models
         self.search = services.search
+        self.knowledge = services.knowledge
+        self.run_blocking = services.run_blocking
         self.live_feed = services.live_feed
         self.model_status = services.model_status
         self.partial_replies = services.partial_replies

@@ -93,17 +93,20 @@ class BodySizeLimit:
     """Refuse HTTP bodies above `max_bytes` with 413, by Content-Length up front or while the
     body streams in (chunked uploads have no length): never read a whole oversized body."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, paths: dict[str, int] | None = None) -> None:
+        """`paths`: routes with a limit of their own (uploads)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         seen = 0
         started = False
@@ -113,7 +116,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _BodyTooLarge
             return message
 
@@ -127,14 +130,14 @@ class BodySizeLimit:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._refuse(send)
+            await self._refuse(send, limit)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         body = json.dumps(
             {
                 "errors": [
                     {
-                        "message": f"the request body is larger than {self.max_bytes} bytes",
+                        "message": f"the request body is larger than {limit} bytes",
                         "extensions": {"code": "PAYLOAD_TOO_LARGE"},
                     }
                 ]

@@ -9,6 +9,7 @@ purpose) would have to be reassembled by the reader.
 """
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
@@ -28,6 +29,7 @@ from commands.admission import Admission
 from commands.authentication import Authentication
 from commands.bus import MessageBus
 from commands.login_throttle import LoginThrottle
+from commands.messages import RecordDocumentFailed, RecordDocumentProcessed
 from commands.responder import FOLLOWER_NAME as RESPONDER
 from commands.responder import (
     ModelPolicy,
@@ -57,6 +59,12 @@ from infra.identity.oidc_sign_ins import (
 from infra.identity.refresh_tokens import RefreshTokens
 from infra.identity.signing_keys import SigningKeys
 from infra.identity.tokens import TokenService
+from infra.knowledge.blobs import DocumentBlobs
+from infra.knowledge.chunking import ChunkSizes
+from infra.knowledge.index import knowledge_alias
+from infra.knowledge.index_elasticsearch import ElasticsearchKnowledge
+from infra.knowledge.index_postgres import PostgresKnowledge
+from infra.knowledge.retrieval import Knowledge, LazyEmbedder
 from infra.llm.cache import MemoryCache, RedisCache
 from infra.llm.catalog import build_providers, keyed_provider
 from infra.llm.gateway_report import (
@@ -100,6 +108,7 @@ from infra.read_model_schema import (
 )
 from infra.settings import Settings
 from projections.audit_ledger import AuditLedger
+from projections.knowledge import KnowledgeProjection, Outcome, Processed
 from projections.read_models import ReadModelProjection
 from projections.search_index import INDEX_VERSION, IndexSpec, SearchProjection
 from queries.read_models import ReadModels, open_reader_pool
@@ -112,9 +121,10 @@ from queries.usage import spent_this_month_usd
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-WORKER_KINDS = ("projections", "responder", "audit", "relay", "retention")
+WORKER_KINDS = ("projections", "responder", "audit", "relay", "retention", "knowledge")
 """Followers a process can run. `audit` is the ledger (hash chain + signed checkpoints);
-`relay` publishes to Kafka and needs PARLEY_KAFKA_BOOTSTRAP_SERVERS."""
+`relay` publishes to Kafka and needs PARLEY_KAFKA_BOOTSTRAP_SERVERS; `knowledge` processes
+documents into the knowledge index."""
 
 
 class Runtime:
@@ -151,6 +161,7 @@ class Runtime:
         self.read_models: ReadModels = None  # type: ignore[assignment]  # set by open_read_side
         self.search: SearchIndex = None  # type: ignore[assignment]  # set by open_read_side
         self._es: Elasticsearch | None = None
+        self._knowledge_es: Elasticsearch | None = None
         self._es_async: AsyncElasticsearch | None = None
         self.target: PostgresTarget
         self.store: EventStore
@@ -203,12 +214,17 @@ class Runtime:
             aggregate_cache=s.aggregate_cache_size,
         )
         self.admission = Admission(self.buckets, spent_this_month_usd=self._spent_this_month_usd)
+        self.knowledge_pool = open_pool(self.target.conninfo(), size=4, name="knowledge")
+        self.blobs = DocumentBlobs(self.knowledge_pool, self.data_keys)
         self.bus = MessageBus(
             self.store,
             max_attempts=s.command_max_attempts,
             master_key=self.master_key,
             admission=self.admission,
+            blobs=self.blobs,
+            max_bytes=s.document_max_bytes,
         )
+        self.knowledge = self._open_knowledge()
         self.authentication = Authentication(self.store)
         self.auth_pool = open_pool(self.target.conninfo(), size=4, name="auth")
         self.signing_keys = SigningKeys(
@@ -279,6 +295,35 @@ class Runtime:
             self.buckets if isinstance(self.buckets, MemoryBuckets) else LeasedBuckets(self.buckets)
         )
 
+    def _open_knowledge(self) -> Knowledge:
+        """The knowledge index of the configured embedding model: Elasticsearch's when it is
+        configured (one index per model), PostgreSQL's otherwise."""
+        s = self.settings
+        embedder = LazyEmbedder(s)
+        if s.elasticsearch_url is not None:
+            self._knowledge_es = Elasticsearch(s.elasticsearch_url, request_timeout=30)
+            es_index = ElasticsearchKnowledge(
+                self._knowledge_es,
+                knowledge_alias(s.elasticsearch_index, embedder.model),
+                embedder.model,
+                embedder.dimensions,
+            )
+            try:
+                es_index.ensure(shards=s.elasticsearch_shards, replicas=s.elasticsearch_replicas)
+            except Exception as e:  # Elasticsearch down: the projection creates it later
+                log.warning("could not create the knowledge index yet: %s", e)
+            return Knowledge(es_index, embedder, "elasticsearch")
+        pg_index = PostgresKnowledge(
+            self.knowledge_pool, self.knowledge_pool, embedder.model, embedder.dimensions
+        )
+        return Knowledge(pg_index, embedder, "postgres")
+
+    def _record_document_outcome(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Processed):
+            self.bus.handle(RecordDocumentProcessed(**dataclasses.asdict(outcome)))
+        else:
+            self.bus.handle(RecordDocumentFailed(**dataclasses.asdict(outcome)))
+
     def _start_workers(self, kinds: set[str]) -> None:
         """Every loop this process runs, built here: log followers and periodic tasks
         (`infra/loops/`); the components give only their unit of work."""
@@ -335,9 +380,25 @@ class Runtime:
                     s.responder_max_reply_chars,
                 ),
                 read_models_reached=reached,
+                knowledge=self.knowledge,
+                knowledge_passages=s.knowledge_passages,
             )
             followers.append((RESPONDER, self._responder.position, self._responder.handle))
             tasks.append(PeriodicTask("gateway-report", REPORT_SECONDS, self._report_gateway))
+        if "knowledge" in kinds:
+            knowledge = KnowledgeProjection(
+                self.store,
+                self.writer_pool,
+                self.knowledge.index,
+                self.blobs,
+                self.knowledge.embedder,
+                self._record_document_outcome,
+                sizes=ChunkSizes(s.knowledge_chunk_chars, s.knowledge_overlap_chars),
+                prepare=getattr(self.knowledge.index, "ensure", None),
+            )
+            followers.append((knowledge.name, knowledge.position, knowledge.handle))
+            # A document takes seconds to embed: small batches keep the position moving.
+            options[knowledge.name] = {"batch_size": 50}
         if "retention" in kinds:
             interval = s.retention_interval_seconds
             sweep_stop = threading.Event()  # a long sweep ends at the next chat on stop()
@@ -488,6 +549,8 @@ class Runtime:
             self._fanout.stop()
         if self._es is not None:
             self._es.close()
+        if self._knowledge_es is not None:
+            self._knowledge_es.close()
         self._executor.shutdown(wait=True)
         self._password_executor.shutdown(wait=True)
         if hasattr(self, "writer_pool"):
@@ -498,6 +561,8 @@ class Runtime:
             self.auth_pool.close()
         if hasattr(self, "keys_pool"):
             self.keys_pool.close()
+        if hasattr(self, "knowledge_pool"):
+            self.knowledge_pool.close()
         if hasattr(self, "shared_pool"):
             self.shared_pool.close()
         if self._embedded is not None:
@@ -533,6 +598,7 @@ class Runtime:
             follower_status=self.follower_status,
             deployment_followers=self.deployment_followers,
             audit_public_keys=self.audit_public_keys,
+            knowledge=self.knowledge,
         )
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:

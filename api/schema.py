@@ -12,6 +12,7 @@ from api.api_keys import ApiKeyMutations, ApiKeyQueries
 from api.auth import AuthMutations
 from api.chat_mutations import ChatMutations
 from api.compiled_execution import CompiledListExecution
+from api.document_mutations import DocumentMutations
 from api.errors import ParleyErrors
 from api.gdpr import GdprMutations
 from api.graphql_metrics import OperationMetrics
@@ -20,6 +21,7 @@ from api.operation_limits import OperationLimits
 from api.provider_keys import ProviderKeyMutations, ProviderKeyQueries
 from api.tenant_mutations import TenantMutations
 from queries.audit_schema import AuditQueries
+from queries.knowledge_schema import KnowledgeQueries
 from queries.schema import Query, Subscription
 from queries.search_schema import SearchQueries
 
@@ -44,7 +46,15 @@ def build_schema(*, compiled_lists: bool = True) -> ParleySchema:
     return ParleySchema(
         query=merge_types(
             "Query",
-            (Query, SearchQueries, AuditQueries, ProviderKeyQueries, ApiKeyQueries, OidcQueries),
+            (
+                Query,
+                SearchQueries,
+                AuditQueries,
+                ProviderKeyQueries,
+                ApiKeyQueries,
+                OidcQueries,
+                KnowledgeQueries,
+            ),
         ),
         mutation=merge_types(
             "Mutation",
@@ -56,6 +66,7 @@ def build_schema(*, compiled_lists: bool = True) -> ParleySchema:
                 ApiKeyMutations,
                 OidcMutations,
                 GdprMutations,
+                DocumentMutations,
             ),
         ),
         subscription=Subscription,

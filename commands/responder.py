@@ -31,11 +31,14 @@ from eventsourcing.persistence import Notification
 from commands.admission import debit_reply_tokens
 from commands.bus import MessageBus
 from commands.messages import RecordReply
-from domain.chat import ChatSession, Generation, MessageRole, reply_id_for
+from domain.chat import ChatSession, Citation, Generation, MessageRole, reply_id_for
 from domain.errors import NotFound
 from domain.tenant import Tenant
 from infra.eventstore.event_store import EventStore
 from infra.identity.master_key import MasterKey
+from infra.knowledge.index import Passage, Scope
+from infra.knowledge.prompt import cited_numbers, grounding_prompt
+from infra.knowledge.retrieval import Knowledge
 from infra.llm.base import (
     CancelToken,
     ChatProvider,
@@ -47,7 +50,7 @@ from infra.llm.base import (
 )
 from infra.llm.cache import CachedReply, MemoryCache, ResponseCache, cache_key
 from infra.llm.catalog import cost_nanos
-from infra.llm.context import build_context
+from infra.llm.context import build_context, estimate_tokens
 from infra.llm.router import Routed, Router, split_ref
 from infra.messaging.live_items import ReplyDelta
 from infra.messaging.reply_buffer import MemoryReplyBuffer, ReplyBuffer
@@ -190,6 +193,32 @@ class _Plan:
     key: str | None
     ttl: int | None
     hit: CachedReply | None
+    given: list[Passage] = field(default_factory=list)
+    """The knowledge passages the model is given, best first (numbered from 1)."""
+
+
+def chat_scope(chat: ChatSession) -> Scope:
+    """What a grounded chat's replies may draw on: the documents attached to it, or, with the
+    tenant's collection attached, everything its owner may read (their own documents and the
+    collection). Always as the chat's owner sees them, whoever else reads the chat."""
+    documents = None if chat.knowledge_collection else frozenset(chat.knowledge_documents)
+    return Scope(tenant_id=chat.tenant_id, owner_id=chat.owner_id, document_ids=documents)
+
+
+def citations_of(given: list[Passage], reply: str) -> list[Citation]:
+    cited = cited_numbers(reply, len(given))
+    return [
+        Citation(
+            document_id=str(p.document_id),
+            revision=p.revision,
+            chunk_id=str(p.chunk_id),
+            chunk_index=p.index,
+            rank=n,
+            score=round(p.score, 6),
+            cited=n in cited,
+        )
+        for n, p in enumerate(given, start=1)
+    ]
 
 
 class Responder:
@@ -212,8 +241,14 @@ class Responder:
         blocking_threads: int = 16,
         streaming: Streaming | None = None,
         read_models_reached: Callable[[int, float], bool] = lambda _position, _timeout: True,
+        knowledge: Knowledge | None = None,
+        knowledge_passages: int = 5,
     ) -> None:
+        """`knowledge`: grounds the replies of chats with documents attached (None: such chats
+        are answered without them, and a warning says so)."""
         self._store = store
+        self._knowledge = knowledge
+        self._knowledge_passages = knowledge_passages
         self._bus = bus
         self._router = router
         self._models = models or ModelPolicy()
@@ -471,12 +506,15 @@ class Responder:
             chain = [m for m in [model, *tenant.fallback_models] if tenant.provider_enabled(m)]
             caps = tenant.model_max_tokens
         max_tokens = caps.get(model, self._models.max_output_tokens)
+        window = self._models.context_windows.get(model, self._models.default_context_window)
+        system_prompt = tenant.system_prompt if isinstance(tenant, Tenant) else None
+        given: list[Passage] = []
+        if chat.has_knowledge:
+            system_prompt, given = self._ground(chat, history, system_prompt, window - max_tokens)
         context = build_context(
             history,
-            system_prompt=tenant.system_prompt if isinstance(tenant, Tenant) else None,
-            context_window=self._models.context_windows.get(
-                model, self._models.default_context_window
-            ),
+            system_prompt=system_prompt,
+            context_window=window,
             reserve_for_reply=max_tokens,
         )
         params = GenerationParams(model=model, max_tokens=max_tokens)
@@ -494,7 +532,33 @@ class Responder:
             key=key,
             ttl=ttl,
             hit=self._cache.get(key) if key else None,
+            given=given,
         )
+
+    def _ground(
+        self, chat: ChatSession, history: list[ChatTurn], system_prompt: str | None, room: int
+    ) -> tuple[str | None, list[Passage]]:
+        """The system prompt with the passages retrieved for the message being answered, and
+        those passages. Up to half the window's room (after the reply's) goes to passages: the
+        question and the recent conversation keep the rest."""
+        if self._knowledge is None:
+            log.warning(
+                "chat %s is grounded in documents, but this process has no knowledge "
+                "index: answering without them",
+                chat.id,
+            )
+            return system_prompt, []
+        question = history[-1].content if history else ""
+        found = self._knowledge.search(
+            chat_scope(chat), question, first=self._knowledge_passages, mode="hybrid"
+        )
+        if not found:
+            return system_prompt, []
+        own = estimate_tokens(system_prompt) if system_prompt else 0
+        budget = max(256, (room - own - estimate_tokens(question)) // 2)
+        grounding, count = grounding_prompt(found, budget)
+        prompt = f"{system_prompt}\n\n{grounding}" if system_prompt else grounding
+        return prompt, found[:count]
 
     async def _reply(self, chat_id: UUID, message_id: UUID, position: int) -> bool:
         started = time.perf_counter()
@@ -700,6 +764,7 @@ class Responder:
                     cost_nanos=cost,
                     cached=hit is not None,
                 ),
+                citations=citations_of(plan.given, content) if plan.given else None,
             )
         )
         REPLIES.labels(plan.params.model, completion.finish_reason).inc()

@@ -37,6 +37,8 @@ class Message:
     id: UUID
     role: MessageRole
     content: str
+    citations: tuple["Citation", ...] = ()
+    """What a grounded reply was given (its text is not here: see Citation)."""
 
     def __deepcopy__(self, memo: dict[int, object]) -> "Message":
         return self  # immutable all the way down: copying a cached chat need not copy it
@@ -210,7 +212,14 @@ class ChatSession(TenantScopedAggregate):
         # The knowledge passages an assistant reply was given (absent without knowledge).
         citations: list[Citation] | None = None,
     ) -> None:
-        self.messages.append(Message(id=message_id, role=MessageRole(role), content=content))
+        self.messages.append(
+            Message(
+                id=message_id,
+                role=MessageRole(role),
+                content=content,
+                citations=tuple(citations or ()),
+            )
+        )
         if client_mutation_id is not None:
             self.client_mutation_ids[client_mutation_id] = message_id
 

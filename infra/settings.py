@@ -429,6 +429,33 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="How long one request to an embeddings provider may take."
     )
 
+    # -- Knowledge: documents, passages, grounded replies (docs/knowledge.md) ----------------
+    document_max_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="The largest document that may be uploaded, in bytes.",
+    )
+    knowledge_chunk_chars: int = Field(
+        default=800,
+        ge=100,
+        le=4000,
+        description="How long a passage may be, in characters (the local model reads about "
+        "1,000 characters of English; longer passages are cut at embedding).",
+    )
+    knowledge_overlap_chars: int = Field(
+        default=120,
+        ge=0,
+        description="How much of a passage the next one repeats when a cut falls inside a "
+        "paragraph, in characters (under half a passage).",
+    )
+    knowledge_passages: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="How many passages a grounded reply is given (the best ones, within the "
+        "model's context window).",
+    )
+
     @cached_property
     def embedded(self) -> bool:
         return self.database_url is None

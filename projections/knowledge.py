@@ -97,9 +97,12 @@ class KnowledgeProjection:
         *,
         sizes: ChunkSizes = DEFAULT_SIZES,
         limits: ExtractionLimits = DEFAULT_LIMITS,
+        prepare: Callable[[], object] | None = None,
     ) -> None:
         """`record`: records outcomes on the documents (the serving projection's; a projection
-        building the index of a new model beside it records nothing: None)."""
+        building the index of a new model beside it records nothing: None). `prepare`: run
+        before the first batch (creating an Elasticsearch index; retried with the batch)."""
+        self._prepare = prepare
         if embedder.model != index.model:
             raise ValueError(f"the index holds {index.model} vectors, not {embedder.model}")
         self.name = projection_name(index.model)
@@ -120,6 +123,9 @@ class KnowledgeProjection:
         return self._position
 
     def handle(self, batch: Sequence[Notification]) -> None:
+        if self._prepare is not None:
+            self._prepare()
+            self._prepare = None
         for notification in batch:
             if notification.topic in TOPICS:
                 self._apply(notification.id, notification.topic, self._store.decode(notification))

@@ -22,7 +22,14 @@ from infra.eventstore.event_store import EventStore
 from queries.context import QueryContext
 from queries.replay import AuditEntry, audit_log, state_at, tenant_of_aggregate
 from queries.schema import parse_id, viewer
-from queries.types import MessageRole, PageInfo, decode_cursor, encode_cursor
+from queries.types import (
+    Citation,
+    MessageRole,
+    PageInfo,
+    decode_cursor,
+    encode_cursor,
+    resolve_citations,
+)
 
 T = TypeVar("T")
 
@@ -74,6 +81,15 @@ class SnapshotMessage:
     id: strawberry.ID
     role: MessageRole
     content: str
+    citation_records: strawberry.Private[list[dict[str, Any]]]
+    tenant_id: strawberry.Private[UUID]
+
+    @strawberry.field(
+        description="What a grounded reply was given and cited, as recorded on its event (the "
+        "passages' text as the knowledge index has it now: erased ones show as erased)."
+    )
+    async def citations(self, info: Info[QueryContext, None]) -> list[Citation]:
+        return await resolve_citations(info, self.citation_records, self.tenant_id)
 
 
 @strawberry.type(description="A chat as it was at a moment, rebuilt from its events.")
@@ -105,7 +121,11 @@ class ChatSnapshot:
             updated_at=datetime.fromisoformat(state["modified_on"]),
             messages=[
                 SnapshotMessage(
-                    id=strawberry.ID(m["id"]), role=MessageRole(m["role"]), content=m["content"]
+                    id=strawberry.ID(m["id"]),
+                    role=MessageRole(m["role"]),
+                    content=m["content"],
+                    citation_records=m.get("citations") or [],
+                    tenant_id=UUID(state["tenant_id"]),
                 )
                 for m in state["messages"]
             ],

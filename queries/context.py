@@ -1,9 +1,11 @@
 """What query and subscription resolvers need from the request context."""
 
 import asyncio
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from domain.actor import Actor
+from infra.knowledge.retrieval import Knowledge
 from infra.llm.gateway_report import GatewayReport
 from infra.messaging.live_feed import LiveFeed
 from infra.messaging.reply_buffer import ReplyBuffer
@@ -21,6 +23,9 @@ class QueryContext(Protocol):
     """Re-checks every live subscription's caller (deactivation, role, chat in sight)."""
     subscription_reads: asyncio.Semaphore
     """Read-model queries of subscriptions (start, backlog, re-check) at once."""
+    knowledge: Knowledge
+    """Documents' passages (blocking calls: through `run_blocking`)."""
+    run_blocking: Callable[..., Awaitable[Any]]
 
     def actor(self) -> Actor:
         """The authenticated caller; raises NotAuthenticated."""

@@ -55,6 +55,7 @@ MESSAGE_PAGE_COLUMNS = (
     "time_to_first_token_ms",
     "cost_nanos",
     "cached",
+    "citations",
 )
 """What a page of messages reads of `rm_messages`, in this order (`ReadModels.message_page`)."""
 
@@ -267,6 +268,37 @@ class ReadModels:
                      AND (%(b)s::bigint IS NULL OR seq < %(b)s)
                    ORDER BY seq DESC LIMIT %(n)s""",
                 {"t": tenant_id, "o": owner_id, "b": before_seq, "n": first},
+            )
+            return await cur.fetchall()
+
+    async def documents(
+        self,
+        tenant_id: UUID,
+        owner_id: UUID | None,
+        *,
+        collection: str | None,
+        first: int,
+        before_seq: int | None,
+    ) -> list[Row]:
+        """Newest first: the tenant's collection and `owner_id`'s own documents (None: every
+        owner's, for auditors); `collection` keeps one of the two."""
+        async with self.tenant(tenant_id) as conn:
+            cur = await conn.execute(
+                """SELECT * FROM rm_documents
+                   WHERE tenant_id = %(t)s
+                     AND (owner_id IS NULL OR %(o)s::uuid IS NULL OR owner_id = %(o)s)
+                     AND (%(c)s::text IS NULL OR collection = %(c)s)
+                     AND (%(b)s::bigint IS NULL OR seq < %(b)s)
+                   ORDER BY seq DESC LIMIT %(n)s""",
+                {"t": tenant_id, "o": owner_id, "c": collection, "b": before_seq, "n": first},
+            )
+            return await cur.fetchall()
+
+    async def documents_by_id(self, tenant_id: UUID, document_ids: Sequence[UUID]) -> list[Row]:
+        async with self.tenant(tenant_id) as conn:
+            cur = await conn.execute(
+                "SELECT * FROM rm_documents WHERE tenant_id = %s AND document_id = ANY(%s)",
+                (tenant_id, list(document_ids)),
             )
             return await cur.fetchall()
 

@@ -8,10 +8,14 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
+from strawberry.types import Info
 
 from domain.errors import InvalidInput
+from infra.knowledge.index import Passage
+from queries.context import QueryContext
 from queries.read_models import MESSAGE_PAGE_COLUMNS
 
 
@@ -240,6 +244,15 @@ class Message:
         default=None, description="Assistant replies: price from the configured price table."
     )
     cached: bool | None = None
+    citation_records: strawberry.Private[list[dict[str, Any]] | None] = None
+
+    @strawberry.field(
+        description="Assistant replies grounded in documents: every passage the model was "
+        "given, best first, and whether the reply cited it. A passage of a document deleted "
+        "since, or of an erased user, shows as erased."
+    )
+    async def citations(self, info: Info[QueryContext, None]) -> list["Citation"]:
+        return await resolve_citations(info, self.citation_records)
 
     @classmethod
     def from_row(cls, row: Any) -> "Message":
@@ -269,6 +282,7 @@ class Message:
             time_to_first_token_ms,
             cost_nanos,
             cached,
+            citations,
         ) = row
         return cls(
             id=strawberry.ID(str(message_id)),
@@ -289,10 +303,68 @@ class Message:
             time_to_first_token_ms=time_to_first_token_ms,
             cost_usd=None if cost_nanos is None else cost_nanos / 1e9,
             cached=cached,
+            citation_records=citations,
         )
 
 
 MESSAGE_ROLES = {role.value: role for role in MessageRole}
+
+
+@strawberry.type(
+    description="A passage of a document an assistant reply was given: which one, how it "
+    "ranked, whether the reply cited it, and (unless erased since) its text."
+)
+class Citation:
+    rank: int = strawberry.field(description="1 for the best passage: the reply cites it as [1].")
+    cited: bool = strawberry.field(description="Whether the reply cites it as [rank].")
+    score: float = strawberry.field(description="Its retrieval score (reciprocal rank fusion).")
+    document_id: strawberry.ID
+    document_revision: int = strawberry.field(
+        description="Which processing of the document the passage comes from."
+    )
+    chunk_id: strawberry.ID
+    chunk_index: int = strawberry.field(description="The passage's place in that revision (0…).")
+    erased: bool = strawberry.field(
+        description="The passage is gone: its document was deleted or its owner erased. The "
+        "record of what the reply was given stays; the text does not."
+    )
+    title: str | None = strawberry.field(description="The document's title; null once erased.")
+    location: str | None = strawberry.field(
+        description='Where in the document: "page 3", "Setup > Requirements"; null once erased.'
+    )
+    text: str | None = strawberry.field(description="The passage; null once erased.")
+
+    @classmethod
+    def of(cls, record: dict[str, Any], passage: Passage | None) -> "Citation":
+        return cls(
+            rank=record["rank"],
+            cited=record["cited"],
+            score=record["score"],
+            document_id=strawberry.ID(record["document_id"]),
+            document_revision=record["revision"],
+            chunk_id=strawberry.ID(record["chunk_id"]),
+            chunk_index=record["chunk_index"],
+            erased=passage is None,
+            title=passage.title if passage else None,
+            location=passage.location if passage else None,
+            text=passage.text if passage else None,
+        )
+
+
+async def resolve_citations(
+    info: Info[QueryContext, None],
+    records: Sequence[dict[str, Any]] | None,
+    tenant_id: UUID | None = None,
+) -> list[Citation]:
+    """The citations of a reply, their passages read from the knowledge index in the reply's
+    tenant (the caller's unless given): whoever may read the chat may read what its replies
+    were given."""
+    if not records:
+        return []
+    tenant_id = tenant_id or info.context.actor().tenant_id
+    ids = [UUID(r["chunk_id"]) for r in records]
+    found = await info.context.run_blocking(info.context.knowledge.passages, tenant_id, ids)
+    return [Citation.of(r, found.get(UUID(r["chunk_id"]))) for r in records]
 
 
 @strawberry.type

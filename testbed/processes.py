@@ -17,6 +17,9 @@ from infra.postgres import PostgresTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 PARLEY = [sys.executable, "-m", "api.cli"]
+MODELS = (ROOT / os.environ.get("PARLEY_SERVICES_DIR", ".services")).resolve() / "models"
+"""The local embedding model, fetched once for every server of a run (as the embeddings tests
+fetch it), not into each server's own data directory."""
 
 
 def free_port() -> int:
@@ -96,6 +99,7 @@ class Server:
             "PARLEY_DATA_DIR": str(data_dir),
             "PARLEY_ECHO_DELAY_MS": "5",
             "PARLEY_LOG_LEVEL": "WARNING",
+            "PARLEY_EMBEDDING_MODEL_DIR": str(MODELS),
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -17,6 +17,7 @@ Passages are written by the knowledge projection (`projections/knowledge.py`) wi
 position of the event that produced them, so a replayed batch never overwrites newer state.
 """
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -123,6 +124,12 @@ class KnowledgeIndex(Protocol):
         """Passages by id in the tenant, of any revision (for citations); missing ids were
         deleted or erased. Scores are 0."""
         ...
+
+
+def knowledge_alias(base: str, model: str) -> str:
+    """The Elasticsearch alias of one model's knowledge index, beside the chat search's `base`:
+    `parley-knowledge-local-all-minilm-l6-v2-q`."""
+    return f"{base}-knowledge-{re.sub(r'[^a-z0-9]+', '-', model.lower()).strip('-')}"
 
 
 def fuse(rankings: Sequence[Sequence[UUID]], *, k: int = RRF_K) -> list[tuple[UUID, float]]:

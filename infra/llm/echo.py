@@ -1,8 +1,13 @@
-"""The offline `echo` model: streams the user's last message back word by word. Not AI."""
+"""The offline `echo` model: streams the user's last message back word by word. Not AI.
+
+In a chat grounded in documents it first lists the passages it was given, numbered as the
+prompt numbers them, so that a person can see what a real model would have answered from (and
+the replies cite every passage they were given: [1], [2], …)."""
 
 import re
 from collections.abc import AsyncGenerator
 
+from infra.knowledge.prompt import PASSAGES_MARK
 from infra.llm.base import CancelToken, ChatTurn, Completion, Delta, GenerationParams
 
 LABEL = "[echo model, not AI] "
@@ -25,6 +30,16 @@ class EchoProvider:
     ) -> AsyncGenerator[Delta | Completion, None]:
         prompt = next((t.content for t in reversed(turns) if t.role == "user"), "")
         pieces = [LABEL, *_WORDS.findall(prompt)]
+        system = next((t.content for t in turns if t.role == "system"), "")
+        if PASSAGES_MARK in system:
+            passages = system.split(PASSAGES_MARK, 1)[1].strip()
+            pieces = [
+                LABEL,
+                "The passages I was given:\n\n",
+                *_WORDS.findall(passages),
+                "\n\nYour message: ",
+                *_WORDS.findall(prompt),
+            ]
         produced = 0
         for piece in pieces:
             if await cancel.sleep(self._delay) if self._delay else cancel.cancelled:
