@@ -16,8 +16,9 @@ from testbed.client import ApiClient, GraphQLFailed
 from testbed.processes import Server
 from tests.test_knowledge_extraction import print_to_pdf
 
-DOCUMENT = """query($id: ID!, $p: Int) { document(id: $id, afterPosition: $p) { id title status revision chunks pages
-    mediaType embeddingModel failureCode failureReason collection ownerId } }"""
+DOCUMENT = """query($id: ID!, $p: Int) { document(id: $id, afterPosition: $p) { id title status
+    revision chunks pages mediaType embeddingModel failureCode failureReason collection
+    ownerId } }"""
 SEARCH = """query($q: String!, $m: RetrievalMode) { searchKnowledge(query: $q, mode: $m) {
     documentId documentRevision chunkId chunkIndex title location text score } }"""
 MESSAGES = """query($id: ID!) { chat(id: $id) { messages { nodes { role content
