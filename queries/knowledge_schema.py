@@ -137,6 +137,12 @@ class ChatKnowledge:
     )
 
 
+def may_read(row: dict[str, Any], owner: UUID | None) -> bool:
+    """A document row the caller reads: the tenant's collection, their own, or (owner None:
+    auditors) any (the same rule as domain/policy.py's `may_read_document`)."""
+    return owner is None or row["owner_id"] is None or row["owner_id"] == owner
+
+
 @strawberry.type
 class KnowledgeQueries:
     @strawberry.field(
@@ -181,7 +187,7 @@ class KnowledgeQueries:
             actor.tenant_id, [parse_id(id, "document id")]
         )
         owner = knowledge_owner_filter(actor)
-        visible = [r for r in rows if r["owner_id"] in (None, owner) or owner is None]
+        visible = [r for r in rows if may_read(r, owner)]
         if not visible:
             raise NotFound("document not found")
         return Document.from_row(visible[0])
@@ -210,6 +216,12 @@ class KnowledgeQueries:
             if len(document_ids) > 100:
                 raise InvalidInput("documentIds may name at most 100 documents")
             ids = frozenset(parse_id(d, "document id") for d in document_ids)
+            # Only documents the caller may read can be named: any other id is not found.
+            rows = await info.context.read_models.documents_by_id(actor.tenant_id, list(ids))
+            owner = knowledge_owner_filter(actor)
+            readable = {r["document_id"] for r in rows if may_read(r, owner)}
+            if readable != ids:
+                raise NotFound("document not found")
         scope = Scope(actor.tenant_id, knowledge_owner_filter(actor), ids)
         passages = await info.context.run_blocking(
             lambda: info.context.knowledge.search(scope, query, first=first, mode=mode.value)

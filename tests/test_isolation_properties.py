@@ -11,6 +11,7 @@ ids and change nothing. `test_every_root_field_is_probed` keeps the probes in st
 schema: a new root field that takes an id or returns data fails until it is probed here.
 """
 
+import base64
 import itertools
 import json
 import string
@@ -61,6 +62,10 @@ READ_PROBES = {
     "oidcConfig",
     "users",
     "tenants",
+    "documents",
+    "document",
+    "searchKnowledge",
+    "chatKnowledge",
 }
 # Fields that take an id: every foreign id must be refused (`foreign_id_probes` below).
 FOREIGN_ID_FIELDS = {
@@ -81,6 +86,12 @@ FOREIGN_ID_FIELDS = {
     "Mutation.eraseUser",
     "Mutation.revokeApiKey",
     "Subscription.chatEvents",
+    "Query.document",
+    "Query.searchKnowledge",
+    "Query.chatKnowledge",
+    "Mutation.reprocessDocument",
+    "Mutation.deleteDocument",
+    "Mutation.attachKnowledge",
 }
 # Root fields that take no id and act only on the caller's own tenant (or on nobody's data).
 NO_FOREIGN_TARGET = {
@@ -97,6 +108,7 @@ NO_FOREIGN_TARGET = {
     "Mutation.changePassword": "acts on the caller's own account",
     "Mutation.configureOidc": "acts on the caller's tenant; oidcConfig is probed",
     "Mutation.removeOidc": "acts on the caller's tenant; oidcConfig is probed",
+    "Mutation.uploadDocument": "creates in the caller's tenant; documents is probed",
 }
 
 
@@ -182,6 +194,7 @@ class Tenant:
     chats: list[Chat]
     key_fingerprint: str | None = None
     api_keys: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)
     quoted: set[str] = field(default_factory=set)
     """Other tenants' ids that this tenant's messages quote (as text)."""
 
@@ -190,14 +203,14 @@ class Tenant:
         found = {self.id, self.slug, self.marker, *(u.id for u in self.users)}
         found |= {u.email for u in self.users}
         found |= {c.id for c in self.chats} | {m for c in self.chats for m in c.message_ids}
-        found |= set(self.api_keys)
+        found |= set(self.api_keys) | set(self.documents)
         return found | ({self.key_fingerprint} if self.key_fingerprint else set())
 
     def ids(self) -> list[str]:
         """Every id of the tenant, each of which a foreign caller might try anywhere."""
         # API key ids are not UUIDs (refused as malformed anywhere else): revokeApiKey gets them.
         ids = [self.id, *(u.id for u in self.users), *(c.id for c in self.chats)]
-        return ids + [m for c in self.chats for m in c.message_ids]
+        return ids + [m for c in self.chats for m in c.message_ids] + self.documents
 
 
 _markers = itertools.count()
@@ -259,6 +272,21 @@ def build_tenant(
         )
         tenant.api_keys.append(made["createApiKey"]["key"]["keyId"])
 
+    if "Mutation.uploadDocument" in schema:
+        # The tenant's collection holds a document with the marker, and its first chat is
+        # grounded in it: replies carry citations of the tenant's own passages.
+        text = f"# Handbook {marker}\n\nThe {marker} office opens at nine."
+        uploaded = run(
+            admin,
+            """mutation($i: UploadDocumentInput!) { uploadDocument(input: $i) { documentId } }""",
+            i={
+                "filename": f"handbook-{marker}.md",
+                "contentBase64": base64.b64encode(text.encode()).decode(),
+                "collection": "TENANT",
+            },
+        )["uploadDocument"]
+        tenant.documents.append(uploaded["documentId"])
+
     owners = [u for u in users if u.role in CHATTING]
     quoted = " ".join(i for t in earlier for i in t.ids())
     for chat_spec in spec.chats:
@@ -269,6 +297,12 @@ def build_tenant(
             i={"title": f"{chat_spec.title} {marker}"[-200:]},
         )["startChat"]["chatId"]
         chat = Chat(chat_id, owner.id)
+        if tenant.documents and not tenant.chats:
+            run(
+                owner.client,
+                "mutation($i: AttachKnowledgeInput!) { attachKnowledge(input: $i) { position } }",
+                i={"chatId": chat_id, "documentIds": tenant.documents},
+            )
         for text, quotes in chat_spec.messages:
             sent = run(
                 owner.client,
@@ -376,7 +410,16 @@ def foreign_id_probes(
     queries += [f'chatAt(id: "{i}", asOf: "{now}") {{ id title }}' for i in ids]
     queries += [f'auditLog(aggregateId: "{i}") {{ nodes {{ eventType }} }}' for i in ids]
     queries += [f'chat(id: "{i}") {{ messages {{ nodes {{ content }} }} }}' for i in chats]
+    queries += [f'document(id: "{i}") {{ id title }}' for i in ids]
+    queries += [f'chatKnowledge(chatId: "{i}") {{ tenantCollection }}' for i in ids]
+    queries += [f'searchKnowledge(query: "handbook", documentIds: ["{i}"]) {{ text }}' for i in ids]
     mutations = []
+    for i in ids:
+        mutations += [
+            f'reprocessDocument(input: {{documentId: "{i}"}}) {{ position }}',
+            f'deleteDocument(input: {{documentId: "{i}"}}) {{ position }}',
+            f'attachKnowledge(input: {{chatId: "{i}", documentIds: []}}) {{ position }}',
+        ]
     for c in chats:
         mutations += [
             f'sendMessage(input: {{chatId: "{c}", content: "intrusion"}}) {{ messageId }}',
@@ -427,7 +470,11 @@ def check_reads(
                messages(first: 50) { nodes { id chatId content } } } }
              usage(from: $from, to: $to, groupBy: [DAY, USER, MODEL]) { userId userMessages }
              searchMessages(query: $mine, first: 50) { nodes { chatId messageId content
-               chatTitle highlights chat { id ownerId } message { id content } } } }""",
+               chatTitle highlights chat { id ownerId } message { id content } } }
+             documents(first: 50) { nodes { id title collection } }
+             searchKnowledge(query: $mine, first: 20) { documentId title text }
+             grounded: chats(first: 20) { nodes { messages(first: 50) { nodes {
+               citations { documentId chunkId title text } } } } } }""",
         {
             "p": head,
             "from": str(today - timedelta(days=1)),
@@ -444,6 +491,12 @@ def check_reads(
     assert {r["userId"] for r in answers["usage"]} <= users, (who, answers["usage"])
     expected = sum(c.user_messages for c in (tenant.chats if user.role != "MEMBER" else mine))
     assert sum(r["userMessages"] for r in answers["usage"]) == expected, (who, answers["usage"])
+    if "Query.documents" in schema:
+        assert {d["id"] for d in answers["documents"]["nodes"]} == set(tenant.documents), who
+        passages = answers["searchKnowledge"]
+        assert {p["documentId"] for p in passages} <= set(tenant.documents), (who, passages)
+        if tenant.documents:
+            assert passages, f"{who}: the knowledge search finds nothing of their own"
     hits = answers["searchMessages"]["nodes"]
     assert {h["chatId"] for h in hits} <= visible, (who, hits)
     if any(c.message_ids for c in mine):
@@ -459,6 +512,14 @@ def check_reads(
             )["searchMessages"]["nodes"]
             assert {h["chatId"] for h in found} <= visible, (who, words, found)
             assert not leaked(found, {other.marker}), (who, words, found)
+            if "Query.searchKnowledge" in schema:
+                passages = user.client.run(
+                    """query($q: String!) { searchKnowledge(query: $q, first: 50) {
+                         documentId text } }""",
+                    {"q": words},
+                )["searchKnowledge"]
+                assert {p["documentId"] for p in passages} <= set(tenant.documents), (who, words)
+                assert not leaked(passages, {other.marker}), (who, words, passages)
         for c in other.chats:
             try:
                 found = user.client.run(
@@ -585,7 +646,8 @@ def observed(tenants: list[Tenant], head: int) -> dict[str, Any]:
             admin,
             "query($p: Int) { tenant(afterPosition: $p) { name slug active "
             "defaultModel allowedModels modelSettings { systemPrompt } } "
-            "providerKeys { fingerprint } }",
+            "providerKeys { fingerprint } "
+            "documents(first: 50) { nodes { id status revision } } }",
             p=head,
         )
         for u in t.users:
