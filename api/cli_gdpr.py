@@ -52,7 +52,7 @@ def cmd_export(args: argparse.Namespace, runtime: "Runtime") -> int:
 
 def cmd_retention(args: argparse.Namespace, runtime: "Runtime") -> int:
     from api.progress import ProgressBar
-    from commands.retention import sweep
+    from commands.retention import DueChat, sweep
 
     bar = ProgressBar("retention")
     due = sweep(
@@ -62,14 +62,19 @@ def cmd_retention(args: argparse.Namespace, runtime: "Runtime") -> int:
         dry_run=args.dry_run,
         progress=bar.update,
     )
-    for chat in due:
+    for item in due:
+        which = (
+            {"chat_id": str(item.chat_id)}
+            if isinstance(item, DueChat)
+            else {"document_id": str(item.document_id)}
+        )
         print(
             json.dumps(
                 {
-                    "chat_id": str(chat.chat_id),
-                    "tenant_id": str(chat.tenant_id),
-                    "retention_days": chat.retention_days,
-                    "last_activity": chat.last_activity.isoformat(),
+                    **which,
+                    "tenant_id": str(item.tenant_id),
+                    "retention_days": item.retention_days,
+                    "last_activity": item.last_activity.isoformat(),
                     "erased": not args.dry_run,
                 }
             )

@@ -90,6 +90,7 @@ ROUTES: dict[type[m.Command], Route] = {
     m.DeleteDocument: Route(documents.delete_document),
     m.RecordDocumentProcessed: Route(documents.record_document_processed),
     m.RecordDocumentFailed: Route(documents.record_document_failed),
+    m.ExpireDocument: Route(documents.expire_document),
 }
 
 

@@ -8,6 +8,7 @@ from commands.chats import check_client_mutation_id
 from commands.messages import (
     AttachKnowledge,
     DeleteDocument,
+    ExpireDocument,
     RecordDocumentFailed,
     RecordDocumentProcessed,
     ReprocessDocument,
@@ -17,7 +18,7 @@ from commands.results import Written
 from commands.unit_of_work import UnitOfWork
 from domain.base import stable_id
 from domain.document import Document
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotFound
 from domain.policy import document_owner, managed_document, visible_document, writable_chat
 from infra.knowledge.blobs import DocumentBlobs, subject
 from infra.knowledge.extraction import sniff
@@ -116,3 +117,15 @@ def attach_knowledge(cmd: AttachKnowledge, uow: UnitOfWork) -> Written:
         visible_document(me, uow.store.get_or_none(document_id, readonly=True))
     chat.attach_knowledge(wanted, cmd.tenant_collection)
     return Written(id=chat.id, position=uow.save(chat))
+
+
+def expire_document(cmd: ExpireDocument, uow: UnitOfWork) -> Written:
+    """Retention (Parley itself acting): destroy the document's key, record Expired."""
+    document = uow.get(cmd.document_id)
+    if not isinstance(document, Document):
+        raise NotFound("document not found")
+    if document.is_deleted:
+        return Written(id=document.id, position=uow.head())
+    uow.data_keys.destroy([document.id], f"retention: {cmd.retention_days} days")
+    document.expire(cmd.retention_days, cmd.last_activity)
+    return Written(id=document.id, position=uow.save(document))

@@ -240,3 +240,11 @@ class AttachKnowledge(Command):
     chat_id: UUID
     document_ids: list[UUID]
     tenant_collection: bool = False
+
+
+class ExpireDocument(Command):
+    """Retention (Parley itself): the document was not used for its tenant's period."""
+
+    document_id: UUID
+    retention_days: int
+    last_activity: datetime

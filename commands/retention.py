@@ -1,9 +1,11 @@
-"""Retention: chats idle for longer than their tenant's `retentionDays` are erased.
+"""Retention: chats and documents idle for longer than their tenant's `retentionDays` are erased.
 
 A chat's age is its last activity (its newest message, else its start): a conversation still in
 use is never cut in the middle. Erasing destroys the chat's data key and records
 `ChatSession.Expired` (actor: Parley itself), which auditors see in the log; the read side drops
-the chat as if it had been deleted.
+the chat as if it had been deleted. A document's age is its last upload or processing; erasing
+it destroys its key (its bytes are noise from then on) and records `Document.Expired`, and the
+knowledge projection removes its passages and bytes.
 
 One sweep runs at a time across every process (a Postgres advisory lock); each chat is its own
 command, so a sweep interrupted half-way loses nothing and the next one finishes the job. A
@@ -22,7 +24,7 @@ from uuid import UUID
 from psycopg_pool import ConnectionPool
 
 from commands.bus import MessageBus
-from commands.messages import ExpireChat
+from commands.messages import ExpireChat, ExpireDocument
 from domain.errors import NotFound
 from infra.metrics import CHATS_EXPIRED
 
@@ -39,6 +41,33 @@ class DueChat:
     tenant_id: UUID
     retention_days: int
     last_activity: datetime
+
+
+@dataclass(frozen=True)
+class DueDocument:
+    document_id: UUID
+    tenant_id: UUID
+    retention_days: int
+    last_activity: datetime
+
+
+Due = DueChat | DueDocument
+
+
+def due_documents(pool: ConnectionPool, now: datetime, limit: int = 10_000) -> list[DueDocument]:
+    """Documents of tenants with a retention period not uploaded or processed within it."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            """SELECT d.document_id, d.tenant_id, t.retention_days, d.updated_at
+               FROM readmodels.rm_documents d
+               JOIN readmodels.rm_tenants t USING (tenant_id)
+               WHERE t.retention_days IS NOT NULL
+                 AND d.updated_at < %s - make_interval(days => t.retention_days)
+               ORDER BY d.updated_at
+               LIMIT %s""",
+            (now, limit),
+        ).fetchall()
+    return [DueDocument(*row) for row in rows]
 
 
 def due_chats(pool: ConnectionPool, now: datetime, limit: int = 10_000) -> list[DueChat]:
@@ -67,8 +96,9 @@ def sweep(
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
-) -> list[DueChat]:
-    """Erase every chat past its tenant's retention; returns them (all due ones on a dry run).
+) -> list[Due]:
+    """Erase every chat and document past its tenant's retention; returns them (all due ones
+    on a dry run).
     Returns [] without doing anything when another process is sweeping; once `stop` is set, it
     ends after the chat in hand and returns the ones it erased."""
     now = now or datetime.now(UTC)
@@ -78,28 +108,38 @@ def sweep(
             log.info("another process is running the retention sweep")
             return []
         try:
-            due = due_chats(pool, now)
+            due: list[Due] = [*due_chats(pool, now), *due_documents(pool, now)]
             if dry_run:
                 return due
-            erased: list[DueChat] = []
-            for chat in due:
+            erased: list[Due] = []
+            for item in due:
                 if stop is not None and stop.is_set():
                     break  # the next sweep finishes the job
                 with suppress(NotFound):  # deleted since the read model listed it
-                    bus.handle(
-                        ExpireChat(
-                            chat_id=chat.chat_id,
-                            retention_days=chat.retention_days,
-                            last_activity=chat.last_activity,
+                    if isinstance(item, DueChat):
+                        bus.handle(
+                            ExpireChat(
+                                chat_id=item.chat_id,
+                                retention_days=item.retention_days,
+                                last_activity=item.last_activity,
+                            )
                         )
-                    )
-                CHATS_EXPIRED.inc()
-                erased.append(chat)
+                        CHATS_EXPIRED.inc()
+                    else:
+                        bus.handle(
+                            ExpireDocument(
+                                document_id=item.document_id,
+                                retention_days=item.retention_days,
+                                last_activity=item.last_activity,
+                            )
+                        )
+                erased.append(item)
                 if progress is not None:
                     progress(len(erased), len(due))
             if erased:
                 log.info(
-                    "retention: erased %d chats idle beyond their tenant's period", len(erased)
+                    "retention: erased %d chats and documents idle beyond their tenant's period",
+                    len(erased),
                 )
             return erased
         finally:

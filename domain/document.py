@@ -12,6 +12,7 @@ citation names exactly the passage an answer was given, even after the document 
 again with other settings or another embedding model.
 """
 
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -163,6 +164,16 @@ class Document(TenantScopedAggregate):
 
     @event("Deleted", topic="parley.Document.Deleted")
     def _deleted(self) -> None:
+        self.status = DocumentStatus.DELETED
+        self.title = ERASED
+
+    def expire(self, retention_days: int, last_activity: datetime) -> None:
+        """Retention: the document's key is destroyed and it is gone for every reader."""
+        if not self.is_deleted:
+            self._expired(retention_days=retention_days, last_activity=last_activity)
+
+    @event("Expired", topic="parley.Document.Expired")
+    def _expired(self, retention_days: int, last_activity: datetime) -> None:
         self.status = DocumentStatus.DELETED
         self.title = ERASED
 

@@ -7,9 +7,9 @@ knowledge index (`infra/knowledge/index.py`), then records the outcome on the do
 reason, for a file that will never be read: unsupported, too large, unreadable). An outage (the
 database, Elasticsearch, an embedding provider) raises instead, and the follower retries.
 
-Deleted and the owner's erasure remove the passages and the bytes. Index writes are idempotent
-(passage ids per revision, the event's log position as version), so a batch replayed after a
-crash changes nothing; the position is stored after the batch's writes.
+Deleted, Expired (retention) and the owner's erasure remove the passages and the bytes. Index
+writes are idempotent (passage ids per revision, the event's log position as version), so a batch
+replayed after a crash changes nothing; the position is stored after the batch's writes.
 
 One projection per embedding model: its position is named `knowledge:<model>`, so changing the
 model (`PARLEY_EMBEDDING_MODEL`) starts a new projection from the beginning of the log beside
@@ -48,8 +48,9 @@ log = logging.getLogger(__name__)
 UPLOADED = "parley.Document.Uploaded"
 REPROCESS = "parley.Document.ProcessingRequested"
 DELETED = "parley.Document.Deleted"
+EXPIRED = "parley.Document.Expired"
 USER_ERASED = "parley.User.Erased"
-TOPICS = frozenset({UPLOADED, REPROCESS, DELETED, USER_ERASED})
+TOPICS = frozenset({UPLOADED, REPROCESS, DELETED, EXPIRED, USER_ERASED})
 
 FAILURES: dict[type[Exception], str] = {
     UnsupportedDocument: "UNSUPPORTED_DOCUMENT",
@@ -137,7 +138,7 @@ class KnowledgeProjection:
         if topic in (UPLOADED, REPROCESS):
             # Uploaded is revision 1; each ProcessingRequested names its own.
             self._process(position, e.originator_id, e.tenant_id, getattr(e, "revision", 1))
-        elif topic == DELETED:
+        elif topic in (DELETED, EXPIRED):
             self._index.delete_documents(e.tenant_id, [e.originator_id])
             self._blobs.delete([e.originator_id])
         elif topic == USER_ERASED:

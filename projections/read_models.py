@@ -445,4 +445,5 @@ _HANDLERS: dict[str, Callable[[Connection, int, Any], LiveItem | None]] = {
     "parley.Document.Processed": _document_processed,
     "parley.Document.ProcessingFailed": _document_processing_failed,
     "parley.Document.Deleted": _document_deleted,
+    "parley.Document.Expired": _document_deleted,  # retention: gone like a deleted document
 }

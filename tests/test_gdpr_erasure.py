@@ -3,6 +3,7 @@ the database, not in Elasticsearch, not on the Kafka topic — while another use
 there and `parley audit verify` still passes. Plus the right of access (`parley gdpr export`),
 retention, and rotating the master key. Everything runs against the real services."""
 
+import base64
 import json
 import secrets
 import subprocess
@@ -31,6 +32,8 @@ SETTINGS = """mutation($i: UpdateTenantSettingsInput!) { updateTenantSettings(in
     position } }"""
 SEARCH = """query($q: String!, $after: Int) { searchMessages(query: $q, afterPosition: $after) {
     nodes { chatId chatTitle highlights } } }"""
+UPLOAD = """mutation($i: UploadDocumentInput!) { uploadDocument(input: $i) { documentId } }"""
+ATTACH = "mutation($i: AttachKnowledgeInput!) { attachKnowledge(input: $i) { position } }"
 CHAT = """query($id: ID!, $after: Int) { chat(id: $id, afterPosition: $after) { title
     messages(first: 50) { nodes { role content } } } }"""
 
@@ -101,7 +104,8 @@ def world(
 
 
 def person(world: World, name: str) -> Person:
-    """A member with a chat whose title and messages (and the echo replies) carry a marker."""
+    """A member with a document, and a chat grounded in it, whose title, text and messages (and
+    the echo replies, which quote the passages) carry a marker."""
     tag = secrets.token_hex(4)
     email, display = f"{name}.{tag}@people.example", f"{name.title()} Quux{tag}"
     marker = f"zebracorn{tag}"
@@ -111,6 +115,17 @@ def person(world: World, name: str) -> Person:
     )["registerUser"]["userId"]
     client = ApiClient(world.server.url).login(world.tenant_slug, email, password)
     chat = client.run(START, {"i": {"title": f"Diary {marker}"}})["startChat"]["chatId"]
+    text = f"# Diary of {marker}\n\nOn Mondays {marker} walks the dog along the river."
+    document = client.run(
+        UPLOAD,
+        {
+            "i": {
+                "filename": f"diary-{marker}.md",
+                "contentBase64": base64.b64encode(text.encode()).decode(),
+            }
+        },
+    )["uploadDocument"]["documentId"]
+    client.run(ATTACH, {"i": {"chatId": chat, "documentIds": [document]}})
     for n in range(3):
         client.run(SEND, {"i": {"chatId": chat, "content": f"note {n}: {marker} at home"}})
     return Person(user_id, email, display, marker, chat, client)
@@ -141,14 +156,18 @@ def database_dump(world: World) -> str:
 
 
 def search_index_text(world: World) -> str:
-    """Every document of the index, as JSON."""
+    """Every document of the chat search index and of the knowledge index (documents'
+    passages, beside it), as JSON."""
     es = httpx.Client(base_url=world.elasticsearch, timeout=30)
-    es.post(f"/{world.index}/_refresh")
-    docs = es.post(
-        f"/{world.index}/_search", json={"size": 10_000, "query": {"match_all": {}}}
-    ).json()
-    assert docs["hits"]["hits"], "the search index is empty: nothing would be found anyway"
-    return json.dumps(docs)
+    texts = []
+    for index in (world.index, f"{world.index}-knowledge-*"):
+        es.post(f"/{index}/_refresh")
+        docs = es.post(
+            f"/{index}/_search", json={"size": 10_000, "query": {"match_all": {}}}
+        ).json()
+        assert docs["hits"]["hits"], f"{index} is empty: nothing would be found anyway"
+        texts.append(json.dumps(docs))
+    return "\n".join(texts)
 
 
 def kafka_text(world: World) -> str:
