@@ -26,6 +26,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from api.runtime import Runtime
 from commands.messages import (
     ArchiveChat,
+    AttachKnowledge,
     ChangeTenantSettings,
     ChangeUserRole,
     ConfigureOidc,
@@ -35,17 +36,21 @@ from commands.messages import (
     DeactivateTenant,
     DeactivateUser,
     DeleteChat,
+    DeleteDocument,
     EraseUser,
     ExpireChat,
+    ExpireDocument,
     RegisterUser,
     RemoveOidc,
     RemoveProviderKey,
     RenameChat,
     RenameTenant,
+    ReprocessDocument,
     RevokeApiKey,
     SendMessage,
     SetProviderKey,
     StartChat,
+    UploadDocument,
 )
 from domain.actor import Actor
 from domain.tenant import tenant_id_for_slug
@@ -67,7 +72,7 @@ from infra.eventstore.record_schemas import (
 from infra.identity.passwords import hash_password
 from infra.postgres import PostgresTarget
 from infra.settings import Settings
-from testbed.processes import ROOT, target_url
+from testbed.processes import MODELS, ROOT, target_url
 from tests.conftest import fresh_database
 
 DOCS = ROOT / "docs" / "events"
@@ -116,6 +121,7 @@ def test_personal_data_fields_are_marked() -> None:
         ("parley.ChatSession.Started", "title"),
         ("parley.ChatSession.Renamed", "title"),
         ("parley.ChatSession.MessagePosted", "content"),
+        ("parley.Document.Uploaded", "title"),
     }
 
 
@@ -331,6 +337,17 @@ def run_flow(runtime: Runtime) -> None:
     runtime.store.save_all(ann, actor=member_id)
 
     kept = h.handle(StartChat(title="Quarterly numbers"), member).id
+    handbook = h.handle(
+        UploadDocument(
+            filename="handbook.md",
+            data=b"# Handbook\n\nThe office opens at nine. Numbers are due each quarter.",
+        ),
+        member,
+    ).id
+    blank = h.handle(UploadDocument(filename="blank.txt", data=b"  \n  "), member).id
+    dated = h.handle(UploadDocument(filename="old.txt", data=b"Old rules."), member).id
+    settle(runtime)  # processed (the blank one failed) before the chat is grounded in it
+    h.handle(AttachKnowledge(chat_id=kept, document_ids=[handbook]), member)
     for text in ("hello", "how are you?", "bye"):
         h.handle(SendMessage(chat_id=kept, content=text), member)
     h.handle(RenameChat(chat_id=kept, title="Q3 numbers"), member)
@@ -343,6 +360,13 @@ def run_flow(runtime: Runtime) -> None:
     idle = h.handle(StartChat(title="Old notes"), member).id
     settle(runtime)  # every reply written before the chat and the tenant go
     h.handle(DeleteChat(chat_id=dropped), member)
+    h.handle(ReprocessDocument(document_id=handbook), member)
+    h.handle(DeleteDocument(document_id=blank), member)
+    h.handle(  # what retention does
+        ExpireDocument(
+            document_id=dated, retention_days=30, last_activity=datetime(2026, 1, 2, tzinfo=UTC)
+        )
+    )
     h.handle(  # what retention does
         ExpireChat(chat_id=idle, retention_days=30, last_activity=datetime(2026, 1, 2, tzinfo=UTC))
     )
@@ -384,6 +408,7 @@ def flow(
         audit_checkpoint_events=5,
         follower_poll_seconds=0.2,
         echo_delay_ms=1,
+        embedding_model_dir=MODELS,
     )
     runtime = Runtime(settings)
     runtime.start(workers=True)
