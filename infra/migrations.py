@@ -312,10 +312,10 @@ def reader_role_ddl(owner: str) -> list[str]:
     ]
 
 
-def security_ddl(schema: str) -> list[str]:
+def security_ddl(schema: str, tables: tuple[str, ...] = TENANT_TABLES) -> list[str]:
     """Row-level security: the reader role sees only rows of the tenant set for its transaction."""
     statements = [f"GRANT USAGE ON SCHEMA {schema} TO {READER_ROLE}"]
-    for name in TENANT_TABLES:
+    for name in tables:
         table = f"{schema}.{name}"
         statements += [
             f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
@@ -361,6 +361,52 @@ CREATE TABLE IF NOT EXISTS document_blobs (
     tenant_id uuid NOT NULL,
     sealed bytea NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+# -- the knowledge index (infra/knowledge/index_postgres.py) -------------------------------------
+
+# Its own schema, not the read models' (a rebuild swaps theirs): the index has its own followers.
+KNOWLEDGE_SCHEMA = "knowledge"
+KNOWLEDGE_TABLES = ("chunks", "tenant_changes")
+KNOWLEDGE_DDL = """
+CREATE SCHEMA IF NOT EXISTS knowledge;
+-- Passages of every revision of every document, a row per embedding model (a passage's id is
+-- the same for every model). Only current rows are searched; the others answer old citations.
+CREATE TABLE IF NOT EXISTS knowledge.chunks (
+    chunk_id uuid NOT NULL,
+    model text NOT NULL,
+    tenant_id uuid NOT NULL,
+    document_id uuid NOT NULL,
+    owner_id uuid,
+    revision integer NOT NULL,
+    chunk_index integer NOT NULL,
+    current boolean NOT NULL,
+    title text NOT NULL,
+    location text NOT NULL,
+    start_offset integer NOT NULL,
+    end_offset integer NOT NULL,
+    text text NOT NULL,
+    vector bytea NOT NULL,
+    position bigint NOT NULL,
+    -- 'english' (stop words dropped, stems): ts_rank has no IDF, so a question's "how do I" would
+    -- otherwise weigh as much as its subject.
+    text_tsv tsvector GENERATED ALWAYS AS (
+        to_tsvector('english', title) || to_tsvector('english', text)
+    ) STORED,
+    PRIMARY KEY (chunk_id, model)
+);
+CREATE INDEX IF NOT EXISTS chunks_searched ON knowledge.chunks (tenant_id, model, current);
+CREATE INDEX IF NOT EXISTS chunks_document ON knowledge.chunks (tenant_id, document_id);
+CREATE INDEX IF NOT EXISTS chunks_owner ON knowledge.chunks (tenant_id, owner_id);
+CREATE INDEX IF NOT EXISTS chunks_text_tsv ON knowledge.chunks USING gin (text_tsv);
+-- Bumped by every write of a tenant's passages: searchers reload their vectors when it moved.
+CREATE TABLE IF NOT EXISTS knowledge.tenant_changes (
+    tenant_id uuid NOT NULL,
+    model text NOT NULL,
+    changed bigint NOT NULL,
+    PRIMARY KEY (tenant_id, model)
 );
 """
 
@@ -453,6 +499,8 @@ def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
                     reader_role_ddl(target.user)
                     + security_ddl(READ_SCHEMA)
                     + tenant_directory_ddl()
+                    + [KNOWLEDGE_DDL]
+                    + security_ddl(KNOWLEDGE_SCHEMA, KNOWLEDGE_TABLES)
                 ):
                     conn.execute(statement)
                 if reader_password:

@@ -16,6 +16,8 @@ from psycopg_pool import ConnectionPool
 from api.runtime import Runtime
 from infra.eventstore.data_keys import DataKeys
 from infra.identity.master_key import MasterKey, new_master_key
+from infra.knowledge.embeddings import LocalMiniLM
+from infra.knowledge.local_model import ModelFiles, ensure_model
 from infra.migrations import migrate
 from infra.postgres import PostgresTarget, open_pool
 from infra.services.base import ServiceError
@@ -92,6 +94,20 @@ def own_database(server_url: str) -> Iterator[PostgresTarget]:
             replace(target, dbname="postgres").conninfo(), autocommit=True
         ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{target.dbname}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def model_files() -> ModelFiles:
+    """The local embedding model's files (downloaded into PARLEY_SERVICES_DIR/models once)."""
+    settings = Settings()
+    return ensure_model(
+        settings.services_dir.resolve() / "models", settings.embedding_model_repository
+    )
+
+
+@pytest.fixture(scope="session")
+def minilm(model_files: ModelFiles) -> LocalMiniLM:
+    return LocalMiniLM(model_files, threads=1)
 
 
 @pytest.fixture(scope="session")

@@ -28,19 +28,6 @@ from infra.knowledge.local_model import (
 from infra.settings import Settings
 
 
-@pytest.fixture(scope="session")
-def model_files() -> ModelFiles:
-    settings = Settings()
-    return ensure_model(
-        settings.services_dir.resolve() / "models", settings.embedding_model_repository
-    )
-
-
-@pytest.fixture(scope="session")
-def minilm(model_files: ModelFiles) -> LocalMiniLM:
-    return LocalMiniLM(model_files, threads=1)
-
-
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b)  # the vectors are normalised
 
