@@ -224,7 +224,7 @@ class Runtime:
             blobs=self.blobs,
             max_bytes=s.document_max_bytes,
         )
-        self.knowledge = self._open_knowledge()
+        self.knowledge = self.open_knowledge(s)
         self.authentication = Authentication(self.store)
         self.auth_pool = open_pool(self.target.conninfo(), size=4, name="auth")
         self.signing_keys = SigningKeys(
@@ -295,13 +295,13 @@ class Runtime:
             self.buckets if isinstance(self.buckets, MemoryBuckets) else LeasedBuckets(self.buckets)
         )
 
-    def _open_knowledge(self) -> Knowledge:
-        """The knowledge index of the configured embedding model: Elasticsearch's when it is
+    def open_knowledge(self, s: Settings) -> Knowledge:
+        """The knowledge index of the embedding model `s` names: Elasticsearch's when it is
         configured (one index per model), PostgreSQL's otherwise."""
-        s = self.settings
         embedder = LazyEmbedder(s)
         if s.elasticsearch_url is not None:
-            self._knowledge_es = Elasticsearch(s.elasticsearch_url, request_timeout=30)
+            if self._knowledge_es is None:
+                self._knowledge_es = Elasticsearch(s.elasticsearch_url, request_timeout=30)
             es_index = ElasticsearchKnowledge(
                 self._knowledge_es,
                 knowledge_alias(s.elasticsearch_index, embedder.model),
