@@ -40,7 +40,9 @@ def cmd_export(args: argparse.Namespace, runtime: "Runtime") -> int:
     from queries.subject_export import export_user
 
     bar = ProgressBar(f"export {args.user}")
-    data = export_user(runtime.store, args.user, progress=bar.update)
+    data = export_user(
+        runtime.store, args.user, progress=bar.update, document_bytes=runtime.blobs.get
+    )
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     if args.out is None:
         print(text)

@@ -2,6 +2,7 @@
 truth, deleted chats included) and decrypted with their data keys. After an erasure the same
 export shows the placeholder where their data was."""
 
+import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from domain.chat import ChatSession
+from domain.document import Document
 from domain.errors import NotFound
 from domain.user import User
 from infra.audit.store import tenant_of
@@ -19,16 +21,29 @@ from queries.replay import SECRET_FIELDS, _log_cursor, decode, to_json
 Progress = Callable[[int, int], None]
 
 CHAT_STARTED = "parley.ChatSession.Started"
+DOCUMENT_UPLOADED = "parley.Document.Uploaded"
+Bytes = Callable[[UUID], bytes | None]
+"""A document's bytes (None once deleted or erased)."""
 FORMAT = "parley.subject-export.v1"
 
 
-def export_user(store: EventStore, user_id: UUID, progress: Progress | None = None) -> dict:
+def export_user(
+    store: EventStore,
+    user_id: UUID,
+    progress: Progress | None = None,
+    document_bytes: Bytes | None = None,
+) -> dict:
+    """With `document_bytes`, the user's documents' files are included (base64)."""
     user = store.get_or_none(user_id)
     if not isinstance(user, User):
         raise NotFound(f"user {user_id} not found")
     chats = [
         _chat(store, chat_id)
-        for chat_id in _chats_started_by(store, user.id, user.tenant_id, progress)
+        for chat_id in _started_by(store, CHAT_STARTED, user.id, user.tenant_id, progress)
+    ]
+    documents = [
+        _document(store, document_id, document_bytes)
+        for document_id in _started_by(store, DOCUMENT_UPLOADED, user.id, user.tenant_id, None)
     ]
     return {
         "format": FORMAT,
@@ -44,20 +59,23 @@ def export_user(store: EventStore, user_id: UUID, progress: Progress | None = No
             "history": _history(store, user.id),
         },
         "chats": chats,
+        "documents": documents,
         "notes": "Read from Parley's event log. Message contents of both sides of each "
-        "conversation are included; password hashes are not. '(erased)' marks data whose key "
-        "was destroyed.",
+        "conversation are included; password hashes are not. Documents the user uploaded to "
+        "their own collection are included with their files (base64), unless deleted. "
+        "'(erased)' marks data whose key was destroyed.",
     }
 
 
-def _chats_started_by(
-    store: EventStore, user_id: UUID, tenant_id: UUID, progress: Progress | None
+def _started_by(
+    store: EventStore, topic: str, user_id: UUID, tenant_id: UUID, progress: Progress | None
 ) -> list[UUID]:
+    """The aggregates whose first event (`topic`) names the user as their owner."""
     with _log_cursor(store) as cursor:
         cursor.execute(
             f"SELECT originator_id, originator_version, topic, state FROM {EVENTS_TABLE}"
             " WHERE topic = %s ORDER BY notification_id",
-            (CHAT_STARTED,),
+            (topic,),
         )
         rows = cursor.fetchall()
     found = []
@@ -96,6 +114,22 @@ def _chat(store: EventStore, chat_id: UUID) -> dict[str, Any]:
         "status": chat.status.value,
         "messages": messages,
         "history": _history(store, chat_id),
+    }
+
+
+def _document(store: EventStore, document_id: UUID, read: Bytes | None) -> dict[str, Any]:
+    document = store.get_or_none(document_id)
+    assert isinstance(document, Document)
+    data = read(document_id) if read is not None and not document.is_deleted else None
+    return {
+        "id": str(document_id),
+        "title": document.title,
+        "media_type": document.media_type,
+        "size_bytes": document.size_bytes,
+        "content_sha256": document.content_sha256,
+        "status": document.status.value,
+        "content_base64": base64.b64encode(data).decode() if data is not None else None,
+        "history": _history(store, document_id),
     }
 
 

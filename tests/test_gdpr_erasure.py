@@ -266,6 +266,9 @@ def test_the_right_of_access_exports_a_users_data_and_after_erasure_only_placeho
     assert chat["title"] == f"Diary {subject.marker}"
     assert sum(subject.marker in m["content"] for m in chat["messages"]) == 6  # both sides
     assert "password_hash" not in done.stdout and "argon2" not in done.stdout
+    [document] = export["documents"]  # with its file
+    assert document["title"] == f"diary-{subject.marker}.md" and document["status"] == "ready"
+    assert subject.marker in base64.b64decode(document["content_base64"]).decode()
 
     refused = world.server.cli("gdpr", "erase", "--user", subject.user_id)
     assert refused.returncode == 2  # no --yes: nothing happens
@@ -275,6 +278,7 @@ def test_the_right_of_access_exports_a_users_data_and_after_erasure_only_placeho
     assert after.returncode == 0, after.stderr
     assert subject.marker not in after.stdout and subject.email not in after.stdout
     assert json.loads(after.stdout)["user"]["erased"] is True
+    assert json.loads(after.stdout)["documents"][0]["content_base64"] is None
 
 
 def test_a_member_cannot_erase_and_an_admin_cannot_erase_another_tenants_user(
