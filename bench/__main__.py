@@ -36,6 +36,11 @@ BENCHMARKS = {
         "bench.gateway",
         "reply latency through GraphQL (first token, whole reply) vs the bare openai SDK",
     ),
+    "knowledge": (
+        "bench.knowledge",
+        "documents to answers: PDF pages/s, passages embedded/s, index writes; recall@5 and MRR "
+        "of hybrid vs BM25 vs vector on labelled questions; search p50/p99 at 100,000 passages",
+    ),
     "all": (
         "bench.summary",
         "write, api, gateway and fanout in turn, then one table of issue 16's targets and the "
