@@ -141,10 +141,19 @@ class KnowledgeProjection:
         elif topic in (DELETED, EXPIRED):
             self._index.delete_documents(e.tenant_id, [e.originator_id])
             self._blobs.delete([e.originator_id])
+            self._visible()
         elif topic == USER_ERASED:
             user_id = e.originator_id
             self._index.delete_owner(e.tenant_id, user_id)
             self._blobs.delete(self._blobs.of_owner(e.tenant_id, user_id))
+            self._visible()
+
+    def _visible(self) -> None:
+        """Make the writes visible to searches now: Elasticsearch shows them at its next refresh
+        otherwise (up to a second), and a document recorded READY must be found."""
+        refresh = getattr(self._index, "refresh", None)
+        if refresh is not None:
+            refresh()
 
     def _process(self, position: int, document_id: UUID, tenant_id: UUID, revision: int) -> None:
         document = self._store.get_or_none(document_id, readonly=True)
@@ -175,6 +184,7 @@ class KnowledgeProjection:
                 self._record(Failed(document_id, revision, code, str(failure)))
             return
         self._index.replace_document(tenant_id, document_id, revision, ingested.chunks)
+        self._visible()  # READY means searchable
         KNOWLEDGE_DOCUMENTS.labels("processed").inc()
         KNOWLEDGE_CHUNKS.inc(len(ingested.chunks))
         KNOWLEDGE_SECONDS.observe(time.perf_counter() - started)

@@ -1,11 +1,12 @@
-"""Knowledge end to end through a real `parley serve` (embedded PostgreSQL, the local embedding
-model): a PDF uploaded over HTTP is processed in the background, searched, attached to a chat,
+"""Knowledge end to end through a real `parley serve` (the embedded default, and PostgreSQL with
+Elasticsearch; the local embedding model): a PDF uploaded over HTTP is processed in the background, searched, attached to a chat,
 and the echo model's reply cites the right passage; another tenant sees none of it; deleting the
 document leaves the reply's citations as erased; bad uploads get typed errors."""
 
 import base64
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import httpx
 import pytest
 
 from testbed.client import ApiClient, GraphQLFailed
-from testbed.processes import Server
+from testbed.processes import Server, target_url
+from tests.conftest import own_database
 from tests.test_knowledge_extraction import print_to_pdf
 
 DOCUMENT = """query($id: ID!, $p: Int) { document(id: $id, afterPosition: $p) { id title status
@@ -73,6 +75,33 @@ def handbook_pdf(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     )
 
 
+@pytest.fixture(scope="module")
+def es_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, elasticsearch_url: str
+) -> Iterator[Server]:
+    """`parley serve` on PostgreSQL with Elasticsearch: passages in an Elasticsearch index."""
+    with own_database(postgres_url) as database:
+        srv = Server(
+            tmp_path_factory.mktemp("knowledge-es"),
+            {
+                "PARLEY_DATABASE_URL": target_url(database),
+                "PARLEY_ELASTICSEARCH_URL": elasticsearch_url,
+                "PARLEY_ELASTICSEARCH_INDEX": f"parley-kn-{uuid.uuid4().hex[:8]}",
+            },
+            args=("--workers", "1"),
+        ).start()
+        yield srv
+        srv.stop()
+
+
+@pytest.fixture(params=["embedded", "elasticsearch"])
+def engine(request: pytest.FixtureRequest) -> Server:
+    """The embedded default (PostgreSQL full-text and exact vectors) or Elasticsearch."""
+    name = "server" if request.param == "embedded" else "es_server"
+    server: Server = request.getfixturevalue(name)
+    return server
+
+
 def upload(server: Server, token: str, data: bytes, name: str, **fields: str) -> httpx.Response:
     return httpx.post(
         f"{server.url}/documents",
@@ -107,9 +136,10 @@ def sign_in(api: ApiClient, tenant: dict) -> ApiClient:
 
 
 def test_a_pdf_is_processed_searched_and_cited_and_its_deletion_erases_the_citations(
-    server: Server, api: ApiClient, tenant: dict, handbook_pdf: bytes
+    engine: Server, handbook_pdf: bytes
 ) -> None:
-    user = sign_in(api, tenant)
+    server = engine
+    user = sign_in(ApiClient(server.url), server.create_tenant())
     sent = upload(server, user.token or "", handbook_pdf, "handbook.pdf")
     assert sent.status_code == 201, sent.text
     document_id = sent.json()["documentId"]
