@@ -8,9 +8,14 @@ operation budget. The answer is `{"documentId", "position", "duplicate"}` (201),
 `{"error": {"code", "message"}}` with the code GraphQL would give (`BAD_USER_INPUT` for an
 unsupported or empty file, `PAYLOAD_TOO_LARGE` above PARLEY_DOCUMENT_MAX_BYTES, …). Browsers'
 cross-origin requests are refused unless their origin is an allowed CORS origin.
+
+`GET /documents/{id}` answers the file as uploaded (its sniffed type, `Content-Disposition:
+attachment`) to whoever may read the document, else 404.
 """
 
 from collections.abc import Callable
+from urllib.parse import quote
+from uuid import UUID
 
 from fastapi import APIRouter
 from starlette.datastructures import UploadFile
@@ -25,8 +30,10 @@ from api.operation_limits import take_operation
 from api.services import Services
 from commands.messages import UploadDocument
 from commands.results import Written
+from domain.base import parse_id
 from domain.document import Collection
-from domain.errors import InvalidInput, ParleyError
+from domain.errors import InvalidInput, NotFound, ParleyError
+from domain.policy import acting_service_account, acting_user, visible_document
 from infra.settings import Settings
 
 PATH = "/documents"
@@ -80,7 +87,49 @@ def documents_router(
             status_code=200 if written.duplicate else 201,
         )
 
+    @router.get(PATH + "/{document_id}")
+    async def download(request: Request, document_id: str) -> Response:
+        """The document's file as uploaded, for whoever may read the document."""
+        try:
+            ctx = ParleyContext(services(), api_keys())
+            ctx.request = request
+            await ctx.authenticate()
+            await take_operation(ctx)
+            wanted = parse_id(document_id, "document id")
+            found = await ctx.services.run_blocking(read_file, ctx, wanted)
+        except ParleyError as e:
+            return error_response(e)
+        title, media_type, data = found
+        return Response(
+            data,
+            media_type=media_type,
+            headers={
+                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(title)}",
+                "Cache-Control": "private, no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
     return router
+
+
+def read_file(ctx: ParleyContext, document_id: UUID) -> tuple[str, str, bytes]:
+    """The file of a document the caller may read (as they are now): title, type, bytes."""
+    caller = ctx.actor()
+    store = ctx.services.aggregates
+    if caller.api_key_id is not None:
+        tenant, document = store.load((caller.tenant_id, True), (document_id, True))
+        me = acting_service_account(caller, tenant)
+    else:
+        user, tenant, document = store.load(
+            (caller.user_id, True), (caller.tenant_id, True), (document_id, True)
+        )
+        me = acting_user(caller, user, tenant)
+    document = visible_document(me, document)
+    data = ctx.services.blobs.get(document.id)
+    if data is None:
+        raise NotFound("document not found")
+    return document.title, document.media_type, data
 
 
 def _bad_collection(value: str) -> Collection:

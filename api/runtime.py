@@ -599,6 +599,7 @@ class Runtime:
             deployment_followers=self.deployment_followers,
             audit_public_keys=self.audit_public_keys,
             knowledge=self.knowledge,
+            blobs=self.blobs,
         )
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:

@@ -17,6 +17,7 @@ from infra.identity.oidc_sign_ins import SignInStore
 from infra.identity.refresh_tokens import RefreshTokens
 from infra.identity.signing_keys import SigningKeys
 from infra.identity.tokens import TokenService
+from infra.knowledge.blobs import DocumentBlobs
 from infra.knowledge.retrieval import Knowledge
 from infra.llm.gateway_report import GatewayReport
 from infra.messaging.live_feed import LiveFeed
@@ -69,3 +70,5 @@ class Services:
     audit_public_keys: Callable[[], dict[str, bytes]]
     knowledge: Knowledge
     """Documents' passages: `searchKnowledge` and citations (blocking: run_blocking)."""
+    blobs: DocumentBlobs
+    """Documents' files (blocking)."""

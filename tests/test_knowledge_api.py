@@ -131,6 +131,10 @@ def ready(user: ApiClient, document_id: str, position: int) -> dict:
     return wait_for(check, f"document {document_id} to be processed")
 
 
+def bearer(user: ApiClient) -> dict[str, str]:
+    return {"Authorization": f"Bearer {user.token}"}
+
+
 def sign_in(api: ApiClient, tenant: dict) -> ApiClient:
     return api.login(tenant["slug"], tenant["email"], tenant["password"])
 
@@ -208,6 +212,13 @@ def test_another_tenant_can_neither_find_nor_read_nor_attach_a_document(
     with pytest.raises(GraphQLFailed) as delete:
         stranger.run(DELETE, {"id": document_id})
     assert read.value.codes == attach.value.codes == delete.value.codes == ["NOT_FOUND"]
+    fetched = httpx.get(f"{server.url}/documents/{document_id}", headers=bearer(owner))
+    assert fetched.status_code == 200 and fetched.content == handbook_pdf
+    assert fetched.headers["content-type"] == "application/pdf"
+    assert "handbook.pdf" in fetched.headers["content-disposition"]
+    refused = httpx.get(f"{server.url}/documents/{document_id}", headers=bearer(stranger))
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "NOT_FOUND"
+    assert handbook_pdf[:64] not in refused.content
     assert owner.run(DOCUMENT, {"id": document_id})["document"]["status"] == "READY"
 
 
