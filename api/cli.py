@@ -250,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(func=cmd_schema)
     bench = sub.add_parser(
         "bench",
-        help="run benchmarks (write, projections, relay, gateway); none named: list them",
+        help="run benchmarks (write, projections, relay, gateway, knowledge, …); none named: "
+        "list them",
         description="Runs `python -m bench NAME` for each NAME from the source tree, against "
         "the services `parley services up` runs (or PARLEY_DATABASE_URL …). Options after -- "
         "go to every benchmark, e.g. `parley bench write -- --callers 1,64`.",
