@@ -26,6 +26,11 @@ export default defineConfig({
       "/graphql": { target: "http://127.0.0.1:8000", ws: true },
       "/auth": "http://127.0.0.1:8000",
       "/audit": "http://127.0.0.1:8000",
+      // Uploads go to the API; a browser opening /documents gets the page.
+      "/documents": {
+        target: "http://127.0.0.1:8000",
+        bypass: (req) => (req.method === "POST" ? undefined : "/index.html"),
+      },
     },
   },
   test: {

@@ -1,21 +1,5 @@
 // axe-core on every main screen: no `serious` or `critical` violation (the others are printed).
-import AxeBuilder from "@axe-core/playwright";
-import type { Page } from "@playwright/test";
-import { expect, fx, signIn, test } from "./support";
-
-async function noSeriousViolations(page: Page, screen: string): Promise<void> {
-  // Nothing still loading or animating: axe sees the screen as a person would.
-  await expect(page.getByRole("status").filter({ hasText: /Loading|Opening/ })).toHaveCount(0);
-  const results = await new AxeBuilder({ page })
-    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"])
-    .analyze();
-  const describe = (v: (typeof results.violations)[number]) =>
-    `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join("; ")})`;
-  const minor = results.violations.filter((v) => v.impact !== "serious" && v.impact !== "critical");
-  for (const v of minor) console.log(`axe on ${screen}: ${describe(v)}`);
-  const serious = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  expect(serious.map(describe), `axe on ${screen}`).toEqual([]);
-}
+import { expect, fx, noSeriousViolations, signIn, test } from "./support";
 
 test("the sign-in page has no serious accessibility violation", async ({ page }) => {
   await page.goto("/");

@@ -1,8 +1,9 @@
 // What every browser test shares: the fixtures tests/test_web_e2e.py created, signing in through
-// the sign-in page, screenshots for docs/web, and a watch on every page for Content-Security-Policy
-// violations (a test fails when any page of its browser context reports one).
+// the sign-in page, screenshots for docs/web, axe-core on a screen, and a watch on every page for
+// Content-Security-Policy violations (a test fails when any page of its browser context reports one).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import AxeBuilder from "@axe-core/playwright";
 import {
   type Browser,
   type BrowserContext,
@@ -135,4 +136,19 @@ export async function screenshot(page: Page, name: string, fullPage = false): Pr
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((x, y) => x - y);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** axe-core on the screen as it is: no `serious` or `critical` violation (the others are printed). */
+export async function noSeriousViolations(page: Page, screen: string): Promise<void> {
+  // Nothing still loading or animating: axe sees the screen as a person would.
+  await expect(page.getByRole("status").filter({ hasText: /Loading|Opening/ })).toHaveCount(0);
+  const results = await new AxeBuilder({ page })
+    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"])
+    .analyze();
+  const describe = (v: (typeof results.violations)[number]) =>
+    `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join("; ")})`;
+  const minor = results.violations.filter((v) => v.impact !== "serious" && v.impact !== "critical");
+  for (const v of minor) console.log(`axe on ${screen}: ${describe(v)}`);
+  const serious = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(serious.map(describe), `axe on ${screen}`).toEqual([]);
 }

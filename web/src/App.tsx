@@ -11,8 +11,12 @@ import { SearchPage } from "./pages/search/SearchPage";
 import { SignedInPage, SignInPage } from "./pages/SignInPage";
 import { canAdminister, canAudit, isPlatformAdmin, useRoleFollower } from "./lib/roles";
 
-// The admin screens load when first opened: most people never do (docs/web.md, the budget).
+// The admin screens and the documents page load when first opened: most people never open them,
+// or not at every visit (docs/web.md, the budget).
 const AdminPage = lazy(() => import("./pages/admin/AdminPage").then((m) => ({ default: m.AdminPage })));
+const DocumentsPage = lazy(() =>
+  import("./pages/documents/DocumentsPage").then((m) => ({ default: m.DocumentsPage })),
+);
 const TenantsPage = lazy(() =>
   import("./pages/platform/TenantsPage").then((m) => ({ default: m.TenantsPage })),
 );
@@ -42,6 +46,7 @@ export function App() {
   let page: ReactNode;
   if (path === "/" || path === "/chats" || path.startsWith("/chats/")) page = <ChatPage />;
   else if (path === "/search") page = <SearchPage />;
+  else if (path === "/documents") page = <DocumentsPage />;
   else if (path === "/account") page = <AccountPage />;
   else if (path.startsWith("/admin") && (canAdminister(user) || canAudit(user))) page = <AdminPage />;
   else if (path.startsWith("/platform") && isPlatformAdmin(user)) page = <TenantsPage />;
@@ -70,6 +75,9 @@ export function App() {
             </NavLink>
             <NavLink to="/search" current={path === "/search"}>
               Search
+            </NavLink>
+            <NavLink to="/documents" current={path === "/documents"}>
+              Documents
             </NavLink>
             {(canAdminister(user) || canAudit(user)) && (
               <NavLink to="/admin" current={path.startsWith("/admin")}>

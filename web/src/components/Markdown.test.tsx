@@ -75,3 +75,31 @@ it("the component renders into a .markdown container", () => {
   const { container } = render(<Markdown text="Some `code`" />);
   expect(container.querySelector(".markdown code")?.textContent).toBe("code");
 });
+
+describe("a grounded reply's [n] markers", () => {
+  const grounded = (markdown: string, given: number) => {
+    const div = document.createElement("div");
+    div.innerHTML = renderMarkdown(markdown, given);
+    return div;
+  };
+
+  it("link to the passages the reply was given, in the page", () => {
+    const links = grounded("Receipts within thirty days [1], trains [2][3].", 3).querySelectorAll("a.citation-ref");
+    expect([...links].map((a) => a.getAttribute("href"))).toEqual(["#citation-1", "#citation-2", "#citation-3"]);
+    expect(links[0].textContent).toBe("[1]");
+    expect(links[0].getAttribute("aria-label")).toBe("Source 1");
+    expect(links[0].getAttribute("target")).toBeNull();
+  });
+
+  it("stay text beyond the passages given, in code, and in replies not grounded", () => {
+    expect(grounded("see [4]", 3).querySelector("a")).toBeNull();
+    expect(grounded("`[1]`", 3).querySelector("a")).toBeNull();
+    expect(dom("see [1]").querySelector("a")).toBeNull();
+  });
+
+  it("leave Markdown links alone", () => {
+    const a = grounded("[1](https://example.com)", 3).querySelector("a");
+    expect(a?.getAttribute("href")).toBe("https://example.com");
+    expect(a?.getAttribute("target")).toBe("_blank");
+  });
+});

@@ -15,8 +15,9 @@ import sql from "highlight.js/lib/languages/sql";
 import typescript from "highlight.js/lib/languages/typescript";
 import xml from "highlight.js/lib/languages/xml";
 import yaml from "highlight.js/lib/languages/yaml";
-import { Marked } from "marked";
+import { Marked, type MarkedExtension, type TokenizerAndRendererExtension } from "marked";
 import { useMemo } from "react";
+import { citationHref, markerAt } from "../lib/citations";
 
 const languages = { bash, css, go, java, javascript, json, python, rust, sql, typescript, xml, yaml };
 for (const [name, language] of Object.entries(languages)) hljs.registerLanguage(name, language);
@@ -25,7 +26,7 @@ hljs.registerAliases(["shell", "console"], { languageName: "bash" });
 const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
 
-const markdown = new Marked({
+const OPTIONS: MarkedExtension = {
   gfm: true,
   async: false,
   renderer: {
@@ -39,14 +40,44 @@ const markdown = new Marked({
       }
       return `<pre><code>${escapeHtml(text)}</code></pre>\n`;
     },
-    image: ({ href, text }) => `<a href="${escapeHtml(href)}">${escapeHtml(text ? `Image: ${text}` : href)}</a>`,
+    image: ({ href, text }) =>
+      `<a href="${escapeHtml(href)}">${escapeHtml(text ? `Image: ${text}` : href)}</a>`,
   },
-});
+};
+
+const markdown = new Marked(OPTIONS);
+
+/** A grounded reply's [n] (n one of the `given` passages) as a link to its citation. */
+function citationMarkers(given: number): TokenizerAndRendererExtension {
+  return {
+    name: "citation",
+    level: "inline",
+    start: (src: string) => src.match(/\[\d/)?.index,
+    tokenizer(src: string) {
+      const found = markerAt(src, given);
+      return found ? { type: "citation", raw: src.slice(0, found.length), rank: found.rank } : undefined;
+    },
+    renderer: (token) =>
+      `<a class="citation-ref" href="${citationHref(token.rank)}" aria-label="Source ${token.rank}">[${token.rank}]</a>`,
+  };
+}
+
+const grounded = new Map<number, Marked>();
+function parserFor(given: number): Marked {
+  if (given <= 0) return markdown;
+  let parser = grounded.get(given);
+  if (!parser) {
+    parser = new Marked(OPTIONS, { extensions: [citationMarkers(given)] });
+    grounded.set(given, parser);
+  }
+  return parser;
+}
 
 // An instance of its own, so that its hook touches no other sanitising (search highlights).
 const purifier = DOMPurify(window);
 purifier.addHook("afterSanitizeAttributes", (node) => {
-  if (node.tagName === "A") {
+  // In-page links (a citation's [n]) stay in the page.
+  if (node.tagName === "A" && !node.getAttribute("href")?.startsWith("#")) {
     node.setAttribute("target", "_blank");
     node.setAttribute("rel", "noopener noreferrer");
   }
@@ -59,14 +90,15 @@ const PURIFY_CONFIG = {
   ALLOW_DATA_ATTR: false,
 };
 
-/** Markdown to sanitised HTML. */
-export function renderMarkdown(text: string): string {
-  const html = markdown.parse(text) as string;
+/** Markdown to sanitised HTML; with `citations` (the passages a grounded reply was given), its
+ * [1]…[n] link to them. */
+export function renderMarkdown(text: string, citations = 0): string {
+  const html = parserFor(citations).parse(text) as string;
   return purifier.sanitize(html, PURIFY_CONFIG);
 }
 
-export function Markdown({ text, className }: { text: string; className?: string }) {
-  const html = useMemo(() => renderMarkdown(text), [text]);
+export function Markdown({ text, className, citations = 0 }: { text: string; className?: string; citations?: number }) {
+  const html = useMemo(() => renderMarkdown(text, citations), [text, citations]);
   // biome-ignore lint/security/noDangerouslySetInnerHtml: sanitised by renderMarkdown
   return <div className={className ? `markdown ${className}` : "markdown"} dangerouslySetInnerHTML={{ __html: html }} />;
 }

@@ -1,6 +1,7 @@
 // A conversation as the client holds it: durable messages (by log position) and the replies being
 // generated, fed by pages of `chat.messages`, `sendMessage` answers and `chatEvents`. Pure, so
 // that the delivery orders a dropped WebSocket can produce are all unit-tested.
+import type { Citation } from "./citations";
 
 export type MessageRole = "USER" | "ASSISTANT" | "SYSTEM";
 
@@ -15,6 +16,8 @@ export interface ChatMessage {
   model?: string | null;
   replyTo?: string | null;
   finishReason?: string | null;
+  /** A grounded reply: the passages it was given, best first, and which it cites. */
+  citations?: Citation[];
 }
 
 interface PendingDelta {

@@ -15,7 +15,10 @@ import { type GraphQLRequestError, request } from "../../lib/graphql";
 import { asRequestError, useSessionUser } from "../../lib/hooks";
 import { newMutationId, retryIdempotent } from "../../lib/idempotent";
 import { navigate, useTitle } from "../../lib/router";
+import { rankOfHref } from "../../lib/citations";
+import { Citations, openCitation } from "./Citations";
 import { Composer, type ComposerHandle } from "./Composer";
+import { KnowledgeBar } from "./KnowledgeBar";
 import { ArchiveChat, ChatView, DeleteChat, RenameChat, SendMessage, StopGeneration } from "./operations";
 import { useChatEvents } from "./useChatEvents";
 import { cancelSendMark, firstTokenRendered, lastFirstToken, markSend, noteWrite, writtenPosition } from "./writes";
@@ -228,6 +231,7 @@ export function Conversation({
         onArchive={archive}
         onDelete={remove}
       />
+      <KnowledgeBar chatId={chatId} writable={writable} />
       <ErrorMessage error={actionError ?? loadError} />
       {reconnecting && (
         <p className="live-status" role="status">
@@ -296,22 +300,41 @@ export function Conversation({
 
 function MessageView({ message, flash }: { message: ChatMessage; flash: boolean }) {
   const author = AUTHOR[message.role];
+  const citations = message.citations ?? [];
+  const given = citations.reduce((most, c) => Math.max(most, c.rank), 0);
   return (
     <article
       id={`message-${message.id}`}
       className={`message ${message.role.toLowerCase()}${flash ? " flash" : ""}`}
       aria-label={`${author} message`}
       tabIndex={-1}
+      onClick={
+        given > 0
+          ? (event) => {
+              // A [n] in a grounded reply opens its source below.
+              const link = (event.target as Element).closest?.("a.citation-ref");
+              const rank = rankOfHref(link?.getAttribute("href") ?? null);
+              if (rank === null) return;
+              event.preventDefault();
+              openCitation(event.currentTarget, rank);
+            }
+          : undefined
+      }
     >
       <header className="message-meta">
         <span className="message-author">{author}</span>
         {message.role === "ASSISTANT" && message.model && <span className="message-model">{message.model}</span>}
         <time dateTime={message.createdAt}>{formatTime(message.createdAt)}</time>
       </header>
-      {message.role === "USER" ? <p className="message-text">{message.content}</p> : <RichText text={message.content} />}
+      {message.role === "USER" ? (
+        <p className="message-text">{message.content}</p>
+      ) : (
+        <RichText text={message.content} citations={given} />
+      )}
       {message.role === "ASSISTANT" && message.finishReason && message.finishReason !== "stop" && (
         <small className="finish-reason">Finish reason: {message.finishReason}</small>
       )}
+      <Citations citations={citations} />
     </article>
   );
 }

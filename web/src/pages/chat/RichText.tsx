@@ -7,13 +7,14 @@ const Markdown = lazy(() =>
   import("../../components/Markdown").then((module) => ({ default: module.Markdown })),
 );
 
-export function RichText({ text }: { text: string }) {
+/** `citations`: how many passages a grounded reply was given (its [n] then link to them). */
+export function RichText({ text, citations = 0 }: { text: string; citations?: number }) {
   // While a reply streams, each delta would re-parse the whole text: rendering the Markdown at
   // low priority lets React skip the versions a busy page has no time for.
   const deferred = useDeferredValue(text);
   return (
     <Suspense fallback={<p className="message-text">{text}</p>}>
-      <Markdown text={deferred} />
+      <Markdown text={deferred} citations={citations} />
     </Suspense>
   );
 }

@@ -41,6 +41,16 @@ export const MessageFields = graphql(`
     position
     replyTo
     finishReason
+    citations {
+      rank
+      cited
+      erased
+      documentId
+      chunkId
+      title
+      location
+      text
+    }
   }
 `);
 
@@ -140,6 +150,30 @@ export const StopGeneration = graphql(`
   mutation StopGeneration($input: ChatIdInput!) {
     stopGeneration(input: $input) {
       requested
+    }
+  }
+`);
+
+/** What the chat's replies are grounded in (the documents picker is KnowledgePicker). */
+export const ChatKnowledge = graphql(`
+  query ChatKnowledge($chatId: ID!, $afterPosition: Int) {
+    chatKnowledge(chatId: $chatId, afterPosition: $afterPosition) {
+      tenantCollection
+      documents {
+        id
+        title
+        collection
+        status
+      }
+    }
+  }
+`);
+
+export const AttachKnowledge = graphql(`
+  mutation AttachKnowledge($input: AttachKnowledgeInput!) {
+    attachKnowledge(input: $input) {
+      chatId
+      position
     }
   }
 `);

@@ -1,5 +1,6 @@
 // Full-text search over the user's messages and chat titles (`/search?q=…`); a hit opens its
-// chat at the message.
+// chat at the message. The Documents tab (`/search?in=documents&q=…`) searches the passages of
+// the documents the user may read (KnowledgeSearch).
 import { useEffect, useId, useState } from "react";
 import { Empty, ErrorMessage, Loading, Page, formatTime } from "../../components/ui";
 import { graphql } from "../../gql";
@@ -8,6 +9,8 @@ import { type GraphQLRequestError, request } from "../../lib/graphql";
 import { asRequestError } from "../../lib/hooks";
 import { navigate, useLocation, useTitle } from "../../lib/router";
 import { highlightSegments } from "../../lib/searchHighlight";
+import { KnowledgeSearch } from "./KnowledgeSearch";
+import { searchHref, searchKind } from "./routes";
 
 const SearchMessages = graphql(`
   query SearchMessages($query: String!, $first: Int!, $after: String) {
@@ -45,7 +48,35 @@ export function hitHref(hit: Pick<Hit, "chatId" | "messageId">): string {
 export function SearchPage() {
   const { query } = useLocation();
   const q = (query.get("q") ?? "").trim();
+  const kind = searchKind(query.get("in"));
   useTitle(q ? `Search: ${q}` : "Search");
+  return (
+    <Page title="Search">
+      <nav aria-label="Search in">
+        <ul className="tabs">
+          {(["messages", "documents"] as const).map((k) => (
+            <li key={k}>
+              <a
+                href={searchHref(k, q)}
+                aria-current={k === kind ? "page" : undefined}
+                onClick={(e) => {
+                  if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+                  e.preventDefault();
+                  navigate(searchHref(k, q));
+                }}
+              >
+                {k === "messages" ? "Messages" : "Documents"}
+              </a>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      {kind === "documents" ? <KnowledgeSearch q={q} mode={query.get("mode")} /> : <MessageSearch q={q} />}
+    </Page>
+  );
+}
+
+function MessageSearch({ q }: { q: string }) {
   const [text, setText] = useState(q);
   const [hits, setHits] = useState<Hit[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
@@ -93,14 +124,14 @@ export function SearchPage() {
   };
 
   return (
-    <Page title="Search">
+    <>
       <form
         role="search"
         className="search-form"
         onSubmit={(e) => {
           e.preventDefault();
           const next = text.trim();
-          navigate(next ? `/search?q=${encodeURIComponent(next)}` : "/search");
+          navigate(searchHref("messages", next));
         }}
       >
         <label htmlFor={inputId}>Search messages</label>
@@ -140,7 +171,7 @@ export function SearchPage() {
           More results
         </button>
       )}
-    </Page>
+    </>
   );
 }
 
