@@ -22,10 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch
 from eventsourcing.persistence import Notification
 from psycopg_pool import ConnectionPool
 
+from infra.elasticsearch_bulk import describe, failed_actions
 from infra.eventstore.event_store import EventStore
 from infra.eventstore.follower_positions import store_position
 from projections.fencing import FencedProjection
@@ -363,33 +364,9 @@ class SearchProjection(FencedProjection):
 
     def _write(self, actions: list[dict[str, Any]]) -> None:
         """Bulk-write in order; raise unless every action was applied or already superseded."""
-        if not actions:
-            return
-        # require_alias: should the alias be missing, fail instead of auto-creating an index.
-        results = helpers.streaming_bulk(
-            self._client, actions, raise_on_error=False, yield_ok=False, require_alias=True
-        )
-        failures = [item for _, item in results if not _superseded(item)]
+        failures = failed_actions(self._client, actions)
         if failures:
             raise SearchIndexingFailed(
                 f"{len(failures)} of {len(actions)} search index actions failed; "
-                f"first: {_describe(failures[0])}"
+                f"first: {describe(failures[0])}"
             )
-
-
-def _superseded(item: dict[str, Any]) -> bool:
-    """A version conflict (a newer or equal version is there already) or deleting a document
-    that is already gone: the action's effect is in the index, or was overtaken."""
-    ((op, result),) = item.items()
-    status = result.get("status")
-    if status == 409:
-        return bool(result.get("error", {}).get("type") == "version_conflict_engine_exception")
-    return op == "delete" and status == 404 and result.get("result") == "not_found"
-
-
-def _describe(item: dict[str, Any]) -> str:
-    """The failure without the document (message text is personal data; keep it out of logs)."""
-    ((op, result),) = item.items()
-    error = result.get("error")
-    reason = f"{error.get('type')}: {error.get('reason')}" if isinstance(error, dict) else error
-    return f"{op} {result.get('_id')} status {result.get('status')} {reason}"

@@ -1,7 +1,8 @@
 """Knowledge end to end through a real `parley serve` (the embedded default, and PostgreSQL with
-Elasticsearch; the local embedding model): a PDF uploaded over HTTP is processed in the background, searched, attached to a chat,
-and the echo model's reply cites the right passage; another tenant sees none of it; deleting the
-document leaves the reply's citations as erased; bad uploads get typed errors."""
+Elasticsearch; the local embedding model): a PDF uploaded over HTTP is processed in the
+background, searched, attached to a chat, and the echo model's reply cites the right passage;
+another tenant sees none of it; deleting the document leaves the reply's citations as erased;
+bad uploads get typed errors."""
 
 import base64
 import time

@@ -27,9 +27,10 @@ from uuid import UUID
 import numpy as np
 import numpy.typing as npt
 from elastic_transport import TransportError
-from elasticsearch import ApiError, Elasticsearch, helpers
+from elasticsearch import ApiError, Elasticsearch
 
 from domain.errors import SearchUnavailable
+from infra.elasticsearch_bulk import describe, failed_actions
 from infra.knowledge.index import CANDIDATES, ChunkRecord, Mode, Passage, Scope, fuse
 
 log = logging.getLogger(__name__)
@@ -274,18 +275,11 @@ class ElasticsearchKnowledge:
 
     def _write(self, actions: list[dict[str, Any]]) -> None:
         """Bulk-write in order; raise unless every action was applied or already superseded."""
-        if not actions:
-            return
-        # require_alias: should the alias be missing, fail instead of auto-creating an index.
-        results = helpers.streaming_bulk(
-            self._client, actions, raise_on_error=False, yield_ok=False, require_alias=True
-        )
-        failures = [item for _, item in results if not _done(item)]
+        failures = failed_actions(self._client, actions)
         if failures:
-            ((op, result),) = failures[0].items()
             raise KnowledgeIndexingFailed(
                 f"{len(failures)} of {len(actions)} knowledge index actions failed; first: "
-                f"{op} {result.get('_id')} status {result.get('status')} {result.get('error')}"
+                f"{describe(failures[0])}"
             )
 
     # -- reads -----------------------------------------------------------------------------------
@@ -386,15 +380,6 @@ def _scope_filters(scope: Scope) -> list[dict[str, Any]]:
     if scope.document_ids is not None:
         filters.append({"terms": {"document_id": sorted(str(d) for d in scope.document_ids)}})
     return filters
-
-
-def _done(item: dict[str, Any]) -> bool:
-    """Applied already: a version conflict (a newer or equal version is there) or deleting a
-    passage that is gone."""
-    ((op, result),) = item.items()
-    if result.get("status") == 409:
-        return bool(result.get("error", {}).get("type") == "version_conflict_engine_exception")
-    return op == "delete" and result.get("status") == 404
 
 
 def _passage(chunk_id: str, source: dict[str, Any], score: float) -> Passage:
