@@ -170,6 +170,7 @@ def wait_for_processing(runtime: "Runtime", tenant_id: Any, document_ids: list[s
 def rebuild(args: argparse.Namespace, runtime: "Runtime") -> int:
     from api.progress import ProgressBar
     from infra.eventstore.follower_positions import read_position
+    from infra.knowledge.chunking import ChunkSizes
     from infra.settings import Settings as Configured
     from projections.knowledge import KnowledgeProjection
 
@@ -183,6 +184,7 @@ def rebuild(args: argparse.Namespace, runtime: "Runtime") -> int:
         runtime.blobs,
         knowledge.embedder,
         None,  # the serving projection records outcomes; a rebuild only builds the index
+        sizes=ChunkSizes(settings.knowledge_chunk_chars, settings.knowledge_overlap_chars),
         prepare=getattr(knowledge.index, "ensure", None),
     )
     head = runtime.store.head()

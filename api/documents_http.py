@@ -19,6 +19,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -58,7 +59,12 @@ def documents_router(
             await ctx.authenticate()
             ctx.actor()  # refuse an anonymous caller before reading the body
             await take_operation(ctx)
-            form = await request.form(max_files=1, max_fields=4, max_part_size=FORM_OVERHEAD)
+            try:
+                form = await request.form(max_files=1, max_fields=4, max_part_size=FORM_OVERHEAD)
+            except HTTPException as e:  # a malformed body, a second file, a field too long
+                raise InvalidInput(
+                    f"the upload is not a multipart form Parley takes: {e.detail}"
+                ) from None
             file = form.get("file")
             if not isinstance(file, UploadFile):
                 raise InvalidInput("send the document as the multipart field `file`")

@@ -312,11 +312,11 @@ class Runtime:
                 es_index.ensure(shards=s.elasticsearch_shards, replicas=s.elasticsearch_replicas)
             except Exception as e:  # Elasticsearch down: the projection creates it later
                 log.warning("could not create the knowledge index yet: %s", e)
-            return Knowledge(es_index, embedder, "elasticsearch")
+            return Knowledge(es_index, embedder, "elasticsearch", self.data_keys.destroyed_among)
         pg_index = PostgresKnowledge(
             self.knowledge_pool, self.knowledge_pool, embedder.model, embedder.dimensions
         )
-        return Knowledge(pg_index, embedder, "postgres")
+        return Knowledge(pg_index, embedder, "postgres", self.data_keys.destroyed_among)
 
     def _record_document_outcome(self, outcome: Outcome) -> None:
         if isinstance(outcome, Processed):

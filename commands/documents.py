@@ -17,6 +17,7 @@ from commands.messages import (
 from commands.results import Written
 from commands.unit_of_work import UnitOfWork
 from domain.base import stable_id
+from domain.chat import MAX_KNOWLEDGE_DOCUMENTS
 from domain.document import Document
 from domain.errors import InvalidInput, NotFound
 from domain.policy import document_owner, managed_document, visible_document, writable_chat
@@ -56,12 +57,14 @@ def upload_document(
     )
     if blobs is None:
         raise RuntimeError("this process keeps no documents (no DocumentBlobs given to the bus)")
-    # Bytes first: an Uploaded event always has its bytes; bytes no event names are removed.
-    blobs.put(subject(document_id, me.tenant_id, owner), cmd.data)
+    # Bytes first: an Uploaded event always has its bytes; bytes no event names are removed
+    # (only the ones this attempt stored: a concurrent upload under the same key may own them).
+    stored = blobs.put(subject(document_id, me.tenant_id, owner), cmd.data)
     try:
         position = uow.save(document)
     except BaseException:
-        blobs.delete([document_id])
+        if stored:
+            blobs.delete([document_id])
         raise
     return Written(id=document_id, position=position)
 
@@ -79,9 +82,10 @@ def delete_document(cmd: DeleteDocument, uow: UnitOfWork) -> Written:
     me, _, document = uow.acting_on(cmd.document_id)
     document = managed_document(me, document)
     document.delete()
-    position = uow.save(document)
+    # The key first: once Deleted is recorded a retry finds nothing to delete, and the key
+    # must not outlive it (its name in the log would stay readable).
     uow.data_keys.destroy([document.id], "document deleted")
-    return Written(id=document.id, position=position)
+    return Written(id=document.id, position=uow.save(document))
 
 
 def record_document_processed(cmd: RecordDocumentProcessed, uow: UnitOfWork) -> Written | None:
@@ -113,6 +117,8 @@ def attach_knowledge(cmd: AttachKnowledge, uow: UnitOfWork) -> Written:
     me, _, chat = uow.acting_on(cmd.chat_id)
     chat = writable_chat(me, chat)
     wanted = list(dict.fromkeys(cmd.document_ids))
+    if len(wanted) > MAX_KNOWLEDGE_DOCUMENTS:  # before loading any of them
+        raise InvalidInput(f"a chat may attach at most {MAX_KNOWLEDGE_DOCUMENTS} documents")
     for document_id in wanted:
         visible_document(me, uow.store.get_or_none(document_id, readonly=True))
     chat.attach_knowledge(wanted, cmd.tenant_collection)

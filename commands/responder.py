@@ -549,9 +549,14 @@ class Responder:
             )
             return system_prompt, []
         question = history[-1].content if history else ""
-        found = self._knowledge.search(
-            chat_scope(chat), question, first=self._knowledge_passages, mode="hybrid"
-        )
+        try:
+            found = self._knowledge.search(
+                chat_scope(chat), question, first=self._knowledge_passages, mode="hybrid"
+            )
+        except Exception:
+            # The reply goes out without passages (and records none) rather than not at all.
+            log.exception("knowledge retrieval for chat %s failed: answering without it", chat.id)
+            return system_prompt, []
         if not found:
             return system_prompt, []
         own = estimate_tokens(system_prompt) if system_prompt else 0

@@ -163,7 +163,18 @@ class KnowledgeProjection:
             return  # a later revision replaces this one: only that one is worth embedding
         data = self._blobs.get(document_id)
         if data is None:
-            return  # its owner was erased (the erasure removes what was indexed)
+            if self._blobs.erased(document_id):
+                return  # its owner was erased (the erasure removes what was indexed)
+            if self._record is not None:  # never stored (a failed upload's race): say so
+                self._record(
+                    Failed(
+                        document_id,
+                        revision,
+                        "DOCUMENT_MISSING",
+                        "the document's file is missing: upload it again",
+                    )
+                )
+            return
         facts = DocumentFacts(
             document_id=document_id,
             tenant_id=tenant_id,

@@ -1,6 +1,7 @@
 """GraphQL for knowledge: `documents`, `document`, `searchKnowledge`, and what a chat is
 grounded in (`chatKnowledge`). Merged into the root Query in api/schema.py."""
 
+import logging
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -10,12 +11,14 @@ import strawberry
 from strawberry.types import Info
 
 from domain.base import parse_id
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound, ParleyError, SearchUnavailable
 from domain.policy import knowledge_owner_filter
 from infra.knowledge.index import Passage, Scope
 from queries.context import QueryContext
 from queries.schema import AfterPosition, viewer, viewer_and_chat
 from queries.types import PageInfo, check_first, decode_cursor, encode_cursor
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION = 2_000
 
@@ -223,9 +226,15 @@ class KnowledgeQueries:
             if readable != ids:
                 raise NotFound("document not found")
         scope = Scope(actor.tenant_id, knowledge_owner_filter(actor), ids)
-        passages = await info.context.run_blocking(
-            lambda: info.context.knowledge.search(scope, query, first=first, mode=mode.value)
-        )
+        try:
+            passages = await info.context.run_blocking(
+                lambda: info.context.knowledge.search(scope, query, first=first, mode=mode.value)
+            )
+        except ParleyError:
+            raise
+        except Exception as e:  # the engine or the embedding provider is down
+            log.warning("knowledge search failed: %s", e)
+            raise SearchUnavailable("the knowledge search is unavailable; retry shortly") from e
         return [KnowledgePassage.of(p) for p in passages]
 
     @strawberry.field(description="What a chat's replies are grounded in, if you may see it.")

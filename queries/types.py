@@ -4,6 +4,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
@@ -333,10 +334,18 @@ class Citation:
         description='Where in the document: "page 3", "Setup > Requirements"; null once erased.'
     )
     text: str | None = strawberry.field(description="The passage; null once erased.")
+    unavailable: bool = strawberry.field(
+        default=False,
+        description="The knowledge index could not be read just now: title, location and text "
+        "are null though the passage may exist (retry).",
+    )
 
     @classmethod
-    def of(cls, record: dict[str, Any], passage: Passage | None) -> "Citation":
+    def of(
+        cls, record: dict[str, Any], passage: Passage | None, *, unavailable: bool = False
+    ) -> "Citation":
         return cls(
+            unavailable=unavailable,
             rank=record["rank"],
             cited=record["cited"],
             score=record["score"],
@@ -344,7 +353,7 @@ class Citation:
             document_revision=record["revision"],
             chunk_id=strawberry.ID(record["chunk_id"]),
             chunk_index=record["chunk_index"],
-            erased=passage is None,
+            erased=passage is None and not unavailable,
             title=passage.title if passage else None,
             location=passage.location if passage else None,
             text=passage.text if passage else None,
@@ -363,7 +372,13 @@ async def resolve_citations(
         return []
     tenant_id = tenant_id or info.context.actor().tenant_id
     ids = [UUID(r["chunk_id"]) for r in records]
-    found = await info.context.run_blocking(info.context.knowledge.passages, tenant_id, ids)
+    try:
+        found = await info.context.run_blocking(info.context.knowledge.passages, tenant_id, ids)
+    except Exception:
+        # The index is down: the record of what the reply was given still answers; the
+        # passages' text does not (a page of messages must not fail with it).
+        logging.getLogger(__name__).exception("citations' passages could not be read")
+        return [Citation.of(r, None, unavailable=True) for r in records]
     return [Citation.of(r, found.get(UUID(r["chunk_id"]))) for r in records]
 
 

@@ -122,6 +122,7 @@ def test_personal_data_fields_are_marked() -> None:
         ("parley.ChatSession.Renamed", "title"),
         ("parley.ChatSession.MessagePosted", "content"),
         ("parley.Document.Uploaded", "title"),
+        ("parley.Document.Uploaded", "content_sha256"),
     }
 
 

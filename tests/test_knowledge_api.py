@@ -239,6 +239,12 @@ def test_bad_uploads_get_typed_errors_and_record_nothing(
     assert tenant_wide.status_code == 201, tenant_wide.text  # the tenant's admin may
     nonsense = upload(server, token, b"hello", "a.txt", collection="everyone")
     assert nonsense.status_code == 400
+    garbled = httpx.post(
+        f"{server.url}/documents",
+        content=b"--xx\r\nnot a part",
+        headers={**bearer(user), "Content-Type": "multipart/form-data; boundary=xx"},
+    )
+    assert garbled.status_code == 400 and garbled.json()["error"]["code"] == "BAD_USER_INPUT"
 
     with pytest.raises(GraphQLFailed) as bad_base64:
         user.run(UPLOAD, {"i": {"filename": "a.txt", "contentBase64": "%%%"}})

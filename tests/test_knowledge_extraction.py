@@ -535,3 +535,13 @@ def test_a_damaged_document_is_read_or_refused_never_a_crash(
     for damaged in mutations(document, 200, seed=len(kind)):
         with contextlib.suppress(InvalidInput):  # refused with a reason the uploader can read
             extract_document(damaged, f"damaged.{kind}")
+
+
+def test_a_huge_heading_is_shortened_in_every_citation_location() -> None:
+    """A heading is the uploader's text: megabytes of it must not be copied into every passage
+    (nor exceed what an index may store in a field)."""
+    page = b"# " + b"A" * 40_000 + b"\n\n" + b"Some text under it.\n\n## Setup\n\nMore text."
+    blocks = extract_document(page, "huge.md").text_blocks
+    locations = [b.location.describe() for b in blocks]
+    assert all(len(where) <= 450 for where in locations), [len(w) for w in locations]
+    assert locations[-1].endswith("> Setup") and "…" in locations[-1]

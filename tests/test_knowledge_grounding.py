@@ -19,6 +19,7 @@ from commands.messages import (
 )
 from domain.chat import ChatSession
 from domain.document import Document, DocumentStatus
+from infra.knowledge.index import Scope
 from infra.knowledge.prompt import PASSAGES_MARK
 from infra.settings import Settings
 from testbed.llm_fakes import openai as oai
@@ -112,3 +113,24 @@ def test_the_model_is_given_numbered_passages_that_fit_and_the_reply_records_its
     tenant_id = admin.tenant_id
     resolved = runtime.knowledge.passages(tenant_id, [UUID(c["chunk_id"]) for c in given])
     assert any("thirty days" in p.text for p in resolved.values()), resolved
+
+
+def test_nothing_of_a_document_whose_key_is_destroyed_is_found_or_cited_even_before_the_index_is(
+    runtime: Runtime,
+) -> None:
+    """The key is the deletion: searches and citations drop a document whose key is gone at
+    once, whether or not the knowledge projection has removed its passages yet."""
+    admin, chat_id = grounded_chat(runtime)
+    chat = runtime.store.get_or_none(chat_id, readonly=True)
+    assert isinstance(chat, ChatSession)
+    scope = Scope(admin.tenant_id, admin.user_id)
+    found = runtime.knowledge.search(scope, "receipts thirty days", first=5, mode="hybrid")
+    assert found and {p.document_id for p in found} == set(chat.knowledge_documents)
+    chunk_ids = [p.chunk_id for p in found]
+
+    runtime.data_keys.destroy(list(chat.knowledge_documents), "test: the key alone")
+
+    assert runtime.knowledge.search(scope, "receipts thirty days", first=5, mode="hybrid") == []
+    assert runtime.knowledge.passages(admin.tenant_id, chunk_ids) == {}
+    # The passages themselves are still in the index: only the key went.
+    assert runtime.knowledge.index.passages(admin.tenant_id, chunk_ids)

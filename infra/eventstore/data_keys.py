@@ -14,7 +14,7 @@ process with a bound and a time to live: an erasure in another process takes eff
 import base64
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -102,6 +102,23 @@ class DataKeys:
                 "SELECT destroyed_at IS NOT NULL FROM data_keys WHERE key_id = %s", (key_id,)
             ).fetchone()
         return bool(row and row[0])
+
+    def destroyed_among(self, key_ids: Iterable[UUID]) -> set[UUID]:
+        """Those of `key_ids` whose key was destroyed (one query for the ones not known)."""
+        wanted = set(key_ids)
+        known = {k for k in wanted if self._cached(k) == _DESTROYED}
+        unknown = [k for k in wanted - known if self._cached(k) is None]
+        if unknown:
+            with self._pool.connection() as conn:
+                rows = conn.execute(
+                    """SELECT key_id FROM data_keys
+                       WHERE key_id = ANY(%s) AND destroyed_at IS NOT NULL""",
+                    (unknown,),
+                ).fetchall()
+            for (key_id,) in rows:
+                self._remember(key_id, _DESTROYED)
+                known.add(key_id)
+        return known
 
     def for_writing(self, subject: Subject) -> bytes:
         """The subject's key, created on first use. Raises SubjectErased once destroyed."""

@@ -65,7 +65,6 @@ NOT_PERSONAL_DATA_FIELDS = frozenset(
         "redirect_uris",  # the tenant's client applications' sign-in landing URLs
         "collection",  # a document's collection: personal or tenant
         "media_type",  # a document's type as sniffed from its bytes (application/pdf, …)
-        "content_sha256",  # SHA-256 of a document's bytes (hex)
         "embedding_model",  # the embedding model that embedded a document's passages
         "code",  # why a document's processing failed, as a stable code
         "reason",  # the same for people: what Parley found in the bytes, never their text
@@ -105,7 +104,8 @@ FIELD_NOTES = {
     "collection, which admins manage; owner_id is null).",
     "media_type": "The document's type, sniffed from its bytes (not the uploader's claim).",
     "size_bytes": "The document's size in bytes.",
-    "content_sha256": "SHA-256 of the document's bytes, hex.",
+    "content_sha256": "SHA-256 of the document's bytes, hex (personal: it confirms a guess of a "
+    "small file's contents).",
     "revision": "Which processing of the document: 1 for the upload, one more for each "
     "ProcessingRequested. Passages (and citations) are per revision.",
     "chunks": "How many passages the revision was cut into.",
@@ -113,7 +113,7 @@ FIELD_NOTES = {
     "pages": "Pages of a PDF; null for other types.",
     "embedding_model": "The model that embedded the passages (provider/model).",
     "code": "Why processing failed, as a stable code (UNSUPPORTED_DOCUMENT, DOCUMENT_TOO_LARGE, "
-    "UNREADABLE_DOCUMENT, DOCUMENT_ERASED).",
+    "UNREADABLE_DOCUMENT, DOCUMENT_MISSING).",
     "reason": "The same for people: what Parley found in the bytes, never their text.",
     "document_ids": "The documents the chat's replies are grounded in.",
     "tenant_collection": "Whether the tenant's whole collection grounds the chat's replies too.",

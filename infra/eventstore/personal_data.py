@@ -37,7 +37,9 @@ from infra.metrics import HISTORY_TAMPERED
 
 log = logging.getLogger(__name__)
 
-PERSONAL_DATA_FIELDS = frozenset({"email", "display_name", "password_hash", "title", "content"})
+PERSONAL_DATA_FIELDS = frozenset(
+    {"email", "display_name", "password_hash", "title", "content", "content_sha256"}
+)
 """Text fields holding a data subject's personal data: encrypted per subject in the log (hence
 on Kafka). Every text field of an event must be classified here or in
 infra/eventstore/event_schemas.py NOT_PERSONAL_DATA_FIELDS, so a new field cannot slip through."""

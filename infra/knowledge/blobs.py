@@ -29,17 +29,19 @@ class DocumentBlobs:
         self._pool = pool
         self._keys = keys
 
-    def put(self, owner: Subject, data: bytes) -> None:
-        """Keep the document's bytes (once: a retried upload keeps the first)."""
+    def put(self, owner: Subject, data: bytes) -> bool:
+        """Keep the document's bytes (once: a retried upload keeps the first); whether these
+        were stored (False: the document had bytes already)."""
         key = self._keys.for_writing(owner)
         nonce = os.urandom(_NONCE)
         sealed = nonce + AESGCM(key).encrypt(nonce, data, _aad(owner.key_id))
         with self._pool.connection() as conn:
-            conn.execute(
+            inserted = conn.execute(
                 """INSERT INTO document_blobs (document_id, tenant_id, sealed) VALUES (%s, %s, %s)
                    ON CONFLICT (document_id) DO NOTHING""",
                 (owner.key_id, owner.tenant_id, sealed),
-            )
+            ).rowcount
+        return inserted == 1
 
     def get(self, document_id: UUID) -> bytes | None:
         """The bytes; None once the document was deleted or its owner erased."""
@@ -54,6 +56,10 @@ class DocumentBlobs:
             return None
         sealed = bytes(row[0])
         return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], _aad(document_id))
+
+    def erased(self, document_id: UUID) -> bool:
+        """The document's key was destroyed (deleted, expired, its owner erased)."""
+        return self._keys.destroyed(document_id)
 
     def delete(self, document_ids: Iterable[UUID]) -> int:
         ids = list(document_ids)

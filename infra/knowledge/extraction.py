@@ -76,6 +76,12 @@ class BlockKind(StrEnum):
     CODE = "code"
 
 
+MAX_HEADING = 120
+"""Characters of one heading a citation location shows."""
+MAX_LOCATION = 400
+"""Characters of headings a citation location shows (the innermost ones)."""
+
+
 @dataclass(frozen=True)
 class Location:
     """Where a block sits: the page (PDF, counted from 1) and the headings it is under."""
@@ -85,13 +91,22 @@ class Location:
 
     def describe(self, last_page: int | None = None) -> str:
         """What a citation shows: "page 3" ("pages 3–4" up to `last_page`), "Setup >
-        Requirements", or both; "" if neither."""
+        Requirements", or both; "" if neither. Bounded: each heading at MAX_HEADING characters,
+        the innermost headings kept within MAX_LOCATION (a document's headings are the
+        uploader's text: a heading of megabytes must not be copied into every passage)."""
         parts = []
         if self.page is not None:
             ends_later = last_page is not None and last_page > self.page
             parts.append(f"pages {self.page}–{last_page}" if ends_later else f"page {self.page}")
         if self.headings:
-            parts.append(" > ".join(self.headings))
+            kept: list[str] = []
+            for heading in reversed(self.headings):
+                short = heading if len(heading) <= MAX_HEADING else heading[: MAX_HEADING - 1] + "…"
+                if kept and sum(len(h) + 3 for h in kept) + len(short) > MAX_LOCATION:
+                    kept.append("…")
+                    break
+                kept.append(short)
+            parts.append(" > ".join(reversed(kept)))
         return ", ".join(parts)
 
 

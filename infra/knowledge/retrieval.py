@@ -9,7 +9,7 @@ the model file fetches it then (from PARLEY_EMBEDDING_MODEL_REPOSITORY) or says 
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from uuid import UUID
 
 from infra.knowledge.embeddings import LOCAL_MODEL, Embedder, Vectors, build_embedder
@@ -52,14 +52,28 @@ class LazyEmbedder:
         return self._embedder
 
 
+Erased = Callable[[Iterable[UUID]], set[UUID]]
+"""Those of the given documents whose key was destroyed (deleted, expired, owner erased)."""
+
+
 class Knowledge:
-    def __init__(self, index: KnowledgeIndex, embedder: Embedder, engine: str) -> None:
+    def __init__(
+        self,
+        index: KnowledgeIndex,
+        embedder: Embedder,
+        engine: str,
+        erased: Erased = lambda _ids: set(),
+    ) -> None:
+        """`erased`: nothing of a document whose key is destroyed is answered, even before the
+        knowledge projection has removed its passages (it may be behind, or retrying an
+        outage): the destroyed key is the deletion, as it is for the events."""
         if embedder.model != index.model:
             raise ValueError(f"the index holds {index.model} vectors, not {embedder.model}")
         self.index = index
         self.embedder = embedder
         self.engine = engine
         """postgres or elasticsearch (a metric label)."""
+        self._erased = erased
 
     def search(self, scope: Scope, question: str, *, first: int, mode: Mode) -> list[Passage]:
         started = time.perf_counter()
@@ -68,8 +82,11 @@ class Knowledge:
             return []
         vector = None if mode == "bm25" else self.embedder.embed([text])[0]
         passages = self.index.search(scope, text, vector, first=first, mode=mode)
+        gone = self._erased({p.document_id for p in passages}) if passages else set()
         KNOWLEDGE_SEARCH_SECONDS.labels(self.engine, mode).observe(time.perf_counter() - started)
-        return passages
+        return [p for p in passages if p.document_id not in gone]
 
     def passages(self, tenant_id: UUID, chunk_ids: Iterable[UUID]) -> dict[UUID, Passage]:
-        return self.index.passages(tenant_id, chunk_ids)
+        found = self.index.passages(tenant_id, chunk_ids)
+        gone = self._erased({p.document_id for p in found.values()}) if found else set()
+        return {i: p for i, p in found.items() if p.document_id not in gone}
