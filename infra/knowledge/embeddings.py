@@ -1,7 +1,8 @@
 """Embedders: text in, one L2-normalised float32 vector per text out.
 
 An `Embedder` names its vector space in `model` (`local/all-minilm-l6-v2-q`,
-`openai/text-embedding-3-small`, `openai/text-embedding-3-small@512` for shortened vectors):
+`openai/text-embedding-3-small`, `openai/text-embedding-3-small@512` for shortened vectors,
+`google/gemini-embedding-001@768`):
 vectors from two different names are never compared, and a passage records the name that
 embedded it. Calls block (CPU work or an HTTP request): run them off an event loop.
 
@@ -12,11 +13,14 @@ embedded it. Calls block (CPU work or an HTTP request): run them off an event lo
   OpenAI-compatible servers (vLLM, llama.cpp, Ollama, TEI) all work. The SDK never retries;
   failures are the typed `ProviderError`s of `infra.llm` (429 → `ProviderRateLimited` with the
   server's Retry-After, 5xx → `ProviderUnavailable`, …), for the caller to wait or give up on.
+- `GoogleEmbeddings`: the `google-genai` SDK's `models.embed_content` against the Gemini API
+  (`POST /v1beta/models/<model>:batchEmbedContents`), typed and unretried the same way (429
+  RESOURCE_EXHAUSTED → `ProviderRateLimited` with the body's RetryInfo delay).
 """
 
 import os
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 import httpx2
 import numpy as np
@@ -24,21 +28,32 @@ import numpy.typing as npt
 import openai
 
 from infra.knowledge.local_model import ModelFiles
+from infra.llm import openai_provider
 from infra.llm.base import ProviderError
-from infra.llm.openai_provider import NO_KEY
-from infra.llm.openai_provider import _typed as typed_provider_error
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from google import genai
 
 Vectors = npt.NDArray[np.float32]
 """Shape (number of texts, dimensions), each row of length 1."""
 
 LOCAL_MODEL = "local/all-minilm-l6-v2-q"
 
+Client = TypeVar("Client")
+
 # The widths of OpenAI's own models; other servers' models need PARLEY_EMBEDDING_DIMENSIONS.
 OPENAI_DIMENSIONS = {
     "text-embedding-3-small": 1536,
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
+}
+
+# The widths of Google's own models (gemini-embedding-001 shortens on request: 768 and 1536 are
+# the recommended widths); other models need PARLEY_EMBEDDING_DIMENSIONS.
+GOOGLE_DIMENSIONS = {
+    "gemini-embedding-001": 3072,
+    "text-embedding-004": 768,
 }
 
 
@@ -106,22 +121,27 @@ class LocalMiniLM:
         return np.asarray(hidden[0].mean(axis=0), dtype=np.float32)
 
 
-class OpenAIEmbeddings:
-    """Embeddings from an OpenAI-protocol server through the official SDK.
+class ProviderEmbeddings(Generic[Client]):
+    """What embedding through a provider's SDK shares: the vector space's name and width, texts
+    cut into batches of at most `batch_inputs` texts (and never more than the API's
+    `input_limit`) and about `batch_chars` characters, and the answer checked and normalised. A
+    subclass makes one request per batch with its `client` (`_request`).
 
-    `provider` names it in `model` (`openai`, `azure`, `vllm`, …); `name` is the server's own
-    model name (Azure: the deployment). `dimensions` asks for shortened vectors (OpenAI's
-    text-embedding-3 models); without it the width must be known (OPENAI_DIMENSIONS) or given
-    as `width`. At most `batch_inputs` texts and about `batch_chars` characters go in one
-    request (OpenAI takes 2,048 inputs and 300,000 tokens).
+    `provider` names it in `model` (the class's `provider` unless given); `name` is the
+    provider's own model name. `dimensions` asks for shortened vectors; without it the width
+    must be known (`known`, by model name) or given as `width`.
     """
+
+    provider: ClassVar[str]
+    known: ClassVar[Mapping[str, int]]
+    input_limit: ClassVar[int | None] = None
 
     def __init__(
         self,
-        client: openai.OpenAI,
+        client: Client,
         name: str,
         *,
-        provider: str = "openai",
+        provider: str | None = None,
         dimensions: int | None = None,
         width: int | None = None,
         batch_inputs: int = 256,
@@ -129,17 +149,17 @@ class OpenAIEmbeddings:
     ) -> None:
         self._client = client
         self._name = name
-        self._provider = provider
+        self._provider = provider or self.provider
         self._requested = dimensions
-        known = dimensions or width or OPENAI_DIMENSIONS.get(name)
-        if known is None:
+        found = dimensions or width or self.known.get(name)
+        if found is None:
             raise ValueError(
-                f"the width of {provider}/{name}'s vectors is not known: set "
+                f"the width of {self._provider}/{name}'s vectors is not known: set "
                 "PARLEY_EMBEDDING_DIMENSIONS"
             )
-        self.dimensions = known
-        self.model = f"{provider}/{name}" + (f"@{dimensions}" if dimensions else "")
-        self._batch_inputs = batch_inputs
+        self.dimensions = found
+        self.model = f"{self._provider}/{name}" + (f"@{dimensions}" if dimensions else "")
+        self._batch_inputs = min(batch_inputs, self.input_limit or batch_inputs)
         self._batch_chars = batch_chars
 
     def embed(self, texts: Sequence[str]) -> Vectors:
@@ -147,6 +167,9 @@ class OpenAIEmbeddings:
         for start, end in self._batches(texts):
             out[start:end] = self._request(list(texts[start:end]))
         return out
+
+    def _request(self, texts: list[str]) -> Vectors:
+        raise NotImplementedError
 
     def _batches(self, texts: Sequence[str]) -> list[tuple[int, int]]:
         batches: list[tuple[int, int]] = []
@@ -161,6 +184,28 @@ class OpenAIEmbeddings:
             batches.append((start, len(texts)))
         return batches
 
+    def _checked(self, texts: list[str], rows: Sequence[Sequence[float]]) -> Vectors:
+        """The answer's vectors, one per text and each as wide as promised, normalised."""
+        if len(rows) != len(texts) or any(len(r) != self.dimensions for r in rows):
+            widths = sorted({len(r) for r in rows})
+            raise ProviderError(
+                f"{self.model}: asked for {len(texts)} vectors of {self.dimensions} dimensions, "
+                f"got {len(rows)} of {widths}"
+            )
+        return normalised(np.array(rows, dtype=np.float32))
+
+
+class OpenAIEmbeddings(ProviderEmbeddings[openai.OpenAI]):
+    """Embeddings from an OpenAI-protocol server through the official SDK.
+
+    `provider` names the server (`openai`, `azure`, `vllm`, …); `name` is its own model name
+    (Azure: the deployment). Shortened vectors: OpenAI's text-embedding-3 models. OpenAI takes
+    2,048 inputs and 300,000 tokens in one request.
+    """
+
+    provider = "openai"
+    known = OPENAI_DIMENSIONS
+
     def _request(self, texts: list[str]) -> Vectors:
         try:
             response = self._client.embeddings.create(
@@ -169,21 +214,66 @@ class OpenAIEmbeddings:
                 dimensions=self._requested if self._requested else openai.omit,
             )
         except (openai.APIError, httpx2.TransportError) as e:
-            raise typed_provider_error(self._provider, e) from e
+            raise openai_provider.typed_error(self._provider, e) from e
         rows = sorted(response.data, key=lambda d: d.index)  # the protocol numbers them
-        if len(rows) != len(texts) or any(len(r.embedding) != self.dimensions for r in rows):
-            widths = sorted({len(r.embedding) for r in rows})
-            raise ProviderError(
-                f"{self.model}: asked for {len(texts)} vectors of {self.dimensions} dimensions, "
-                f"got {len(rows)} of {widths}"
+        return self._checked(texts, [r.embedding for r in rows])
+
+
+class GoogleEmbeddings(ProviderEmbeddings["genai.Client"]):
+    """Embeddings from Google's Gemini API through the official `google-genai` SDK.
+
+    `name` is the Gemini model (`gemini-embedding-001`); shortened vectors
+    (`output_dimensionality`) are not normalised by the API. Each text goes as its own
+    `Content`: the SDK would join a list of strings into one for the multimodal models, which
+    then answer one vector for all of them.
+    """
+
+    provider = "google"
+    known = GOOGLE_DIMENSIONS
+    input_limit = 100  # batchEmbedContents: "at most 100 requests can be in one batch"
+
+    def _request(self, texts: list[str]) -> Vectors:
+        from google.genai import types
+
+        from infra.llm import google_provider
+
+        try:
+            response = self._client.models.embed_content(
+                model=self._name,
+                contents=[types.Content(parts=[types.Part(text=t)]) for t in texts],
+                config=types.EmbedContentConfig(output_dimensionality=self._requested),
             )
-        return normalised(np.array([r.embedding for r in rows], dtype=np.float32))
+        except google_provider.SDK_ERRORS as e:
+            raise google_provider.typed_error(self._provider, e) from e
+        return self._checked(texts, [e.values or [] for e in response.embeddings or []])
+
+
+def gemini_client(
+    api_key: str, *, base_url: str | None = None, timeout: float = 60.0
+) -> "genai.Client":
+    """A synchronous client of the Gemini API as the chat provider configures its own: never
+    Vertex AI, the API version pinned, one attempt (the caller decides about retrying). The SDK
+    is imported on first use, as the chat providers are (`infra.llm.catalog`)."""
+    from google import genai
+    from google.genai import types
+
+    return genai.Client(
+        api_key=api_key,
+        vertexai=False,
+        http_options=types.HttpOptions(
+            base_url=base_url,
+            api_version="v1beta",
+            timeout=round(timeout * 1000),  # milliseconds
+            retry_options=types.HttpRetryOptions(attempts=1),
+        ),
+    )
 
 
 def build_embedder(settings: Settings, files: ModelFiles | None = None) -> Embedder:
     """The embedder PARLEY_EMBEDDING_MODEL names, on the endpoints and keys the chat providers
-    use (OPENAI_API_KEY and OPENAI_BASE_URL, AZURE_OPENAI_*, llm_compatible). The local model
-    needs its `files` (`infra.knowledge.local_model.ensure_model`)."""
+    use (OPENAI_API_KEY and OPENAI_BASE_URL, AZURE_OPENAI_*, GEMINI_API_KEY or GOOGLE_API_KEY
+    and GOOGLE_GEMINI_BASE_URL, llm_compatible). The local model needs its `files`
+    (`infra.knowledge.local_model.ensure_model`)."""
     provider, _, name = settings.embedding_model.partition("/")
     if settings.embedding_model == LOCAL_MODEL:
         if files is None:
@@ -194,11 +284,25 @@ def build_embedder(settings: Settings, files: ModelFiles | None = None) -> Embed
             max_tokens=settings.embedding_max_tokens,
         )
     timeout = settings.embedding_timeout_seconds
+    if provider == "google" and provider not in settings.llm_compatible:
+        api_key = os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
+        if not api_key:
+            raise ValueError(f"{settings.embedding_model}: set GEMINI_API_KEY or GOOGLE_API_KEY")
+        dimensions, width = _widths(settings.embedding_dimensions, GOOGLE_DIMENSIONS.get(name))
+        return GoogleEmbeddings(
+            gemini_client(
+                api_key, base_url=os.environ.get("GOOGLE_GEMINI_BASE_URL") or None, timeout=timeout
+            ),
+            name,
+            dimensions=dimensions,
+            width=width,
+            batch_inputs=settings.embedding_request_inputs,
+        )
     client: openai.OpenAI
     if provider in settings.llm_compatible:
         server = settings.llm_compatible[provider]
         client = openai.OpenAI(
-            api_key=server.get("api_key") or NO_KEY,
+            api_key=server.get("api_key") or openai_provider.NO_KEY,
             base_url=server["base_url"],
             timeout=timeout,
             max_retries=0,
@@ -214,16 +318,22 @@ def build_embedder(settings: Settings, files: ModelFiles | None = None) -> Embed
     else:
         raise ValueError(
             f"unknown embedding model {settings.embedding_model!r}: {LOCAL_MODEL}, "
-            "openai/<model>, azure/<deployment> or <llm_compatible server>/<model>"
+            "openai/<model>, azure/<deployment>, google/<model> or <llm_compatible server>/<model>"
         )
-    # A known model's vectors can be shortened on request; another model's width is declared.
-    wanted = settings.embedding_dimensions
-    native = OPENAI_DIMENSIONS.get(name)
+    dimensions, width = _widths(settings.embedding_dimensions, OPENAI_DIMENSIONS.get(name))
     return OpenAIEmbeddings(
         client,
         name,
         provider=provider,
-        dimensions=wanted if native and wanted and wanted != native else None,
-        width=None if native else wanted,
+        dimensions=dimensions,
+        width=width,
         batch_inputs=settings.embedding_request_inputs,
     )
+
+
+def _widths(wanted: int | None, native: int | None) -> tuple[int | None, int | None]:
+    """(dimensions to ask for, width to declare) from PARLEY_EMBEDDING_DIMENSIONS: a known
+    model's vectors are shortened on request; another model's width is declared."""
+    if native:
+        return (wanted if wanted and wanted != native else None), None
+    return None, wanted

@@ -47,6 +47,9 @@ _TOKEN_LIMIT = re.compile(
 
 _RETRY_DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
+SDK_ERRORS = (genai_errors.APIError, genai_errors.UnknownApiResponseError, httpx2.TransportError)
+"""What a `google-genai` call raises for a failed request: `typed_error` maps each."""
+
 _OPENED: ContextVar[list[httpx2.Response] | None] = ContextVar("google_opened", default=None)
 """The HTTP responses of the reply streaming in this task (see `_remember_response`)."""
 
@@ -155,12 +158,8 @@ class GoogleProvider:
                 if cancel.cancelled and finish is None:  # don't wait for another chunk
                     stopped = True
                     break
-        except (
-            genai_errors.APIError,
-            genai_errors.UnknownApiResponseError,
-            httpx2.TransportError,
-        ) as e:
-            raise self._error(e, f"after {received} chunks" if received else None) from e
+        except SDK_ERRORS as e:
+            raise typed_error(self.name, e, f"after {received} chunks" if received else None) from e
         finally:
             # Closing the SDK's generator chain closes the HTTP response, and with it the
             # connection when the body was not read to the end.
@@ -184,24 +183,27 @@ class GoogleProvider:
     ) -> Completion:
         return Completion(finish, input_tokens, output_tokens, self.name, model, rid)
 
-    def _error(self, error: Exception, cut_after: str | None) -> ProviderError:
-        if transport_cause(error) is not None:
-            return connection_error(self.name, error, cut_after)
-        if isinstance(error, genai_errors.UnknownApiResponseError):
-            return ProviderUnavailable(f"{self.name}: unreadable response ({error})")
-        if not isinstance(error, genai_errors.APIError):
-            return ProviderError(f"{self.name}: {error}")
-        code = error.code if isinstance(error.code, int) else 500
-        text = error.message or ""
-        message = f"{self.name}: HTTP {code} {error.status or ''}: {text}"
-        details = _details(error.details)
-        # An unknown key is a 400 INVALID_ARGUMENT from the Gemini API, not a 401.
-        if code == 400 and any(d.get("reason") == "API_KEY_INVALID" for d in details):
-            return ProviderAuthError(message)
-        if code == 400 and _TOKEN_LIMIT.search(text):
-            return ContextTooLong(message)
-        wait = retry_after(getattr(error.response, "headers", None))
-        return status_error(code, message, wait if wait is not None else _retry_delay(details))
+
+def typed_error(name: str, error: Exception, cut_after: str | None = None) -> ProviderError:
+    """The typed error for one of `SDK_ERRORS`; `cut_after` says how far a stream had come
+    (None: the request itself failed)."""
+    if transport_cause(error) is not None:
+        return connection_error(name, error, cut_after)
+    if isinstance(error, genai_errors.UnknownApiResponseError):
+        return ProviderUnavailable(f"{name}: unreadable response ({error})")
+    if not isinstance(error, genai_errors.APIError):
+        return ProviderError(f"{name}: {error}")
+    code = error.code if isinstance(error.code, int) else 500
+    text = error.message or ""
+    message = f"{name}: HTTP {code} {error.status or ''}: {text}"
+    details = _details(error.details)
+    # An unknown key is a 400 INVALID_ARGUMENT from the Gemini API, not a 401.
+    if code == 400 and any(d.get("reason") == "API_KEY_INVALID" for d in details):
+        return ProviderAuthError(message)
+    if code == 400 and _TOKEN_LIMIT.search(text):
+        return ContextTooLong(message)
+    wait = retry_after(getattr(error.response, "headers", None))
+    return status_error(code, message, wait if wait is not None else _retry_delay(details))
 
 
 def _finish(reason: str) -> str:

@@ -106,7 +106,7 @@ class ChatCompletionsProvider:
                 max_completion_tokens=self._limit(params, "max_completion_tokens"),
             )
         except (openai.APIError, httpx2.TransportError) as e:
-            raise _typed(self.name, e) from e
+            raise typed_error(self.name, e) from e
         try:
             async for chunk in upstream:
                 if cancel.cancelled:
@@ -121,7 +121,7 @@ class ChatCompletionsProvider:
                 raise connection_error(self.name, e, reply.progress()) from e
             # The reply had finished; only the usage chunk was lost, so usage is estimated.
         except openai.APIError as e:
-            raise _typed(self.name, e) from e
+            raise typed_error(self.name, e) from e
         except json.JSONDecodeError as e:
             raise ProviderUnavailable(
                 f"{self.name}: malformed event after {reply.chunks} chunks: {e}"
@@ -281,7 +281,7 @@ def _estimate_tokens(turns: list[ChatTurn]) -> int:
     return math.ceil(sum(len(turn.content) for turn in turns) / 4)
 
 
-def _typed(name: str, error: openai.APIError | httpx2.TransportError) -> ProviderError:
+def typed_error(name: str, error: openai.APIError | httpx2.TransportError) -> ProviderError:
     """The typed error for an SDK error: an HTTP error response or an error event in the stream
     (a connection that fails before the stream starts, too)."""
     if isinstance(error, openai.APIConnectionError | httpx2.TransportError):

@@ -3,13 +3,18 @@
 running totals on every chunk) and `google.rpc.Status` error bodies `{"error": {...}}`.
 
 Point `genai.Client(http_options=HttpOptions(base_url=server.url))` at the server: the SDK posts
-to `/<api_version>/models/<model>:streamGenerateContent?alt=sse`.
+to `/<api_version>/models/<model>:streamGenerateContent?alt=sse`, and embeddings to
+`/<api_version>/models/<model>:batchEmbedContents` (`embeddings_answer`).
 """
 
+import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from testbed.llm_fakes.server import Error, Stream
+import numpy as np
+
+from testbed.llm_fakes.server import Error, Json, Recorded, Stream
 
 
 def data(payload: dict[str, Any]) -> bytes:
@@ -146,3 +151,47 @@ def input_too_long(tokens: int = 1_048_577, limit: int = 1_048_576) -> Error:
         "INVALID_ARGUMENT",
         f"The input token count ({tokens}) exceeds the maximum number of tokens allowed ({limit}).",
     )
+
+
+EMBEDDING_DIMENSIONS = 3072
+"""gemini-embedding-001's width."""
+EMBED_BATCH_LIMIT = 100
+"""The most requests the API takes in one batchEmbedContents."""
+
+
+def embed_path(model: str, api_version: str = "v1beta") -> str:
+    return f"/{api_version}/models/{model}:batchEmbedContents"
+
+
+def embedding_values(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """The fake's vector for `text` as the API answers it: the first `dimensions` values of one
+    full-width vector of length 1 (random but the same for the same text), so a shortened
+    vector is not normalised, as Gemini's are not."""
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    full = np.random.default_rng(seed).standard_normal(EMBEDDING_DIMENSIONS)
+    return [float(v) for v in (full / np.linalg.norm(full))[:dimensions]]
+
+
+def embeddings_body(vectors: Sequence[Sequence[float]]) -> dict[str, Any]:
+    return {"embeddings": [{"values": list(v)} for v in vectors]}
+
+
+def embeddings_answer(request: Recorded) -> Json | Error:
+    """What the Gemini API answers batchEmbedContents: `embedding_values` of every request's
+    text, as wide as its `outputDimensionality` asks; more than 100 requests are refused."""
+    body = request.body if isinstance(request.body, dict) else {}
+    requests = body.get("requests", [])
+    if len(requests) > EMBED_BATCH_LIMIT:
+        return error(
+            400,
+            "INVALID_ARGUMENT",
+            "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n",
+        )
+    vectors = [
+        embedding_values(
+            "".join(p.get("text", "") for p in r["content"]["parts"]),
+            int(r.get("outputDimensionality") or EMBEDDING_DIMENSIONS),
+        )
+        for r in requests
+    ]
+    return Json(embeddings_body(vectors))
