@@ -307,6 +307,7 @@ class Runtime:
                 knowledge_alias(s.elasticsearch_index, embedder.model),
                 embedder.model,
                 embedder.dimensions,
+                deletes_across=f"{s.elasticsearch_index}-knowledge-*",
             )
             try:
                 es_index.ensure(shards=s.elasticsearch_shards, replicas=s.elasticsearch_replicas)

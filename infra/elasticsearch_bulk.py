@@ -6,13 +6,16 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 
-def failed_actions(client: Elasticsearch, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def failed_actions(
+    client: Elasticsearch, actions: list[dict[str, Any]], *, require_alias: bool = True
+) -> list[dict[str, Any]]:
     """Bulk-write `actions` in order; the items that neither applied nor were already superseded
-    (empty: all done). `require_alias`: a missing alias fails instead of auto-creating an index."""
+    (empty: all done). `require_alias`: a missing alias fails instead of auto-creating an index
+    (off only for deletions aimed at concrete indexes a search found)."""
     if not actions:
         return []
     results = helpers.streaming_bulk(
-        client, actions, raise_on_error=False, yield_ok=False, require_alias=True
+        client, actions, raise_on_error=False, yield_ok=False, require_alias=require_alias
     )
     return [item for _, item in results if not superseded(item)]
 

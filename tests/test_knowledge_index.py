@@ -138,7 +138,9 @@ def postgres_engine(pg_target: PostgresTarget) -> Iterator[Engine]:
 def elasticsearch_engine(elasticsearch_url: str) -> Iterator[Engine]:
     client = Elasticsearch(elasticsearch_url, request_timeout=30)
     base = f"parley-knowledge-test-{uuid.uuid4().hex[:8]}"
-    index = ElasticsearchKnowledge(client, f"{base}-minilm", LOCAL_MODEL, DIMENSIONS)
+    index = ElasticsearchKnowledge(
+        client, f"{base}-minilm", LOCAL_MODEL, DIMENSIONS, deletes_across=f"{base}-*"
+    )
     other = ElasticsearchKnowledge(client, f"{base}-other", OTHER_MODEL, DIMENSIONS)
     try:
         assert index.ensure() == f"{base}-minilm-v1"
@@ -462,6 +464,31 @@ def test_erasing_an_owner_removes_their_documents_only_and_can_be_repeated(
             found = engine.index.search(auditor, "salary", unit(1.0), first=10, mode=mode)
             assert set(ids(found)) == set(ids_of(kept)), mode
         assert engine.index.passages(tenant, ids_of(gone)) == {}
+
+
+def test_deletions_and_erasures_reach_every_models_passages(engine: Engine) -> None:
+    """The serving model's projection deletes; another model's index (built for a switch, or
+    served before one) must not keep a deleted document's text either."""
+    tenant, owner = uuid.uuid4(), uuid.uuid4()
+    memo = engine.write(tenant, ["audit memo"], [unit(1.0)], owner=owner)
+    minutes = engine.write(tenant, ["board minutes"], [unit(1.0)])
+    for chunks in (memo, minutes):
+        engine.write(
+            tenant,
+            [c.text for c in chunks],
+            [unit(0.0, 1.0)],
+            document=chunks[0].document_id,
+            owner=chunks[0].owner_id,
+            chunk_ids=ids_of(chunks),
+            index=engine.other_model,
+        )
+
+    engine.index.delete_documents(tenant, [minutes[0].document_id])
+    engine.index.delete_owner(tenant, owner)
+    engine.settle()
+
+    for index in (engine.index, engine.other_model):
+        assert index.passages(tenant, ids_of(memo) + ids_of(minutes)) == {}
 
 
 def test_an_index_of_another_model_keeps_its_own_vectors(engine: Engine) -> None:

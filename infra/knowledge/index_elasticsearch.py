@@ -94,12 +94,24 @@ def mapping(model: str, dimensions: int) -> dict[str, Any]:
 class ElasticsearchKnowledge:
     """The knowledge index in Elasticsearch (see the module); safe to share between threads."""
 
-    def __init__(self, client: Elasticsearch, alias: str, model: str, dimensions: int) -> None:
-        """`alias`: the index's alias, one per model (`parley-knowledge-<model slug>`)."""
+    def __init__(
+        self,
+        client: Elasticsearch,
+        alias: str,
+        model: str,
+        dimensions: int,
+        *,
+        deletes_across: str | None = None,
+    ) -> None:
+        """`alias`: the index's alias, one per model (`parley-knowledge-<model slug>`).
+        `deletes_across`: an index pattern naming every model's knowledge index: deletions and
+        erasures reach them all (an index built for another model, serving before a switch or
+        built by a rebuild, must not keep a deleted document's text)."""
         self.model = model
         self.dimensions = dimensions
         self.alias = alias
         self._client = client
+        self._deletes_across = deletes_across
 
     def ensure(self, *, shards: int = 1, replicas: int = 0) -> str:
         """Create `<alias>-v1` and its alias unless the alias exists; check that the index it
@@ -197,12 +209,13 @@ class ElasticsearchKnowledge:
         self._delete(str(tenant_id), {"term": {"owner_id": str(owner_id)}})
 
     def _delete(self, tenant: str, match: dict[str, Any]) -> None:
-        self._write(
-            [
-                {"_op_type": "delete", "_index": self.alias, "_id": hit["_id"], "routing": tenant}
-                for hit in self._hits(tenant, [match], source=False)
-            ]
-        )
+        where = self._deletes_across or self.alias
+        actions = [
+            {"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"], "routing": tenant}
+            for hit in self._hits(tenant, [match], source=False, index=where)
+        ]
+        # Concrete indexes (every model's), found by the search: not through an alias.
+        self._write(actions, require_alias=self._deletes_across is None)
 
     def _check(self, tenant_id: UUID, document_id: UUID, revision: int, c: ChunkRecord) -> None:
         if (c.tenant_id, c.document_id, c.revision) != (tenant_id, document_id, revision):
@@ -246,14 +259,22 @@ class ElasticsearchKnowledge:
         }
 
     def _hits(
-        self, tenant: str, filters: list[dict[str, Any]], *, source: dict[str, Any] | bool
+        self,
+        tenant: str,
+        filters: list[dict[str, Any]],
+        *,
+        source: dict[str, Any] | bool,
+        index: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every passage of the tenant matching `filters`, from a complete answer only."""
-        self.refresh()  # searches see refreshed passages only; acknowledged ones may not be yet
+        """Every passage of the tenant matching `filters` (in `index`, default the alias), from
+        a complete answer only."""
+        where = index or self.alias
+        # Searches see refreshed passages only; acknowledged ones may not be yet.
+        self._client.indices.refresh(index=where)
         after: list[Any] | None = None
         while True:
             response = self._client.search(
-                index=self.alias,
+                index=where,
                 routing=tenant,
                 query={"bool": {"filter": [{"term": {"tenant_id": tenant}}, *filters]}},
                 # Unique per passage: a stable page order.
@@ -273,9 +294,9 @@ class ElasticsearchKnowledge:
                 return
             after = hits[-1]["sort"]
 
-    def _write(self, actions: list[dict[str, Any]]) -> None:
+    def _write(self, actions: list[dict[str, Any]], *, require_alias: bool = True) -> None:
         """Bulk-write in order; raise unless every action was applied or already superseded."""
-        failures = failed_actions(self._client, actions)
+        failures = failed_actions(self._client, actions, require_alias=require_alias)
         if failures:
             raise KnowledgeIndexingFailed(
                 f"{len(failures)} of {len(actions)} knowledge index actions failed; first: "
