@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from domain.errors import InvalidInput
@@ -371,15 +372,45 @@ async def resolve_citations(
     if not records:
         return []
     tenant_id = tenant_id or info.context.actor().tenant_id
-    ids = [UUID(r["chunk_id"]) for r in records]
+    loader = passage_loader(info.context)
     try:
-        found = await info.context.run_blocking(info.context.knowledge.passages, tenant_id, ids)
+        found = await loader.load_many([(tenant_id, UUID(r["chunk_id"])) for r in records])
     except Exception:
         # The index is down: the record of what the reply was given still answers; the
         # passages' text does not (a page of messages must not fail with it).
         logging.getLogger(__name__).exception("citations' passages could not be read")
         return [Citation.of(r, None, unavailable=True) for r in records]
-    return [Citation.of(r, found.get(UUID(r["chunk_id"]))) for r in records]
+    return [Citation.of(r, p) for r, p in zip(records, found, strict=True)]
+
+
+PassageKey = tuple[UUID, UUID]
+"""(tenant, passage id)."""
+
+
+def passage_loader(context: QueryContext) -> DataLoader[PassageKey, Passage | None]:
+    """One loader per request (or WebSocket connection): the citations of every message of a
+    page are read in one batch, not one round trip per message. It batches but does not cache
+    (a connection lives long; an erased passage must read as erased at its next load)."""
+    loader: DataLoader[PassageKey, Passage | None] | None = getattr(
+        context, "_passage_loader", None
+    )
+    if loader is None:
+
+        async def load(keys: list[PassageKey]) -> list[Passage | None]:
+            wanted: dict[UUID, list[UUID]] = {}
+            for tenant_id, chunk_id in keys:
+                wanted.setdefault(tenant_id, []).append(chunk_id)
+            found: dict[PassageKey, Passage] = {}
+            for tenant_id, chunk_ids in wanted.items():
+                passages = await context.run_blocking(
+                    context.knowledge.passages, tenant_id, chunk_ids
+                )
+                found |= {(tenant_id, c): p for c, p in passages.items()}
+            return [found.get(key) for key in keys]
+
+        loader = DataLoader(load, cache=False)
+        setattr(context, "_passage_loader", loader)  # noqa: B010 (the protocol has no slot)
+    return loader
 
 
 @strawberry.type
