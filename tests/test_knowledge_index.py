@@ -225,6 +225,38 @@ def test_bm25_finds_the_passage_holding_the_words(
     assert found[0].score > 0
 
 
+def test_a_rare_word_of_the_question_outweighs_a_common_one(engine: Engine) -> None:
+    """BM25's IDF: every passage holds "office", one holds "glossy"; asked about both, the
+    one with the word that tells them apart comes first."""
+    tenant = uuid.uuid4()
+    common = [f"The office {topic} is on the second floor." for topic in ("kitchen", "library")]
+    common += [f"Office hours for {team} are posted at reception." for team in ("IT", "finance")]
+    written = engine.write(
+        tenant,
+        [*common, "Glossy paper for the office goes in the left tray."],
+        [unit(1.0)] * (len(common) + 1),
+    )
+
+    found = engine.index.search(tenant_scope(tenant), "office glossy", None, mode="bm25")
+
+    assert found[0].chunk_id == written[-1].chunk_id
+    assert set(ids(found)) == set(ids_of(written))
+
+
+def test_a_word_with_an_apostrophe_inside_is_found(engine: Engine) -> None:
+    """PostgreSQL keeps the quote in a URL's lexeme (`'x.org/o''neil'`) and doubles it in the
+    tsvector's text."""
+    tenant = uuid.uuid4()
+    url = "https://files.example.org/o'neil/guide.pdf"
+    written = engine.write(
+        tenant, [f"Download the guide from {url} today.", "Guides are printed."], [unit(1.0)] * 2
+    )
+
+    found = engine.index.search(tenant_scope(tenant), url, None, mode="bm25")
+
+    assert found[0].chunk_id == written[0].chunk_id
+
+
 def test_vector_search_finds_a_paraphrase_that_shares_no_word(
     engine: Engine, embedded: dict[str, npt.NDArray[np.float32]]
 ) -> None:
@@ -336,7 +368,7 @@ def test_a_new_revision_is_searched_instead_of_the_old_one_which_citations_still
     tenant, document = uuid.uuid4(), uuid.uuid4()
     scope = tenant_scope(tenant)
     old = engine.write(tenant, ["old pricing table"], [unit(1.0)], document=document)
-    assert ids(engine.index.search(scope, "pricing", unit(1.0), mode="vector")) == ids(old)
+    assert ids(engine.index.search(scope, "pricing", unit(1.0), mode="vector")) == ids_of(old)
 
     new = engine.write(
         tenant,
@@ -348,7 +380,7 @@ def test_a_new_revision_is_searched_instead_of_the_old_one_which_citations_still
 
     for mode in MODES:
         found = engine.index.search(scope, "pricing table", unit(1.0), first=5, mode=mode)
-        assert set(ids(found)) <= set(ids(new)) and found, mode
+        assert set(ids(found)) <= set(ids_of(new)) and found, mode
         assert {p.revision for p in found} == {2}
     cited = engine.index.passages(tenant, [old[0].chunk_id, new[0].chunk_id, uuid.uuid4()])
     assert cited[old[0].chunk_id].text == "old pricing table"
@@ -564,8 +596,8 @@ def test_a_vector_search_needs_a_vector(engine: Engine) -> None:
 
 
 def test_searches_from_several_threads_see_writes_as_they_land(postgres_engine: Engine) -> None:
-    """The vector cache is shared: threads searching while revisions are written each get a
-    whole revision, never a mix or an error."""
+    """The vector and word caches are shared: threads searching while revisions are written
+    each get a whole revision, never a mix or an error."""
     tenant, document = uuid.uuid4(), uuid.uuid4()
     scope = tenant_scope(tenant)
     postgres_engine.write(tenant, ["policy r1"] * 3, [unit(1.0)] * 3, document=document)
@@ -576,8 +608,9 @@ def test_searches_from_several_threads_see_writes_as_they_land(postgres_engine: 
     def search() -> None:
         try:
             while True:
-                found = postgres_engine.index.search(scope, "policy", unit(1.0), mode="vector")
-                seen.append({p.revision for p in found})
+                for mode in ("vector", "bm25"):
+                    found = postgres_engine.index.search(scope, "policy", unit(1.0), mode=mode)
+                    seen.append({p.revision for p in found})
                 if done.is_set():
                     return
         except BaseException as e:
