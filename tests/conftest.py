@@ -25,7 +25,7 @@ from infra.services.registry import build_services
 from infra.settings import Settings
 from queries.read_models import ReadModels
 from testbed.client import ApiClient
-from testbed.processes import Server, Worker, target_url
+from testbed.processes import MODELS, Server, Worker, target_url
 
 _started: dict[str, dict[str, str]] = {}
 
@@ -139,6 +139,8 @@ def settings(pg_target: PostgresTarget, tmp_path_factory: pytest.TempPathFactory
         database_url=target_url(pg_target),
         reader_database_url=target_url(reader),
         data_dir=tmp_path_factory.mktemp("data"),
+        # The local embedding model, fetched once per checkout (not into each data dir).
+        embedding_model_dir=MODELS,
         echo_delay_ms=1,
         follower_poll_seconds=0.5,
         # Never a relay, even with PARLEY_KAFKA_BOOTSTRAP_SERVERS exported: it would run for the

@@ -16,7 +16,7 @@ import pytest
 from psycopg import errors, sql
 
 from api.runtime import Runtime
-from commands.messages import CreateTenant, SendMessage, StartChat
+from commands.messages import CreateTenant, SendMessage, StartChat, UploadDocument
 from domain.actor import Actor
 from domain.errors import ReadModelsBusy
 from domain.user import Role
@@ -30,7 +30,14 @@ from infra.read_model_schema import (
 from queries import read_models as read_models_module
 from queries.read_models import ReadModels, open_reader_pool
 
-READ_MODEL_TABLES = ("rm_messages", "rm_chats", "rm_users", "rm_tenants", "rm_usage")
+READ_MODEL_TABLES = (
+    "rm_messages",
+    "rm_chats",
+    "rm_users",
+    "rm_tenants",
+    "rm_usage",
+    "rm_documents",
+)
 CATCH_UP_TIMEOUT = 10.0
 
 
@@ -55,8 +62,11 @@ def seed_tenant(runtime: Runtime) -> tuple[TenantData, int]:
     sent = runtime.bus.handle(
         SendMessage(chat_id=chat.id, content=f"confidential to {slug}"), admin
     )
+    uploaded = runtime.bus.handle(
+        UploadDocument(filename=f"{slug}.txt", data=f"The plans of {slug}.".encode()), admin
+    )
     data = TenantData(slug, created.tenant_id, created.admin_user_id, chat.id, sent.message_id)
-    return data, sent.position
+    return data, max(sent.position, uploaded.position)
 
 
 def projection_position(conn: psycopg.Connection) -> int:
