@@ -108,7 +108,13 @@ from infra.read_model_schema import (
 )
 from infra.settings import Settings
 from projections.audit_ledger import AuditLedger
-from projections.knowledge import KnowledgeProjection, Outcome, Processed
+from projections.knowledge import PREFIX as KNOWLEDGE_PREFIX
+from projections.knowledge import (
+    KnowledgeProjection,
+    Outcome,
+    Processed,
+    projection_name,
+)
 from projections.read_models import ReadModelProjection
 from projections.search_index import INDEX_VERSION, IndexSpec, SearchProjection
 from queries.read_models import ReadModels, open_reader_pool
@@ -624,11 +630,15 @@ class Runtime:
         with self.writer_pool.connection() as conn:
             records = all_followers(conn)
         # The relay's count of audit checkpoints published shares the table; it is no log
-        # position.
+        # position. Another embedding model's knowledge projection (built by `parley knowledge
+        # rebuild` for a switch, or left by one) is not followed by this deployment: it waits
+        # for the switch, so it is not a follower the deployment is behind on.
+        serving = projection_name(self.knowledge.index.model)
         return {
             r.name: {"position": r.position, "error": r.error}
             for r in records
             if r.name != CHECKPOINTS_POSITION
+            and (not r.name.startswith(KNOWLEDGE_PREFIX) or r.name == serving)
         }
 
     def follower_status(self) -> dict[str, dict[str, Any]]:

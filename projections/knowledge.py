@@ -82,8 +82,11 @@ Record = Callable[[Outcome], None]
 """Records an outcome on its document (the composition root sends it through the bus)."""
 
 
+PREFIX = "knowledge:"
+
+
 def projection_name(model: str) -> str:
-    return f"knowledge:{model}"
+    return f"{PREFIX}{model}"
 
 
 class KnowledgeProjection:
