@@ -79,7 +79,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     if settings.database_url is None:
         embedded = EmbeddedPostgres(settings.data_dir)
         try:
-            migrate(embedded.start())
+            migrate(embedded.start(), force=True)  # asked for: applied even if up to date
         finally:
             embedded.stop()
     else:
@@ -88,7 +88,9 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         password = reader_target.password if reader_target else None
         if reader_target is not None and reader_target.user != "parley_reader":
             password = None  # an operator-managed login: leave it alone
-        migrate(PostgresTarget.from_url(settings.database_url), reader_password=password)
+        migrate(
+            PostgresTarget.from_url(settings.database_url), reader_password=password, force=True
+        )
     print("migrated")
     return 0
 

@@ -7,6 +7,7 @@ Two exceptions, both made by `open_event_store(create_tables=True)` at the start
 the event table (eventsourcing's recorder creates it) and the group committer's insert function,
 which mirrors the recorder's own insert and is built from its table names."""
 
+import hashlib
 import logging
 import os
 from typing import Any
@@ -472,37 +473,80 @@ END $$;
 # -- migrate -----------------------------------------------------------------------------------
 
 
-def migrate(target: PostgresTarget, reader_password: str | None = None) -> None:
-    """Create the event store's tables, the read models, roles and row-level security.
+SCHEMA_VERSION_DDL = """
+CREATE TABLE IF NOT EXISTS parley_schema (
+    id integer PRIMARY KEY CHECK (id = 1),
+    fingerprint text NOT NULL,
+    migrated_at timestamptz NOT NULL
+);
+"""
+
+
+def schema_statements(owner: str) -> list[str]:
+    """Everything `migrate` runs, in order (its fingerprint says whether a database has it)."""
+    return [
+        FOLLOWER_POSITIONS_DDL,
+        AUDIT_DDL,
+        SIGNING_KEYS_DDL,
+        REFRESH_TOKENS_DDL,
+        DATA_KEYS_DDL,
+        SHARED_STATE_DDL,
+        DOCUMENT_BLOBS_DDL,
+        read_model_ddl(READ_SCHEMA),
+        *reader_role_ddl(owner),
+        *security_ddl(READ_SCHEMA),
+        *tenant_directory_ddl(),
+        KNOWLEDGE_DDL,
+        *security_ddl(KNOWLEDGE_SCHEMA, KNOWLEDGE_TABLES),
+    ]
+
+
+def _migrated(conn: psycopg.Connection[Any]) -> str | None:
+    """The fingerprint of the schema the database was last migrated to (None: never)."""
+    if conn.execute("SELECT to_regclass('parley_schema')").fetchone() in (None, (None,)):
+        return None
+    row = conn.execute("SELECT fingerprint FROM parley_schema WHERE id = 1").fetchone()
+    return str(row[0]) if row else None
+
+
+def migrate(
+    target: PostgresTarget, reader_password: str | None = None, *, force: bool = False
+) -> None:
+    """Create the event store's tables, the read models, roles and row-level security; nothing
+    when the database already has this version's schema (its fingerprint in `parley_schema`),
+    unless `force`.
 
     With `reader_password`, the `parley_reader` login gets that password (for servers that do
     not trust local connections, e.g. the docker-compose stack)."""
+    statements = schema_statements(target.user)
+    fingerprint = hashlib.sha256("\x1e".join(statements).encode()).hexdigest()
     with psycopg.connect(target.conninfo(), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
+            if reader_password is None and not force and _migrated(conn) == fingerprint:
+                # Nothing to do, and nothing locked: ALTER TABLE … IF NOT EXISTS takes an
+                # exclusive lock even when it changes nothing, which deadlocked with queries of
+                # processes already serving (each process of `parley serve` migrates at start).
+                log.debug("database %s is at schema %s", target.dbname, fingerprint[:12])
+                return
             # Creating the tables writes no event: a throwaway key ring is never used.
             with open_pool(target.conninfo(), size=1, name="migrate") as pool:
                 keys = DataKeys(pool, MasterKey(os.urandom(32)))
                 open_event_store(target, create_tables=True, pool_size=1, keys=keys).close()
             # One transaction: readers never see the moment between DROP and CREATE POLICY.
             with conn.transaction():
-                conn.execute(FOLLOWER_POSITIONS_DDL)
-                conn.execute(AUDIT_DDL)
-                conn.execute(SIGNING_KEYS_DDL)
-                conn.execute(REFRESH_TOKENS_DDL)
-                conn.execute(DATA_KEYS_DDL)
-                conn.execute(SHARED_STATE_DDL)
-                conn.execute(DOCUMENT_BLOBS_DDL)
+                conn.execute(FOLLOWER_POSITIONS_DDL)  # _retire_public_read_models uses it
                 _retire_public_read_models(conn)
-                conn.execute(read_model_ddl(READ_SCHEMA))
-                for statement in (
-                    reader_role_ddl(target.user)
-                    + security_ddl(READ_SCHEMA)
-                    + tenant_directory_ddl()
-                    + [KNOWLEDGE_DDL]
-                    + security_ddl(KNOWLEDGE_SCHEMA, KNOWLEDGE_TABLES)
-                ):
+                for statement in statements:
                     conn.execute(statement)
+                conn.execute(SCHEMA_VERSION_DDL)
+                conn.execute(
+                    """INSERT INTO parley_schema (id, fingerprint, migrated_at)
+                       VALUES (1, %s, now())
+                       ON CONFLICT (id) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
+                           migrated_at = EXCLUDED.migrated_at""",
+                    (fingerprint,),
+                )
                 if reader_password:
                     conn.execute(
                         sql.SQL("ALTER ROLE {} PASSWORD {}").format(
