@@ -132,13 +132,11 @@ def writable_chat(actor: Actor, chat: object) -> ChatSession:
     return chat
 
 
-def may_read_document(actor: Actor, document: Document) -> bool:
-    """The tenant's collection is every member's; a personal document its owner's (and, in its
-    tenant, auditors')."""
-    return document.tenant_id == actor.tenant_id and (
-        document.owner_id is None
-        or document.owner_id == actor.user_id
-        or allows(actor, READ_ALL_CHATS)
+def may_read_document(actor: Actor, tenant_id: UUID, owner_id: UUID | None) -> bool:
+    """The tenant's collection (no owner) is every member's; a personal document its owner's
+    (and, in its tenant, auditors')."""
+    return tenant_id == actor.tenant_id and (
+        owner_id is None or owner_id == actor.user_id or allows(actor, READ_ALL_CHATS)
     )
 
 
@@ -147,7 +145,7 @@ def visible_document(actor: Actor, document: object) -> Document:
     if (
         not isinstance(document, Document)
         or document.is_deleted
-        or not may_read_document(actor, document)
+        or not may_read_document(actor, document.tenant_id, document.owner_id)
     ):
         raise NotFound("document not found")
     return document

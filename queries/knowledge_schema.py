@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from domain.base import parse_id
 from domain.errors import InvalidInput, NotFound, ParleyError, SearchUnavailable
-from domain.policy import knowledge_owner_filter
+from domain.policy import knowledge_owner_filter, may_read_document
 from infra.knowledge.index import Passage, Scope
 from queries.context import QueryContext
 from queries.schema import AfterPosition, viewer, viewer_and_chat
@@ -140,12 +140,6 @@ class ChatKnowledge:
     )
 
 
-def may_read(row: dict[str, Any], owner: UUID | None) -> bool:
-    """A document row the caller reads: the tenant's collection, their own, or (owner None:
-    auditors) any (the same rule as domain/policy.py's `may_read_document`)."""
-    return owner is None or row["owner_id"] is None or row["owner_id"] == owner
-
-
 @strawberry.type
 class KnowledgeQueries:
     @strawberry.field(
@@ -189,8 +183,7 @@ class KnowledgeQueries:
         rows = await info.context.read_models.documents_by_id(
             actor.tenant_id, [parse_id(id, "document id")]
         )
-        owner = knowledge_owner_filter(actor)
-        visible = [r for r in rows if may_read(r, owner)]
+        visible = [r for r in rows if may_read_document(actor, r["tenant_id"], r["owner_id"])]
         if not visible:
             raise NotFound("document not found")
         return Document.from_row(visible[0])
@@ -221,8 +214,11 @@ class KnowledgeQueries:
             ids = frozenset(parse_id(d, "document id") for d in document_ids)
             # Only documents the caller may read can be named: any other id is not found.
             rows = await info.context.read_models.documents_by_id(actor.tenant_id, list(ids))
-            owner = knowledge_owner_filter(actor)
-            readable = {r["document_id"] for r in rows if may_read(r, owner)}
+            readable = {
+                r["document_id"]
+                for r in rows
+                if may_read_document(actor, r["tenant_id"], r["owner_id"])
+            }
             if readable != ids:
                 raise NotFound("document not found")
         scope = Scope(actor.tenant_id, knowledge_owner_filter(actor), ids)

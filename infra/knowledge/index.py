@@ -126,6 +126,18 @@ class KnowledgeIndex(Protocol):
         ...
 
 
+def candidates(
+    scope: Scope, vector: npt.NDArray[np.float32] | None, *, first: int, mode: Mode
+) -> int:
+    """How many hits each ranking of a search brings (0: nothing can match); what every
+    adapter's `search` checks first."""
+    if mode != "bm25" and vector is None:
+        raise ValueError(f"a {mode} search needs the question's vector")
+    if first <= 0 or scope.document_ids == frozenset():
+        return 0
+    return max(first, CANDIDATES) if mode == "hybrid" else first
+
+
 def knowledge_alias(base: str, model: str) -> str:
     """The Elasticsearch alias of one model's knowledge index, beside the chat search's `base`:
     `parley-knowledge-local-all-minilm-l6-v2-q`."""

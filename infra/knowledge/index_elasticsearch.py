@@ -31,7 +31,14 @@ from elasticsearch import ApiError, Elasticsearch
 
 from domain.errors import SearchUnavailable
 from infra.elasticsearch_bulk import describe, failed_actions
-from infra.knowledge.index import CANDIDATES, ChunkRecord, Mode, Passage, Scope, fuse
+from infra.knowledge.index import (
+    ChunkRecord,
+    Mode,
+    Passage,
+    Scope,
+    candidates,
+    fuse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -314,11 +321,9 @@ class ElasticsearchKnowledge:
         first: int = 5,
         mode: Mode = "hybrid",
     ) -> list[Passage]:
-        if mode != "bm25" and vector is None:
-            raise ValueError(f"a {mode} search needs the question's vector")
-        if first <= 0 or scope.document_ids == frozenset():
+        wanted = min(candidates(scope, vector, first=first, mode=mode), _MAX_CANDIDATES)
+        if not wanted:
             return []
-        wanted = min(max(first, CANDIDATES) if mode == "hybrid" else first, _MAX_CANDIDATES)
         filters = _scope_filters(scope)
         header = {"index": self.alias, "routing": str(scope.tenant_id)}
         bodies: list[dict[str, Any]] = []

@@ -33,7 +33,14 @@ import numpy.typing as npt
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from infra.knowledge.index import CANDIDATES, ChunkRecord, Mode, Passage, Scope, fuse
+from infra.knowledge.index import (
+    ChunkRecord,
+    Mode,
+    Passage,
+    Scope,
+    candidates,
+    fuse,
+)
 from infra.lru import Lru
 from infra.read_model_schema import READER_ROLE, TENANT_SETTING
 
@@ -349,11 +356,9 @@ class PostgresKnowledge:
         first: int = 5,
         mode: Mode = "hybrid",
     ) -> list[Passage]:
-        if mode != "bm25" and vector is None:
-            raise ValueError(f"a {mode} search needs the question's vector")
-        if first <= 0 or scope.document_ids == frozenset():
+        wanted = candidates(scope, vector, first=first, mode=mode)
+        if not wanted:
             return []
-        wanted = max(first, CANDIDATES) if mode == "hybrid" else first
         with self._tenant(scope.tenant_id) as cur:
             rankings: list[list[tuple[UUID, float]]] = []
             if mode != "vector":
